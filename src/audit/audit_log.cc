@@ -1,0 +1,117 @@
+#include "audit/audit_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "core/hashing.h"
+#include "core/json_rpc.h"
+
+namespace labgate::audit {
+namespace {
+
+template <typename T>
+Json OrNull(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+Json EncodeDecision(const DecisionRecord& d) {
+  return Json{{"allowed", d.allowed}, {"rule", d.rule}, {"reason", d.reason}};
+}
+
+}  // namespace
+
+Json EncodeActor(const Actor& actor) {
+  Json who = {{"via", actor.via}, {"osUser", actor.os_user}};
+  if (!actor.client_name.empty() || !actor.client_version.empty()) {
+    who["client"] = {{"name", actor.client_name}, {"version", actor.client_version}};
+  }
+  if (!actor.session_id.empty()) who["sessionId"] = actor.session_id;
+  return who;
+}
+
+Json EncodeIntent(const Intent& intent) {
+  return Json{{"kind", "intent"},
+              {"actionId", intent.action_id},
+              {"who", EncodeActor(intent.actor)},
+              {"target", intent.target},
+              {"path", intent.path},
+              {"action", intent.action},
+              {"payload", intent.payload},
+              {"decision", EncodeDecision(intent.decision)},
+              {"approver", OrNull(intent.approver)}};
+}
+
+Json EncodeOutcome(const Outcome& o) {
+  return Json{{"kind", "result"},
+              {"actionId", o.action_id},
+              {"target", o.target},
+              {"path", o.path},
+              {"action", o.action},
+              {"exitCode", OrNull(o.exit_code)},
+              {"signal", OrNull(o.signal)},
+              {"timedOut", o.timed_out},
+              {"cancelled", o.cancelled},
+              {"durationMs", o.duration_ms},
+              {"stdoutBytes", o.stdout_bytes},
+              {"stderrBytes", o.stderr_bytes},
+              {"outputDigest", o.output_digest},
+              {"retries", o.retries},
+              {"escalated", o.escalated},
+              {"error", OrNull(o.error)}};
+}
+
+Json EncodeRefusal(const Refusal& r) {
+  return Json{{"kind", "refusal"},
+              {"actionId", r.action_id},
+              {"who", EncodeActor(r.actor)},
+              {"targets", r.targets},
+              {"action", r.action},
+              {"payload", r.payload},
+              {"decision", EncodeDecision(r.decision)},
+              {"error", r.error}};
+}
+
+std::string RecordHash(const Json& record) {
+  Json copy = record;
+  copy.erase("hash");
+  return core::Sha256Hex(core::jsonrpc::Encode(copy));
+}
+
+core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts) {
+  std::uint64_t seq = 1;
+  std::string prev;
+  if (!last_line.empty()) {
+    Json last = Json::parse(last_line.begin(), last_line.end(), nullptr, false);
+    if (last.is_discarded() || !last.is_object() || !last.contains("seq") || !last["seq"].is_number_unsigned() ||
+        !last.contains("hash") || !last["hash"].is_string()) {
+      return core::MakeError(core::ErrorCode::kIo,
+                             "the last record of the audit log is not a labgate record; nothing was run. "
+                             "Check it with `labgate audit verify` (records are never deleted)");
+    }
+    seq = last["seq"].get<std::uint64_t>() + 1;
+    prev = last["hash"].get<std::string>();
+  }
+  body["v"] = kFormatVersion;
+  body["seq"] = seq;
+  body["ts"] = ts;
+  body["prev"] = prev;
+  body["hash"] = RecordHash(body);
+  return core::jsonrpc::Encode(body);
+}
+
+std::string NewActionId() {
+  std::random_device rd;
+  std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "act-%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+core::Status AuditLog::Append(Json body) {
+  const std::string ts = core::FormatTimestamp(clock_.Now());
+  return storage_.Append([&](std::string_view last) { return SealRecord(body, last, ts); });
+}
+
+}  // namespace labgate::audit

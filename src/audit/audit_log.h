@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_storage.h"
+#include "core/clock.h"
+#include "core/result.h"
+
+namespace labgate::audit {
+
+using Json = nlohmann::json;
+
+inline constexpr int kFormatVersion = 1;
+
+/// Who asked for an action.
+struct Actor {
+  std::string via;             // "mcp" or "cli"
+  std::string client_name;     // MCP clientInfo.name
+  std::string client_version;  // MCP clientInfo.version
+  std::string os_user;         // the OS user labgate runs as (or the peer, for sockets)
+  std::string session_id;
+};
+
+/// The policy decision an action ran (or was refused) under.
+struct DecisionRecord {
+  bool allowed = false;
+  std::string rule;
+  std::string reason;
+};
+
+/// What is about to run, written durably before it runs.
+struct Intent {
+  std::string action_id;
+  Actor actor;
+  std::string target;
+  std::string path;    // "local", "ssh" or "node"
+  std::string action;  // "run", ...
+  Json payload;        // exact request, already redacted
+  DecisionRecord decision;
+  std::optional<std::string> approver;
+};
+
+/// How an action ended.
+struct Outcome {
+  std::string action_id;
+  std::string target;
+  std::string path;
+  std::string action;
+  std::optional<int> exit_code;
+  std::optional<std::string> signal;
+  bool timed_out = false;
+  bool cancelled = false;
+  std::int64_t duration_ms = 0;
+  std::uint64_t stdout_bytes = 0;
+  std::uint64_t stderr_bytes = 0;
+  std::string output_digest;  // "sha256:<stdout digest>:<stderr digest>" style, see EncodeOutcome
+  int retries = 0;
+  bool escalated = false;
+  std::optional<std::string> error;
+};
+
+/// A refusal or rejection that never reached execution (unknown target, policy, bad input).
+struct Refusal {
+  std::string action_id;
+  Actor actor;
+  std::vector<std::string> targets;
+  std::string action;
+  Json payload;
+  DecisionRecord decision;
+  std::string error;
+};
+
+Json EncodeActor(const Actor& actor);
+/// Record bodies (without v/seq/ts/prev/hash, which AuditLog adds).
+Json EncodeIntent(const Intent& intent);
+Json EncodeOutcome(const Outcome& outcome);
+Json EncodeRefusal(const Refusal& refusal);
+
+/// Seals a body into a chained record: adds v, seq, ts and prev, then hash = SHA-256 of the
+/// record's canonical JSON without `hash`. `last_line` is the previous record ("" for none).
+core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts);
+
+/// Re-computes a sealed record's hash; used by the verifier and tests.
+std::string RecordHash(const Json& record);
+
+/// A fresh random action id ("act-" + 16 hex digits).
+std::string NewActionId();
+
+/// The audit log: seals records into the hash chain and appends them durably. Thread-safe
+/// when its storage is.
+class AuditLog {
+ public:
+  AuditLog(AuditStorage& storage, const core::Clock& clock) : storage_(storage), clock_(clock) {}
+
+  /// Appends one record; returns only after it is on disk.
+  core::Status Append(Json body);
+  std::string Describe() const { return storage_.Describe(); }
+
+ private:
+  AuditStorage& storage_;
+  const core::Clock& clock_;
+};
+
+}  // namespace labgate::audit

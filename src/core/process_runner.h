@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/cancel.h"
+#include "core/result.h"
+
+namespace labgate::core {
+
+inline constexpr std::size_t kDefaultOutputCap = 64 * 1024;
+
+/// What to start: argv (argv[0] looked up in PATH when it has no '/'), never through a shell.
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::string cwd;  // empty: the runner's own
+  std::vector<std::pair<std::string, std::string>> env;  // added to the inherited environment
+  std::chrono::milliseconds timeout{20000};
+  std::size_t output_cap = kDefaultOutputCap;  // per stream, head + tail
+};
+
+/// One captured stream: capped text plus facts about the whole stream.
+struct CapturedStream {
+  std::string text;  // raw bytes, head + truncation marker + tail when over the cap
+  std::uint64_t total_bytes = 0;
+  bool truncated = false;
+  std::string sha256;  // over every byte the process wrote, not only what was kept
+};
+
+/// How a process ended.
+struct ProcessOutcome {
+  std::optional<int> exit_code;  // set when it exited
+  std::optional<int> signal;     // set when a signal ended it
+  bool timed_out = false;
+  bool cancelled = false;
+  CapturedStream out;
+  CapturedStream err;
+  std::chrono::milliseconds duration{0};
+};
+
+enum class StreamId { kStdout, kStderr };
+
+/// Receives output as it arrives (the node agent streams it on). Called on the runner's thread.
+class OutputListener {
+ public:
+  virtual ~OutputListener() = default;
+  virtual void OnOutput(StreamId stream, std::string_view bytes) = 0;
+};
+
+/// Starts a process and waits for it within a deadline. A deadline or a cancellation ends the
+/// whole process group (TERM, then KILL after a grace), not only the first process.
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  /// Fails only when the process could not be started (not found, bad cwd, no resources).
+  virtual Result<ProcessOutcome> Run(const ProcessSpec& spec, const CancelToken& cancel,
+                                     OutputListener* listener) = 0;
+};
+
+/// The real runner (Boost.Process). Thread-safe: spawns are serialised, waits run in parallel.
+class SystemProcessRunner final : public ProcessRunner {
+ public:
+  /// `kill_grace` is how long a TERMed group gets before KILL.
+  explicit SystemProcessRunner(std::chrono::milliseconds kill_grace = std::chrono::milliseconds(1000))
+      : kill_grace_(kill_grace) {}
+
+  Result<ProcessOutcome> Run(const ProcessSpec& spec, const CancelToken& cancel,
+                             OutputListener* listener) override;
+
+ private:
+  std::chrono::milliseconds kill_grace_;
+  // fork() while another thread is between pipe() and fcntl(FD_CLOEXEC) inside Boost.Process
+  // would leak that pipe into our child and stall the other spawn: serialise the spawns.
+  std::mutex spawn_mutex_;
+};
+
+/// Name of a signal without the SIG prefix ("TERM", "KILL"), or its number as text.
+std::string SignalName(int signal);
+
+}  // namespace labgate::core

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "capabilities/system_run.h"
+#include "core/cancel.h"
+#include "core/process_runner.h"
+#include "core/result.h"
+#include "inventory/inventory.h"
+
+namespace labgate::gateway {
+
+/// Carries out a `run` on one kind of target (local today; SSH hosts and nodes plug in here).
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// The transport name recorded in results and audit: "local", "ssh" or "node".
+  virtual const char* via() const = 0;
+  /// Fails only when the command could not be started; a started command returns its outcome.
+  virtual core::Result<core::ProcessOutcome> Run(const inventory::Target& target,
+                                                 const capabilities::RunRequest& request,
+                                                 const core::CancelToken& cancel) = 0;
+};
+
+/// The built-in `local` target: runs in-process with the same code a node agent uses.
+class LocalExecutor final : public Executor {
+ public:
+  explicit LocalExecutor(core::ProcessRunner& runner) : runner_(runner) {}
+  const char* via() const override { return "local"; }
+  core::Result<core::ProcessOutcome> Run(const inventory::Target&, const capabilities::RunRequest& request,
+                                         const core::CancelToken& cancel) override {
+    return capabilities::RunOnThisMachine(runner_, request, cancel);
+  }
+
+ private:
+  core::ProcessRunner& runner_;
+};
+
+}  // namespace labgate::gateway

@@ -1,0 +1,137 @@
+#include "gateway/views.h"
+
+#include <algorithm>
+
+namespace labgate::gateway {
+namespace {
+
+using Json = nlohmann::json;
+
+template <typename T>
+Json OrNull(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out.empty() ? "-" : out;
+}
+
+std::string Indent(const std::string& text) {
+  std::string out = "  ";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    out.push_back(text[i]);
+    if (text[i] == '\n' && i + 1 < text.size()) out += "  ";
+  }
+  if (!out.empty() && out.back() != '\n') out.push_back('\n');
+  return out;
+}
+
+}  // namespace
+
+Json TargetRunResultJson(const TargetRunResult& r) {
+  return Json{{"target", r.target},         {"via", r.via},
+              {"exitCode", OrNull(r.exit_code)}, {"signal", OrNull(r.signal)},
+              {"timedOut", r.timed_out},        {"stdout", r.stdout_text},
+              {"stderr", r.stderr_text},        {"truncated", r.truncated},
+              {"durationMs", r.duration_ms},    {"error", OrNull(r.error)},
+              {"actionId", r.action_id}};
+}
+
+Json RunReportJson(const RunReport& report) {
+  int ok = 0, failed = 0, timed_out = 0, errors = 0;
+  Json results = Json::array();
+  for (const auto& r : report.results) {
+    if (r.ok()) {
+      ++ok;
+    } else if (r.timed_out) {
+      ++timed_out;
+    } else if (r.error) {
+      ++errors;
+    } else {
+      ++failed;
+    }
+    results.push_back(TargetRunResultJson(r));
+  }
+  Json out = {{"summary",
+               {{"total", report.results.size()}, {"ok", ok}, {"failed", failed}, {"timedOut", timed_out}, {"errors", errors}}},
+              {"results", results}};
+  out["error"] = report.error ? Json(report.error->message) : Json(nullptr);
+  return out;
+}
+
+std::string OneLineSummary(const TargetRunResult& r) {
+  std::string s = r.target + ": ";
+  if (r.timed_out) return s + "timed out after " + std::to_string(r.duration_ms) + " ms (process group stopped)";
+  if (r.cancelled) return s + "cancelled (process group stopped)";
+  if (r.error && !r.exit_code && !r.signal) return s + *r.error;
+  if (r.signal) s += "killed by signal " + *r.signal;
+  else if (r.exit_code) s += "exit " + std::to_string(*r.exit_code);
+  s += " in " + std::to_string(r.duration_ms) + " ms";
+  if (r.truncated) s += " (output truncated)";
+  if (r.error) s += "; " + *r.error;
+  return s;
+}
+
+std::string RunReportText(const RunReport& report) {
+  if (report.error) return "run refused: " + report.error->message;
+  std::string text;
+  if (report.results.size() > 1) {
+    Json summary = RunReportJson(report)["summary"];
+    text += std::to_string(report.results.size()) + " targets: " + std::to_string(summary["ok"].get<int>()) + " ok, " +
+            std::to_string(summary["failed"].get<int>()) + " failed, " + std::to_string(summary["timedOut"].get<int>()) +
+            " timed out, " + std::to_string(summary["errors"].get<int>()) + " not run\n";
+  }
+  for (const auto& r : report.results) {
+    text += OneLineSummary(r) + "\n";
+    if (!r.stdout_text.empty()) text += "stdout:\n" + Indent(r.stdout_text);
+    if (!r.stderr_text.empty()) text += "stderr:\n" + Indent(r.stderr_text);
+  }
+  return text;
+}
+
+Json TargetsJson(const std::vector<TargetView>& views) {
+  Json out = Json::array();
+  for (const auto& v : views) {
+    const auto& t = *v.target;
+    out.push_back(Json{{"id", t.id},
+                       {"kind", inventory::TargetKindName(t.kind)},
+                       {"online", OrNull(v.online)},
+                       {"capabilities", t.capabilities},
+                       {"groups", t.groups},
+                       {"tags", t.tags},
+                       {"device", t.device},
+                       {"owner", t.owner},
+                       {"purpose", t.purpose},
+                       {"address", t.address.empty() ? Json(nullptr) : Json(t.address + ":" + std::to_string(t.port))},
+                       {"lastKeyRotation", nullptr}});
+  }
+  return out;
+}
+
+std::string TargetsText(const std::vector<TargetView>& views) {
+  std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ONLINE", "CAPABILITIES", "GROUPS", "DEVICE", "PURPOSE"}};
+  for (const auto& v : views) {
+    const auto& t = *v.target;
+    rows.push_back({t.id, inventory::TargetKindName(t.kind), v.online ? (*v.online ? "yes" : "no") : "unknown",
+                    Join(t.capabilities), Join(t.groups), t.device.empty() ? "-" : t.device,
+                    t.purpose.empty() ? "-" : t.purpose});
+  }
+  std::vector<std::size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace labgate::gateway

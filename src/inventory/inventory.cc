@@ -1,0 +1,426 @@
+#include "inventory/inventory.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/os_user.h"
+#include "inventory/selector.h"
+
+namespace labgate::inventory {
+namespace {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::MakeError;
+
+constexpr std::string_view kBuiltinSource = "(built-in defaults)";
+
+bool IsKnownCapability(std::string_view name) {
+  return std::find(std::begin(kKnownCapabilities), std::end(kKnownCapabilities), name) != std::end(kKnownCapabilities);
+}
+
+int LineOf(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+
+std::string ResolvePath(const std::string& raw, const std::string& base_dir) {
+  std::string expanded = core::ExpandHome(raw);
+  fs::path p(expanded);
+  if (p.is_relative() && !base_dir.empty()) p = fs::path(base_dir) / p;
+  return p.lexically_normal().string();
+}
+
+// Reads one table's keys against a schema, collecting every problem as "SOURCE:LINE: key: what".
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string path, const std::string& source, std::vector<std::string>& errors)
+      : table_(table), path_(std::move(path)), source_(source), errors_(errors) {}
+
+  ~TableReader() {
+    for (auto&& [key, node] : table_) {
+      if (seen_.count(std::string(key.str()))) continue;
+      std::string hint;
+      std::string k(key.str());
+      if (k == "password" || k == "passphrase") {
+        hint = ": secrets never go in hosts.toml; use " + k + "_env (an environment variable) or " + k + "_file";
+      } else {
+        hint = ": unknown key (allowed here: " + Allowed() + ")";
+      }
+      Error(static_cast<int>(key.source().begin.line), Name(k), hint.substr(2));
+    }
+  }
+
+  std::optional<std::string> String(const char* key) {
+    const toml::node* node = Get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) return TypeError(*node, key, "a string"), std::nullopt;
+    return node->value<std::string>();
+  }
+  std::optional<bool> Bool(const char* key) {
+    const toml::node* node = Get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) return TypeError(*node, key, "true or false"), std::nullopt;
+    return node->value<bool>();
+  }
+  std::optional<std::int64_t> Integer(const char* key, std::int64_t min, std::int64_t max) {
+    const toml::node* node = Get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer()) return TypeError(*node, key, "an integer"), std::nullopt;
+    auto v = *node->value<std::int64_t>();
+    if (v < min || v > max) {
+      Error(LineOf(*node), Name(key), "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                                          ", got " + std::to_string(v));
+      return std::nullopt;
+    }
+    return v;
+  }
+  // An array of strings, each checked by `valid` (which returns an error text or "").
+  std::optional<std::vector<std::string>> Strings(const char* key,
+                                                  const std::function<std::string(const std::string&)>& valid) {
+    const toml::node* node = Get(key);
+    if (!node) return std::nullopt;
+    const toml::array* array = node->as_array();
+    if (!array) return TypeError(*node, key, "an array of strings"), std::nullopt;
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const auto& item : *array) {
+      if (!item.is_string()) {
+        TypeError(item, key, "an array of strings");
+        ok = false;
+        continue;
+      }
+      std::string value = *item.value<std::string>();
+      if (std::string why = valid(value); !why.empty()) {
+        Error(LineOf(item), Name(key), why);
+        ok = false;
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), value) != out.end()) {
+        Error(LineOf(item), Name(key), "'" + value + "' is listed twice");
+        ok = false;
+        continue;
+      }
+      out.push_back(std::move(value));
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+  const toml::node* Get(const char* key) {
+    seen_.insert(key);
+    allowed_.push_back(key);
+    return table_.get(key);
+  }
+  int Line(const char* key) const {
+    const toml::node* node = table_.get(key);
+    return node ? LineOf(*node) : LineOf(table_);
+  }
+  std::string Name(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
+  void Error(int line, const std::string& key, const std::string& what) {
+    errors_.push_back(source_ + ":" + std::to_string(line) + ": " + key + ": " + what);
+  }
+
+ private:
+  void TypeError(const toml::node& node, const char* key, const char* expected) {
+    Error(LineOf(node), Name(key), std::string("must be ") + expected);
+  }
+  std::string Allowed() const {
+    std::string out;
+    for (const auto& a : allowed_) out += (out.empty() ? "" : ", ") + a;
+    return out;
+  }
+
+  const toml::table& table_;
+  std::string path_;
+  const std::string& source_;
+  std::vector<std::string>& errors_;
+  std::set<std::string> seen_;
+  std::vector<std::string> allowed_;
+};
+
+std::string CheckName(const std::string& v) {
+  return IsValidName(v) ? "" : "'" + v + "' is not a valid name (letters, digits, '.', '_', '-'; at most 63)";
+}
+std::string CheckCapability(const std::string& v) {
+  return IsKnownCapability(v) ? "" : "unknown capability '" + v + "' (known: run, screen, camera, location)";
+}
+
+void ReadCommonTargetKeys(TableReader& r, Target& t) {
+  if (auto v = r.Strings("groups", CheckName)) t.groups = *v;
+  if (auto v = r.Strings("tags", CheckName)) t.tags = *v;
+  if (auto v = r.String("device")) t.device = *v;
+  if (auto v = r.String("owner")) t.owner = *v;
+  if (auto v = r.String("purpose")) t.purpose = *v;
+  if (auto v = r.Strings("capabilities", CheckCapability)) t.capabilities = *v;
+}
+
+void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
+                 GatewaySettings& g, std::vector<std::string>& errors) {
+  TableReader r(table, "gateway", source, errors);
+  if (auto v = r.String("listen")) {
+    auto colon = v->rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == v->size()) {
+      r.Error(r.Line("listen"), "gateway.listen", "must be HOST:PORT, e.g. \"127.0.0.1:7022\"");
+    } else {
+      g.listen = *v;
+    }
+  }
+  if (auto v = r.String("state_dir")) g.state_dir = ResolvePath(*v, base_dir);
+  if (auto v = r.String("audit_log")) g.audit_log = ResolvePath(*v, base_dir);
+  if (auto v = r.Bool("allow_pairing")) g.allow_pairing = *v;
+  if (auto v = r.Bool("require_node_key")) g.require_node_key = *v;
+  if (auto v = r.Integer("default_timeout_ms", 1, 24LL * 3600 * 1000)) g.default_timeout_ms = *v;
+  if (auto v = r.Integer("max_timeout_ms", 1, 24LL * 3600 * 1000)) g.max_timeout_ms = *v;
+  if (auto v = r.Integer("max_parallel", 1, 1024)) g.max_parallel = *v;
+  if (auto v = r.Integer("output_cap_bytes", 1024, 64LL * 1024 * 1024)) g.output_cap_bytes = *v;
+  if (auto v = r.Integer("key_max_age_days", 1, 3650)) g.key_max_age_days = *v;
+  if (g.default_timeout_ms > g.max_timeout_ms) {
+    r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
+  }
+}
+
+void ReadTargetList(const toml::table& root, const char* list_key, TargetKind kind, const std::string& source,
+                    const std::string& base_dir, Inventory& inv, std::vector<std::string>& errors) {
+  const toml::node* node = root.get(list_key);
+  if (!node) return;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    errors.push_back(source + ":" + std::to_string(LineOf(*node)) + ": " + list_key + ": must be written as [[" +
+                     list_key + "]] tables");
+    return;
+  }
+  std::size_t index = 0;
+  for (const auto& item : *array) {
+    const toml::table& table = *item.as_table();
+    std::string path = std::string(list_key) + "[" + std::to_string(index++) + "]";
+    TableReader r(table, path, source, errors);
+    Target t;
+    t.kind = kind;
+    t.line = LineOf(table);
+    if (auto id = r.String("id")) {
+      t.id = *id;
+      if (!IsValidName(t.id)) {
+        r.Error(r.Line("id"), r.Name("id"), "'" + t.id + "' is not a valid id (letters, digits, '.', '_', '-'; at most 63)");
+      } else if (t.id == kLocalTargetId) {
+        r.Error(r.Line("id"), r.Name("id"), "'local' is the built-in target for this machine; pick another id");
+      } else if (inv.Find(t.id)) {
+        const Target* first = inv.Find(t.id);
+        r.Error(r.Line("id"), r.Name("id"),
+                "duplicate id '" + t.id + "' (first declared on line " + std::to_string(first->line) + ")");
+      }
+    } else {
+      r.Error(t.line, r.Name("id"), "missing: every entry needs an id");
+    }
+    if (kind == TargetKind::kHost) {
+      if (auto v = r.String("address")) t.address = *v;
+      if (t.address.empty()) r.Error(r.Line("address"), r.Name("address"), "missing: an IP, DNS name or ~/.ssh/config alias");
+      if (auto v = r.Integer("port", 1, 65535)) t.port = static_cast<int>(*v);
+      if (auto v = r.String("user")) t.user = *v;
+      if (auto v = r.String("identity_file")) t.identity_file = ResolvePath(*v, base_dir);
+      if (auto v = r.String("passphrase_env")) t.passphrase_env = *v;
+      if (auto v = r.String("passphrase_file")) t.passphrase_file = ResolvePath(*v, base_dir);
+      if (auto v = r.String("password_env")) t.password_env = *v;
+      if (auto v = r.String("password_file")) t.password_file = ResolvePath(*v, base_dir);
+      if (auto v = r.String("proxy_jump")) t.proxy_jump = *v;
+      if (auto v = r.String("host_key_policy")) {
+        if (*v != "strict" && *v != "accept-new") {
+          r.Error(r.Line("host_key_policy"), r.Name("host_key_policy"), "must be \"strict\" or \"accept-new\"");
+        } else {
+          t.host_key_policy = *v;
+        }
+      }
+      t.capabilities = {"run"};
+    }
+    ReadCommonTargetKeys(r, t);
+    if (!t.id.empty() && IsValidName(t.id) && !inv.Find(t.id) && t.id != kLocalTargetId) inv.targets.push_back(std::move(t));
+  }
+}
+
+void ReadLocal(const toml::table& table, const std::string& source, Inventory& inv, std::vector<std::string>& errors) {
+  TableReader r(table, "local", source, errors);
+  bool enabled = r.Bool("enabled").value_or(true);
+  Target& local = inv.targets.front();
+  local.line = LineOf(table);
+  ReadCommonTargetKeys(r, local);
+  if (!enabled) inv.targets.erase(inv.targets.begin());
+}
+
+void ReadPolicies(const toml::table& table, const std::string& source, Inventory& inv, std::vector<std::string>& errors) {
+  for (auto&& [key, node] : table) {
+    std::string cap(key.str());
+    int line = static_cast<int>(key.source().begin.line);
+    if (!IsKnownCapability(cap)) {
+      errors.push_back(source + ":" + std::to_string(line) + ": policies." + cap +
+                       ": unknown capability (known: run, screen, camera, location)");
+      continue;
+    }
+    const toml::table* t = node.as_table();
+    if (!t) {
+      errors.push_back(source + ":" + std::to_string(line) + ": policies." + cap + ": must be a table [policies." + cap + "]");
+      continue;
+    }
+    TableReader r(*t, "policies." + cap, source, errors);
+    CapabilityPolicy p;
+    p.capability = cap;
+    p.line = LineOf(*t);
+    if (auto v = r.Bool("enabled")) p.enabled = *v;
+    if (auto v = r.Bool("confirm")) p.confirm = *v;
+    p.approved_nodes = r.Strings("approved_nodes", CheckName);
+    p.approved_hosts = r.Strings("approved_hosts", CheckName);
+    inv.policies.emplace(cap, std::move(p));
+  }
+}
+
+// Names in approved_nodes / approved_hosts must exist and be of the right kind: a typo there
+// would otherwise silently approve nothing (or the wrong thing).
+void CheckPolicyReferences(const toml::table& root, const std::string& source, const Inventory& inv,
+                           std::vector<std::string>& errors) {
+  for (const auto& [cap, policy] : inv.policies) {
+    auto check = [&](const std::optional<std::vector<std::string>>& ids, const char* key, bool hosts) {
+      if (!ids) return;
+      const toml::node* node = root.at_path("policies." + cap + "." + key).node();
+      int line = node ? LineOf(*node) : policy.line;
+      for (const auto& id : *ids) {
+        const Target* t = inv.Find(id);
+        std::string where = source + ":" + std::to_string(line) + ": policies." + cap + "." + key + ": ";
+        if (!t) {
+          errors.push_back(where + "unknown target '" + id + "'");
+        } else if (hosts != (t->kind == TargetKind::kHost)) {
+          errors.push_back(where + "'" + id + "' is " + (hosts ? "not an SSH host (list it in approved_nodes)"
+                                                               : "an SSH host (list it in approved_hosts)"));
+        }
+      }
+    };
+    check(policy.approved_nodes, "approved_nodes", false);
+    check(policy.approved_hosts, "approved_hosts", true);
+  }
+}
+
+Target MakeLocalTarget() {
+  Target local;
+  local.id = std::string(kLocalTargetId);
+  local.kind = TargetKind::kLocal;
+  local.device = core::HostName();
+  local.purpose = "the gateway's own machine";
+  local.capabilities = {"run"};
+  return local;
+}
+
+}  // namespace
+
+const char* TargetKindName(TargetKind kind) {
+  switch (kind) {
+    case TargetKind::kLocal: return "local";
+    case TargetKind::kHost: return "host";
+    case TargetKind::kNode: return "node";
+  }
+  return "local";
+}
+
+bool Target::HasCapability(std::string_view capability) const {
+  return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
+}
+
+const Target* Inventory::Find(std::string_view id) const {
+  for (const auto& t : targets) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
+const CapabilityPolicy* Inventory::Policy(std::string_view capability) const {
+  auto it = policies.find(capability);
+  return it == policies.end() ? nullptr : &it->second;
+}
+
+Inventory DefaultInventory() {
+  Inventory inv;
+  inv.source = std::string(kBuiltinSource);
+  inv.gateway.state_dir = core::ExpandHome("~/.local/state/labgate");
+  inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
+  inv.targets.push_back(MakeLocalTarget());
+  return inv;
+}
+
+core::Result<Inventory> ParseInventory(std::string_view text, const std::string& source, const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return MakeError(ErrorCode::kParse, source + ":" + std::to_string(e.source().begin.line) + ": " +
+                                            std::string(e.description()) + " (TOML syntax)");
+  }
+
+  Inventory inv = DefaultInventory();
+  inv.source = source;
+  std::vector<std::string> errors;
+  bool state_dir_set = false;
+  bool audit_log_set = false;
+  {
+    TableReader top(root, "", source, errors);
+    auto section = [&](const char* key, auto&& read) {
+      const toml::node* node = top.Get(key);
+      if (!node) return;
+      if (const toml::table* t = node->as_table()) {
+        read(*t);
+      } else {
+        top.Error(LineOf(*node), key, std::string("must be a table [") + key + "]");
+      }
+    };
+    section("gateway", [&](const toml::table& t) {
+      state_dir_set = t.contains("state_dir");
+      audit_log_set = t.contains("audit_log");
+      ReadGateway(t, source, base_dir, inv.gateway, errors);
+    });
+    section("local", [&](const toml::table& t) { ReadLocal(t, source, inv, errors); });
+    // Hosts and nodes before policies, which refer to them.
+    top.Get("hosts");
+    top.Get("nodes");
+    ReadTargetList(root, "hosts", TargetKind::kHost, source, base_dir, inv, errors);
+    ReadTargetList(root, "nodes", TargetKind::kNode, source, base_dir, inv, errors);
+    section("policies", [&](const toml::table& t) { ReadPolicies(t, source, inv, errors); });
+  }
+  if (state_dir_set && !audit_log_set) inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
+  CheckPolicyReferences(root, source, inv, errors);
+
+  if (!errors.empty()) {
+    std::sort(errors.begin(), errors.end(), [&](const std::string& a, const std::string& b) {
+      auto line = [&](const std::string& e) { return std::atoi(e.c_str() + source.size() + 1); };
+      return line(a) < line(b);
+    });
+    std::string message = "invalid inventory " + source + " (" + std::to_string(errors.size()) + " problem" +
+                          (errors.size() == 1 ? "" : "s") + "):";
+    for (const auto& e : errors) message += "\n  " + e;
+    return MakeError(ErrorCode::kInvalidArgument, message);
+  }
+  return inv;
+}
+
+core::Result<Inventory> LoadInventory(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return MakeError(ErrorCode::kNotFound, "cannot read inventory " + path + ": " + std::strerror(errno) +
+                                               " (pass --config FILE, or copy the bundled hosts.toml)");
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  fs::path abs = fs::absolute(path);
+  return ParseInventory(buffer.str(), path, abs.parent_path().string());
+}
+
+std::string DefaultConfigPath() {
+  if (fs::exists("hosts.toml")) return "hosts.toml";
+  std::string user = core::ExpandHome("~/.config/labgate/hosts.toml");
+  if (fs::exists(user)) return user;
+  return "";
+}
+
+core::Result<Inventory> LoadConfigured(const std::string& explicit_path) {
+  std::string path = explicit_path.empty() ? DefaultConfigPath() : explicit_path;
+  if (path.empty()) return DefaultInventory();
+  return LoadInventory(path);
+}
+
+}  // namespace labgate::inventory

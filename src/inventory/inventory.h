@@ -1,0 +1,105 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+/// The inventory: hosts.toml loaded, validated and resolved into targets.
+namespace labgate::inventory {
+
+/// The capabilities a target can offer. `run` is the only one every kind supports today.
+inline constexpr std::string_view kKnownCapabilities[] = {"run", "screen", "camera", "location"};
+
+inline constexpr std::string_view kLocalTargetId = "local";
+
+enum class TargetKind { kLocal, kHost, kNode };
+
+/// "local", "host" or "node".
+const char* TargetKindName(TargetKind kind);
+
+/// [gateway]: where state lives and the defaults every action uses.
+struct GatewaySettings {
+  std::string listen = "127.0.0.1:7022";
+  std::string state_dir;  // absolute
+  std::string audit_log;  // absolute
+  bool allow_pairing = true;
+  bool require_node_key = true;
+  std::int64_t default_timeout_ms = 20000;
+  std::int64_t max_timeout_ms = 3600000;
+  std::int64_t max_parallel = 32;
+  std::int64_t output_cap_bytes = 64 * 1024;
+  std::int64_t key_max_age_days = 90;
+};
+
+/// [policies.CAP]: scoping of one capability across targets.
+struct CapabilityPolicy {
+  std::string capability;
+  bool enabled = true;
+  std::optional<std::vector<std::string>> approved_nodes;  // ids of nodes (and `local`)
+  std::optional<std::vector<std::string>> approved_hosts;  // ids of SSH hosts
+  bool confirm = false;
+  int line = 0;
+};
+
+/// One thing actions can be sent to: the built-in `local`, an SSH host or a paired node.
+struct Target {
+  std::string id;
+  TargetKind kind = TargetKind::kLocal;
+  // SSH hosts only.
+  std::string address;
+  int port = 22;
+  std::string user;
+  std::string identity_file;
+  std::string passphrase_env;
+  std::string passphrase_file;
+  std::string password_env;
+  std::string password_file;
+  std::string proxy_jump;
+  std::string host_key_policy = "strict";
+  // Every kind.
+  std::vector<std::string> groups;
+  std::vector<std::string> tags;
+  std::string device;
+  std::string owner;
+  std::string purpose;
+  std::vector<std::string> capabilities;
+  int line = 0;  // where it is declared in hosts.toml; 0 for built-ins
+
+  bool HasCapability(std::string_view capability) const;
+};
+
+/// A loaded, validated inventory. Immutable once built; safe to share between threads.
+struct Inventory {
+  std::string source;  // the file it came from, or "(built-in defaults)"
+  GatewaySettings gateway;
+  std::map<std::string, CapabilityPolicy, std::less<>> policies;
+  std::vector<Target> targets;  // `local` first when enabled, then hosts, then nodes
+
+  const Target* Find(std::string_view id) const;
+  const CapabilityPolicy* Policy(std::string_view capability) const;
+};
+
+/// Parses and validates hosts.toml text. Every problem is reported as `SOURCE:LINE: key: what`,
+/// one per line, so an operator can fix them all in one pass. Relative paths resolve against
+/// `base_dir`.
+core::Result<Inventory> ParseInventory(std::string_view text, const std::string& source, const std::string& base_dir);
+
+/// Reads and parses a hosts.toml file.
+core::Result<Inventory> LoadInventory(const std::string& path);
+
+/// The inventory a user gets with no hosts.toml: only `local`, state under ~/.local/state/labgate.
+Inventory DefaultInventory();
+
+/// Which file `labgate` reads when no --config is given: ./hosts.toml, then
+/// ~/.config/labgate/hosts.toml; empty when neither exists (built-in defaults apply).
+std::string DefaultConfigPath();
+
+/// Loads `explicit_path` if given, else the default search; falls back to built-in defaults.
+core::Result<Inventory> LoadConfigured(const std::string& explicit_path);
+
+}  // namespace labgate::inventory

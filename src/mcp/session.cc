@@ -1,0 +1,328 @@
+#include "mcp/session.h"
+
+#include <random>
+#include <spdlog/spdlog.h>
+
+#include "core/json_rpc.h"
+
+namespace labgate::mcp {
+namespace {
+
+namespace rpc = core::jsonrpc;
+
+constexpr const char* kLevelNames[] = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"};
+
+std::string NewSessionId() {
+  std::random_device rd;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "mcp-%08x%08x", rd(), rd());
+  return buf;
+}
+
+bool IsProgressToken(const Json& token) { return token.is_string() || token.is_number_integer(); }
+
+}  // namespace
+
+std::string NegotiateProtocolVersion(std::string_view requested) {
+  for (auto v : kProtocolVersions) {
+    if (v == requested) return std::string(v);
+  }
+  return std::string(kProtocolVersions[0]);
+}
+
+std::optional<LogLevel> ParseLogLevel(std::string_view name) {
+  for (int i = 0; i < 8; ++i) {
+    if (name == kLevelNames[i]) return static_cast<LogLevel>(i);
+  }
+  return std::nullopt;
+}
+
+const char* LogLevelName(LogLevel level) { return kLevelNames[static_cast<int>(level)]; }
+
+Session::Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user)
+    : outbox_(outbox), tasks_(tasks), tools_(std::move(tools)) {
+  actor_.via = "mcp";
+  actor_.os_user = std::move(os_user);
+  actor_.session_id = NewSessionId();
+}
+
+Session::~Session() { Shutdown(); }
+
+bool Session::initialized() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return initialized_;
+}
+
+std::string Session::protocol_version() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return protocol_version_;
+}
+
+Json Session::client_capabilities() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return client_capabilities_;
+}
+
+void Session::SendResult(const Json& id, Json result) { outbox_.Send(rpc::MakeResult(id, std::move(result))); }
+
+void Session::SendError(const Json& id, int code, std::string_view message) {
+  outbox_.Send(rpc::MakeError(id, code, message));
+}
+
+void Session::HandleOversized(std::size_t bytes, std::size_t limit) {
+  SendError(nullptr, rpc::kInvalidRequest,
+            "message too large: " + std::to_string(bytes) + "+ bytes exceeds the " + std::to_string(limit) +
+                "-byte limit per line; it was skipped");
+}
+
+void Session::HandleLine(std::string_view line) {
+  auto decoded = rpc::Decode(line);
+  if (auto* failure = std::get_if<rpc::DecodeFailure>(&decoded)) {
+    if (failure->answer) SendError(failure->id, failure->error.code, failure->error.message);
+    return;
+  }
+  auto& msg = std::get<rpc::Message>(decoded);
+  switch (msg.kind) {
+    case rpc::MessageKind::kRequest:
+      HandleRequest(msg.id, msg.method, msg.params);
+      break;
+    case rpc::MessageKind::kNotification:
+      HandleNotification(msg.method, msg.params);
+      break;
+    case rpc::MessageKind::kResponse:
+      HandleResponse(msg.id, msg.result,
+                     msg.error ? Json{{"code", msg.error->code}, {"message", msg.error->message}} : Json(nullptr));
+      break;
+  }
+}
+
+void Session::HandleRequest(const Json& id, const std::string& method, const Json& params) {
+  if (method == "ping") return SendResult(id, Json::object());
+  if (method == "initialize") {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (initialized_) {
+        return SendError(id, rpc::kInvalidRequest, "already initialized: initialize may be sent once per session");
+      }
+    }
+    if (!params.is_object() || !params.contains("protocolVersion") || !params["protocolVersion"].is_string()) {
+      return SendError(id, rpc::kInvalidParams, "initialize needs params.protocolVersion (a string)");
+    }
+    return SendResult(id, Initialize(params));
+  }
+  if (!initialized()) {
+    return SendError(id, rpc::kInvalidRequest, "the session is not initialized: send initialize first (only ping is allowed before it)");
+  }
+  if (method == "tools/list") {
+    Json list = Json::array();
+    for (const auto& tool : tools_) list.push_back(tool.descriptor);
+    return SendResult(id, Json{{"tools", list}});
+  }
+  if (method == "tools/call") return CallTool(id, params);
+  if (method == "logging/setLevel") {
+    std::optional<LogLevel> level;
+    if (params.is_object() && params.contains("level") && params["level"].is_string()) {
+      level = ParseLogLevel(params["level"].get<std::string>());
+    }
+    if (!level) {
+      return SendError(id, rpc::kInvalidParams,
+                       "logging/setLevel needs params.level: one of debug, info, notice, warning, error, critical, "
+                       "alert, emergency");
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      log_level_ = *level;
+    }
+    return SendResult(id, Json::object());
+  }
+  SendError(id, rpc::kMethodNotFound, "method not found: " + method);
+}
+
+Json Session::Initialize(const Json& params) {
+  std::string version = NegotiateProtocolVersion(params["protocolVersion"].get<std::string>());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    initialized_ = true;
+    protocol_version_ = version;
+    if (params.contains("capabilities") && params["capabilities"].is_object()) {
+      client_capabilities_ = params["capabilities"];
+    }
+    if (params.contains("clientInfo") && params["clientInfo"].is_object()) {
+      const Json& info = params["clientInfo"];
+      if (info.contains("name") && info["name"].is_string()) actor_.client_name = info["name"];
+      if (info.contains("version") && info["version"].is_string()) actor_.client_version = info["version"];
+    }
+  }
+  spdlog::info("MCP session {} initialized by {} {} (protocol {})", actor_.session_id, actor_.client_name,
+               actor_.client_version, version);
+  return Json{{"protocolVersion", version},
+              {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", Json::object()}}},
+              {"serverInfo", {{"name", "labgate"}, {"title", "labgate homelab gateway"}, {"version", LABGATE_VERSION}}},
+              {"instructions",
+               "labgate acts on the operator's homelab machines. Call `targets` to see what exists and what each "
+               "target may do, then `run` with a target and a command (an argv array runs without a shell). Every "
+               "action is audited; refusals say which rule refused and what the operator can change."}};
+}
+
+void Session::CallTool(const Json& id, const Json& params) {
+  if (!params.is_object() || !params.contains("name") || !params["name"].is_string()) {
+    return SendError(id, rpc::kInvalidParams, "tools/call needs params.name (a string)");
+  }
+  Json arguments = params.value("arguments", Json::object());
+  if (arguments.is_null()) arguments = Json::object();
+  if (!arguments.is_object()) return SendError(id, rpc::kInvalidParams, "tools/call params.arguments must be an object");
+  const std::string name = params["name"];
+  const ToolDefinition* tool = nullptr;
+  std::string names;
+  for (const auto& t : tools_) {
+    if (t.descriptor["name"] == name) tool = &t;
+    names += (names.empty() ? "" : ", ") + t.descriptor["name"].get<std::string>();
+  }
+  if (!tool) return SendError(id, rpc::kInvalidParams, "unknown tool '" + name + "': available tools are " + names);
+
+  Json progress_token;
+  if (params.contains("_meta") && params["_meta"].is_object() && params["_meta"].contains("progressToken") &&
+      IsProgressToken(params["_meta"]["progressToken"])) {
+    progress_token = params["_meta"]["progressToken"];
+  }
+  const std::string key = rpc::Encode(id);
+  auto cancel = std::make_shared<core::CancelToken>();
+  audit::Actor actor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return;
+    if (in_flight_.count(key)) {
+      return SendError(id, rpc::kInvalidRequest, "request id " + key + " is already in use by a call in flight");
+    }
+    in_flight_[key] = cancel;
+    actor = actor_;
+  }
+  auto task = [this, id, key, cancel, actor, tool, arguments, progress_token] {
+    ToolContext ctx{actor, *cancel, *this, nullptr};
+    if (!progress_token.is_null()) {
+      ctx.progress = [this, progress_token](double progress, std::optional<double> total, const std::string& message) {
+        Json p = {{"progressToken", progress_token}, {"progress", progress}};
+        if (total) p["total"] = *total;
+        if (!message.empty()) p["message"] = message;
+        outbox_.Send(rpc::MakeNotification("notifications/progress", std::move(p)));
+      };
+    } else {
+      ctx.progress = [](double, std::optional<double>, const std::string&) {};
+    }
+    ToolResult result;
+    try {
+      result = tool->handler(ctx, arguments);
+    } catch (const std::exception& e) {
+      // A handler bug must not take the session down; the caller learns what broke.
+      spdlog::error("tool {} threw: {}", tool->descriptor["name"].get<std::string>(), e.what());
+      result.is_error = true;
+      result.content = Json::array({{{"type", "text"}, {"text", std::string("internal error: ") + e.what()}}});
+      result.structured.reset();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_flight_.erase(key);
+    }
+    // A cancelled request gets no response (MCP cancellation semantics).
+    if (cancel->cancelled()) return;
+    Json body = {{"content", result.content}, {"isError", result.is_error}};
+    if (result.structured) body["structuredContent"] = *result.structured;
+    SendResult(id, std::move(body));
+  };
+  if (!tasks_.Spawn(std::move(task))) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_flight_.erase(key);
+    }
+    SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
+  }
+}
+
+void Session::HandleNotification(const std::string& method, const Json& params) {
+  if (method == "notifications/cancelled") {
+    if (!params.is_object() || !params.contains("requestId")) return;
+    const std::string key = rpc::Encode(params["requestId"]);
+    std::shared_ptr<core::CancelToken> token;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = in_flight_.find(key);
+      if (it != in_flight_.end()) token = it->second;
+    }
+    if (token) {
+      spdlog::info("request {} cancelled by the client ({})", key, params.value("reason", "no reason given"));
+      token->Cancel();
+    }
+    return;
+  }
+  if (method == "notifications/initialized") return;
+  spdlog::debug("ignoring notification {}", method);
+}
+
+void Session::HandleResponse(const Json& id, const Json& result, const Json& error) {
+  if (!id.is_number_integer()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pending_.find(id.get<std::int64_t>());
+  if (it == pending_.end()) {
+    spdlog::debug("response to unknown request {}", id.dump());
+    return;
+  }
+  it->second->done = true;
+  it->second->result = result;
+  it->second->error = error;
+  pending_.erase(it);
+  pending_cv_.notify_all();
+}
+
+core::Result<Json> Session::RequestFromClient(std::string_view method, Json params, std::chrono::milliseconds timeout,
+                                              const core::CancelToken& cancel) {
+  auto pending = std::make_shared<Pending>();
+  std::int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return core::MakeError(core::ErrorCode::kCancelled, "the session is closing");
+    id = next_request_id_++;
+    pending_[id] = pending;
+  }
+  outbox_.Send(rpc::MakeRequest(id, method, std::move(params)));
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!pending->done) {
+    if (shutting_down_ || cancel.cancelled()) {
+      pending_.erase(id);
+      return core::MakeError(core::ErrorCode::kCancelled, std::string(method) + " was abandoned: the call was cancelled");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      pending_.erase(id);
+      return core::MakeError(core::ErrorCode::kTimeout, std::string("the client did not answer ") + std::string(method) +
+                                                            " within " + std::to_string(timeout.count()) + " ms");
+    }
+    // Wake periodically to notice cancellation, which is signalled on another primitive.
+    pending_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  if (!pending->error.is_null()) {
+    return core::MakeError(core::ErrorCode::kRefused, std::string(method) + " failed on the client: " +
+                                                          pending->error.value("message", std::string("error")));
+  }
+  return pending->result;
+}
+
+void Session::Log(LogLevel level, std::string_view logger, Json data) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!initialized_ || level < log_level_) return;
+  }
+  outbox_.Send(rpc::MakeNotification(
+      "notifications/message", Json{{"level", LogLevelName(level)}, {"logger", logger}, {"data", std::move(data)}}));
+}
+
+void Session::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shutting_down_ = true;
+    for (auto& [key, token] : in_flight_) token->Cancel();
+    pending_cv_.notify_all();
+  }
+  tasks_.WaitAll();
+}
+
+}  // namespace labgate::mcp

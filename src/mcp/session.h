@@ -1,0 +1,119 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/audit_log.h"
+#include "core/cancel.h"
+#include "core/result.h"
+#include "mcp/outbox.h"
+#include "mcp/tasks.h"
+
+namespace labgate::mcp {
+
+using Json = nlohmann::json;
+
+/// Protocol revisions this server speaks, newest first.
+inline constexpr std::string_view kProtocolVersions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+
+/// The revision to answer `initialize` with: the client's when supported, else the newest.
+std::string NegotiateProtocolVersion(std::string_view requested);
+
+/// RFC 5424 severities as MCP names them, least severe first.
+enum class LogLevel { kDebug, kInfo, kNotice, kWarning, kError, kCritical, kAlert, kEmergency };
+std::optional<LogLevel> ParseLogLevel(std::string_view name);
+const char* LogLevelName(LogLevel level);
+
+class Session;
+
+/// What a tool handler may use while it runs. Lives for the duration of one call.
+struct ToolContext {
+  const audit::Actor& actor;
+  const core::CancelToken& cancel;
+  Session& session;
+  /// Sends notifications/progress when the request carried a progressToken; else does nothing.
+  std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
+};
+
+/// A tool's answer: content blocks, optional structured content, and whether it failed.
+struct ToolResult {
+  Json content = Json::array();
+  std::optional<Json> structured;
+  bool is_error = false;
+};
+
+/// A published tool: its descriptor for tools/list and its handler (run on a worker thread).
+struct ToolDefinition {
+  Json descriptor;  // name, title, description, inputSchema, outputSchema, annotations
+  std::function<ToolResult(ToolContext&, const Json& arguments)> handler;
+};
+
+/// One MCP session over a message stream (DESIGN §5). HandleLine is called from a single reader
+/// thread; requests are answered from worker threads; everything else is thread-safe.
+class Session {
+ public:
+  Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user);
+  ~Session();
+
+  /// Handles one framed line from the client.
+  void HandleLine(std::string_view line);
+  /// Answers a line that exceeded the frame cap.
+  void HandleOversized(std::size_t bytes, std::size_t limit);
+  /// Cancels every call in flight and waits for the handlers to return (stdin closed).
+  void Shutdown();
+
+  /// Sends a request to the client and waits for its answer (elicitation needs this).
+  /// Fails on timeout, cancellation, an error response, or shutdown.
+  core::Result<Json> RequestFromClient(std::string_view method, Json params, std::chrono::milliseconds timeout,
+                                       const core::CancelToken& cancel);
+
+  /// Sends notifications/message when `level` passes the client's logging/setLevel.
+  void Log(LogLevel level, std::string_view logger, Json data);
+
+  bool initialized() const;
+  std::string protocol_version() const;
+  /// The client's declared capabilities from initialize (e.g. "elicitation").
+  Json client_capabilities() const;
+
+ private:
+  void HandleRequest(const Json& id, const std::string& method, const Json& params);
+  void HandleNotification(const std::string& method, const Json& params);
+  void HandleResponse(const Json& id, const Json& result, const Json& error);
+  Json Initialize(const Json& params);
+  void CallTool(const Json& id, const Json& params);
+  void SendResult(const Json& id, Json result);
+  void SendError(const Json& id, int code, std::string_view message);
+
+  Outbox& outbox_;
+  TaskRunner& tasks_;
+  std::vector<ToolDefinition> tools_;
+  audit::Actor actor_;
+
+  mutable std::mutex mutex_;
+  bool initialized_ = false;
+  bool shutting_down_ = false;
+  std::string protocol_version_;
+  Json client_capabilities_ = Json::object();
+  LogLevel log_level_ = LogLevel::kWarning;
+  std::map<std::string, std::shared_ptr<core::CancelToken>> in_flight_;  // by encoded request id
+
+  struct Pending {
+    bool done = false;
+    Json result;
+    Json error;
+  };
+  std::condition_variable pending_cv_;
+  std::map<std::int64_t, std::shared_ptr<Pending>> pending_;
+  std::int64_t next_request_id_ = 1;
+};
+
+}  // namespace labgate::mcp

@@ -1,0 +1,259 @@
+#include "mcp/tools.h"
+
+#include <set>
+
+#include "core/text.h"
+
+namespace labgate::mcp {
+namespace {
+
+Json TextBlock(std::string text) { return Json{{"type", "text"}, {"text", std::move(text)}}; }
+
+Json RunInputSchema() {
+  return Json::parse(R"({
+    "type": "object",
+    "properties": {
+      "target": {"type": "string", "description": "One target: an id from `targets`, group:NAME, tag:NAME or *."},
+      "targets": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                  "description": "Several selectors; the command runs on each resolved target in parallel."},
+      "command": {
+        "description": "An argv array (run directly, no shell: safest) or a string (run by sh -c).",
+        "anyOf": [
+          {"type": "array", "items": {"type": "string"}, "minItems": 1},
+          {"type": "string", "minLength": 1}
+        ]
+      },
+      "timeoutMs": {"type": "integer", "minimum": 1,
+                    "description": "Deadline; when it passes the whole process group is stopped."},
+      "cwd": {"type": "string", "description": "Working directory on the target."}
+    },
+    "required": ["command"],
+    "additionalProperties": false
+  })");
+}
+
+Json RunOutputSchema() {
+  return Json::parse(R"({
+    "type": "object",
+    "properties": {
+      "summary": {
+        "type": "object",
+        "properties": {
+          "total": {"type": "integer"}, "ok": {"type": "integer"}, "failed": {"type": "integer"},
+          "timedOut": {"type": "integer"}, "errors": {"type": "integer"}
+        },
+        "required": ["total", "ok", "failed", "timedOut", "errors"]
+      },
+      "results": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "properties": {
+            "target": {"type": "string"},
+            "via": {"type": "string", "enum": ["local", "ssh", "node"]},
+            "exitCode": {"type": ["integer", "null"]},
+            "signal": {"type": ["string", "null"]},
+            "timedOut": {"type": "boolean"},
+            "stdout": {"type": "string"},
+            "stderr": {"type": "string"},
+            "truncated": {"type": "boolean"},
+            "durationMs": {"type": "integer"},
+            "error": {"type": ["string", "null"]},
+            "actionId": {"type": "string"}
+          },
+          "required": ["target", "via", "exitCode", "signal", "timedOut", "stdout", "stderr", "truncated",
+                       "durationMs", "error"]
+        }
+      },
+      "error": {"type": ["string", "null"]}
+    },
+    "required": ["summary", "results"]
+  })");
+}
+
+Json TargetsOutputSchema() {
+  return Json::parse(R"({
+    "type": "object",
+    "properties": {
+      "targets": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "properties": {
+            "id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["local", "host", "node"]},
+            "online": {"type": ["boolean", "null"]},
+            "capabilities": {"type": "array", "items": {"type": "string"}},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "device": {"type": "string"},
+            "owner": {"type": "string"},
+            "purpose": {"type": "string"},
+            "address": {"type": ["string", "null"]},
+            "lastKeyRotation": {"type": ["string", "null"]}
+          },
+          "required": ["id", "kind", "online", "capabilities", "groups", "tags", "device", "owner", "purpose",
+                       "address", "lastKeyRotation"]
+        }
+      }
+    },
+    "required": ["targets"]
+  })");
+}
+
+// Checks run arguments against the schema by hand, so a bad call gets one precise sentence.
+core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
+  using core::ErrorCode;
+  using core::MakeError;
+  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd"};
+  for (const auto& [key, value] : args.items()) {
+    if (!kAllowed.count(key)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd). "
+                       "Approvals come only from a human, never from tool arguments");
+    }
+  }
+  gateway::RunCall call;
+  const bool has_target = args.contains("target");
+  const bool has_targets = args.contains("targets");
+  if (has_target == has_targets) {
+    return MakeError(ErrorCode::kInvalidArgument, "give exactly one of `target` (a string) or `targets` (an array)");
+  }
+  if (has_target) {
+    if (!args["target"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`target` must be a string");
+    call.selectors.push_back(args["target"]);
+  } else {
+    if (!args["targets"].is_array() || args["targets"].empty()) {
+      return MakeError(ErrorCode::kInvalidArgument, "`targets` must be a non-empty array of strings");
+    }
+    for (const auto& t : args["targets"]) {
+      if (!t.is_string()) return MakeError(ErrorCode::kInvalidArgument, "`targets` must be a non-empty array of strings");
+      call.selectors.push_back(t);
+    }
+  }
+  if (!args.contains("command")) return MakeError(ErrorCode::kInvalidArgument, "`command` is required");
+  const Json& command = args["command"];
+  if (command.is_string()) {
+    call.command.shell = command.get<std::string>();
+  } else if (command.is_array()) {
+    for (const auto& word : command) {
+      if (!word.is_string()) return MakeError(ErrorCode::kInvalidArgument, "`command` array items must be strings");
+      call.command.argv.push_back(word);
+    }
+  } else {
+    return MakeError(ErrorCode::kInvalidArgument, "`command` must be an argv array of strings or a shell string");
+  }
+  if (args.contains("timeoutMs")) {
+    if (!args["timeoutMs"].is_number_integer() || args["timeoutMs"].get<std::int64_t>() < 1) {
+      return MakeError(ErrorCode::kInvalidArgument, "`timeoutMs` must be a positive integer (milliseconds)");
+    }
+    call.timeout_ms = args["timeoutMs"].get<std::int64_t>();
+  }
+  if (args.contains("cwd")) {
+    if (!args["cwd"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`cwd` must be a string");
+    call.cwd = args["cwd"];
+  }
+  return call;
+}
+
+ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
+  ToolResult out;
+  auto call = ParseRunArguments(args);
+  if (!call) {
+    gateway::RunReport report;
+    report.error = call.error();
+    Json structured = gateway::RunReportJson(report);
+    out.is_error = true;
+    out.content.push_back(TextBlock("run refused: " + call.error().message));
+    out.structured = structured;
+    return out;
+  }
+  auto report = gw.Run(ctx.actor, *call, ctx.cancel,
+                       [&](std::size_t done, std::size_t total, const gateway::TargetRunResult& r) {
+                         ctx.progress(static_cast<double>(done), static_cast<double>(total),
+                                      gateway::OneLineSummary(r));
+                       });
+  for (const auto& r : report.results) {
+    ctx.session.Log(r.ok() ? LogLevel::kInfo : LogLevel::kWarning, "labgate.run",
+                    Json{{"target", r.target}, {"actionId", r.action_id}, {"summary", gateway::OneLineSummary(r)}});
+  }
+  out.structured = gateway::RunReportJson(report);
+  out.content.push_back(TextBlock(gateway::RunReportText(report)));
+  out.is_error = report.error.has_value() ||
+                 std::any_of(report.results.begin(), report.results.end(), [](const auto& r) { return !r.ok(); });
+  return out;
+}
+
+ToolResult TargetsTool(gateway::Gateway& gw, const Json& args) {
+  ToolResult out;
+  std::vector<std::string> selectors;
+  for (const auto& [key, value] : args.items()) {
+    if (key != "selector") {
+      out.is_error = true;
+      out.content.push_back(TextBlock("unknown argument '" + key + "' (targets accepts only `selector`)"));
+      return out;
+    }
+  }
+  if (args.contains("selector")) {
+    if (!args["selector"].is_string()) {
+      out.is_error = true;
+      out.content.push_back(TextBlock("`selector` must be a string: an id, group:NAME, tag:NAME or *"));
+      return out;
+    }
+    selectors.push_back(args["selector"]);
+  }
+  auto views = gw.Targets(selectors);
+  if (!views) {
+    out.is_error = true;
+    out.content.push_back(TextBlock(views.error().message));
+    return out;
+  }
+  out.structured = Json{{"targets", gateway::TargetsJson(*views)}};
+  out.content.push_back(TextBlock(gateway::TargetsText(*views)));
+  return out;
+}
+
+}  // namespace
+
+std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
+  std::vector<ToolDefinition> tools;
+  tools.push_back(ToolDefinition{
+      Json{{"name", "run"},
+           {"title", "Run a command on homelab targets"},
+           {"description",
+            "Runs a command on one or more targets from the inventory (see `targets`) and returns exit code, "
+            "stdout and stderr per target. An argv array runs without a shell; a string runs via sh -c. The "
+            "deadline (timeoutMs, default from the inventory) stops the whole process group. Every call is "
+            "written to the audit log before it runs."},
+           {"inputSchema", RunInputSchema()},
+           {"outputSchema", RunOutputSchema()},
+           {"annotations",
+            {{"title", "Run a command"},
+             {"readOnlyHint", false},
+             {"destructiveHint", true},
+             {"idempotentHint", false},
+             {"openWorldHint", true}}}},
+      [&gw](ToolContext& ctx, const Json& args) { return RunTool(gw, ctx, args); }});
+  tools.push_back(ToolDefinition{
+      Json{{"name", "targets"},
+           {"title", "List homelab targets"},
+           {"description",
+            "Lists every target labgate can act on (the built-in `local`, SSH hosts and paired nodes) with kind, "
+            "online state, capabilities, groups, device, owner and purpose. Optional `selector` narrows the list."},
+           {"inputSchema",
+            {{"type", "object"},
+             {"properties",
+              {{"selector", {{"type", "string"}, {"description", "An id, group:NAME, tag:NAME or *."}}}}},
+             {"additionalProperties", false}}},
+           {"outputSchema", TargetsOutputSchema()},
+           {"annotations",
+            {{"title", "List targets"},
+             {"readOnlyHint", true},
+             {"destructiveHint", false},
+             {"idempotentHint", true},
+             {"openWorldHint", false}}}},
+      [&gw](ToolContext&, const Json& args) { return TargetsTool(gw, args); }});
+  return tools;
+}
+
+}  // namespace labgate::mcp

@@ -1,0 +1,15 @@
+#pragma once
+
+#include <vector>
+
+#include "gateway/gateway.h"
+#include "gateway/views.h"
+#include "mcp/session.h"
+
+namespace labgate::mcp {
+
+/// The tools labgate publishes over MCP, bound to a gateway that outlives the session.
+/// Only tools that work are listed; none of them approves, pairs, revokes or edits policy.
+std::vector<ToolDefinition> MakeTools(gateway::Gateway& gateway);
+
+}  // namespace labgate::mcp

@@ -198,6 +198,10 @@ int Main(const std::vector<std::string>& argv) {
     return args.has("--help") ? 0 : kExitUsage;
   }
   if (args.verb == "help") {
+    if (args.has("--help")) {
+      std::cout << Verbs().at("help").usage;
+      return 0;
+    }
     if (args.positional.empty()) {
       PrintOverview();
       return 0;

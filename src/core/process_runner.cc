@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,12 +94,32 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   }
   bp::pipe err_pipe(err_fds[0], err_fds[1]);
 
-  // Children must not inherit labgate's own signal handling (ignored SIGPIPE, blocked signals).
-  auto reset_signals = bp::extend::on_exec_setup = [](auto&) {
+  if (!spec.cwd.empty()) {
+    struct stat st {};
+    if (::stat(spec.cwd.c_str(), &st) != 0) {
+      return MakeError(ErrorCode::kNotFound, "working directory " + spec.cwd + ": " + std::strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return MakeError(ErrorCode::kNotFound, "working directory " + spec.cwd + " is not a directory");
+    }
+  }
+  // In the child, before exec: default signal handling (labgate ignores SIGPIPE), the requested
+  // working directory (Boost's start_dir ignores chdir failures, which would run the command in
+  // the wrong place), and no inherited descriptors beyond stdio.
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  auto child_setup = bp::extend::on_exec_setup = [cwd](auto& exec) {
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (cwd != nullptr && ::chdir(cwd) != 0) {
+      exec.set_error(std::error_code(errno, std::system_category()), "chdir failed");
+      ::_exit(126);
+    }
+    // Marked close-on-exec rather than closed, so Boost's exec-error pipe keeps working.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
   };
 
   const auto started = Steady::now();
@@ -106,17 +127,17 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   bp::group group;
   bp::child child;
   std::error_code ec;
+  // Boost forgets a child whose exec setup failed; remember it so it can be reaped.
+  pid_t failed_pid = -1;
+  auto remember_failure = bp::extend::on_error = [&failed_pid](auto& exec, const std::error_code&) {
+    failed_pid = exec.pid;
+  };
   {
     std::lock_guard<std::mutex> lock(spawn_mutex_);
     bp::environment env = boost::this_process::environment();
     for (const auto& [key, value] : spec.env) env[key] = value;
-    if (spec.cwd.empty()) {
-      child = bp::child(bp::exe = *program, bp::args = args, bp::std_in < bp::null, bp::std_out > out_pipe,
-                        bp::std_err > err_pipe, group, env, reset_signals, ec);
-    } else {
-      child = bp::child(bp::exe = *program, bp::args = args, bp::std_in < bp::null, bp::std_out > out_pipe,
-                        bp::std_err > err_pipe, group, env, bp::start_dir = spec.cwd, reset_signals, ec);
-    }
+    child = bp::child(bp::exe = *program, bp::args = args, bp::std_in < bp::null, bp::std_out > out_pipe,
+                      bp::std_err > err_pipe, group, env, child_setup, remember_failure, ec);
   }
   // Our copies of the write ends must go, or we would never see end-of-file.
   ::close(out_pipe.native_sink());
@@ -124,11 +145,13 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   ::close(err_pipe.native_sink());
   err_pipe.assign_sink(-1);
   if (ec) {
-    std::string what = ec.message();
-    if (!spec.cwd.empty() && ::access(spec.cwd.c_str(), X_OK) != 0) {
-      return MakeError(ErrorCode::kNotFound, "cannot run in " + spec.cwd + ": " + std::strerror(errno));
+    if (failed_pid > 0) {
+      int status = 0;
+      while (::waitpid(failed_pid, &status, 0) < 0 && errno == EINTR) {
+      }
     }
-    return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] + ": " + what);
+    return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] +
+                                                  (spec.cwd.empty() ? "" : " in " + spec.cwd) + ": " + ec.message());
   }
 
   const pid_t pid = child.id();

@@ -165,8 +165,11 @@ std::string Redact(std::string_view text) {
             out.append(value);
             out.push_back(' ');
             i = value_end + 1;
-            value_end = text.find('\n', i);
-            if (value_end == std::string_view::npos) value_end = text.size();
+            value_end = i;
+            while (value_end < text.size() && !std::isspace(static_cast<unsigned char>(text[value_end])) &&
+                   text[value_end] != '"' && text[value_end] != '\'') {
+              ++value_end;
+            }
           }
           out.append(kMask);
           i = value_end;

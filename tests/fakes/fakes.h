@@ -1,0 +1,169 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "audit/audit_storage.h"
+#include "core/clock.h"
+#include "core/process_runner.h"
+#include "gateway/executor.h"
+#include "mcp/outbox.h"
+#include "mcp/tasks.h"
+
+namespace labgate::fakes {
+
+/// A clock that stands still until told to move.
+class FakeClock final : public core::Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override { return now_; }
+  std::chrono::steady_clock::time_point SteadyNow() const override { return steady_; }
+  void Advance(std::chrono::milliseconds d) { now_ += d, steady_ += d; }
+
+ private:
+  std::chrono::system_clock::time_point now_ = std::chrono::system_clock::time_point(std::chrono::seconds(1795000000));
+  std::chrono::steady_clock::time_point steady_{};
+};
+
+/// Audit storage in memory: records every line, or fails when told to.
+class FakeAuditStorage final : public audit::AuditStorage {
+ public:
+  core::Status Append(const audit::ComposeLine& compose) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (fail_) return core::MakeError(core::ErrorCode::kIo, "disk full (fake)");
+    auto line = compose(lines_.empty() ? std::string_view() : std::string_view(lines_.back()));
+    if (!line) return line.error();
+    lines_.push_back(*line);
+    return core::Ok();
+  }
+  std::string Describe() const override { return "fake audit storage"; }
+
+  void set_fail(bool fail) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fail_ = fail;
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+  std::vector<nlohmann::json> records() const {
+    std::vector<nlohmann::json> out;
+    for (const auto& l : lines()) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+  void set_lines(std::vector<std::string> lines) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lines_ = std::move(lines);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+  bool fail_ = false;
+};
+
+/// Records what it was asked to run and replays scripted outcomes (default: exit 0).
+class FakeProcessRunner final : public core::ProcessRunner {
+ public:
+  core::Result<core::ProcessOutcome> Run(const core::ProcessSpec& spec, const core::CancelToken&,
+                                         core::OutputListener*) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    specs_.push_back(spec);
+    if (!replies_.empty()) {
+      auto reply = replies_.front();
+      replies_.pop_front();
+      return reply;
+    }
+    core::ProcessOutcome ok;
+    ok.exit_code = 0;
+    return ok;
+  }
+  void Script(core::Result<core::ProcessOutcome> reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    replies_.push_back(std::move(reply));
+  }
+  std::vector<core::ProcessSpec> specs() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return specs_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<core::ProcessSpec> specs_;
+  std::deque<core::Result<core::ProcessOutcome>> replies_;
+};
+
+/// An executor that records each target and request, and what the audit log held at that moment.
+class FakeExecutor final : public gateway::Executor {
+ public:
+  explicit FakeExecutor(const FakeAuditStorage* audit = nullptr) : audit_(audit) {}
+  const char* via() const override { return "local"; }
+  core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
+                                         const core::CancelToken&) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    calls_.push_back(Call{target.id, request, audit_ ? audit_->lines().size() : 0});
+    core::ProcessOutcome ok;
+    ok.exit_code = 0;
+    ok.out.text = "ran on " + target.id + "\n";
+    return ok;
+  }
+  struct Call {
+    std::string target;
+    capabilities::RunRequest request;
+    std::size_t audit_lines_before = 0;
+  };
+  std::vector<Call> calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  const FakeAuditStorage* audit_;
+  mutable std::mutex mutex_;
+  std::vector<Call> calls_;
+};
+
+/// Records every message a session sends; tests can wait for a given one.
+class RecordingOutbox final : public mcp::Outbox {
+ public:
+  void Send(const nlohmann::json& message) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    messages_.push_back(message);
+    cv_.notify_all();
+  }
+  std::vector<nlohmann::json> messages() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_;
+  }
+  /// Waits (up to 10 s) for a message matching `pred`; returns it or null.
+  nlohmann::json WaitFor(const std::function<bool(const nlohmann::json&)>& pred) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    nlohmann::json found;
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+      for (const auto& m : messages_) {
+        if (pred(m)) {
+          found = m;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  nlohmann::json WaitForId(const nlohmann::json& id) {
+    return WaitFor([&](const nlohmann::json& m) { return m.contains("id") && m["id"] == id && !m.contains("method"); });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<nlohmann::json> messages_;
+};
+
+}  // namespace labgate::fakes

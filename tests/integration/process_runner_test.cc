@@ -1,0 +1,181 @@
+// The real process runner against real processes.
+#include "core/process_runner.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include "core/hashing.h"
+#include "subprocess.h"
+
+namespace labgate::core {
+namespace {
+
+using labgate::testing::ProcessWithMarkerExists;
+using labgate::testing::WaitUntilGone;
+using std::chrono::milliseconds;
+
+std::string UniqueSleep() {
+  std::random_device rd;
+  return "40." + std::to_string(100000 + rd() % 800000);
+}
+
+ProcessSpec Spec(std::vector<std::string> argv, milliseconds timeout = milliseconds(20000)) {
+  ProcessSpec s;
+  s.argv = std::move(argv);
+  s.timeout = timeout;
+  return s;
+}
+
+class RecordingListener : public OutputListener {
+ public:
+  void OnOutput(StreamId stream, std::string_view bytes) override {
+    (stream == StreamId::kStdout ? out : err).append(bytes);
+  }
+  std::string out, err;
+};
+
+class ProcessRunnerTest : public ::testing::Test {
+ protected:
+  Result<ProcessOutcome> Run(const ProcessSpec& spec) { return runner_.Run(spec, cancel_, nullptr); }
+  SystemProcessRunner runner_{milliseconds(500)};
+  CancelToken cancel_;
+};
+
+TEST_F(ProcessRunnerTest, CapturesStdoutStderrAndExitCode) {
+  auto r = Run(Spec({"sh", "-c", "echo out; echo err >&2; exit 4"}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->exit_code, 4);
+  EXPECT_FALSE(r->signal.has_value());
+  EXPECT_EQ(r->out.text, "out\n");
+  EXPECT_EQ(r->err.text, "err\n");
+  EXPECT_EQ(r->out.sha256, Sha256Hex("out\n"));
+  EXPECT_FALSE(r->timed_out);
+}
+
+TEST_F(ProcessRunnerTest, ReportsTheSignalThatEndedIt) {
+  auto r = Run(Spec({"sh", "-c", "kill -KILL $$"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->exit_code.has_value());
+  EXPECT_EQ(r->signal, SIGKILL);
+  EXPECT_EQ(SignalName(SIGKILL), "KILL");
+}
+
+TEST_F(ProcessRunnerTest, TimeoutStopsTheWholeGroup) {
+  const std::string secs = UniqueSleep();
+  auto r = Run(Spec({"sh", "-c", "sleep " + secs + " & sleep " + secs + " & wait"}, milliseconds(300)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+TEST_F(ProcessRunnerTest, TermIgnoringProcessIsKilledAfterGrace) {
+  const std::string secs = UniqueSleep();
+  auto r = Run(Spec({"sh", "-c", "trap '' TERM; sleep " + secs}, milliseconds(200)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
+  const std::string secs = UniqueSleep();
+  std::thread canceller([&] {
+    for (int i = 0; i < 500 && !ProcessWithMarkerExists(secs); ++i) std::this_thread::sleep_for(milliseconds(10));
+    cancel_.Cancel();
+  });
+  auto r = Run(Spec({"sleep", secs}));
+  canceller.join();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+TEST_F(ProcessRunnerTest, BackgroundDaemonDoesNotHoldTheCallOpen) {
+  // A command that starts something and exits returns at once; what it started keeps running.
+  const std::string secs = UniqueSleep();
+  auto r = Run(Spec({"sh", "-c", "sleep " + secs + " & echo started"}, milliseconds(20000)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out.text, "started\n");
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_TRUE(ProcessWithMarkerExists(secs));
+  Run(Spec({"pkill", "-f", "sleep " + secs})).ok();
+}
+
+TEST_F(ProcessRunnerTest, OutputIsCappedHeadAndTail) {
+  ProcessSpec s = Spec({"sh", "-c", "seq 1 100000"});
+  s.output_cap = 1000;
+  auto r = Run(s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->out.truncated);
+  EXPECT_GT(r->out.total_bytes, 500000u);
+  EXPECT_EQ(r->out.text.rfind("1\n2\n3\n", 0), 0u);
+  EXPECT_NE(r->out.text.find("output truncated"), std::string::npos);
+  EXPECT_EQ(r->out.text.substr(r->out.text.size() - 7), "100000\n");
+}
+
+TEST_F(ProcessRunnerTest, ListenerSeesEveryByte) {
+  RecordingListener listener;
+  auto r = runner_.Run(Spec({"sh", "-c", "printf abc; printf def >&2"}), cancel_, &listener);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(listener.out, "abc");
+  EXPECT_EQ(listener.err, "def");
+}
+
+TEST_F(ProcessRunnerTest, CwdAndEnvApply) {
+  ProcessSpec s = Spec({"sh", "-c", "pwd; echo $LABGATE_TEST_VAR"});
+  s.cwd = "/tmp";
+  s.env = {{"LABGATE_TEST_VAR", "hello"}};
+  auto r = Run(s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out.text, "/tmp\nhello\n");
+}
+
+TEST_F(ProcessRunnerTest, MissingCwdIsAClearError) {
+  ProcessSpec s = Spec({"true"});
+  s.cwd = "/nonexistent/dir";
+  auto r = Run(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("/nonexistent/dir"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ProcessRunnerTest, UnknownProgramIsAClearError) {
+  auto r = Run(Spec({"labgate-no-such-program"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message.find("command not found: labgate-no-such-program"), std::string::npos);
+}
+
+TEST_F(ProcessRunnerTest, ChildrenGetDefaultSigpipe) {
+  // labgate ignores SIGPIPE for itself; its children must not inherit that.
+  ::signal(SIGPIPE, SIG_IGN);
+  auto r = Run(Spec({"sh", "-c", "yes | head -n 1"}));
+  ::signal(SIGPIPE, SIG_DFL);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out.text, "y\n");
+  EXPECT_EQ(r->err.text, "");
+}
+
+TEST_F(ProcessRunnerTest, ConcurrentRunsDoNotLeakDescriptorsIntoEachOther) {
+  // A long run started first must not hold the pipes of runs started alongside it: each child
+  // sees only its own stdin, stdout and stderr.
+  const std::string secs = UniqueSleep();
+  CancelToken long_cancel;
+  std::thread long_run([&] { (void)runner_.Run(Spec({"sleep", secs}), long_cancel, nullptr); });
+  for (int i = 0; i < 20; ++i) {
+    auto r = Run(Spec({"sh", "-c", "echo " + std::to_string(i) + "; ls /proc/$$/fd"}));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->out.text, std::to_string(i) + "\n0\n1\n2\n");
+    EXPECT_FALSE(r->timed_out);
+  }
+  long_cancel.Cancel();
+  long_run.join();
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace labgate::core

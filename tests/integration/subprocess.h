@@ -1,0 +1,75 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace labgate::testing {
+
+/// A child process with pipes to its stdin and stdout (stderr goes to a file) for driving
+/// `labgate` in tests. The destructor kills only this child, by PID, if it still runs.
+class Subprocess {
+ public:
+  Subprocess(const std::vector<std::string>& argv, const std::string& cwd = "");
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  void Write(const std::string& bytes);
+  void WriteLine(const std::string& line) { Write(line + "\n"); }
+  void Send(const nlohmann::json& message) { WriteLine(message.dump()); }
+  void CloseStdin();
+  /// The next stdout line, or nullopt at EOF or after `timeout`.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  /// Reads lines until one parses to a message with this id that is a response.
+  nlohmann::json ReadResponse(const nlohmann::json& id, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// Every message read so far.
+  const std::vector<nlohmann::json>& seen() const { return seen_; }
+  /// Waits for exit; returns the exit status or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  std::string Stderr() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  std::string stderr_path_;
+  std::string buffer_;
+  std::vector<nlohmann::json> seen_;
+  std::optional<int> status_;
+};
+
+/// Runs a command to completion; returns exit status, stdout and stderr.
+struct Completed {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+Completed RunToCompletion(const std::vector<std::string>& argv, const std::string& cwd = "");
+
+/// A fresh directory under /tmp, removed with its contents at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+/// True while any process's command line contains `marker` (read from /proc).
+bool ProcessWithMarkerExists(const std::string& marker);
+/// Polls until no process carries `marker`; false if one is still there after `timeout`.
+bool WaitUntilGone(const std::string& marker, std::chrono::milliseconds timeout);
+
+/// Lines of a JSONL file, parsed.
+std::vector<nlohmann::json> ReadJsonLines(const std::string& path);
+
+}  // namespace labgate::testing

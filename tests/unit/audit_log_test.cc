@@ -1,0 +1,162 @@
+#include "audit/audit_log.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "fakes/fakes.h"
+
+namespace labgate::audit {
+namespace {
+
+Intent SampleIntent() {
+  Intent i;
+  i.action_id = "act-1";
+  i.actor = Actor{"mcp", "claude-code", "2.1.0", "alice", "mcp-abc"};
+  i.target = "local";
+  i.path = "local";
+  i.action = "run";
+  i.payload = Json{{"argv", {"uname", "-a"}}};
+  i.decision = {true, "targets.local.capabilities", "local offers run"};
+  return i;
+}
+
+TEST(AuditRecord, IntentCarriesWhoWhereWhatAndDecision) {
+  Json j = EncodeIntent(SampleIntent());
+  EXPECT_EQ(j["kind"], "intent");
+  EXPECT_EQ(j["who"]["client"]["name"], "claude-code");
+  EXPECT_EQ(j["who"]["client"]["version"], "2.1.0");
+  EXPECT_EQ(j["who"]["osUser"], "alice");
+  EXPECT_EQ(j["who"]["sessionId"], "mcp-abc");
+  EXPECT_EQ(j["target"], "local");
+  EXPECT_EQ(j["path"], "local");
+  EXPECT_EQ(j["payload"]["argv"][1], "-a");
+  EXPECT_EQ(j["decision"]["rule"], "targets.local.capabilities");
+  EXPECT_TRUE(j["approver"].is_null());
+}
+
+TEST(AuditRecord, OutcomeCarriesExitSignalDurationBytesDigest) {
+  Outcome o;
+  o.action_id = "act-1";
+  o.exit_code = 3;
+  o.duration_ms = 12;
+  o.stdout_bytes = 5;
+  o.output_digest = "sha256:x";
+  Json j = EncodeOutcome(o);
+  EXPECT_EQ(j["kind"], "result");
+  EXPECT_EQ(j["exitCode"], 3);
+  EXPECT_TRUE(j["signal"].is_null());
+  EXPECT_EQ(j["durationMs"], 12);
+  EXPECT_EQ(j["stdoutBytes"], 5);
+  EXPECT_EQ(j["retries"], 0);
+  EXPECT_EQ(j["escalated"], false);
+}
+
+TEST(AuditLog, RecordsAreChainedBySeqAndHash) {
+  fakes::FakeAuditStorage storage;
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  clock.Advance(std::chrono::milliseconds(5));
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{})).ok());
+  auto records = storage.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["v"], 1);
+  EXPECT_EQ(records[0]["seq"], 1);
+  EXPECT_EQ(records[0]["prev"], "");
+  EXPECT_EQ(records[1]["seq"], 2);
+  EXPECT_EQ(records[1]["prev"], records[0]["hash"]);
+  EXPECT_EQ(records[0]["ts"], "2026-11-18T11:06:40.000Z");
+  EXPECT_EQ(records[1]["ts"], "2026-11-18T11:06:40.005Z");
+  for (const auto& r : records) EXPECT_EQ(r["hash"], RecordHash(r));
+}
+
+TEST(AuditLog, TamperingChangesTheHash) {
+  fakes::FakeAuditStorage storage;
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  Json r = storage.records()[0];
+  r["target"] = "prox4";
+  EXPECT_NE(r["hash"], RecordHash(r));
+}
+
+TEST(AuditLog, BrokenLastRecordRefusesToAppend) {
+  fakes::FakeAuditStorage storage;
+  storage.set_lines({"{\"not\":\"a record\"}"});
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  auto st = log.Append(EncodeIntent(SampleIntent()));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("labgate audit verify"), std::string::npos);
+  EXPECT_EQ(storage.lines().size(), 1u);
+}
+
+TEST(AuditLog, StorageFailureIsReported) {
+  fakes::FakeAuditStorage storage;
+  storage.set_fail(true);
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  EXPECT_FALSE(log.Append(EncodeIntent(SampleIntent())).ok());
+}
+
+class FileAuditStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/labgate-audit-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(FileAuditStorageTest, CreatesPrivateFileAndChainsAcrossInstances) {
+  const std::string path = dir_ + "/nested/audit.jsonl";
+  fakes::FakeClock clock;
+  {
+    FileAuditStorage storage(path);
+    AuditLog log(storage, clock);
+    ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  }
+  {
+    FileAuditStorage storage(path);  // a second process would see the same file
+    AuditLog log(storage, clock);
+    ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{})).ok());
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(path);
+  std::string l1, l2;
+  std::getline(in, l1);
+  std::getline(in, l2);
+  EXPECT_EQ(Json::parse(l2)["seq"], 2);
+  EXPECT_EQ(Json::parse(l2)["prev"], Json::parse(l1)["hash"]);
+}
+
+TEST_F(FileAuditStorageTest, IncompleteLastLineRefusesAndKeepsTheFile) {
+  const std::string path = dir_ + "/audit.jsonl";
+  std::ofstream(path) << "{\"seq\":1";
+  FileAuditStorage storage(path);
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  auto st = log.Append(EncodeIntent(SampleIntent()));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("incomplete record"), std::string::npos);
+  EXPECT_EQ(std::filesystem::file_size(path), 8u);
+}
+
+TEST_F(FileAuditStorageTest, UnwritableLocationIsAnError) {
+  std::ofstream(dir_ + "/file") << "x";
+  FileAuditStorage storage(dir_ + "/file/audit.jsonl");
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  EXPECT_FALSE(log.Append(EncodeIntent(SampleIntent())).ok());
+}
+
+}  // namespace
+}  // namespace labgate::audit

@@ -1,0 +1,153 @@
+#include "gateway/gateway.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fakes.h"
+#include "gateway/views.h"
+
+namespace labgate::gateway {
+namespace {
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void Use(const std::string& toml) {
+    auto inv = inventory::ParseInventory(toml, "hosts.toml", "/");
+    ASSERT_TRUE(inv.ok()) << inv.error().message;
+    gateway_ = std::make_unique<Gateway>(std::make_shared<const inventory::Inventory>(*inv), audit_, executor_, clock_);
+  }
+  void SetUp() override { Use(""); }
+
+  RunCall Call(std::vector<std::string> selectors, std::vector<std::string> argv) {
+    RunCall call;
+    call.selectors = std::move(selectors);
+    call.command.argv = std::move(argv);
+    return call;
+  }
+
+  fakes::FakeClock clock_;
+  fakes::FakeAuditStorage storage_;
+  audit::AuditLog audit_{storage_, clock_};
+  fakes::FakeExecutor executor_{&storage_};
+  audit::Actor actor_{"mcp", "test-client", "1.0", "alice", "s1"};
+  core::CancelToken cancel_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+TEST_F(GatewayTest, Pipeline_Local_IntentIsDurableBeforeExecution) {
+  auto report = gateway_->Run(actor_, Call({"local"}, {"uname", "-a"}), cancel_);
+  ASSERT_FALSE(report.error) << report.error->message;
+  ASSERT_EQ(executor_.calls().size(), 1u);
+  EXPECT_EQ(executor_.calls()[0].audit_lines_before, 1u);
+  auto records = storage_.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["kind"], "intent");
+  EXPECT_EQ(records[0]["payload"]["argv"], (nlohmann::json{"uname", "-a"}));
+  EXPECT_EQ(records[0]["who"]["client"]["name"], "test-client");
+  EXPECT_EQ(records[1]["kind"], "result");
+  EXPECT_EQ(records[1]["exitCode"], 0);
+  EXPECT_EQ(records[0]["actionId"], records[1]["actionId"]);
+  EXPECT_EQ(report.results[0].action_id, records[0]["actionId"]);
+}
+
+TEST_F(GatewayTest, Pipeline_AuditUnwritable_NothingRuns) {
+  storage_.set_fail(true);
+  auto report = gateway_->Run(actor_, Call({"local"}, {"rm", "-rf", "/tmp/x"}), cancel_);
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_TRUE(executor_.calls().empty());
+  ASSERT_TRUE(report.results[0].error);
+  EXPECT_NE(report.results[0].error->find("audit log could not record the intent"), std::string::npos);
+  EXPECT_FALSE(report.results[0].ok());
+}
+
+TEST_F(GatewayTest, Pipeline_UnknownTarget_RefusedAndAudited) {
+  auto report = gateway_->Run(actor_, Call({"nope"}, {"true"}), cancel_);
+  ASSERT_TRUE(report.error);
+  EXPECT_NE(report.error->message.find("unknown target 'nope'"), std::string::npos);
+  EXPECT_TRUE(executor_.calls().empty());
+  auto records = storage_.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["kind"], "refusal");
+  EXPECT_EQ(records[0]["targets"], (nlohmann::json{"nope"}));
+}
+
+TEST_F(GatewayTest, Pipeline_PolicyDisabled_RefusedWithRule) {
+  Use("[policies.run]\nenabled = false\n");
+  auto report = gateway_->Run(actor_, Call({"local"}, {"true"}), cancel_);
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_TRUE(executor_.calls().empty());
+  ASSERT_TRUE(report.results[0].error);
+  EXPECT_NE(report.results[0].error->find("policies.run.enabled"), std::string::npos);
+  auto records = storage_.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["kind"], "refusal");
+  EXPECT_EQ(records[0]["decision"]["rule"], "policies.run.enabled");
+}
+
+TEST_F(GatewayTest, Pipeline_TimeoutAboveMaximum_Refused) {
+  RunCall call = Call({"local"}, {"sleep", "1"});
+  call.timeout_ms = 10LL * 3600 * 1000;
+  auto report = gateway_->Run(actor_, call, cancel_);
+  ASSERT_TRUE(report.error);
+  EXPECT_NE(report.error->message.find("max_timeout_ms"), std::string::npos);
+  EXPECT_TRUE(executor_.calls().empty());
+}
+
+TEST_F(GatewayTest, Pipeline_DefaultTimeoutComesFromInventory) {
+  Use("[gateway]\ndefault_timeout_ms = 1234\n");
+  (void)gateway_->Run(actor_, Call({"local"}, {"true"}), cancel_);
+  ASSERT_EQ(executor_.calls().size(), 1u);
+  EXPECT_EQ(executor_.calls()[0].request.timeout.count(), 1234);
+  EXPECT_EQ(storage_.records()[0]["payload"]["timeoutMs"], 1234);
+}
+
+TEST_F(GatewayTest, Pipeline_EmptyArgv_RefusedBeforeResolve) {
+  auto report = gateway_->Run(actor_, Call({"local"}, {}), cancel_);
+  ASSERT_TRUE(report.error);
+  EXPECT_TRUE(executor_.calls().empty());
+}
+
+TEST_F(GatewayTest, Pipeline_SecretsInArgv_RedactedInAudit) {
+  (void)gateway_->Run(actor_, Call({"local"}, {"mysql", "--password=hunter2"}), cancel_);
+  ASSERT_EQ(executor_.calls().size(), 1u);
+  EXPECT_EQ(executor_.calls()[0].request.command.argv[1], "--password=hunter2");
+  EXPECT_EQ(storage_.lines()[0].find("hunter2"), std::string::npos);
+}
+
+TEST_F(GatewayTest, Pipeline_HostWithoutTransport_RefusedClearly) {
+  Use("[[hosts]]\nid = \"nas\"\naddress = \"127.0.0.9\"\ngroups = [\"servers\"]\n");
+  auto report = gateway_->Run(actor_, Call({"*"}, {"true"}), cancel_);
+  ASSERT_EQ(report.results.size(), 2u);
+  EXPECT_TRUE(report.results[0].ok());
+  ASSERT_TRUE(report.results[1].error);
+  EXPECT_NE(report.results[1].error->find("nas is an SSH host"), std::string::npos);
+  EXPECT_EQ(executor_.calls().size(), 1u);
+}
+
+TEST_F(GatewayTest, Pipeline_FanOut_ReportsProgressPerTarget) {
+  Use("[[nodes]]\nid = \"n1\"\ngroups = [\"g\"]\n[[nodes]]\nid = \"n2\"\ngroups = [\"g\"]\n[local]\ngroups = [\"g\"]\n");
+  std::vector<std::size_t> done;
+  auto report = gateway_->Run(actor_, Call({"group:g"}, {"true"}), cancel_,
+                              [&](std::size_t d, std::size_t total, const TargetRunResult&) {
+                                EXPECT_EQ(total, 3u);
+                                done.push_back(d);
+                              });
+  EXPECT_EQ(report.results.size(), 3u);
+  EXPECT_EQ(done, (std::vector<std::size_t>{1, 2, 3}));
+  nlohmann::json j = RunReportJson(report);
+  EXPECT_EQ(j["summary"]["total"], 3);
+  EXPECT_EQ(j["summary"]["ok"], 1);
+  EXPECT_EQ(j["summary"]["errors"], 2);
+}
+
+TEST_F(GatewayTest, Targets_ListsLocalOnline) {
+  auto views = gateway_->Targets({});
+  ASSERT_TRUE(views.ok());
+  ASSERT_EQ(views->size(), 1u);
+  auto j = TargetsJson(*views);
+  EXPECT_EQ(j[0]["id"], "local");
+  EXPECT_EQ(j[0]["online"], true);
+  EXPECT_EQ(j[0]["capabilities"], (nlohmann::json{"run"}));
+}
+
+}  // namespace
+}  // namespace labgate::gateway

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what labgate needs to build and test on Debian 12, and only what is missing.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libssh-dev libssl-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev
+  libspdlog-dev libtomlplusplus-dev libgtest-dev
+  procps
+)
+# The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "labgate: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

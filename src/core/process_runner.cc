@@ -248,6 +248,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   child.detach();  // reaped by hand above; Boost must not wait or kill again
+  group.detach();  // Boost would SIGKILL the group on destruction, taking daemons the command started
   if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
   outcome.out = out.Finish();

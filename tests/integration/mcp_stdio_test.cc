@@ -132,8 +132,7 @@ TEST_F(McpStdio, Cancelled_StopsTheProcessGroupAndSendsNoResponse) {
   const std::string secs = UniqueSleep();
   server_->Send(Call(7, {{"target", "local"}, {"command", "sleep " + secs + " & sleep " + secs + "; wait"}}));
   // Wait until the commands are really running before cancelling.
-  for (int i = 0; i < 500 && !ProcessWithMarkerExists(secs); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(ProcessWithMarkerExists(secs));
+  ASSERT_TRUE(WaitUntilPresent(secs)) << "the command never started: " << server_->Stderr();
   server_->Send({{"jsonrpc", "2.0"}, {"method", "notifications/cancelled"}, {"params", {{"requestId", 7}, {"reason", "test"}}}});
   EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(10))) << "a process of the cancelled call survived";
   server_->WriteLine(R"({"jsonrpc":"2.0","id":8,"method":"ping"})");
@@ -141,11 +140,11 @@ TEST_F(McpStdio, Cancelled_StopsTheProcessGroupAndSendsNoResponse) {
   for (const auto& m : server_->seen()) EXPECT_FALSE(m.contains("id") && m["id"] == 7);
   // The result record says it was cancelled.
   bool cancelled_recorded = false;
-  for (int i = 0; i < 100 && !cancelled_recorded; ++i) {
+  for (int i = 0; i < 500 && !cancelled_recorded; ++i) {
     for (const auto& rec : ReadJsonLines(AuditPath())) cancelled_recorded |= rec["kind"] == "result" && rec["cancelled"] == true;
     if (!cancelled_recorded) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_TRUE(cancelled_recorded);
+  EXPECT_TRUE(cancelled_recorded) << "no audit result record with cancelled=true";
 }
 
 TEST_F(McpStdio, Timeout_StopsBackgroundChildrenToo) {
@@ -203,7 +202,7 @@ TEST_F(McpStdio, StdinEof_ExitsPromptlyAndStopsRunningCommands) {
   Initialize();
   const std::string secs = UniqueSleep();
   server_->Send(Call(9, {{"target", "local"}, {"command", {"sleep", secs}}}));
-  for (int i = 0; i < 500 && !ProcessWithMarkerExists(secs); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(WaitUntilPresent(secs));
   server_->CloseStdin();
   auto status = server_->Wait(std::chrono::seconds(10));
   ASSERT_TRUE(status.has_value()) << "labgate mcp did not exit after stdin closed";

@@ -82,7 +82,7 @@ TEST_F(ProcessRunnerTest, TermIgnoringProcessIsKilledAfterGrace) {
 TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
   const std::string secs = UniqueSleep();
   std::thread canceller([&] {
-    for (int i = 0; i < 500 && !ProcessWithMarkerExists(secs); ++i) std::this_thread::sleep_for(milliseconds(10));
+    labgate::testing::WaitUntilPresent(secs);
     cancel_.Cancel();
   });
   auto r = Run(Spec({"sleep", secs}));

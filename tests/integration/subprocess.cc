@@ -177,6 +177,15 @@ bool ProcessWithMarkerExists(const std::string& marker) {
   return found;
 }
 
+bool WaitUntilPresent(const std::string& marker, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (!ProcessWithMarkerExists(marker)) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 bool WaitUntilGone(const std::string& marker, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

@@ -66,6 +66,8 @@ class TempDir {
 
 /// True while any process's command line contains `marker` (read from /proc).
 bool ProcessWithMarkerExists(const std::string& marker);
+/// Polls until a process carries `marker`; false if none appeared within `timeout`.
+bool WaitUntilPresent(const std::string& marker, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 /// Polls until no process carries `marker`; false if one is still there after `timeout`.
 bool WaitUntilGone(const std::string& marker, std::chrono::milliseconds timeout);
 

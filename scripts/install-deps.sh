@@ -6,7 +6,7 @@ packages=(
   cmake g++ make pkg-config
   libssh-dev libssl-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev
   libspdlog-dev libtomlplusplus-dev libgtest-dev
-  procps
+  procps openssh-server openssh-client
 )
 # The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

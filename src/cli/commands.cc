@@ -12,6 +12,8 @@
 #include "core/cancel.h"
 #include "core/os_user.h"
 #include "gateway/runtime.h"
+#include "gateway/ssh_executor.h"
+#include "ssh/connection.h"
 #include "gateway/views.h"
 #include "inventory/inventory.h"
 #include "mcp/stdio_server.h"
@@ -58,6 +60,15 @@ const std::map<std::string, Verb>& Verbs() {
         "usage: labgate targets [SELECTOR] [--json] [--config FILE]\n\n"
         "Lists the built-in `local` target, SSH hosts and nodes from the inventory with kind, online\n"
         "state, capabilities, groups, device and purpose. SELECTOR is an id, group:NAME, tag:NAME or *.\n"}},
+      {"hosts",
+       {"list SSH hosts and trust their host keys",
+        "usage: labgate hosts list [--json] [--config FILE]\n"
+        "       labgate hosts trust ID [--fingerprint SHA256:...] [--config FILE]\n\n"
+        "list   shows every [[hosts]] entry: address, user, groups, jump host, and whether its host key\n"
+        "       is recorded (labgate's known_hosts in state_dir, or ~/.ssh/known_hosts).\n"
+        "trust  connects to ID, shows the fingerprint of the key it offers and, after you confirm (or when\n"
+        "       it equals --fingerprint), records it in labgate's known_hosts. A different key already\n"
+        "       recorded is never overwritten: remove the old line first.\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -174,6 +185,69 @@ int Targets(const Args& args) {
   return 0;
 }
 
+int Hosts(const Args& args) {
+  const std::string sub = args.positional.empty() ? "list" : args.positional[0];
+  auto inv = LoadInventoryFor(args);
+  if (!inv) return Fail(inv.error().message);
+  if (sub == "list") {
+    nlohmann::json rows = nlohmann::json::array();
+    std::vector<std::vector<std::string>> table = {{"ID", "ADDRESS", "USER", "GROUPS", "JUMP", "HOST KEY"}};
+    for (const auto& t : inv->targets) {
+      if (t.kind != inventory::TargetKind::kHost) continue;
+      auto spec = gateway::HostSpecFor(*inv, t);
+      std::string key = spec ? ssh::RecordedHostKeyStatus(*spec) : "error: " + spec.error().message;
+      std::string groups;
+      for (const auto& g : t.groups) groups += (groups.empty() ? "" : ",") + g;
+      std::string user = t.user.empty() ? "-" : t.user;
+      rows.push_back({{"id", t.id}, {"address", t.address}, {"port", t.port}, {"user", t.user}, {"groups", t.groups},
+                      {"proxyJump", t.proxy_jump}, {"hostKey", key}, {"hostKeyPolicy", t.host_key_policy},
+                      {"device", t.device}, {"owner", t.owner}, {"purpose", t.purpose}});
+      table.push_back({t.id, t.address + ":" + std::to_string(t.port), user, groups.empty() ? "-" : groups,
+                       t.proxy_jump.empty() ? "-" : t.proxy_jump, key});
+    }
+    if (args.has("--json")) {
+      std::cout << nlohmann::json{{"hosts", rows}}.dump(2) << "\n";
+    } else {
+      std::cout << gateway::FormatTable(table);
+    }
+    return 0;
+  }
+  if (sub == "trust") {
+    if (args.positional.size() != 2) return Fail("usage: labgate hosts trust ID [--fingerprint SHA256:...]", kExitUsage);
+    const inventory::Target* t = inv->Find(args.positional[1]);
+    if (!t || t->kind != inventory::TargetKind::kHost) {
+      return Fail("no SSH host '" + args.positional[1] + "' in " + inv->source + " (see `labgate hosts list`)");
+    }
+    auto spec = gateway::HostSpecFor(*inv, *t);
+    if (!spec) return Fail(spec.error().message);
+    const auto timeout = std::chrono::milliseconds(inv->gateway.default_timeout_ms);
+    auto probe = ssh::ProbeHostKey(*spec, timeout);
+    if (!probe) return Fail(probe.error().message);
+    std::cout << t->id << " (" << probe->endpoint << ") offers host key " << probe->fingerprint << "\n";
+    if (probe->status == "known") {
+      std::cout << "already trusted; nothing to do\n";
+      return 0;
+    }
+    std::string expected = args.get("--fingerprint");
+    if (expected.empty()) {
+      if (!::isatty(STDIN_FILENO)) {
+        return Fail("not a terminal: confirm by passing --fingerprint " + probe->fingerprint +
+                    " after checking it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)");
+      }
+      std::cout << "Check it on the host with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`.\n"
+                << "Trust this key for " << t->id << "? [y/N] " << std::flush;
+      std::string answer;
+      std::getline(std::cin, answer);
+      if (answer != "y" && answer != "Y" && answer != "yes") return Fail("not trusted; nothing was recorded", 1);
+      expected = probe->fingerprint;
+    }
+    if (auto ok = ssh::TrustHostKey(*spec, expected, timeout); !ok) return Fail(ok.error().message);
+    std::cout << "recorded in " << spec->known_hosts << "\n";
+    return 0;
+  }
+  return Fail("unknown hosts subcommand '" + sub + "' (list or trust)", kExitUsage);
+}
+
 int Mcp(const Args& args) {
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message, 1);
@@ -221,6 +295,7 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "run") return Run(args);
   if (args.verb == "targets") return Targets(args);
   if (args.verb == "mcp") return Mcp(args);
+  if (args.verb == "hosts") return Hosts(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }
 

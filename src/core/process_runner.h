@@ -43,6 +43,7 @@ struct ProcessOutcome {
   CapturedStream out;
   CapturedStream err;
   std::chrono::milliseconds duration{0};
+  int retries = 0;  // set by transports: attempts repeated before the command started
 };
 
 enum class StreamId { kStdout, kStderr };

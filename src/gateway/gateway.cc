@@ -39,11 +39,12 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms) {
 }
 
 Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-                 const core::Clock& clock)
-    : inventory_(std::move(inventory)), audit_(audit), local_(local), clock_(clock) {}
+                 const core::Clock& clock, Executor* ssh)
+    : inventory_(std::move(inventory)), audit_(audit), local_(local), clock_(clock), ssh_(ssh) {}
 
 Executor* Gateway::ExecutorFor(const inventory::Target& target) {
   if (target.kind == inventory::TargetKind::kLocal) return &local_;
+  if (target.kind == inventory::TargetKind::kHost) return ssh_;
   return nullptr;
 }
 
@@ -183,6 +184,7 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
     record.stdout_bytes = o.out.total_bytes;
     record.stderr_bytes = o.err.total_bytes;
     record.output_digest = "sha256:" + o.out.sha256 + ",sha256:" + o.err.sha256;
+    record.retries = o.retries;
     record.error = result.error;
   }
   if (auto ok = audit_.Append(audit::EncodeOutcome(record)); !ok) {

@@ -64,7 +64,7 @@ class Gateway {
  public:
   /// `local` executes the built-in target; SSH and node executors are added by later modules.
   Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-          const core::Clock& clock);
+          const core::Clock& clock, Executor* ssh = nullptr);
 
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
                 const ProgressFn& progress = nullptr);
@@ -83,6 +83,7 @@ class Gateway {
   audit::AuditLog& audit_;
   Executor& local_;
   const core::Clock& clock_;
+  Executor* ssh_;
 };
 
 /// The audit payload of a run: exact argv or shell string, cwd and timeout, redacted.

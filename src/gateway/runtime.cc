@@ -7,6 +7,8 @@ Runtime::Runtime(inventory::Inventory inventory)
       audit_storage_(inventory_->gateway.audit_log),
       audit_(audit_storage_, clock_),
       local_(runner_),
-      gateway_(inventory_, audit_, local_, clock_) {}
+      ssh_pool_(ssh::PoolSettings{}),
+      ssh_(*inventory_, ssh_pool_),
+      gateway_(inventory_, audit_, local_, clock_, &ssh_) {}
 
 }  // namespace labgate::gateway

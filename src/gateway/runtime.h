@@ -9,6 +9,8 @@
 #include "core/process_runner.h"
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
+#include "gateway/ssh_executor.h"
+#include "ssh/pool.h"
 #include "inventory/inventory.h"
 
 namespace labgate::gateway {
@@ -30,6 +32,8 @@ class Runtime {
   audit::AuditLog audit_;
   core::SystemProcessRunner runner_;
   LocalExecutor local_;
+  ssh::Pool ssh_pool_;
+  SshExecutor ssh_;
   Gateway gateway_;
 };
 

@@ -118,6 +118,10 @@ std::string TargetsText(const std::vector<TargetView>& views) {
                     Join(t.capabilities), Join(t.groups), t.device.empty() ? "-" : t.device,
                     t.purpose.empty() ? "-" : t.purpose});
   }
+  return FormatTable(rows);
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());

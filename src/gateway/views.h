@@ -19,6 +19,9 @@ std::string OneLineSummary(const TargetRunResult& r);
 std::string RunReportText(const RunReport& report);
 
 nlohmann::json TargetsJson(const std::vector<TargetView>& views);
+/// Aligns rows into columns separated by two spaces; the first row is the header.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
+
 /// A table: id, kind, online, capabilities, groups, device, purpose.
 std::string TargetsText(const std::vector<TargetView>& views);
 

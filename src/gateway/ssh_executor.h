@@ -1,0 +1,31 @@
+#pragma once
+
+#include <memory>
+
+#include "core/result.h"
+#include "gateway/executor.h"
+#include "inventory/inventory.h"
+#include "ssh/host_spec.h"
+#include "ssh/pool.h"
+
+namespace labgate::gateway {
+
+/// Builds the connection parameters of an SSH host from the inventory: secrets read from their
+/// *_env / *_file references, known_hosts files, and the jump host named by proxy_jump (another
+/// [[hosts]] id, or [user@]host[:port]).
+core::Result<ssh::HostSpec> HostSpecFor(const inventory::Inventory& inventory, const inventory::Target& target);
+
+/// `run` on [[hosts]] entries, through the shared SSH connection pool.
+class SshExecutor final : public Executor {
+ public:
+  SshExecutor(const inventory::Inventory& inventory, ssh::Pool& pool) : inventory_(inventory), pool_(pool) {}
+  const char* via() const override { return "ssh"; }
+  core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
+                                         const core::CancelToken& cancel) override;
+
+ private:
+  const inventory::Inventory& inventory_;
+  ssh::Pool& pool_;
+};
+
+}  // namespace labgate::gateway

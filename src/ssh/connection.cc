@@ -1,0 +1,729 @@
+#include "ssh/connection.h"
+
+#include <fcntl.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "core/capped_output.h"
+#include "core/hashing.h"
+#include "ssh/remote_command.h"
+
+namespace labgate::ssh {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using Steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct SessionDeleter {
+  void operator()(ssh_session s) const {
+    if (s == nullptr) return;
+    if (ssh_is_connected(s)) ssh_disconnect(s);
+    ssh_free(s);
+  }
+};
+using SessionPtr = std::unique_ptr<std::remove_pointer_t<ssh_session>, SessionDeleter>;
+
+milliseconds Remaining(Steady::time_point deadline) {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - Steady::now());
+  return left.count() < 0 ? milliseconds(0) : left;
+}
+
+std::string Endpoint(ssh_session s, const HostSpec& spec) {
+  char* host = nullptr;
+  std::string h = spec.address;
+  if (ssh_options_get(s, SSH_OPTIONS_HOST, &host) == SSH_OK && host) {
+    h = host;
+    ssh_string_free_char(host);
+  }
+  unsigned int port = 0;
+  ssh_options_get_port(s, &port);
+  return h + ":" + std::to_string(port);
+}
+
+std::string UserOf(ssh_session s) {
+  char* user = nullptr;
+  std::string u;
+  if (ssh_options_get(s, SSH_OPTIONS_USER, &user) == SSH_OK && user) {
+    u = user;
+    ssh_string_free_char(user);
+  }
+  return u;
+}
+
+// Options from hosts.toml win over ~/.ssh/config, which wins over libssh's defaults.
+core::Status Configure(ssh_session s, const HostSpec& spec, milliseconds timeout, int fd) {
+  auto set = [&](ssh_options_e opt, const void* value, const char* what) -> core::Status {
+    if (ssh_options_set(s, opt, value) != SSH_OK) {
+      return MakeError(ErrorCode::kInvalidArgument, std::string("invalid ") + what + " for " + spec.id + ": " +
+                                                        ssh_get_error(s));
+    }
+    return core::Ok();
+  };
+  int verbosity = SSH_LOG_NOLOG;
+  (void)ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+  if (auto ok = set(SSH_OPTIONS_HOST, spec.address.c_str(), "address"); !ok) return ok;
+  if (ssh_options_parse_config(s, nullptr) != SSH_OK) {
+    return MakeError(ErrorCode::kInvalidArgument, "cannot read ~/.ssh/config for " + spec.id + ": " + ssh_get_error(s));
+  }
+  char* proxy = nullptr;
+  if (ssh_options_get(s, SSH_OPTIONS_PROXYCOMMAND, &proxy) == SSH_OK && proxy) {
+    ssh_string_free_char(proxy);
+    // An OpenSSH ProxyCommand/ProxyJump would bypass labgate's host-key checks and key choice.
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "~/.ssh/config gives " + spec.id + " a ProxyCommand or ProxyJump, which labgate does not run; "
+                     "set proxy_jump = \"JUMP-HOST-ID\" in hosts.toml instead");
+  }
+  if (spec.port > 0) {
+    unsigned int port = static_cast<unsigned int>(spec.port);
+    if (auto ok = set(SSH_OPTIONS_PORT, &port, "port"); !ok) return ok;
+  }
+  if (!spec.user.empty()) {
+    if (auto ok = set(SSH_OPTIONS_USER, spec.user.c_str(), "user"); !ok) return ok;
+  }
+  if (auto ok = set(SSH_OPTIONS_KNOWNHOSTS, spec.known_hosts.c_str(), "known_hosts path"); !ok) return ok;
+  const std::string global = spec.user_known_hosts.empty() ? "/dev/null" : spec.user_known_hosts;
+  if (auto ok = set(SSH_OPTIONS_GLOBAL_KNOWNHOSTS, global.c_str(), "known_hosts path"); !ok) return ok;
+  int one = 1;
+  (void)ssh_options_set(s, SSH_OPTIONS_NODELAY, &one);
+  long secs = static_cast<long>(timeout.count() / 1000);
+  long usecs = static_cast<long>((timeout.count() % 1000) * 1000);
+  if (secs == 0 && usecs == 0) usecs = 1000;
+  (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &secs);
+  (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usecs);
+  if (fd >= 0) {
+    socket_t sock = fd;
+    if (auto ok = set(SSH_OPTIONS_FD, &sock, "tunnel"); !ok) return ok;
+  }
+  return core::Ok();
+}
+
+core::Result<SessionPtr> ConnectTransport(const HostSpec& spec, Steady::time_point deadline, int fd) {
+  SessionPtr s(ssh_new());
+  if (!s) return MakeError(ErrorCode::kUnavailable, "libssh could not allocate a session");
+  milliseconds left = Remaining(deadline);
+  if (left.count() == 0) return MakeError(ErrorCode::kTimeout, "deadline passed before connecting to " + spec.id);
+  if (auto ok = Configure(s.get(), spec, left, fd); !ok) return ok.error();
+  if (ssh_connect(s.get()) != SSH_OK) {
+    std::string why = ssh_get_error(s.get());
+    std::string where = spec.id + " (" + Endpoint(s.get(), spec) + ")";
+    if (Remaining(deadline).count() == 0 || why.find("imeout") != std::string::npos) {
+      return MakeError(ErrorCode::kTimeout, "connecting to " + where + " timed out: " + why +
+                                                "; is sshd running there and reachable?");
+    }
+    return MakeError(ErrorCode::kUnavailable, "cannot connect to " + where + ": " + why);
+  }
+  // Dead peers must not hang a pooled session forever.
+  int sock = ssh_get_fd(s.get());
+  if (sock >= 0 && fd < 0) {
+    int on = 1, idle = 30, intvl = 10, cnt = 3;
+    unsigned int user_timeout = 60000;
+    ::setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    ::setsockopt(sock, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+  }
+  return s;
+}
+
+core::Result<std::string> ServerFingerprint(ssh_session s) {
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK) {
+    return MakeError(ErrorCode::kRefused, std::string("the server sent no host key: ") + ssh_get_error(s));
+  }
+  unsigned char* hash = nullptr;
+  size_t len = 0;
+  int rc = ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len);
+  ssh_key_free(key);
+  if (rc != SSH_OK) return MakeError(ErrorCode::kRefused, "cannot hash the server's host key");
+  char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+  ssh_clean_pubkey_hash(&hash);
+  std::string out = fp ? fp : "";
+  ssh_string_free_char(fp);
+  return out;
+}
+
+core::Status VerifyHostKey(ssh_session s, const HostSpec& spec) {
+  auto fp = ServerFingerprint(s);
+  if (!fp) return fp.error();
+  const std::string where = spec.id + " (" + Endpoint(s, spec) + ")";
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      return core::Ok();
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      return MakeError(ErrorCode::kRefused,
+                       "host key for " + where + " CHANGED: the server offered " + *fp +
+                           ", which does not match the key recorded in " + spec.known_hosts + " or " +
+                           spec.user_known_hosts +
+                           ". Someone may be intercepting the connection. If the host was reinstalled, remove the "
+                           "old key (ssh-keygen -R HOST -f FILE) and run `labgate hosts trust " + spec.id + "`");
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+      if (spec.accept_new) {
+        if (ssh_session_update_known_hosts(s) != SSH_OK) {
+          return MakeError(ErrorCode::kRefused, "cannot record the host key of " + where + " in " + spec.known_hosts +
+                                                    ": " + ssh_get_error(s));
+        }
+        return core::Ok();
+      }
+      return MakeError(ErrorCode::kRefused, "host key for " + where + " is unknown: the server offered " + *fp +
+                                                ". If that is the host's key, run `labgate hosts trust " + spec.id +
+                                                "` (or add --fingerprint " + *fp + ")");
+    case SSH_KNOWN_HOSTS_ERROR:
+      break;
+  }
+  return MakeError(ErrorCode::kRefused, "cannot check the host key of " + where + ": " + ssh_get_error(s));
+}
+
+core::Status Authenticate(ssh_session s, const HostSpec& spec) {
+  const std::string who = UserOf(s) + "@" + spec.id;
+  std::vector<std::string> tried;
+  auto check = [&](int rc, const char* method) -> std::optional<core::Status> {
+    if (rc == SSH_AUTH_SUCCESS) return core::Ok();
+    if (rc == SSH_AUTH_ERROR) {
+      return MakeError(ErrorCode::kUnavailable, "authentication to " + who + " broke off (" + method + "): " +
+                                                    ssh_get_error(s));
+    }
+    tried.push_back(method);
+    return std::nullopt;
+  };
+  (void)ssh_userauth_none(s, nullptr);
+  if (!spec.identity_file.empty()) {
+    ssh_key key = nullptr;
+    int rc = ssh_pki_import_privkey_file(spec.identity_file.c_str(),
+                                         spec.passphrase.empty() ? nullptr : spec.passphrase.c_str(), nullptr,
+                                         nullptr, &key);
+    if (rc != SSH_OK) {
+      return MakeError(ErrorCode::kRefused, "cannot load identity_file " + spec.identity_file + " for " + spec.id +
+                                                " (missing, unreadable, or wrong passphrase; set passphrase_env or "
+                                                "passphrase_file if it is encrypted)");
+    }
+    rc = ssh_userauth_publickey(s, nullptr, key);
+    ssh_key_free(key);
+    if (auto done = check(rc, "identity_file")) return *done;
+  } else {
+    if (std::getenv("SSH_AUTH_SOCK") != nullptr) {
+      if (auto done = check(ssh_userauth_agent(s, nullptr), "ssh-agent")) return *done;
+    }
+    int rc = ssh_userauth_publickey_auto(s, nullptr, spec.passphrase.empty() ? nullptr : spec.passphrase.c_str());
+    if (auto done = check(rc, "default keys")) return *done;
+  }
+  if (!spec.password.empty()) {
+    if (auto done = check(ssh_userauth_password(s, nullptr, spec.password.c_str()), "password")) return *done;
+  }
+  std::string methods;
+  for (const auto& t : tried) methods += (methods.empty() ? "" : ", ") + t;
+  return MakeError(ErrorCode::kRefused, "authentication to " + who + " was refused (tried " + methods +
+                                            "); check user, identity_file or the agent's keys, and the host's "
+                                            "authorized_keys");
+}
+
+}  // namespace
+
+core::Result<std::string> ResolveSecret(const std::string& env_name, const std::string& file, const std::string& what) {
+  if (!env_name.empty()) {
+    const char* v = std::getenv(env_name.c_str());
+    if (v == nullptr) {
+      return MakeError(ErrorCode::kInvalidArgument, what + ": environment variable " + env_name + " is not set");
+    }
+    return std::string(v);
+  }
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return MakeError(ErrorCode::kInvalidArgument, what + ": cannot read " + file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string v = ss.str();
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    return v;
+  }
+  return std::string();
+}
+
+// ProxyJump done inside labgate: a direct-tcpip channel on an authenticated session to the jump
+// host, relayed to a socketpair whose other end becomes the target session's socket. Both hops
+// get labgate's host-key checks and keys (OpenSSH's ProxyJump would use its own).
+class JumpTunnel {
+ public:
+  static core::Result<std::unique_ptr<JumpTunnel>> Open(const HostSpec& jump, const HostSpec& target,
+                                                        Steady::time_point deadline) {
+    auto session = ConnectTransport(jump, deadline, -1);
+    if (!session) return session.error();
+    if (auto ok = VerifyHostKey(session->get(), jump); !ok) return ok.error();
+    if (auto ok = Authenticate(session->get(), jump); !ok) return ok.error();
+    auto tunnel = std::unique_ptr<JumpTunnel>(new JumpTunnel());
+    tunnel->session_ = std::move(*session);
+    ssh_session s = tunnel->session_.get();
+    tunnel->channel_ = ssh_channel_new(s);
+    const int port = target.port > 0 ? target.port : 22;
+    if (!tunnel->channel_ ||
+        ssh_channel_open_forward(tunnel->channel_, target.address.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
+      return MakeError(ErrorCode::kUnavailable, "jump host " + jump.id + " could not reach " + target.address + ":" +
+                                                    std::to_string(port) + " for " + target.id + ": " + ssh_get_error(s));
+    }
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      return MakeError(ErrorCode::kUnavailable, "socketpair failed for the jump to " + target.id);
+    }
+    tunnel->target_fd_ = pair[0];
+    tunnel->relay_fd_ = pair[1];
+    tunnel->relay_ = std::thread([t = tunnel.get()] { t->Relay(); });
+    return tunnel;
+  }
+
+  ~JumpTunnel() {
+    stop_ = true;
+    if (relay_.joinable()) relay_.join();
+    if (relay_fd_ >= 0) ::close(relay_fd_);
+    if (channel_) {
+      ssh_channel_close(channel_);
+      ssh_channel_free(channel_);
+    }
+  }
+
+  /// The socket for the target session; libssh owns it from then on.
+  int TakeFd() {
+    int fd = target_fd_;
+    target_fd_ = -1;
+    return fd;
+  }
+
+ private:
+  JumpTunnel() = default;
+
+  void Relay() {
+    char buf[32768];
+    ssh_session s = session_.get();
+    while (!stop_) {
+      pollfd fds[2] = {{relay_fd_, POLLIN, 0}, {ssh_get_fd(s), POLLIN, 0}};
+      ::poll(fds, 2, 10);
+      if (fds[0].revents & (POLLIN | POLLHUP)) {
+        ssize_t n = ::read(relay_fd_, buf, sizeof buf);
+        if (n <= 0) break;
+        if (ssh_channel_write(channel_, buf, static_cast<uint32_t>(n)) == SSH_ERROR) break;
+      }
+      for (;;) {
+        int n = ssh_channel_read_nonblocking(channel_, buf, sizeof buf, 0);
+        if (n <= 0) {
+          if (n == SSH_ERROR || ssh_channel_is_eof(channel_)) stop_ = true;
+          break;
+        }
+        for (int off = 0; off < n;) {
+          ssize_t w = ::write(relay_fd_, buf + off, static_cast<std::size_t>(n - off));
+          if (w <= 0) {
+            stop_ = true;
+            break;
+          }
+          off += static_cast<int>(w);
+        }
+      }
+      if (!ssh_is_connected(s)) break;
+    }
+    ::shutdown(relay_fd_, SHUT_RDWR);
+  }
+
+  SessionPtr session_;
+  ssh_channel channel_ = nullptr;
+  int target_fd_ = -1;
+  int relay_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread relay_;
+};
+
+struct Connection::Impl {
+  SessionPtr session;
+  std::unique_ptr<JumpTunnel> tunnel;  // torn down after the session that rides on it (~Connection)
+  ssh_event event = nullptr;
+};
+
+// One command in flight. Touched by the caller (until queued) and then only by the I/O thread,
+// except `done`, which the caller waits on.
+struct Connection::Job {
+  ExecRequest request;
+  std::string remote_command;
+  const core::CancelToken* cancel = nullptr;
+  Steady::time_point started_at;
+  Steady::time_point deadline;
+  ssh_channel channel = nullptr;
+  ssh_channel kill_channel = nullptr;
+  ssh_channel_callbacks_struct callbacks{};
+  std::optional<int> exit_status;
+  std::optional<std::string> exit_signal;
+  bool cancel_fd_watched = false;
+  bool stopping = false;
+  bool kill_sent = false;
+  Steady::time_point give_up_at{};
+  int pgid = -1;
+  bool pgid_parsed = false;
+  std::string stdout_head;  // bytes before the pgid line was parsed
+  std::unique_ptr<core::CappedOutput> out, err;
+  core::Sha256 out_digest, err_digest;
+  core::ProcessOutcome outcome;
+  std::optional<core::Error> error;
+  bool finished = false;
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+};
+
+core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec, Steady::time_point deadline,
+                                                           int max_channels, milliseconds idle_timeout) {
+  auto impl = std::make_unique<Impl>();
+  int fd = -1;
+  if (spec.jump) {
+    auto tunnel = JumpTunnel::Open(*spec.jump, spec, deadline);
+    if (!tunnel) return tunnel.error();
+    impl->tunnel = std::move(*tunnel);
+    fd = impl->tunnel->TakeFd();
+  }
+  auto session = ConnectTransport(spec, deadline, fd);
+  if (!session) return session.error();
+  if (auto ok = VerifyHostKey(session->get(), spec); !ok) return ok.error();
+  if (auto ok = Authenticate(session->get(), spec); !ok) return ok.error();
+  impl->session = std::move(*session);
+  return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout));
+}
+
+Connection::Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, milliseconds idle_timeout)
+    : id_(std::move(id)), impl_(std::move(impl)), max_channels_(max_channels), idle_timeout_(idle_timeout) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  impl_->event = ssh_event_new();
+  ssh_event_add_session(impl_->event, impl_->session.get());
+  ssh_event_add_fd(
+      impl_->event, wake_fd_, POLLIN,
+      [](socket_t fd, int, void*) {
+        std::uint64_t n;
+        while (::read(fd, &n, sizeof n) > 0) {
+        }
+        return 0;
+      },
+      nullptr);
+  io_ = std::thread([this] { Loop(); });
+}
+
+Connection::~Connection() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  io_.join();
+  ssh_event_remove_fd(impl_->event, wake_fd_);
+  ssh_event_remove_session(impl_->event, impl_->session.get());
+  ssh_event_free(impl_->event);
+  impl_->session.reset();  // before the tunnel it may ride on
+  impl_->tunnel.reset();
+  ::close(wake_fd_);
+}
+
+core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, const core::CancelToken& cancel) {
+  auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env);
+  if (!cmd.error.empty()) return MakeError(ErrorCode::kInvalidArgument, cmd.error);
+  auto job = std::make_shared<Job>();
+  job->request = request;
+  job->remote_command = std::move(cmd.text);
+  job->cancel = &cancel;
+  job->out = std::make_unique<core::CappedOutput>(request.output_cap);
+  job->err = std::make_unique<core::CappedOutput>(request.output_cap);
+  job->started_at = Steady::now();
+  job->deadline = job->started_at + request.timeout;
+  {
+    // Past the per-host channel cap, calls queue here (sshd's MaxSessions would refuse them).
+    std::unique_lock<std::mutex> lock(mutex_);
+    slots_cv_.wait(lock, [&] { return busy_ < max_channels_ || stopping_ || !alive_ || cancel.cancelled(); });
+    if (stopping_ || !alive_) return MakeError(ErrorCode::kUnavailable, "connection to " + id_ + " is closed");
+    if (cancel.cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled while waiting for a free channel on " + id_);
+    ++busy_;
+    incoming_.push_back(job);
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  {
+    std::unique_lock<std::mutex> lock(job->done_mutex);
+    job->done_cv.wait(lock, [&] { return job->finished; });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --busy_;
+  }
+  slots_cv_.notify_one();
+  if (job->error) return *job->error;
+  return job->outcome;
+}
+
+void Connection::Loop() {
+  ssh_session s = impl_->session.get();
+  std::vector<std::shared_ptr<Job>> active;
+  auto last_activity = Steady::now();
+  char buf[32768];
+
+  auto finish = [&](Job& job) {
+    if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
+    job.cancel_fd_watched = false;
+    if (job.kill_channel) {
+      ssh_channel_free(job.kill_channel);
+      job.kill_channel = nullptr;
+    }
+    if (job.channel) {
+      if (!ssh_channel_is_closed(job.channel)) ssh_channel_close(job.channel);
+      ssh_channel_free(job.channel);
+      job.channel = nullptr;
+    }
+    if (!job.error) {
+      if (!job.pgid_parsed && !job.stdout_head.empty()) {
+        job.out->Append(job.stdout_head);
+        job.out_digest.Update(job.stdout_head);
+      }
+      job.outcome.exit_code = job.exit_signal ? std::nullopt : job.exit_status;
+      if (job.exit_signal) {
+        for (int sig = 1; sig < 65; ++sig) {
+          if (core::SignalName(sig) == *job.exit_signal) job.outcome.signal = sig;
+        }
+      }
+      job.outcome.out = core::CapturedStream{job.out->Text(), job.out->total_bytes(), job.out->truncated(),
+                                             job.out_digest.HexDigest()};
+      job.outcome.err = core::CapturedStream{job.err->Text(), job.err->total_bytes(), job.err->truncated(),
+                                             job.err_digest.HexDigest()};
+      job.outcome.duration = std::chrono::duration_cast<milliseconds>(Steady::now() - job.started_at);
+    }
+    {
+      std::lock_guard<std::mutex> lock(job.done_mutex);
+      job.finished = true;
+    }
+    job.done_cv.notify_all();
+  };
+
+  auto start = [&](Job& job) -> bool {
+    job.channel = ssh_channel_new(s);
+    if (!job.channel || ssh_channel_open_session(job.channel) != SSH_OK) {
+      job.error = MakeError(ErrorCode::kUnavailable,
+                            "cannot open a channel on " + id_ + ": " + ssh_get_error(s) + " (the command did not start)");
+      return false;
+    }
+    job.callbacks.userdata = &job;
+    job.callbacks.channel_exit_status_function = [](ssh_session, ssh_channel, int status, void* userdata) {
+      static_cast<Job*>(userdata)->exit_status = status;
+    };
+    job.callbacks.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int, const char*,
+                                                    const char*, void* userdata) {
+      static_cast<Job*>(userdata)->exit_signal = signal ? signal : "";
+    };
+    ssh_callbacks_init(&job.callbacks);
+    ssh_set_channel_callbacks(job.channel, &job.callbacks);
+    if (ssh_channel_request_exec(job.channel, job.remote_command.c_str()) != SSH_OK) {
+      job.error = MakeError(ErrorCode::kUnavailable,
+                            "the exec request on " + id_ + " was refused: " + ssh_get_error(s) + " (the command did not start)");
+      return false;
+    }
+    ssh_event_add_fd(impl_->event, job.cancel->fd(), POLLIN, [](socket_t, int, void*) { return 0; }, nullptr);
+    job.cancel_fd_watched = true;
+    return true;
+  };
+
+  auto begin_stop = [&](Job& job, bool timed_out) {
+    job.stopping = true;
+    job.outcome.timed_out = timed_out;
+    job.outcome.cancelled = !timed_out;
+    if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
+    job.cancel_fd_watched = false;
+    job.give_up_at = Steady::now() + job.request.kill_grace + milliseconds(3000);
+  };
+
+  // The group id arrives as the first line of output; a stop requested before it arrived is
+  // carried out as soon as it does.
+  auto send_kill = [&](Job& job) {
+    job.kill_sent = true;
+    const int grace = static_cast<int>(job.request.kill_grace.count());
+    job.kill_channel = ssh_channel_new(s);
+    if (job.kill_channel && ssh_channel_open_session(job.kill_channel) == SSH_OK) {
+      (void)ssh_channel_request_exec(job.kill_channel, KillScript(job.pgid, grace).c_str());
+    }
+  };
+
+  auto pump = [&](Job& job) {
+    for (int stream = 0; stream < 2; ++stream) {
+      for (;;) {
+        int n = ssh_channel_read_nonblocking(job.channel, buf, sizeof buf, stream);
+        if (n <= 0) break;
+        std::string_view bytes(buf, static_cast<std::size_t>(n));
+        if (stream == 1) {
+          job.err->Append(bytes);
+          job.err_digest.Update(bytes);
+          continue;
+        }
+        if (!job.pgid_parsed) {
+          job.stdout_head.append(bytes);
+          auto parsed = ParsePgidLine(job.stdout_head);
+          if (!parsed) continue;
+          job.pgid_parsed = true;
+          job.pgid = parsed->first;
+          bytes = std::string_view(job.stdout_head).substr(parsed->second);
+          job.out->Append(bytes);
+          job.out_digest.Update(bytes);
+          job.stdout_head.clear();
+          continue;
+        }
+        job.out->Append(bytes);
+        job.out_digest.Update(bytes);
+      }
+    }
+    if (job.kill_channel && (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {
+      ssh_channel_close(job.kill_channel);
+      ssh_channel_free(job.kill_channel);
+      job.kill_channel = nullptr;
+    }
+    const auto now = Steady::now();
+    if (!job.stopping && (now >= job.deadline || job.cancel->cancelled())) begin_stop(job, now >= job.deadline);
+    if (job.stopping && !job.kill_sent && job.pgid > 0) send_kill(job);
+    bool ended = ssh_channel_is_closed(job.channel) ||
+                 (ssh_channel_is_eof(job.channel) && (job.exit_status || job.exit_signal));
+    if (ended) return true;
+    if (job.stopping && now >= job.give_up_at) return true;  // the host never confirmed; stop waiting
+    return false;
+  };
+
+  for (;;) {
+    std::deque<std::shared_ptr<Job>> fresh;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) break;
+      fresh.swap(incoming_);
+    }
+    for (auto& job : fresh) {
+      if (start(*job)) {
+        active.push_back(job);
+      } else {
+        finish(*job);
+      }
+      last_activity = Steady::now();
+    }
+    for (auto it = active.begin(); it != active.end();) {
+      if (pump(**it)) {
+        finish(**it);
+        it = active.erase(it);
+        last_activity = Steady::now();
+      } else {
+        ++it;
+      }
+    }
+    if (!ssh_is_connected(s)) {
+      for (auto& job : active) {
+        job->error = MakeError(ErrorCode::kIo, "the connection to " + id_ +
+                                                   " broke while the command ran; it may have run (not retried)");
+        finish(*job);
+      }
+      active.clear();
+      break;
+    }
+    if (active.empty() && Steady::now() - last_activity >= idle_timeout_) break;
+
+    // Sleep until the socket, a cancel token or the wake fd fires, or the next deadline.
+    auto wait = active.empty() ? idle_timeout_ : milliseconds(1000);
+    for (const auto& job : active) {
+      auto until = job->stopping ? job->give_up_at : job->deadline;
+      wait = std::min(wait, std::max(milliseconds(1), Remaining(until)));
+      if (job->stopping) wait = std::min(wait, milliseconds(20));
+    }
+    if (ssh_event_dopoll(impl_->event, static_cast<int>(wait.count())) == SSH_ERROR && !ssh_is_connected(s)) continue;
+  }
+
+  alive_ = false;
+  // Anything still queued or running fails; nothing is left waiting on a dead connection.
+  std::deque<std::shared_ptr<Job>> leftover;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    leftover.swap(incoming_);
+  }
+  for (auto& job : leftover) {
+    job->error = MakeError(ErrorCode::kUnavailable, "connection to " + id_ + " closed before the command started");
+    finish(*job);
+  }
+  for (auto& job : active) {
+    job->error = MakeError(ErrorCode::kIo, "connection to " + id_ + " closed while the command ran");
+    finish(*job);
+  }
+  slots_cv_.notify_all();
+}
+
+core::Result<HostKeyInfo> ProbeHostKey(const HostSpec& spec, milliseconds timeout) {
+  std::unique_ptr<JumpTunnel> tunnel;
+  auto deadline = Steady::now() + timeout;
+  int fd = -1;
+  if (spec.jump) {
+    auto t = JumpTunnel::Open(*spec.jump, spec, deadline);
+    if (!t) return t.error();
+    tunnel = std::move(*t);
+    fd = tunnel->TakeFd();
+  }
+  auto s = ConnectTransport(spec, deadline, fd);
+  if (!s) return s.error();
+  auto fp = ServerFingerprint(s->get());
+  if (!fp) return fp.error();
+  HostKeyInfo info;
+  info.fingerprint = *fp;
+  info.endpoint = Endpoint(s->get(), spec);
+  switch (ssh_session_is_known_server(s->get())) {
+    case SSH_KNOWN_HOSTS_OK: info.status = "known"; break;
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER: info.status = "changed"; break;
+    default: info.status = "unknown"; break;
+  }
+  s->reset();
+  return info;
+}
+
+std::string RecordedHostKeyStatus(const HostSpec& spec) {
+  SessionPtr s(ssh_new());
+  if (!s || Configure(s.get(), spec, milliseconds(1000), -1).ok() == false) return "unknown";
+  switch (ssh_session_has_known_hosts_entry(s.get())) {
+    case SSH_KNOWN_HOSTS_OK: return "recorded";
+    default: return spec.accept_new ? "accept-new (not yet seen)" : "not recorded";
+  }
+}
+
+core::Status TrustHostKey(const HostSpec& spec, const std::string& fingerprint, milliseconds timeout) {
+  std::unique_ptr<JumpTunnel> tunnel;
+  auto deadline = Steady::now() + timeout;
+  int fd = -1;
+  if (spec.jump) {
+    auto t = JumpTunnel::Open(*spec.jump, spec, deadline);
+    if (!t) return t.error();
+    tunnel = std::move(*t);
+    fd = tunnel->TakeFd();
+  }
+  auto s = ConnectTransport(spec, deadline, fd);
+  if (!s) return s.error();
+  auto fp = ServerFingerprint(s->get());
+  if (!fp) return fp.error();
+  if (*fp != fingerprint) {
+    return MakeError(ErrorCode::kRefused, spec.id + " offered " + *fp + ", not the expected " + fingerprint +
+                                              "; nothing was recorded");
+  }
+  auto state = ssh_session_is_known_server(s->get());
+  if (state == SSH_KNOWN_HOSTS_OK) return core::Ok();
+  if (state == SSH_KNOWN_HOSTS_CHANGED || state == SSH_KNOWN_HOSTS_OTHER) {
+    return MakeError(ErrorCode::kRefused, "a different key for " + spec.id +
+                                              " is already recorded; labgate never overwrites a host key. Remove the "
+                                              "old line from " + spec.known_hosts + " (or ~/.ssh/known_hosts) first");
+  }
+  if (ssh_session_update_known_hosts(s->get()) != SSH_OK) {
+    return MakeError(ErrorCode::kIo, "cannot write " + spec.known_hosts + ": " + ssh_get_error(s->get()));
+  }
+  return core::Ok();
+}
+
+}  // namespace labgate::ssh

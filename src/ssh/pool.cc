@@ -1,0 +1,57 @@
+#include "ssh/pool.h"
+
+namespace labgate::ssh {
+
+using Steady = std::chrono::steady_clock;
+
+std::shared_ptr<Pool::Entry> Pool::EntryFor(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& entry = entries_[id];
+  if (!entry) entry = std::make_shared<Entry>();
+  return entry;
+}
+
+core::Result<std::shared_ptr<Connection>> Pool::Acquire(Entry& entry, const HostSpec& spec,
+                                                        Steady::time_point deadline) {
+  std::lock_guard<std::mutex> lock(entry.connect_mutex);
+  if (entry.connection && entry.connection->alive()) return entry.connection;
+  entry.connection.reset();
+  auto connect_deadline = std::min(deadline, Steady::now() + settings_.connect_timeout);
+  auto conn = Connection::Open(spec, connect_deadline, settings_.max_channels_per_host, settings_.idle_timeout);
+  if (!conn) return conn.error();
+  entry.connection = *conn;
+  return entry.connection;
+}
+
+core::Result<core::ProcessOutcome> Pool::Exec(const HostSpec& spec, const ExecRequest& request,
+                                              const core::CancelToken& cancel, int* retries) {
+  auto entry = EntryFor(spec.id);
+  const auto deadline = Steady::now() + request.timeout;
+  ExecRequest attempt_request = request;
+  for (int attempt = 0;; ++attempt) {
+    if (retries) *retries = attempt;
+    auto conn = Acquire(*entry, spec, deadline);
+    core::Result<core::ProcessOutcome> result = conn ? (*conn)->Exec(attempt_request, cancel) : conn.error();
+    if (result.ok()) return result;
+    // Only faults before the command started (kUnavailable) are worth one more try, on a
+    // fresh session: the pooled one may be what broke.
+    const bool transient = result.error().code == core::ErrorCode::kUnavailable;
+    if (conn && transient) {
+      std::lock_guard<std::mutex> lock(entry->connect_mutex);
+      if (entry->connection == *conn) entry->connection.reset();
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());
+    if (!transient || attempt == 1 || cancel.cancelled() || left.count() <= 0) {
+      if (attempt == 0) return result;
+      return core::MakeError(result.error().code, result.error().message + " (after 1 retry)");
+    }
+    attempt_request.timeout = left;  // the retry gets what is left of the original deadline
+  }
+}
+
+void Pool::Clear() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_.clear();
+}
+
+}  // namespace labgate::ssh

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/cancel.h"
+#include "core/process_runner.h"
+#include "core/result.h"
+#include "ssh/connection.h"
+#include "ssh/host_spec.h"
+
+namespace labgate::ssh {
+
+struct PoolSettings {
+  int max_channels_per_host = 8;  // below OpenSSH's default MaxSessions (10)
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+};
+
+/// How an exec went through the pool: the outcome plus how many times it was retried.
+struct PoolOutcome {
+  core::ProcessOutcome outcome;
+  int retries = 0;
+};
+
+/// One authenticated session per host, opened lazily on first use and reused for every command
+/// (a new channel each). A broken or idle-reaped session is replaced on the next call. A
+/// transient fault before the command started is retried once; a command that may have started
+/// is never re-run. Thread-safe; a slow or dead host never blocks calls to other hosts.
+class Pool {
+ public:
+  explicit Pool(PoolSettings settings) : settings_(settings) {}
+
+  /// Runs `request` on the host. `retries` (if given) receives the number of retries made,
+  /// also when the result is an error.
+  core::Result<core::ProcessOutcome> Exec(const HostSpec& spec, const ExecRequest& request,
+                                          const core::CancelToken& cancel, int* retries = nullptr);
+
+  /// Closes every pooled session.
+  void Clear();
+
+ private:
+  struct Entry {
+    std::mutex connect_mutex;  // one connect per host at a time; other hosts are unaffected
+    std::shared_ptr<Connection> connection;
+  };
+  std::shared_ptr<Entry> EntryFor(const std::string& id);
+  core::Result<std::shared_ptr<Connection>> Acquire(Entry& entry, const HostSpec& spec,
+                                                    std::chrono::steady_clock::time_point deadline);
+
+  PoolSettings settings_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;
+};
+
+}  // namespace labgate::ssh

@@ -77,16 +77,50 @@ std::string OneLineSummary(const TargetRunResult& r) {
 std::string RunReportText(const RunReport& report) {
   if (report.error) return "run refused: " + report.error->message;
   std::string text;
-  if (report.results.size() > 1) {
-    Json summary = RunReportJson(report)["summary"];
-    text += std::to_string(report.results.size()) + " targets: " + std::to_string(summary["ok"].get<int>()) + " ok, " +
-            std::to_string(summary["failed"].get<int>()) + " failed, " + std::to_string(summary["timedOut"].get<int>()) +
-            " timed out, " + std::to_string(summary["errors"].get<int>()) + " not run\n";
-  }
-  for (const auto& r : report.results) {
+  if (report.results.size() == 1) {
+    const auto& r = report.results[0];
     text += OneLineSummary(r) + "\n";
     if (!r.stdout_text.empty()) text += "stdout:\n" + Indent(r.stdout_text);
     if (!r.stderr_text.empty()) text += "stderr:\n" + Indent(r.stderr_text);
+    return text;
+  }
+  Json summary = RunReportJson(report)["summary"];
+  text += std::to_string(report.results.size()) + " targets: " + std::to_string(summary["ok"].get<int>()) + " ok, " +
+          std::to_string(summary["failed"].get<int>()) + " failed, " + std::to_string(summary["timedOut"].get<int>()) +
+          " timed out, " + std::to_string(summary["errors"].get<int>()) + " not run\n";
+  // Targets that ended the same way with the same output are shown once.
+  std::vector<std::vector<const TargetRunResult*>> groups;
+  auto same = [](const TargetRunResult& a, const TargetRunResult& b) {
+    return a.exit_code == b.exit_code && a.signal == b.signal && a.timed_out == b.timed_out &&
+           a.cancelled == b.cancelled && a.error == b.error && a.stdout_text == b.stdout_text &&
+           a.stderr_text == b.stderr_text;
+  };
+  for (const auto& r : report.results) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return same(*g.front(), r); });
+    if (it == groups.end()) {
+      groups.push_back({&r});
+    } else {
+      it->push_back(&r);
+    }
+  }
+  for (const auto& g : groups) {
+    const TargetRunResult& first = *g.front();
+    std::string line = OneLineSummary(first);
+    if (g.size() > 1) {
+      std::string ids;
+      std::int64_t slowest = 0;
+      for (const auto* r : g) {
+        ids += (ids.empty() ? "" : ", ") + r->target;
+        slowest = std::max(slowest, r->duration_ms);
+      }
+      TargetRunResult shown = first;
+      shown.target = ids;
+      shown.duration_ms = slowest;
+      line = OneLineSummary(shown) + " (slowest)";
+    }
+    text += line + "\n";
+    if (!first.stdout_text.empty()) text += "stdout:\n" + Indent(first.stdout_text);
+    if (!first.stderr_text.empty()) text += "stderr:\n" + Indent(first.stderr_text);
   }
   return text;
 }

@@ -151,3 +151,28 @@ TEST_F(GatewayTest, Targets_ListsLocalOnline) {
 
 }  // namespace
 }  // namespace labgate::gateway
+
+namespace labgate::gateway {
+namespace {
+
+TargetRunResult Result(std::string target, int exit_code, std::string out) {
+  TargetRunResult r;
+  r.target = std::move(target);
+  r.via = "ssh";
+  r.exit_code = exit_code;
+  r.stdout_text = std::move(out);
+  return r;
+}
+
+TEST(RunReportText, FanOutGroupsIdenticalOutcomesAfterTheSummary) {
+  RunReport report;
+  report.results = {Result("a", 0, "ok\n"), Result("b", 1, "disk full\n"), Result("c", 0, "ok\n")};
+  std::string text = RunReportText(report);
+  EXPECT_EQ(text.rfind("3 targets: 2 ok, 1 failed, 0 timed out, 0 not run\n", 0), 0u) << text;
+  EXPECT_NE(text.find("a, c: exit 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("b: exit 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("ok\n"), text.rfind("ok\n")) << "identical output is shown once:\n" << text;
+}
+
+}  // namespace
+}  // namespace labgate::gateway

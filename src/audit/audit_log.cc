@@ -109,9 +109,9 @@ std::string NewActionId() {
   return buf;
 }
 
-core::Status AuditLog::Append(Json body) {
+core::Status AuditLog::Append(Json body, Durability durability) {
   const std::string ts = core::FormatTimestamp(clock_.Now());
-  return storage_.Append([&](std::string_view last) { return SealRecord(body, last, ts); });
+  return storage_.Append([&](std::string_view last) { return SealRecord(body, last, ts); }, durability);
 }
 
 }  // namespace labgate::audit

@@ -96,8 +96,8 @@ class AuditLog {
  public:
   AuditLog(AuditStorage& storage, const core::Clock& clock) : storage_(storage), clock_(clock) {}
 
-  /// Appends one record; returns only after it is on disk.
-  core::Status Append(Json body);
+  /// Appends one record. kSynced returns only once it is on disk.
+  core::Status Append(Json body, Durability durability = Durability::kSynced);
   std::string Describe() const { return storage_.Describe(); }
 
  private:

@@ -187,7 +187,9 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
     record.retries = o.retries;
     record.error = result.error;
   }
-  if (auto ok = audit_.Append(audit::EncodeOutcome(record)); !ok) {
+  // The intent was synced before anything ran; the result is written before the caller hears
+  // back and reaches the disk within FileAuditStorage::kSoonDelay.
+  if (auto ok = audit_.Append(audit::EncodeOutcome(record), audit::Durability::kSoon); !ok) {
     // The command already ran: report its outcome, and say loudly that the record is missing.
     std::string warning = "the result could not be written to the audit log: " + ok.error().message;
     result.error = result.error ? *result.error + "; " + warning : warning;

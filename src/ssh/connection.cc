@@ -363,13 +363,12 @@ struct Connection::Job {
   ssh_channel_callbacks_struct callbacks{};
   std::optional<int> exit_status;
   std::optional<std::string> exit_signal;
+  bool eof = false;
+  bool closed = false;
   bool cancel_fd_watched = false;
   bool stopping = false;
-  bool kill_sent = false;
   Steady::time_point give_up_at{};
-  int pgid = -1;
-  bool pgid_parsed = false;
-  std::string stdout_head;  // bytes before the pgid line was parsed
+  std::string run_id;
   std::unique_ptr<core::CappedOutput> out, err;
   core::Sha256 out_digest, err_digest;
   core::ProcessOutcome outcome;
@@ -431,9 +430,10 @@ Connection::~Connection() {
 }
 
 core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, const core::CancelToken& cancel) {
-  auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env);
-  if (!cmd.error.empty()) return MakeError(ErrorCode::kInvalidArgument, cmd.error);
   auto job = std::make_shared<Job>();
+  job->run_id = NewRunId();
+  auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env, job->run_id);
+  if (!cmd.error.empty()) return MakeError(ErrorCode::kInvalidArgument, cmd.error);
   job->request = request;
   job->remote_command = std::move(cmd.text);
   job->cancel = &cancel;
@@ -469,7 +469,6 @@ void Connection::Loop() {
   ssh_session s = impl_->session.get();
   std::vector<std::shared_ptr<Job>> active;
   auto last_activity = Steady::now();
-  char buf[32768];
 
   auto finish = [&](Job& job) {
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
@@ -484,10 +483,6 @@ void Connection::Loop() {
       job.channel = nullptr;
     }
     if (!job.error) {
-      if (!job.pgid_parsed && !job.stdout_head.empty()) {
-        job.out->Append(job.stdout_head);
-        job.out_digest.Update(job.stdout_head);
-      }
       job.outcome.exit_code = job.exit_signal ? std::nullopt : job.exit_status;
       if (job.exit_signal) {
         for (int sig = 1; sig < 65; ++sig) {
@@ -507,9 +502,28 @@ void Connection::Loop() {
     job.done_cv.notify_all();
   };
 
+  // One session channel is kept open ahead of need, so a command waits for one round trip
+  // (the exec request) instead of two. It counts towards sshd's MaxSessions like any other.
+  ssh_channel spare = nullptr;
+  auto open_spare = [&] {
+    if (spare != nullptr) return;
+    spare = ssh_channel_new(s);
+    if (spare && ssh_channel_open_session(spare) != SSH_OK) {
+      ssh_channel_free(spare);
+      spare = nullptr;
+    }
+  };
+
   auto start = [&](Job& job) -> bool {
-    job.channel = ssh_channel_new(s);
-    if (!job.channel || ssh_channel_open_session(job.channel) != SSH_OK) {
+    if (spare != nullptr && ssh_channel_is_open(spare)) {
+      job.channel = spare;
+      spare = nullptr;
+    } else {
+      if (spare != nullptr) ssh_channel_free(spare);
+      spare = nullptr;
+      job.channel = ssh_channel_new(s);
+    }
+    if (!job.channel || (!ssh_channel_is_open(job.channel) && ssh_channel_open_session(job.channel) != SSH_OK)) {
       job.error = MakeError(ErrorCode::kUnavailable,
                             "cannot open a channel on " + id_ + ": " + ssh_get_error(s) + " (the command did not start)");
       return false;
@@ -521,6 +535,22 @@ void Connection::Loop() {
     job.callbacks.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int, const char*,
                                                     const char*, void* userdata) {
       static_cast<Job*>(userdata)->exit_signal = signal ? signal : "";
+    };
+    // Output is taken in callbacks: whichever libssh call reads the socket (another job's,
+    // a channel open) delivers it here, so nothing waits in a buffer while the loop sleeps.
+    job.callbacks.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                                             void* userdata) -> int {
+      auto* j = static_cast<Job*>(userdata);
+      std::string_view bytes(static_cast<const char*>(data), len);
+      (is_stderr ? j->err : j->out)->Append(bytes);
+      (is_stderr ? j->err_digest : j->out_digest).Update(bytes);
+      return static_cast<int>(len);
+    };
+    job.callbacks.channel_eof_function = [](ssh_session, ssh_channel, void* userdata) {
+      static_cast<Job*>(userdata)->eof = true;
+    };
+    job.callbacks.channel_close_function = [](ssh_session, ssh_channel, void* userdata) {
+      static_cast<Job*>(userdata)->closed = true;
     };
     ssh_callbacks_init(&job.callbacks);
     ssh_set_channel_callbacks(job.channel, &job.callbacks);
@@ -541,46 +571,15 @@ void Connection::Loop() {
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
     job.cancel_fd_watched = false;
     job.give_up_at = Steady::now() + job.request.kill_grace + milliseconds(3000);
-  };
-
-  // The group id arrives as the first line of output; a stop requested before it arrived is
-  // carried out as soon as it does.
-  auto send_kill = [&](Job& job) {
-    job.kill_sent = true;
     const int grace = static_cast<int>(job.request.kill_grace.count());
     job.kill_channel = ssh_channel_new(s);
     if (job.kill_channel && ssh_channel_open_session(job.kill_channel) == SSH_OK) {
-      (void)ssh_channel_request_exec(job.kill_channel, KillScript(job.pgid, grace).c_str());
+      (void)ssh_channel_request_exec(job.kill_channel, KillScript(job.run_id, grace).c_str());
     }
   };
 
+  // Checks a job without doing I/O: output, EOF and exit status arrive through callbacks.
   auto pump = [&](Job& job) {
-    for (int stream = 0; stream < 2; ++stream) {
-      for (;;) {
-        int n = ssh_channel_read_nonblocking(job.channel, buf, sizeof buf, stream);
-        if (n <= 0) break;
-        std::string_view bytes(buf, static_cast<std::size_t>(n));
-        if (stream == 1) {
-          job.err->Append(bytes);
-          job.err_digest.Update(bytes);
-          continue;
-        }
-        if (!job.pgid_parsed) {
-          job.stdout_head.append(bytes);
-          auto parsed = ParsePgidLine(job.stdout_head);
-          if (!parsed) continue;
-          job.pgid_parsed = true;
-          job.pgid = parsed->first;
-          bytes = std::string_view(job.stdout_head).substr(parsed->second);
-          job.out->Append(bytes);
-          job.out_digest.Update(bytes);
-          job.stdout_head.clear();
-          continue;
-        }
-        job.out->Append(bytes);
-        job.out_digest.Update(bytes);
-      }
-    }
     if (job.kill_channel && (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {
       ssh_channel_close(job.kill_channel);
       ssh_channel_free(job.kill_channel);
@@ -588,9 +587,7 @@ void Connection::Loop() {
     }
     const auto now = Steady::now();
     if (!job.stopping && (now >= job.deadline || job.cancel->cancelled())) begin_stop(job, now >= job.deadline);
-    if (job.stopping && !job.kill_sent && job.pgid > 0) send_kill(job);
-    bool ended = ssh_channel_is_closed(job.channel) ||
-                 (ssh_channel_is_eof(job.channel) && (job.exit_status || job.exit_signal));
+    bool ended = job.closed || (job.eof && (job.exit_status || job.exit_signal));
     if (ended) return true;
     if (job.stopping && now >= job.give_up_at) return true;  // the host never confirmed; stop waiting
     return false;
@@ -611,11 +608,14 @@ void Connection::Loop() {
       }
       last_activity = Steady::now();
     }
+    if (fresh.empty() && ssh_is_connected(s)) open_spare();
+    bool changed = !fresh.empty();
     for (auto it = active.begin(); it != active.end();) {
       if (pump(**it)) {
         finish(**it);
         it = active.erase(it);
         last_activity = Steady::now();
+        changed = true;
       } else {
         ++it;
       }
@@ -638,9 +638,21 @@ void Connection::Loop() {
       wait = std::min(wait, std::max(milliseconds(1), Remaining(until)));
       if (job->stopping) wait = std::min(wait, milliseconds(20));
     }
+    {
+      // A blocking libssh call above may have polled (and drained) the wake fd: look again
+      // before sleeping, or a queued command could wait for the next timeout.
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!incoming_.empty() || stopping_) continue;
+    }
+    // Closing or opening channels above may have delivered other jobs' last packets.
+    if (changed) continue;
     if (ssh_event_dopoll(impl_->event, static_cast<int>(wait.count())) == SSH_ERROR && !ssh_is_connected(s)) continue;
   }
 
+  if (spare != nullptr) {
+    ssh_channel_close(spare);
+    ssh_channel_free(spare);
+  }
   alive_ = false;
   // Anything still queued or running fails; nothing is left waiting on a dead connection.
   std::deque<std::shared_ptr<Job>> leftover;

@@ -1,6 +1,7 @@
 #include "ssh/remote_command.h"
 
 #include <cctype>
+#include <random>
 
 #include "core/text.h"
 
@@ -14,66 +15,79 @@ bool IsValidEnvName(std::string_view name) {
   return true;
 }
 
+namespace {
+
+std::string ForceQuote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string NewRunId() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
-                                 const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env) {
-  RemoteCommand out;
+                                 const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
+                                 const std::string& run_id) {
   auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
-  std::string script = "printf '" + std::string(kPgidPrefix) + "%s\\n' \"$$\" || exit 125; ";
+  std::string text;
   if (!cwd.empty()) {
     if (has_nul(cwd)) return {"", "cwd contains a NUL byte"};
     // A leading '-' would read as an option to cd.
     std::string dir = cwd[0] == '-' ? "./" + cwd : cwd;
-    script += "cd " + core::ShellQuote(dir) + " || { echo \"labgate: cannot change to directory " +
-              core::ShellQuote(cwd) + "\" >&2; exit 125; }; ";
+    text += "cd " + core::ShellQuote(dir) + " || { echo \"labgate: cannot change to directory " +
+            core::ShellQuote(cwd) + "\" >&2; exit 125; }; ";
   }
-  script += "exec";
-  if (!env.empty()) {
-    script += " env";
-    for (const auto& [key, value] : env) {
-      if (!IsValidEnvName(key)) return {"", "invalid environment variable name '" + key + "'"};
-      if (has_nul(value)) return {"", "environment variable " + key + " contains a NUL byte"};
-      script += " " + core::ShellQuote(key + "=" + value);
-    }
+  // Prefix assignments go into the environment of the command itself, so every process it
+  // starts carries the run id. No `exec`: shells run a final simple command in place anyway,
+  // and builtins such as `true` or `echo` then cost no program start at all.
+  text += std::string(kRunIdVariable) + "=" + core::ShellQuote(run_id);
+  for (const auto& [key, value] : env) {
+    if (!IsValidEnvName(key)) return {"", "invalid environment variable name '" + key + "'"};
+    if (has_nul(value)) return {"", "environment variable " + key + " contains a NUL byte"};
+    text += " " + key + "=" + core::ShellQuote(value);
   }
   if (shell) {
     if (has_nul(*shell)) return {"", "command contains a NUL byte"};
-    script += " /bin/sh -c " + core::ShellQuote(*shell);
+    text += " /bin/sh -c " + core::ShellQuote(*shell);
   } else {
     if (argv.empty()) return {"", "command argv is empty"};
-    for (const auto& word : argv) {
-      if (has_nul(word)) return {"", "a command argument contains a NUL byte"};
-      script += " " + core::ShellQuote(word);
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+      if (has_nul(argv[i])) return {"", "a command argument contains a NUL byte"};
+      // The program name is always quoted: a quoted word is never a reserved word or an alias.
+      text += " " + (i == 0 ? ForceQuote(argv[i]) : core::ShellQuote(argv[i]));
     }
   }
-  out.text = "exec /bin/sh -c " + core::ShellQuote(script);
-  return out;
+  return {text, ""};
 }
 
-std::optional<std::pair<int, std::size_t>> ParsePgidLine(std::string_view start) {
-  std::string_view prefix = kPgidPrefix;
-  if (start.size() < prefix.size()) {
-    if (prefix.substr(0, start.size()) != start) return std::make_pair(-1, std::size_t{0});
-    return std::nullopt;
-  }
-  if (start.substr(0, prefix.size()) != prefix) return std::make_pair(-1, std::size_t{0});
-  std::size_t nl = start.find('\n');
-  if (nl == std::string_view::npos) return start.size() > prefix.size() + 12 ? std::optional(std::make_pair(-1, std::size_t{0})) : std::nullopt;
-  std::string_view digits = start.substr(prefix.size(), nl - prefix.size());
-  if (digits.empty() || digits.size() > 10) return std::make_pair(-1, std::size_t{0});
-  long pgid = 0;
-  for (char c : digits) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::make_pair(-1, std::size_t{0});
-    pgid = pgid * 10 + (c - '0');
-  }
-  if (pgid <= 1 || pgid > 0x7fffffff) return std::make_pair(-1, std::size_t{0});
-  return std::make_pair(static_cast<int>(pgid), nl + 1);
-}
-
-std::string KillScript(int pgid, int grace_ms) {
-  const std::string g = "-" + std::to_string(pgid);
+std::string KillScript(const std::string& run_id, int grace_ms) {
   const int rounds = grace_ms / 50 > 0 ? grace_ms / 50 : 1;
-  return "kill -TERM " + g + " 2>/dev/null; i=0; while [ $i -lt " + std::to_string(rounds) + " ] && kill -0 " + g +
-         " 2>/dev/null; do sleep 0.05; i=$((i+1)); done; kill -KILL " + g + " 2>/dev/null; exit 0";
+  return "n=" + core::ShellQuote(run_id) + "; groups=; tries=0\n"
+         "while [ -z \"$groups\" ] && [ $tries -lt 20 ]; do\n"
+         "  for f in $(grep -lzx \"" + std::string(kRunIdVariable) + "=$n\" /proc/[0-9]*/environ 2>/dev/null); do\n"
+         "    read -r st < \"${f%/environ}/stat\" 2>/dev/null || continue\n"
+         "    set -- ${st##*) }\n"
+         "    case \" $groups \" in *\" $3 \"*) ;; *) groups=\"$groups $3\" ;; esac\n"
+         "  done\n"
+         "  [ -n \"$groups\" ] || { sleep 0.05; tries=$((tries+1)); }\n"
+         "done\n"
+         "[ -n \"$groups\" ] || exit 0\n"
+         "for g in $groups; do kill -TERM -$g 2>/dev/null; done\n"
+         "i=0\n"
+         "while [ $i -lt " + std::to_string(rounds) + " ]; do\n"
+         "  alive=; for g in $groups; do kill -0 -$g 2>/dev/null && alive=1; done\n"
+         "  [ -z \"$alive\" ] && exit 0\n"
+         "  sleep 0.05; i=$((i+1))\n"
+         "done\n"
+         "for g in $groups; do kill -KILL -$g 2>/dev/null; done\n"
+         "exit 0\n";
 }
 
 }  // namespace labgate::ssh

@@ -34,12 +34,13 @@ class FakeClock final : public core::Clock {
 /// Audit storage in memory: records every line, or fails when told to.
 class FakeAuditStorage final : public audit::AuditStorage {
  public:
-  core::Status Append(const audit::ComposeLine& compose) override {
+  core::Status Append(const audit::ComposeLine& compose, audit::Durability durability) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (fail_) return core::MakeError(core::ErrorCode::kIo, "disk full (fake)");
     auto line = compose(lines_.empty() ? std::string_view() : std::string_view(lines_.back()));
     if (!line) return line.error();
     lines_.push_back(*line);
+    durabilities_.push_back(durability);
     return core::Ok();
   }
   std::string Describe() const override { return "fake audit storage"; }
@@ -57,6 +58,10 @@ class FakeAuditStorage final : public audit::AuditStorage {
     for (const auto& l : lines()) out.push_back(nlohmann::json::parse(l));
     return out;
   }
+  std::vector<audit::Durability> durabilities() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return durabilities_;
+  }
   void set_lines(std::vector<std::string> lines) {
     std::lock_guard<std::mutex> lock(mutex_);
     lines_ = std::move(lines);
@@ -65,6 +70,7 @@ class FakeAuditStorage final : public audit::AuditStorage {
  private:
   mutable std::mutex mutex_;
   std::vector<std::string> lines_;
+  std::vector<audit::Durability> durabilities_;
   bool fail_ = false;
 };
 

@@ -47,6 +47,8 @@ TEST_F(GatewayTest, Pipeline_Local_IntentIsDurableBeforeExecution) {
   EXPECT_EQ(records[1]["exitCode"], 0);
   EXPECT_EQ(records[0]["actionId"], records[1]["actionId"]);
   EXPECT_EQ(report.results[0].action_id, records[0]["actionId"]);
+  EXPECT_EQ(storage_.durabilities(),
+            (std::vector<audit::Durability>{audit::Durability::kSynced, audit::Durability::kSoon}));
 }
 
 TEST_F(GatewayTest, Pipeline_AuditUnwritable_NothingRuns) {

@@ -1,0 +1,56 @@
+// Drives `labgate mcp` over stdio with raw JSON-RPC and times tool calls.
+// usage: node mcp_driver.mjs LABGATE CONFIG single TARGET N
+//        node mcp_driver.mjs LABGATE CONFIG fanout SELECTOR N
+// Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm.
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+
+const [bin, config, mode, target, nArg] = process.argv.slice(2);
+const n = Number(nArg);
+const child = spawn(bin, ['mcp', '--config', config], { stdio: ['pipe', 'pipe', 'inherit'] });
+const lines = readline.createInterface({ input: child.stdout });
+const waiting = new Map();
+lines.on('line', (line) => {
+  const msg = JSON.parse(line);
+  if (msg.id !== undefined && waiting.has(msg.id)) {
+    waiting.get(msg.id)(msg);
+    waiting.delete(msg.id);
+  }
+});
+let nextId = 1;
+function request(method, params) {
+  const id = nextId++;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+  });
+}
+
+await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+const args = mode === 'single'
+  ? { target, command: ['true'] }
+  : { target, command: ['uptime'] };
+async function call() {
+  const t0 = process.hrtime.bigint();
+  const r = await request('tools/call', { name: 'run', arguments: args });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const s = r.result?.structuredContent?.summary;
+  if (!s || s.ok !== s.total) {
+    console.error(JSON.stringify(r).slice(0, 2000));
+    process.exit(1);
+  }
+  return ms;
+}
+const first = await call();
+for (let i = 0; i < 3; i++) await call();
+const times = [];
+for (let i = 0; i < n; i++) times.push(await call());
+times.sort((a, b) => a - b);
+console.log(JSON.stringify({
+  first_ms: +first.toFixed(2),
+  median_ms: +times[Math.floor(times.length / 2)].toFixed(3),
+  p90_ms: +times[Math.floor(times.length * 0.9)].toFixed(3),
+  n,
+}));
+child.stdin.end();

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# labgate SSH benchmark, one command: bench/run.sh
+#
+# Starts BENCH_HOSTS (default 20) OpenSSH sshd instances on 127.0.1.x and measures, side by side
+# in one run: a warm `run true` through labgate vs a raw libssh channel exec vs OpenSSH with a
+# ControlMaster vs fresh `ssh`; and a fan-out of `uptime` to every host, cold and warm, vs
+# parallel-ssh and Ansible. Logs in as a user whose login shell is /bin/sh (created when run as
+# root), so no shell start-up file distorts the numbers. Only loopback traffic.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HOSTS=${BENCH_HOSTS:-20}
+ITER=${BENCH_ITER:-200}
+PORT=2222
+
+scripts/install-deps.sh >&2
+missing=()
+for p in pssh ansible-core; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+scripts/build.sh >&2
+cmake --build build --target labgate_bench_raw_libssh -j2 >&2
+
+if [ "$(id -u)" -eq 0 ]; then
+  BENCH_USER=labgate-bench
+  id "$BENCH_USER" >/dev/null 2>&1 || useradd -m -s /bin/sh "$BENCH_USER"
+  # sshd without PAM refuses accounts whose password field is locked ('!'); '*' only disables passwords.
+  usermod -p '*' "$BENCH_USER"
+  mkdir -p /run/sshd
+else
+  BENCH_USER=$(id -un)
+  echo "note: not root, benchmarking as $BENCH_USER (login shell $(getent passwd "$BENCH_USER" | cut -d: -f7))" >&2
+fi
+
+WORK=$(mktemp -d /tmp/labgate-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -S "$WORK/cm-master" ] && ssh -F "$WORK/ssh_config" -O exit -o ControlPath="$WORK/cm-master" 127.0.1.1 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ssh-keygen -q -t ed25519 -N '' -C bench -f "$WORK/client"
+cp "$WORK/client.pub" "$WORK/authorized_keys"
+chmod 644 "$WORK/authorized_keys"
+: > "$WORK/known_hosts"
+: > "$WORK/pssh_hosts"
+printf '[bench]\n' > "$WORK/inventory.ini"
+printf '[gateway]\nstate_dir = "%s/state"\nmax_parallel = 32\n\n' "$WORK" > "$WORK/hosts.toml"
+for i in $(seq 1 "$HOSTS"); do
+  ip=127.0.1.$i
+  ssh-keygen -q -t ed25519 -N '' -C '' -f "$WORK/host$i"
+  cat > "$WORK/sshd$i.conf" <<CONF
+ListenAddress $ip:$PORT
+HostKey $WORK/host$i
+PidFile $WORK/sshd$i.pid
+AuthorizedKeysFile $WORK/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+MaxSessions 20
+MaxStartups 200:30:400
+LogLevel ERROR
+CONF
+  /usr/sbin/sshd -D -e -f "$WORK/sshd$i.conf" 2>>"$WORK/sshd.log" &
+  PIDS+=($!)
+  echo "[$ip]:$PORT $(cat "$WORK/host$i.pub")" >> "$WORK/known_hosts"
+  echo "$ip" >> "$WORK/pssh_hosts"
+  echo "b$i ansible_host=$ip" >> "$WORK/inventory.ini"
+  printf '[[hosts]]\nid = "b%s"\naddress = "%s"\nport = %s\nuser = "%s"\nidentity_file = "%s/client"\ngroups = ["bench"]\n\n' \
+    "$i" "$ip" "$PORT" "$BENCH_USER" "$WORK" >> "$WORK/hosts.toml"
+done
+mkdir -p "$WORK/state" && cp "$WORK/known_hosts" "$WORK/state/known_hosts"
+cat >> "$WORK/inventory.ini" <<INV
+[bench:vars]
+ansible_port=$PORT
+ansible_user=$BENCH_USER
+ansible_ssh_private_key_file=$WORK/client
+ansible_python_interpreter=/usr/bin/python3
+INV
+cat > "$WORK/ssh_config" <<CFG
+Host *
+  User $BENCH_USER
+  Port $PORT
+  IdentityFile $WORK/client
+  IdentitiesOnly yes
+  UserKnownHostsFile $WORK/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+CFG
+for i in $(seq 1 "$HOSTS"); do
+  for _ in $(seq 1 200); do
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.1.$i/$PORT && head -c 4 <&3" 2>/dev/null | grep -q SSH- && break
+    sleep 0.02
+  done
+done
+
+T="node $ROOT/bench/time_cmd.mjs"
+SSH=(ssh -F "$WORK/ssh_config")
+echo "measuring on $(nproc) cores, $HOSTS sshd instances, $ITER warm iterations..." >&2
+
+raw=$(build/bench/labgate_bench_raw_libssh 127.0.1.1 $PORT "$BENCH_USER" "$WORK/client" "$WORK/known_hosts" "$ITER")
+lg_single=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" single b1 "$ITER")
+"${SSH[@]}" -o ControlMaster=yes -o ControlPath="$WORK/cm-master" -o ControlPersist=300 -fN 127.0.1.1
+cm=$($T "$ITER" 5 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath="$WORK/cm-master" 127.0.1.1 true)
+fresh=$($T 20 2 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath=none 127.0.1.1 true)
+
+lg_fan_cold=$($T 10 1 -- build/labgate run group:bench --config "$WORK/hosts.toml" -- uptime)
+lg_fan_warm=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" fanout group:bench 30)
+pssh_cold=$($T 10 1 -- parallel-ssh -p "$HOSTS" -t 60 -h "$WORK/pssh_hosts" -x "-F $WORK/ssh_config -o ControlPath=none" uptime)
+pssh_warm=$($T 10 1 -- parallel-ssh -p "$HOSTS" -t 60 -h "$WORK/pssh_hosts" \
+  -x "-F $WORK/ssh_config -o ControlMaster=auto -o ControlPersist=300 -o ControlPath=$WORK/pcm-%C" uptime)
+export ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_CONTROL_PATH_DIR="$WORK/ansible-cp" ANSIBLE_LOCAL_TEMP="$WORK/ansible-tmp" \
+  ANSIBLE_NOCOLOR=1 ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
+ans_cold=$(ANSIBLE_SSH_ARGS="-F $WORK/ssh_config -o ControlMaster=no -o ControlPath=none" \
+  $T 3 0 -- ansible all -i "$WORK/inventory.ini" -m command -a uptime -f "$HOSTS")
+ans_warm=$(ANSIBLE_SSH_ARGS="-F $WORK/ssh_config -o ControlMaster=auto -o ControlPersist=300" \
+  $T 3 1 -- ansible all -i "$WORK/inventory.ini" -m command -a uptime -f "$HOSTS")
+
+ROOT_DIR=$ROOT python3 - "$raw" "$lg_single" "$cm" "$fresh" "$lg_fan_cold" "$lg_fan_warm" "$pssh_cold" "$pssh_warm" \
+  "$ans_cold" "$ans_warm" "$HOSTS" <<'PY'
+import json, sys
+raw, lg, cm, fresh, lfc, lfw, pc, pw, ac, aw = (json.loads(a) for a in sys.argv[1:11])
+hosts = sys.argv[11]
+raw_ms = raw["median_us"] / 1000
+lg_ms = lg["median_ms"]
+print(f"## labgate SSH benchmark (medians; {hosts} sshd on loopback)\n")
+print("| single warm `true` | ms | labgate is |")
+print("|---|---:|---|")
+print(f"| labgate `run` (MCP, pooled session) | {lg_ms:.2f} | - |")
+print(f"| raw libssh channel exec | {raw_ms:.2f} | {lg_ms / raw_ms:.2f}x the raw time (goal <= 1.3x) |")
+print(f"| OpenSSH ControlMaster (warm) | {cm['median_ms']:.2f} | {cm['median_ms'] / lg_ms:.1f}x faster (goal >= 3x) |")
+print(f"| OpenSSH fresh `ssh` | {fresh['median_ms']:.2f} | {fresh['median_ms'] / lg_ms:.1f}x faster |")
+print()
+print(f"| fan-out `uptime` to {hosts} hosts | ms | labgate is |")
+print("|---|---:|---|")
+print(f"| labgate cold (new `labgate run group:bench` process) | {lfc['median_ms']:.1f} | - |")
+print(f"| labgate warm (MCP, pooled sessions) | {lfw['median_ms']:.1f} | - |")
+print(f"| parallel-ssh -p {hosts} cold | {pc['median_ms']:.1f} | {pc['median_ms'] / lfc['median_ms']:.1f}x faster cold (goal >= 3x) |")
+print(f"| parallel-ssh -p {hosts} with ControlMaster | {pw['median_ms']:.1f} | {pw['median_ms'] / lfw['median_ms']:.1f}x faster warm |")
+print(f"| ansible -f {hosts} cold | {ac['median_ms']:.1f} | {ac['median_ms'] / lfc['median_ms']:.1f}x faster cold (goal >= 10x) |")
+print(f"| ansible -f {hosts} with ControlPersist | {aw['median_ms']:.1f} | {aw['median_ms'] / lfw['median_ms']:.1f}x faster warm |")
+PY

@@ -34,6 +34,11 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms) {
     payload["argv"] = argv;
   }
   payload["cwd"] = call.cwd.empty() ? audit::Json(nullptr) : audit::Json(call.cwd);
+  if (!call.env.empty()) {
+    audit::Json env = audit::Json::object();
+    for (const auto& [key, value] : call.env) env[key] = core::Redact(key + "=" + value).substr(key.size() + 1);
+    payload["env"] = env;
+  }
   payload["timeoutMs"] = timeout_ms;
   return payload;
 }
@@ -152,6 +157,7 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
   capabilities::RunRequest request;
   request.command = call.command;
   request.cwd = call.cwd;
+  request.env = call.env;
   request.timeout = timeout;
   request.output_cap = static_cast<std::size_t>(inventory_->gateway.output_cap_bytes);
   auto outcome = executor->Run(target, request, cancel);

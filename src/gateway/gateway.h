@@ -22,6 +22,7 @@ struct RunCall {
   capabilities::Command command;
   std::optional<std::int64_t> timeout_ms;
   std::string cwd;
+  std::vector<std::pair<std::string, std::string>> env;  // added to the command's environment
 };
 
 /// What happened on one target.

@@ -1,5 +1,6 @@
 #include "mcp/tools.h"
 
+#include <cctype>
 #include <set>
 
 #include "core/text.h"
@@ -25,7 +26,9 @@ Json RunInputSchema() {
       },
       "timeoutMs": {"type": "integer", "minimum": 1,
                     "description": "Deadline; when it passes the whole process group is stopped."},
-      "cwd": {"type": "string", "description": "Working directory on the target."}
+      "cwd": {"type": "string", "description": "Working directory on the target."},
+      "env": {"type": "object", "additionalProperties": {"type": "string"},
+              "description": "Environment variables added for the command."}
     },
     "required": ["command"],
     "additionalProperties": false
@@ -105,11 +108,11 @@ Json TargetsOutputSchema() {
 core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
   using core::ErrorCode;
   using core::MakeError;
-  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd"};
+  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd", "env"};
   for (const auto& [key, value] : args.items()) {
     if (!kAllowed.count(key)) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd). "
+                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env). "
                        "Approvals come only from a human, never from tool arguments");
     }
   }
@@ -148,6 +151,16 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
       return MakeError(ErrorCode::kInvalidArgument, "`timeoutMs` must be a positive integer (milliseconds)");
     }
     call.timeout_ms = args["timeoutMs"].get<std::int64_t>();
+  }
+  if (args.contains("env")) {
+    if (!args["env"].is_object()) return MakeError(ErrorCode::kInvalidArgument, "`env` must be an object of strings");
+    for (const auto& [key, value] : args["env"].items()) {
+      if (!value.is_string()) return MakeError(ErrorCode::kInvalidArgument, "`env` values must be strings");
+      bool valid = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
+      for (char c : key) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      if (!valid) return MakeError(ErrorCode::kInvalidArgument, "`env` name '" + key + "' is not a valid variable name");
+      call.env.emplace_back(key, value.get<std::string>());
+    }
   }
   if (args.contains("cwd")) {
     if (!args["cwd"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`cwd` must be a string");

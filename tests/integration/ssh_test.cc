@@ -98,6 +98,14 @@ TEST_F(SshHosts, HostileArguments_ArriveVerbatim) {
   EXPECT_EQ(Json::parse(c.out)["results"][0]["stdout"], expected);
 }
 
+TEST_F(SshHosts, EnvReachesTheCommand) {
+  Sshd sshd({});
+  Trust(sshd);
+  auto mcp = StartMcp(Config({{"h1", sshd.address(), sshd.port()}}));
+  Json r = Run(*mcp, 1, {{"target", "h1"}, {"command", {"sh", "-c", "echo \"$GREETING\""}}, {"env", {{"GREETING", "hi 'there' $(x)"}}}});
+  EXPECT_EQ(r["structuredContent"]["results"][0]["stdout"], "hi 'there' $(x)\n") << r.dump();
+}
+
 TEST_F(SshHosts, NulInArgument_IsRefused) {
   Sshd sshd({});
   Trust(sshd);
@@ -284,6 +292,7 @@ TEST_F(SshHosts, FanOut_DownAndSilentHostsAreBoundedOthersUnaffected) {
     std::string id = res["target"];
     if (id == "down") {
       EXPECT_NE(res["error"].get<std::string>().find("cannot connect"), std::string::npos) << res.dump();
+      EXPECT_NE(res["error"].get<std::string>().find("after 1 retry"), std::string::npos) << res.dump();
     } else if (id == "silent") {
       EXPECT_NE(res["error"].get<std::string>().find("timed out"), std::string::npos) << res.dump();
       EXPECT_LT(res["durationMs"].get<int>(), 20000);

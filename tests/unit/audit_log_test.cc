@@ -150,6 +150,44 @@ TEST_F(FileAuditStorageTest, IncompleteLastLineRefusesAndKeepsTheFile) {
   EXPECT_EQ(std::filesystem::file_size(path), 8u);
 }
 
+TEST_F(FileAuditStorageTest, RotatedFileStartsANewChainAtThePath) {
+  const std::string path = dir_ + "/audit.jsonl";
+  fakes::FakeClock clock;
+  FileAuditStorage storage(path);
+  AuditLog log(storage, clock);
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  std::filesystem::rename(path, path + ".1");  // what logrotate does
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(Json::parse(line)["seq"], 1);
+  std::ifstream rotated(path + ".1");
+  std::string old_line, extra;
+  std::getline(rotated, old_line);
+  EXPECT_EQ(Json::parse(old_line)["kind"], "intent");
+  EXPECT_FALSE(std::getline(rotated, extra)) << "nothing more is written to the rotated file";
+}
+
+TEST_F(FileAuditStorageTest, AnotherWriterIsSeenAndTheChainContinues) {
+  const std::string path = dir_ + "/audit.jsonl";
+  fakes::FakeClock clock;
+  FileAuditStorage first(path);
+  FileAuditStorage second(path);  // e.g. the CLI while `labgate mcp` runs
+  AuditLog a(first, clock), b(second, clock);
+  ASSERT_TRUE(a.Append(EncodeIntent(SampleIntent())).ok());
+  ASSERT_TRUE(b.Append(EncodeIntent(SampleIntent())).ok());
+  ASSERT_TRUE(a.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  std::ifstream in(path);
+  std::vector<Json> records;
+  for (std::string line; std::getline(in, line);) records.push_back(Json::parse(line));
+  ASSERT_EQ(records.size(), 3u);
+  for (std::size_t i = 1; i < records.size(); ++i) {
+    EXPECT_EQ(records[i]["seq"], i + 1);
+    EXPECT_EQ(records[i]["prev"], records[i - 1]["hash"]);
+  }
+}
+
 TEST_F(FileAuditStorageTest, UnwritableLocationIsAnError) {
   std::ofstream(dir_ + "/file") << "x";
   FileAuditStorage storage(dir_ + "/file/audit.jsonl");

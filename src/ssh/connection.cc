@@ -344,6 +344,28 @@ class JumpTunnel {
   std::thread relay_;
 };
 
+// A connected (not yet authenticated) session, through its jump tunnel when it has one. The
+// session is declared last so it is destroyed before the tunnel it rides on.
+struct Transport {
+  std::unique_ptr<JumpTunnel> tunnel;
+  SessionPtr session;
+};
+
+core::Result<Transport> OpenTransport(const HostSpec& spec, Steady::time_point deadline) {
+  Transport t;
+  int fd = -1;
+  if (spec.jump) {
+    auto tunnel = JumpTunnel::Open(*spec.jump, spec, deadline);
+    if (!tunnel) return tunnel.error();
+    t.tunnel = std::move(*tunnel);
+    fd = t.tunnel->TakeFd();
+  }
+  auto session = ConnectTransport(spec, deadline, fd);
+  if (!session) return session.error();
+  t.session = std::move(*session);
+  return t;
+}
+
 struct Connection::Impl {
   SessionPtr session;
   std::unique_ptr<JumpTunnel> tunnel;  // torn down after the session that rides on it (~Connection)
@@ -380,19 +402,13 @@ struct Connection::Job {
 
 core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec, Steady::time_point deadline,
                                                            int max_channels, milliseconds idle_timeout) {
+  auto transport = OpenTransport(spec, deadline);
+  if (!transport) return transport.error();
+  if (auto ok = VerifyHostKey(transport->session.get(), spec); !ok) return ok.error();
+  if (auto ok = Authenticate(transport->session.get(), spec); !ok) return ok.error();
   auto impl = std::make_unique<Impl>();
-  int fd = -1;
-  if (spec.jump) {
-    auto tunnel = JumpTunnel::Open(*spec.jump, spec, deadline);
-    if (!tunnel) return tunnel.error();
-    impl->tunnel = std::move(*tunnel);
-    fd = impl->tunnel->TakeFd();
-  }
-  auto session = ConnectTransport(spec, deadline, fd);
-  if (!session) return session.error();
-  if (auto ok = VerifyHostKey(session->get(), spec); !ok) return ok.error();
-  if (auto ok = Authenticate(session->get(), spec); !ok) return ok.error();
-  impl->session = std::move(*session);
+  impl->tunnel = std::move(transport->tunnel);
+  impl->session = std::move(transport->session);
   return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout));
 }
 
@@ -672,17 +688,9 @@ void Connection::Loop() {
 }
 
 core::Result<HostKeyInfo> ProbeHostKey(const HostSpec& spec, milliseconds timeout) {
-  std::unique_ptr<JumpTunnel> tunnel;
-  auto deadline = Steady::now() + timeout;
-  int fd = -1;
-  if (spec.jump) {
-    auto t = JumpTunnel::Open(*spec.jump, spec, deadline);
-    if (!t) return t.error();
-    tunnel = std::move(*t);
-    fd = tunnel->TakeFd();
-  }
-  auto s = ConnectTransport(spec, deadline, fd);
-  if (!s) return s.error();
+  auto t = OpenTransport(spec, Steady::now() + timeout);
+  if (!t) return t.error();
+  auto* s = &t->session;
   auto fp = ServerFingerprint(s->get());
   if (!fp) return fp.error();
   HostKeyInfo info;
@@ -694,7 +702,6 @@ core::Result<HostKeyInfo> ProbeHostKey(const HostSpec& spec, milliseconds timeou
     case SSH_KNOWN_HOSTS_OTHER: info.status = "changed"; break;
     default: info.status = "unknown"; break;
   }
-  s->reset();
   return info;
 }
 
@@ -708,17 +715,9 @@ std::string RecordedHostKeyStatus(const HostSpec& spec) {
 }
 
 core::Status TrustHostKey(const HostSpec& spec, const std::string& fingerprint, milliseconds timeout) {
-  std::unique_ptr<JumpTunnel> tunnel;
-  auto deadline = Steady::now() + timeout;
-  int fd = -1;
-  if (spec.jump) {
-    auto t = JumpTunnel::Open(*spec.jump, spec, deadline);
-    if (!t) return t.error();
-    tunnel = std::move(*t);
-    fd = tunnel->TakeFd();
-  }
-  auto s = ConnectTransport(spec, deadline, fd);
-  if (!s) return s.error();
+  auto t = OpenTransport(spec, Steady::now() + timeout);
+  if (!t) return t.error();
+  auto* s = &t->session;
   auto fp = ServerFingerprint(s->get());
   if (!fp) return fp.error();
   if (*fp != fingerprint) {

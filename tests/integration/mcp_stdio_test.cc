@@ -11,11 +11,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string UniqueSleep() {
-  // A sleep length no other process on the machine uses, so /proc can find exactly ours.
-  std::random_device rd;
-  return "30." + std::to_string(100000 + rd() % 800000);
-}
 
 class McpStdio : public ::testing::Test {
  protected:
@@ -129,7 +124,7 @@ TEST_F(McpStdio, TwentyConcurrentRuns_AllProceedTogether) {
 
 TEST_F(McpStdio, Cancelled_StopsTheProcessGroupAndSendsNoResponse) {
   Initialize();
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(30);
   server_->Send(Call(7, {{"target", "local"}, {"command", "sleep " + secs + " & sleep " + secs + "; wait"}}));
   // Wait until the commands are really running before cancelling.
   ASSERT_TRUE(WaitUntilPresent(secs)) << "the command never started: " << server_->Stderr();
@@ -149,7 +144,7 @@ TEST_F(McpStdio, Cancelled_StopsTheProcessGroupAndSendsNoResponse) {
 
 TEST_F(McpStdio, Timeout_StopsBackgroundChildrenToo) {
   Initialize();
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(30);
   server_->Send(Call(3, {{"target", "local"}, {"command", Json::array({"sh", "-c", "sleep " + secs + " & sleep " + secs})}, {"timeoutMs", 300}}));
   Json r = server_->ReadResponse(3);
   const Json& res = r["result"]["structuredContent"]["results"][0];
@@ -200,7 +195,7 @@ TEST_F(McpStdio, ApprovalLookingArguments_AreRefused) {
 
 TEST_F(McpStdio, StdinEof_ExitsPromptlyAndStopsRunningCommands) {
   Initialize();
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(30);
   server_->Send(Call(9, {{"target", "local"}, {"command", {"sleep", secs}}}));
   ASSERT_TRUE(WaitUntilPresent(secs));
   server_->CloseStdin();

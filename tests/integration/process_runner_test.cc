@@ -14,13 +14,10 @@ namespace labgate::core {
 namespace {
 
 using labgate::testing::ProcessWithMarkerExists;
+using labgate::testing::UniqueSleep;
 using labgate::testing::WaitUntilGone;
 using std::chrono::milliseconds;
 
-std::string UniqueSleep() {
-  std::random_device rd;
-  return "40." + std::to_string(100000 + rd() % 800000);
-}
 
 ProcessSpec Spec(std::vector<std::string> argv, milliseconds timeout = milliseconds(20000)) {
   ProcessSpec s;
@@ -64,7 +61,7 @@ TEST_F(ProcessRunnerTest, ReportsTheSignalThatEndedIt) {
 }
 
 TEST_F(ProcessRunnerTest, TimeoutStopsTheWholeGroup) {
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(40);
   auto r = Run(Spec({"sh", "-c", "sleep " + secs + " & sleep " + secs + " & wait"}, milliseconds(300)));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->timed_out);
@@ -72,7 +69,7 @@ TEST_F(ProcessRunnerTest, TimeoutStopsTheWholeGroup) {
 }
 
 TEST_F(ProcessRunnerTest, TermIgnoringProcessIsKilledAfterGrace) {
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(40);
   auto r = Run(Spec({"sh", "-c", "trap '' TERM; sleep " + secs}, milliseconds(200)));
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->timed_out);
@@ -80,7 +77,7 @@ TEST_F(ProcessRunnerTest, TermIgnoringProcessIsKilledAfterGrace) {
 }
 
 TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(40);
   std::thread canceller([&] {
     labgate::testing::WaitUntilPresent(secs);
     cancel_.Cancel();
@@ -95,7 +92,7 @@ TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
 
 TEST_F(ProcessRunnerTest, BackgroundDaemonDoesNotHoldTheCallOpen) {
   // A command that starts something and exits returns at once; what it started keeps running.
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(40);
   auto r = Run(Spec({"sh", "-c", "sleep " + secs + " & echo started"}, milliseconds(20000)));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
@@ -163,7 +160,7 @@ TEST_F(ProcessRunnerTest, ChildrenGetDefaultSigpipe) {
 TEST_F(ProcessRunnerTest, ConcurrentRunsDoNotLeakDescriptorsIntoEachOther) {
   // A long run started first must not hold the pipes of runs started alongside it: each child
   // sees only its own stdin, stdout and stderr.
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(40);
   CancelToken long_cancel;
   std::thread long_run([&] { (void)runner_.Run(Spec({"sleep", secs}), long_cancel, nullptr); });
   for (int i = 0; i < 20; ++i) {

@@ -12,10 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string UniqueSleep() {
-  std::random_device rd;
-  return "300." + std::to_string(100000 + rd() % 800000);
-}
 
 struct HostEntry {
   HostEntry(std::string id_, std::string address_, int port_, std::string extra_ = "")
@@ -229,11 +225,11 @@ TEST_F(SshHosts, Timeout_LeavesNoRemoteProcess) {
   Sshd sshd({});
   Trust(sshd);
   auto cfg = Config({{"h1", sshd.address(), sshd.port()}});
-  const std::string a = UniqueSleep();
+  const std::string a = UniqueSleep(300);
   auto c = Labgate({"run", "h1", "--config", cfg, "--timeout", "500ms", "--", "sleep", a});
   EXPECT_EQ(c.status, 124) << c.err;
   EXPECT_TRUE(WaitUntilGone(a, std::chrono::seconds(10))) << "sleep survived the deadline";
-  const std::string b = UniqueSleep();
+  const std::string b = UniqueSleep(300);
   auto c2 = Labgate({"run", "h1", "--config", cfg, "--timeout", "500ms", "--", "sh", "-c", "sleep " + b + " & wait"});
   EXPECT_EQ(c2.status, 124) << c2.err;
   EXPECT_TRUE(WaitUntilGone(b, std::chrono::seconds(10))) << "background sleep survived the deadline";
@@ -243,7 +239,7 @@ TEST_F(SshHosts, Cancel_LeavesNoRemoteProcess) {
   Sshd sshd({});
   Trust(sshd);
   auto mcp = StartMcp(Config({{"h1", sshd.address(), sshd.port()}}));
-  const std::string secs = UniqueSleep();
+  const std::string secs = UniqueSleep(300);
   mcp->Send({{"jsonrpc", "2.0"}, {"id", 5}, {"method", "tools/call"},
              {"params", {{"name", "run"}, {"arguments", {{"target", "h1"}, {"command", "sleep " + secs + " & sleep " + secs}}}}}});
   ASSERT_TRUE(WaitUntilPresent(secs));

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -156,6 +157,11 @@ std::string TempDir::Write(const std::string& name, const std::string& content) 
   std::string p = path_ + "/" + name;
   std::ofstream(p) << content;
   return p;
+}
+
+std::string UniqueSleep(int whole_seconds) {
+  std::random_device rd;
+  return std::to_string(whole_seconds) + "." + std::to_string(100000 + rd() % 800000);
 }
 
 bool ProcessWithMarkerExists(const std::string& marker) {

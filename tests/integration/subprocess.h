@@ -64,6 +64,10 @@ class TempDir {
   std::string path_;
 };
 
+/// A `sleep` length no other process on the machine uses ("<whole>.<random digits>"), so /proc
+/// finds exactly the processes a test started.
+std::string UniqueSleep(int whole_seconds);
+
 /// True while any process's command line contains `marker` (read from /proc).
 bool ProcessWithMarkerExists(const std::string& marker);
 /// Polls until a process carries `marker`; false if none appeared within `timeout`.

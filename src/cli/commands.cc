@@ -157,10 +157,8 @@ int Run(const Args& args) {
     const auto& r = report.results[0];
     if (r.timed_out) return kExitTimeout;
     if (r.signal) {
-      for (int sig = 1; sig < 65; ++sig) {
-        if (core::SignalName(sig) == *r.signal) return 128 + sig;
-      }
-      return kExitLabgateError;
+      auto number = core::SignalNumber(*r.signal);
+      return number ? 128 + *number : kExitLabgateError;
     }
     if (r.exit_code) return *r.exit_code;
     return kExitLabgateError;

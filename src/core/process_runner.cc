@@ -77,6 +77,13 @@ std::string SignalName(int signal) {
   return abbrev ? abbrev : std::to_string(signal);
 }
 
+std::optional<int> SignalNumber(std::string_view name) {
+  for (int sig = 1; sig < SIGRTMAX; ++sig) {
+    if (SignalName(sig) == name) return sig;
+  }
+  return std::nullopt;
+}
+
 Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const CancelToken& cancel,
                                                 OutputListener* listener) {
   if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty command: argv has no words");

@@ -85,4 +85,7 @@ class SystemProcessRunner final : public ProcessRunner {
 /// Name of a signal without the SIG prefix ("TERM", "KILL"), or its number as text.
 std::string SignalName(int signal);
 
+/// The number of a signal named as SignalName names it (or as SSH's exit-signal does).
+std::optional<int> SignalNumber(std::string_view name);
+
 }  // namespace labgate::core

@@ -9,6 +9,9 @@ namespace labgate::core {
 /// Returns `bytes` as valid UTF-8: each invalid sequence becomes U+FFFD.
 std::string ToValidUtf8(std::string_view bytes);
 
+/// True for a valid environment variable name: letters, digits and '_', not starting with a digit.
+bool IsValidEnvName(std::string_view name);
+
 /// Quotes one word for a POSIX shell so it reads back as exactly that word.
 std::string ShellQuote(std::string_view word);
 

@@ -1,6 +1,5 @@
 #include "mcp/tools.h"
 
-#include <cctype>
 #include <set>
 
 #include "core/text.h"
@@ -156,9 +155,7 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
     if (!args["env"].is_object()) return MakeError(ErrorCode::kInvalidArgument, "`env` must be an object of strings");
     for (const auto& [key, value] : args["env"].items()) {
       if (!value.is_string()) return MakeError(ErrorCode::kInvalidArgument, "`env` values must be strings");
-      bool valid = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
-      for (char c : key) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-      if (!valid) return MakeError(ErrorCode::kInvalidArgument, "`env` name '" + key + "' is not a valid variable name");
+      if (!core::IsValidEnvName(key)) return MakeError(ErrorCode::kInvalidArgument, "`env` name '" + key + "' is not a valid variable name");
       call.env.emplace_back(key, value.get<std::string>());
     }
   }

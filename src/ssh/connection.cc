@@ -500,11 +500,7 @@ void Connection::Loop() {
     }
     if (!job.error) {
       job.outcome.exit_code = job.exit_signal ? std::nullopt : job.exit_status;
-      if (job.exit_signal) {
-        for (int sig = 1; sig < 65; ++sig) {
-          if (core::SignalName(sig) == *job.exit_signal) job.outcome.signal = sig;
-        }
-      }
+      if (job.exit_signal) job.outcome.signal = core::SignalNumber(*job.exit_signal);
       job.outcome.out = core::CapturedStream{job.out->Text(), job.out->total_bytes(), job.out->truncated(),
                                              job.out_digest.HexDigest()};
       job.outcome.err = core::CapturedStream{job.err->Text(), job.err->total_bytes(), job.err->truncated(),

@@ -7,14 +7,6 @@
 
 namespace labgate::ssh {
 
-bool IsValidEnvName(std::string_view name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  }
-  return true;
-}
-
 namespace {
 
 std::string ForceQuote(const std::string& word) {
@@ -49,7 +41,7 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
   // and builtins such as `true` or `echo` then cost no program start at all.
   text += std::string(kRunIdVariable) + "=" + core::ShellQuote(run_id);
   for (const auto& [key, value] : env) {
-    if (!IsValidEnvName(key)) return {"", "invalid environment variable name '" + key + "'"};
+    if (!core::IsValidEnvName(key)) return {"", "invalid environment variable name '" + key + "'"};
     if (has_nul(value)) return {"", "environment variable " + key + " contains a NUL byte"};
     text += " " + key + "=" + core::ShellQuote(value);
   }

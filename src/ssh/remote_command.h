@@ -33,9 +33,6 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
 /// `kill` rejects `--`).
 std::string KillScript(const std::string& run_id, int grace_ms);
 
-/// True for a valid environment variable name.
-bool IsValidEnvName(std::string_view name);
-
 /// A fresh random run id (16 hex digits).
 std::string NewRunId();
 

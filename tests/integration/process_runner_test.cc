@@ -58,6 +58,8 @@ TEST_F(ProcessRunnerTest, ReportsTheSignalThatEndedIt) {
   EXPECT_FALSE(r->exit_code.has_value());
   EXPECT_EQ(r->signal, SIGKILL);
   EXPECT_EQ(SignalName(SIGKILL), "KILL");
+  EXPECT_EQ(SignalNumber("KILL"), SIGKILL);
+  EXPECT_FALSE(SignalNumber("NOPE").has_value());
 }
 
 TEST_F(ProcessRunnerTest, TimeoutStopsTheWholeGroup) {

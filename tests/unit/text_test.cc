@@ -57,3 +57,18 @@ TEST(Text, RedactIsLinearOnLargeInput) {
 
 }  // namespace
 }  // namespace labgate::core
+
+namespace labgate::core {
+namespace {
+
+TEST(Text, EnvironmentVariableNames) {
+  EXPECT_TRUE(IsValidEnvName("PATH"));
+  EXPECT_TRUE(IsValidEnvName("_a1"));
+  EXPECT_FALSE(IsValidEnvName(""));
+  EXPECT_FALSE(IsValidEnvName("1A"));
+  EXPECT_FALSE(IsValidEnvName("A-B"));
+  EXPECT_FALSE(IsValidEnvName("A;B"));
+}
+
+}  // namespace
+}  // namespace labgate::core

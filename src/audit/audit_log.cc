@@ -73,6 +73,11 @@ Json EncodeRefusal(const Refusal& r) {
               {"error", r.error}};
 }
 
+Json EncodeEvent(const Event& e) {
+  return Json{{"kind", "event"}, {"event", e.event}, {"who", EncodeActor(e.actor)}, {"target", e.target},
+              {"details", e.details}};
+}
+
 std::string RecordHash(const Json& record) {
   Json copy = record;
   copy.erase("hash");

@@ -74,11 +74,21 @@ struct Refusal {
   std::string error;
 };
 
+/// Something that changed trust rather than ran a command: pairing, approval, rotation,
+/// revocation, a refused login, a node coming online or going away.
+struct Event {
+  std::string event;  // "node.paired", "node.revoked", "auth.refused", ...
+  Actor actor;        // who did it; via "agent" for what a device did on its own
+  std::string target;  // the node id, when there is one
+  Json details = Json::object();
+};
+
 Json EncodeActor(const Actor& actor);
 /// Record bodies (without v/seq/ts/prev/hash, which AuditLog adds).
 Json EncodeIntent(const Intent& intent);
 Json EncodeOutcome(const Outcome& outcome);
 Json EncodeRefusal(const Refusal& refusal);
+Json EncodeEvent(const Event& event);
 
 /// Seals a body into a chained record: adds v, seq, ts and prev, then hash = SHA-256 of the
 /// record's canonical JSON without `hash`. `last_line` is the previous record ("" for none).

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/args.h"
+#include "cli/common.h"
 #include "core/cancel.h"
 #include "core/os_user.h"
 #include "gateway/runtime.h"
@@ -21,10 +22,6 @@
 namespace labgate::cli {
 namespace {
 
-constexpr int kExitUsage = 2;
-constexpr int kExitLabgateError = 255;  // like ssh: labgate itself failed, not the command
-constexpr int kExitTimeout = 124;       // like timeout(1)
-
 struct Verb {
   const char* summary;
   const char* usage;
@@ -36,8 +33,9 @@ const std::map<std::string, Verb>& Verbs() {
        {"serve MCP on stdin/stdout for an AI client",
         "usage: labgate mcp [--config FILE]\n\n"
         "Speaks the Model Context Protocol (2025-11-25 down to 2024-11-05) on stdin/stdout and publishes the\n"
-        "tools `run` and `targets`. stdout carries only MCP messages; logs go to stderr (LABGATE_LOG=debug\n"
-        "for more). Exits when stdin closes, stopping any command still running.\n\n"
+        "tools `run` and `targets`. When a gateway daemon runs for the same config, it relays to it (so paired\n"
+        "nodes are reachable); otherwise it runs an embedded gateway. stdout carries only MCP messages; logs go\n"
+        "to stderr (LABGATE_LOG=debug for more). Exits when stdin closes, stopping any command still running.\n\n"
         "  --config FILE   inventory to use (default: ./hosts.toml, then ~/.config/labgate/hosts.toml,\n"
         "                  else built-in defaults with only the `local` target)\n"}},
       {"run",
@@ -69,6 +67,46 @@ const std::map<std::string, Verb>& Verbs() {
         "trust  connects to ID, shows the fingerprint of the key it offers and, after you confirm (or when\n"
         "       it equals --fingerprint), records it in labgate's known_hosts. A different key already\n"
         "       recorded is never overwritten: remove the old line first.\n"}},
+      {"gateway",
+       {"run the gateway daemon: node listener, MCP and operator sockets",
+        "usage: labgate gateway [--config FILE]\n\n"
+        "Runs in the foreground (use packaging/labgate-gateway.service under systemd). Listens for nodes on\n"
+        "[gateway] listen (default 127.0.0.1:7022) with an Ed25519 host key made at first start in state_dir,\n"
+        "and serves MCP (mcp.sock) and the operator CLI (operator.sock) on Unix sockets in state_dir that\n"
+        "only the gateway's own user may use. `labgate mcp` with the same config bridges to it, so MCP\n"
+        "clients reach paired nodes. SIGTERM closes everything cleanly.\n"}},
+      {"pair",
+       {"issue a pairing code for a device",
+        "usage: labgate pair new --node ID [--caps run,screen,camera,location] [--ttl 10m] [--json]\n\n"
+        "Prints a single-use code that expires (default 10 minutes) for the [[nodes]] entry ID. It carries the\n"
+        "gateway's address and host-key fingerprint; `labgate node pair CODE` on the device uses it. --caps\n"
+        "narrows the capabilities to grant (default: those the node lists in hosts.toml). Needs a running\n"
+        "gateway.\n"}},
+      {"nodes",
+       {"list, approve, rotate and revoke paired nodes",
+        "usage: labgate nodes list|pending [--json]\n"
+        "       labgate nodes approve ID [--caps run,...]\n"
+        "       labgate nodes reject|rotate|revoke ID\n\n"
+        "list     every paired node: online or last seen, key fingerprint, capabilities, paired and rotated\n"
+        "         dates, and `stale` once the key is older than [gateway] key_max_age_days (default 90)\n"
+        "pending  pairing requests that came without a code (allow_pairing = true), with their key\n"
+        "         fingerprints: compare with `labgate node status` on the device before approving\n"
+        "approve  pairs a pending request; --caps may narrow what it asked for\n"
+        "reject   drops a pending request\n"
+        "rotate   the node makes a new key over its live channel; the old key is refused from then on\n"
+        "revoke   refuses the node's key and drops its session at once\n"
+        "All of these reach the gateway through its operator socket and are written to the audit log.\n"}},
+      {"node",
+       {"the agent on a device: pair it, run it",
+        "usage: labgate node pair CODE [--state-dir DIR] [--caps run,...]\n"
+        "       labgate node pair --gateway HOST:PORT --fingerprint SHA256:... --node ID [--caps ...]\n"
+        "       labgate node run [--state-dir DIR]\n"
+        "       labgate node status [--state-dir DIR]\n\n"
+        "pair    makes this device's Ed25519 key (0600) in the state dir (default\n"
+        "        ~/.local/state/labgate-node), checks the gateway's host key and pairs; without a code the\n"
+        "        request waits until the operator runs `labgate nodes approve ID`\n"
+        "run     connects out to the gateway, serves the approved capabilities, reconnects with backoff\n"
+        "status  shows the node id, gateway, key fingerprint and approved capabilities\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -89,24 +127,6 @@ void SetUpLogging(spdlog::level::level_enum fallback) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   const char* env = std::getenv("LABGATE_LOG");
   spdlog::set_level(env ? spdlog::level::from_str(env) : fallback);
-}
-
-core::Result<inventory::Inventory> LoadInventoryFor(const Args& args) {
-  return inventory::LoadConfigured(args.get("--config"));
-}
-
-int Fail(const std::string& message, int code = kExitLabgateError) {
-  std::cerr << "labgate: " << message << "\n";
-  return code;
-}
-
-void WriteAll(int fd, const std::string& data) {
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
 }
 
 int Run(const Args& args) {
@@ -130,14 +150,32 @@ int Run(const Args& args) {
 
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
-  gateway::Runtime runtime(std::move(*inv));
-  audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
-  core::CancelToken never;
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
-  auto report = runtime.gateway().Run(actor, call, never, [&](std::size_t done, std::size_t total, const auto& r) {
-    if (tty && total > 1) std::cerr << "\r[" << done << "/" << total << "] " << gateway::OneLineSummary(r) << "\033[K";
-  });
-  if (tty && report.results.size() > 1) std::cerr << "\r\033[K";
+  gateway::RunReport report;
+  if (GatewayRunning(*inv)) {
+    // Nodes are connected to the daemon: the run goes through its pipeline.
+    nlohmann::json params = {{"selectors", call.selectors}, {"cwd", call.cwd}};
+    if (call.command.shell) {
+      params["shell"] = *call.command.shell;
+    } else {
+      params["argv"] = call.command.argv;
+    }
+    if (call.timeout_ms) params["timeoutMs"] = *call.timeout_ms;
+    const std::int64_t wait = call.timeout_ms.value_or(inv->gateway.max_timeout_ms) + 30000;
+    auto answer = CallGateway(*inv, args, "run", params, wait);
+    if (!answer) return Fail(answer.error().message);
+    auto parsed = gateway::RunReportFromJson(*answer);
+    if (!parsed) return Fail(parsed.error().message);
+    report = std::move(*parsed);
+  } else {
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
+    core::CancelToken never;
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    report = runtime.gateway().Run(actor, call, never, [&](std::size_t done, std::size_t total, const auto& r) {
+      if (tty && total > 1) std::cerr << "\r[" << done << "/" << total << "] " << gateway::OneLineSummary(r) << "\033[K";
+    });
+    if (tty && report.results.size() > 1) std::cerr << "\r\033[K";
+  }
 
   if (args.has("--json")) {
     std::cout << gateway::RunReportJson(report).dump(2) << "\n";
@@ -172,13 +210,21 @@ int Run(const Args& args) {
 int Targets(const Args& args) {
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
-  gateway::Runtime runtime(std::move(*inv));
-  auto views = runtime.gateway().Targets(args.positional);
-  if (!views) return Fail(views.error().message);
-  if (args.has("--json")) {
-    std::cout << nlohmann::json{{"targets", gateway::TargetsJson(*views)}}.dump(2) << "\n";
+  nlohmann::json listing;
+  if (GatewayRunning(*inv)) {
+    auto answer = CallGateway(*inv, args, "targets", {{"selectors", args.positional}});
+    if (!answer) return Fail(answer.error().message);
+    listing = std::move(*answer);
   } else {
-    std::cout << gateway::TargetsText(*views);
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    auto views = runtime.gateway().Targets(args.positional);
+    if (!views) return Fail(views.error().message);
+    listing = {{"targets", gateway::TargetsJson(*views)}};
+  }
+  if (args.has("--json")) {
+    std::cout << listing.dump(2) << "\n";
+  } else {
+    std::cout << gateway::TargetsTextFromJson(listing["targets"]);
   }
   return 0;
 }
@@ -246,15 +292,6 @@ int Hosts(const Args& args) {
   return Fail("unknown hosts subcommand '" + sub + "' (list or trust)", kExitUsage);
 }
 
-int Mcp(const Args& args) {
-  auto inv = LoadInventoryFor(args);
-  if (!inv) return Fail(inv.error().message, 1);
-  spdlog::info("labgate {} serving MCP on stdio with inventory {} (audit log {})", LABGATE_VERSION, inv->source,
-               inv->gateway.audit_log);
-  gateway::Runtime runtime(std::move(*inv));
-  return mcp::ServeStdio(runtime.gateway(), STDIN_FILENO, STDOUT_FILENO);
-}
-
 }  // namespace
 
 int Main(const std::vector<std::string>& argv) {
@@ -289,10 +326,16 @@ int Main(const std::vector<std::string>& argv) {
     std::cout << verb->second.usage;
     return 0;
   }
-  SetUpLogging(args.verb == "mcp" ? spdlog::level::info : spdlog::level::warn);
+  const bool daemon = args.verb == "mcp" || args.verb == "gateway" || (args.verb == "node" && !args.positional.empty() &&
+                                                                       args.positional[0] == "run");
+  SetUpLogging(daemon ? spdlog::level::info : spdlog::level::warn);
   if (args.verb == "run") return Run(args);
   if (args.verb == "targets") return Targets(args);
-  if (args.verb == "mcp") return Mcp(args);
+  if (args.verb == "mcp") return McpVerb(args);
+  if (args.verb == "gateway") return GatewayVerb(args);
+  if (args.verb == "pair") return PairVerb(args);
+  if (args.verb == "nodes") return NodesVerb(args);
+  if (args.verb == "node") return NodeVerb(args);
   if (args.verb == "hosts") return Hosts(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/process_runner.h"
@@ -7,6 +11,16 @@
 #include "inventory/inventory.h"
 
 namespace labgate::gateway {
+
+/// What the gateway knows about a target without probing it.
+struct TargetState {
+  std::optional<bool> online;                       // null when unknown without probing
+  std::optional<std::string> last_seen;             // nodes: when the link was last up
+  std::optional<std::string> key_since;             // nodes: paired, or last rotated
+  std::string fingerprint;                          // nodes: the key the gateway accepts
+  std::optional<std::vector<std::string>> granted;  // nodes: capabilities the pairing approved
+  std::optional<std::string> revoked_at;            // nodes: set once the operator revoked the key
+};
 
 /// Carries out a `run` on one kind of target (local today; SSH hosts and nodes plug in here).
 class Executor {
@@ -18,6 +32,8 @@ class Executor {
   virtual core::Result<core::ProcessOutcome> Run(const inventory::Target& target,
                                                  const capabilities::RunRequest& request,
                                                  const core::CancelToken& cancel) = 0;
+  /// Reachability and key facts for `targets`; the default knows nothing.
+  virtual TargetState State(const inventory::Target&) const { return {}; }
 };
 
 /// The built-in `local` target: runs in-process with the same code a node agent uses.

@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -44,13 +45,13 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms) {
 }
 
 Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-                 const core::Clock& clock, Executor* ssh)
-    : inventory_(std::move(inventory)), audit_(audit), local_(local), clock_(clock), ssh_(ssh) {}
+                 const core::Clock& clock, Executor* ssh, Executor* nodes)
+    : inventory_(std::move(inventory)), audit_(audit), local_(local), clock_(clock), ssh_(ssh), nodes_(nodes) {}
 
-Executor* Gateway::ExecutorFor(const inventory::Target& target) {
+Executor* Gateway::ExecutorFor(const inventory::Target& target) const {
   if (target.kind == inventory::TargetKind::kLocal) return &local_;
   if (target.kind == inventory::TargetKind::kHost) return ssh_;
-  return nullptr;
+  return nodes_;
 }
 
 void Gateway::AuditRefusal(const audit::Actor& actor, const RunCall& call, const std::string& rule,
@@ -131,6 +132,20 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
   const policy::Decision decision = policy::DecideCapability(*inventory_, target, "run");
   intent.decision = {decision.allowed, decision.rule, decision.reason};
   Executor* executor = ExecutorFor(target);
+  if (decision.allowed && executor != nullptr && target.kind == inventory::TargetKind::kNode) {
+    // Deny wins: the inventory may list a capability the pairing never approved.
+    const TargetState state = executor->State(target);
+    const auto& granted = state.granted;
+    if (state.revoked_at) {
+      intent.decision = {false, "pairing.revoked",
+                         "node " + target.id + " was revoked at " + *state.revoked_at +
+                             "; pair it again (`labgate pair new --node " + target.id + "`) to use it"};
+    } else if (granted && std::find(granted->begin(), granted->end(), "run") == granted->end()) {
+      intent.decision = {false, "pairing.capabilities",
+                         "node " + target.id + " was paired without the run capability; pair it again with "
+                         "`labgate pair new --node " + target.id + " --caps run,...`"};
+    }
+  }
   if (decision.allowed && executor == nullptr) {
     intent.decision = {false, "gateway.transport",
                        target.id + " is " + (target.kind == inventory::TargetKind::kHost ? "an SSH host" : "a paired node") +
@@ -214,9 +229,12 @@ core::Result<std::vector<TargetView>> Gateway::Targets(const std::vector<std::st
   }
   std::vector<TargetView> views;
   for (const auto* t : chosen) {
-    TargetView view{t, std::nullopt};
-    if (t->kind == inventory::TargetKind::kLocal) view.online = true;
-    if (t->kind == inventory::TargetKind::kNode) view.online = false;  // no agent channel in this build
+    TargetView view{t, {}};
+    if (t->kind == inventory::TargetKind::kLocal) {
+      view.state.online = true;
+    } else if (const Executor* executor = ExecutorFor(*t)) {
+      view.state = executor->State(*t);
+    }
     views.push_back(view);
   }
   return views;

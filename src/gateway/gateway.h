@@ -56,7 +56,7 @@ using ProgressFn = std::function<void(std::size_t done, std::size_t total, const
 /// A target as `targets` shows it.
 struct TargetView {
   const inventory::Target* target = nullptr;
-  std::optional<bool> online;  // null when unknown without probing
+  TargetState state;
 };
 
 /// The one guardrail pipeline every action passes (DESIGN §3): resolve, decide, audit intent,
@@ -65,7 +65,7 @@ class Gateway {
  public:
   /// `local` executes the built-in target; SSH and node executors are added by later modules.
   Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-          const core::Clock& clock, Executor* ssh = nullptr);
+          const core::Clock& clock, Executor* ssh = nullptr, Executor* nodes = nullptr);
 
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
                 const ProgressFn& progress = nullptr);
@@ -77,7 +77,7 @@ class Gateway {
  private:
   TargetRunResult RunOne(const audit::Actor& actor, const inventory::Target& target, const RunCall& call,
                          std::chrono::milliseconds timeout, const core::CancelToken& cancel);
-  Executor* ExecutorFor(const inventory::Target& target);
+  Executor* ExecutorFor(const inventory::Target& target) const;
   void AuditRefusal(const audit::Actor& actor, const RunCall& call, const std::string& rule, const std::string& why);
 
   std::shared_ptr<const inventory::Inventory> inventory_;
@@ -85,6 +85,7 @@ class Gateway {
   Executor& local_;
   const core::Clock& clock_;
   Executor* ssh_;
+  Executor* nodes_;
 };
 
 /// The audit payload of a run: exact argv or shell string, cwd and timeout, redacted.

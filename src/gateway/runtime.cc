@@ -1,14 +1,80 @@
 #include "gateway/runtime.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "core/os_user.h"
+
 namespace labgate::gateway {
 
-Runtime::Runtime(inventory::Inventory inventory)
+StatePaths PathsFor(const inventory::GatewaySettings& settings) {
+  const std::string& dir = settings.state_dir;
+  return {dir + "/gateway_host_key", dir + "/nodes.json", dir + "/mcp.sock", dir + "/operator.sock"};
+}
+
+/// Turns what the node listener sees into audit records.
+class Runtime::AuditObserver final : public nodes::AgentObserver {
+ public:
+  explicit AuditObserver(audit::AuditLog& audit) : audit_(audit) {}
+  void OnAgentEvent(const nodes::AgentEvent& e) override {
+    audit::Event event;
+    event.event = e.event;
+    event.actor = {"agent", "", "", "", ""};
+    event.target = e.node_id;
+    event.details = e.data;
+    event.details["peer"] = e.peer;
+    event.details["fingerprint"] = e.fingerprint;
+    event.details["detail"] = e.detail;
+    // Pairing changes trust: sync it. Online/offline and refusals may follow shortly.
+    const bool trust = e.event.rfind("pairing.", 0) == 0;
+    (void)audit_.Append(audit::EncodeEvent(event), trust ? audit::Durability::kSynced : audit::Durability::kSoon);
+  }
+
+ private:
+  audit::AuditLog& audit_;
+};
+
+Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_hint)
     : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
+      mode_(mode),
+      config_hint_(std::move(config_hint)),
       audit_storage_(inventory_->gateway.audit_log),
       audit_(audit_storage_, clock_),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),
       ssh_(*inventory_, ssh_pool_),
-      gateway_(inventory_, audit_, local_, clock_, &ssh_) {}
+      nodes_(nullptr, nullptr, config_hint_),
+      gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_) {}
+
+Runtime::~Runtime() {
+  if (server_) server_->Stop();
+}
+
+core::Status Runtime::Start() {
+  if (mode_ != Mode::kDaemon) return core::Status();
+  const auto& settings = inventory_->gateway;
+  if (::mkdir(settings.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return core::MakeError(core::ErrorCode::kIo,
+                           "cannot create state_dir " + settings.state_dir + ": " + std::strerror(errno));
+  }
+  const StatePaths paths = PathsFor(settings);
+  auto store = nodes::PairingStore::Open(paths.pairing, clock_);
+  if (!store) return store.error();
+  store_ = std::move(*store);
+  observer_ = std::make_unique<AuditObserver>(audit_);
+  nodes::AgentServerSettings agent;
+  agent.listen = settings.listen;
+  agent.host_key_path = paths.host_key;
+  agent.allow_pairing = settings.allow_pairing;
+  agent.loops = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
+  agent.version = LABGATE_VERSION;
+  server_ = std::make_unique<nodes::AgentServer>(*store_, agent, *observer_);
+  if (auto ok = server_->Start(); !ok) return ok.error();
+  nodes_ = NodeExecutor(store_.get(), server_.get(), config_hint_);
+  return core::Status();
+}
 
 }  // namespace labgate::gateway

@@ -61,6 +61,33 @@ Json RunReportJson(const RunReport& report) {
   return out;
 }
 
+core::Result<RunReport> RunReportFromJson(const Json& j) {
+  RunReport report;
+  try {
+    if (!j.at("error").is_null()) {
+      report.error = core::MakeError(core::ErrorCode::kInvalidArgument, j.at("error").get<std::string>());
+    }
+    for (const auto& r : j.at("results")) {
+      TargetRunResult t;
+      t.target = r.at("target").get<std::string>();
+      t.via = r.at("via").get<std::string>();
+      if (!r.at("exitCode").is_null()) t.exit_code = r.at("exitCode").get<int>();
+      if (!r.at("signal").is_null()) t.signal = r.at("signal").get<std::string>();
+      t.timed_out = r.at("timedOut").get<bool>();
+      t.stdout_text = r.at("stdout").get<std::string>();
+      t.stderr_text = r.at("stderr").get<std::string>();
+      t.truncated = r.at("truncated").get<bool>();
+      t.duration_ms = r.at("durationMs").get<std::int64_t>();
+      if (!r.at("error").is_null()) t.error = r.at("error").get<std::string>();
+      t.action_id = r.at("actionId").get<std::string>();
+      report.results.push_back(std::move(t));
+    }
+  } catch (const std::exception& e) {
+    return core::MakeError(core::ErrorCode::kIo, std::string("the gateway sent a malformed run report: ") + e.what());
+  }
+  return report;
+}
+
 std::string OneLineSummary(const TargetRunResult& r) {
   std::string s = r.target + ": ";
   if (r.timed_out) return s + "timed out after " + std::to_string(r.duration_ms) + " ms (process group stopped)";
@@ -131,7 +158,7 @@ Json TargetsJson(const std::vector<TargetView>& views) {
     const auto& t = *v.target;
     out.push_back(Json{{"id", t.id},
                        {"kind", inventory::TargetKindName(t.kind)},
-                       {"online", OrNull(v.online)},
+                       {"online", OrNull(v.state.online)},
                        {"capabilities", t.capabilities},
                        {"groups", t.groups},
                        {"tags", t.tags},
@@ -139,18 +166,31 @@ Json TargetsJson(const std::vector<TargetView>& views) {
                        {"owner", t.owner},
                        {"purpose", t.purpose},
                        {"address", t.address.empty() ? Json(nullptr) : Json(t.address + ":" + std::to_string(t.port))},
-                       {"lastKeyRotation", nullptr}});
+                       {"lastKeyRotation", OrNull(v.state.key_since)},
+                       {"lastSeen", OrNull(v.state.last_seen)}});
   }
   return out;
 }
 
-std::string TargetsText(const std::vector<TargetView>& views) {
+std::string TargetsText(const std::vector<TargetView>& views) { return TargetsTextFromJson(TargetsJson(views)); }
+
+std::string TargetsTextFromJson(const Json& targets) {
   std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ONLINE", "CAPABILITIES", "GROUPS", "DEVICE", "PURPOSE"}};
-  for (const auto& v : views) {
-    const auto& t = *v.target;
-    rows.push_back({t.id, inventory::TargetKindName(t.kind), v.online ? (*v.online ? "yes" : "no") : "unknown",
-                    Join(t.capabilities), Join(t.groups), t.device.empty() ? "-" : t.device,
-                    t.purpose.empty() ? "-" : t.purpose});
+  for (const auto& t : targets) {
+    std::string online = "unknown";
+    if (t["online"].is_boolean()) {
+      online = t["online"].get<bool>() ? "yes" : "no";
+      if (!t["online"].get<bool>() && t.value("lastSeen", Json()).is_string()) {
+        online += " (seen " + t["lastSeen"].get<std::string>() + ")";
+      }
+    }
+    auto text = [&](const char* key) {
+      std::string v = t.value(key, "");
+      return v.empty() ? std::string("-") : v;
+    };
+    rows.push_back({t["id"].get<std::string>(), t["kind"].get<std::string>(), online,
+                    Join(t["capabilities"].get<std::vector<std::string>>()),
+                    Join(t["groups"].get<std::vector<std::string>>()), text("device"), text("purpose")});
   }
   return FormatTable(rows);
 }

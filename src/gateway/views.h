@@ -13,6 +13,8 @@ namespace labgate::gateway {
 nlohmann::json TargetRunResultJson(const TargetRunResult& r);
 /// {summary, results[], error?}
 nlohmann::json RunReportJson(const RunReport& report);
+/// The inverse of RunReportJson, for reports that crossed the operator socket.
+core::Result<RunReport> RunReportFromJson(const nlohmann::json& json);
 /// "local: exit 0 in 12 ms" (or what went wrong instead).
 std::string OneLineSummary(const TargetRunResult& r);
 /// Summary first, then each target's output.
@@ -24,5 +26,7 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 
 /// A table: id, kind, online, capabilities, groups, device, purpose.
 std::string TargetsText(const std::vector<TargetView>& views);
+/// The same table from TargetsJson's rows (as they come over the operator socket).
+std::string TargetsTextFromJson(const nlohmann::json& rows);
 
 }  // namespace labgate::gateway

@@ -14,10 +14,10 @@
 
 namespace labgate::mcp {
 
-int ServeStdio(gateway::Gateway& gateway, int in_fd, int out_fd) {
+int ServeStdio(gateway::Gateway& gateway, int in_fd, int out_fd, const std::string& os_user) {
   FdOutbox outbox(out_fd);
   ThreadTaskRunner tasks(256);
-  Session session(outbox, tasks, MakeTools(gateway), core::CurrentUserName());
+  Session session(outbox, tasks, MakeTools(gateway), os_user);
   core::LineFramer framer(kMaxLineBytes);
 
   char buf[65536];

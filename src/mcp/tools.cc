@@ -92,7 +92,8 @@ Json TargetsOutputSchema() {
             "owner": {"type": "string"},
             "purpose": {"type": "string"},
             "address": {"type": ["string", "null"]},
-            "lastKeyRotation": {"type": ["string", "null"]}
+            "lastKeyRotation": {"type": ["string", "null"]},
+            "lastSeen": {"type": ["string", "null"]}
           },
           "required": ["id", "kind", "online", "capabilities", "groups", "tags", "device", "owner", "purpose",
                        "address", "lastKeyRotation"]

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/args.h"
+#include "core/result.h"
+#include "inventory/inventory.h"
+
+/// What the CLI verbs share: exit codes, error printing, config loading, the operator socket.
+namespace labgate::cli {
+
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitLabgateError = 255;  // like ssh: labgate itself failed, not the command
+inline constexpr int kExitTimeout = 124;       // like timeout(1)
+
+/// Prints "labgate: MESSAGE" to stderr and returns `code`.
+int Fail(const std::string& message, int code = kExitLabgateError);
+
+core::Result<inventory::Inventory> LoadInventoryFor(const Args& args);
+
+/// " --config FILE" when the user named one, for commands we suggest in messages.
+std::string ConfigHint(const Args& args);
+
+/// Whether a gateway daemon serves this config (its operator socket answers).
+bool GatewayRunning(const inventory::Inventory& inv);
+
+/// Calls the running gateway's operator socket. kUnavailable (with what to run) when no gateway
+/// serves this config.
+core::Result<nlohmann::json> CallGateway(const inventory::Inventory& inv, const Args& args, const std::string& method,
+                                         nlohmann::json params, std::int64_t timeout_ms = 60000);
+
+/// Writes every byte (stdout/stderr passthrough of command output).
+void WriteAll(int fd, const std::string& data);
+
+/// Verbs of the gateway daemon and nodes (gateway_commands.cc).
+int GatewayVerb(const Args& args);
+int PairVerb(const Args& args);
+int NodesVerb(const Args& args);
+int NodeVerb(const Args& args);
+/// `labgate mcp`: bridges to a running gateway's MCP socket, else serves an embedded gateway.
+int McpVerb(const Args& args);
+
+}  // namespace labgate::cli

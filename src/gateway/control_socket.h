@@ -1,0 +1,67 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "core/result.h"
+
+namespace labgate::gateway {
+
+/// Who is on the other end of a Unix-socket connection (SO_PEERCRED).
+struct SocketPeer {
+  uid_t uid = 0;
+  pid_t pid = 0;
+  std::string user;  // login name of uid, or the number
+};
+
+/// A Unix socket in the state dir (mode 0600) that serves each connection on its own thread.
+/// Only the gateway's own uid is served; anyone else is told so, reported, and closed — a second
+/// fence behind the file mode. Thread-safe; Stop closes every connection and joins the threads.
+class ControlListener {
+ public:
+  using Handler = std::function<void(int fd, const SocketPeer& peer)>;
+  using RefusedFn = std::function<void(const SocketPeer& peer)>;
+
+  /// Binds `path`, replacing a stale socket nobody listens on; refuses when a live one exists.
+  static core::Result<std::unique_ptr<ControlListener>> Listen(const std::string& path, Handler handler,
+                                                               RefusedFn on_refused);
+  ~ControlListener();
+  void Stop();
+
+ private:
+  ControlListener() = default;
+  void AcceptLoop();
+
+  std::string path_;
+  int fd_ = -1;
+  int stop_fd_ = -1;
+  Handler handler_;
+  RefusedFn on_refused_;
+  std::thread accept_thread_;
+  std::mutex mutex_;
+  struct Connection {
+    int fd;
+    std::thread thread;
+    bool done = false;
+  };
+  std::list<Connection> connections_;
+  std::atomic<bool> stopped_{false};
+};
+
+/// Connects to a control socket. kUnavailable when nothing listens there.
+core::Result<int> ConnectControl(const std::string& path);
+
+/// One request on the operator socket and its answer (newline-delimited JSON-RPC).
+core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::string& method, nlohmann::json params,
+                                          std::chrono::milliseconds timeout);
+
+}  // namespace labgate::gateway

@@ -1,0 +1,77 @@
+#include "gateway/node_executor.h"
+
+#include "nodes/agent_protocol.h"
+
+namespace labgate::gateway {
+
+using core::ErrorCode;
+using core::MakeError;
+
+namespace {
+// How long past the command's own deadline the gateway waits for the node to report it: the
+// node stops the process group itself (TERM, 1 s grace, KILL) and answers with timedOut.
+constexpr std::chrono::milliseconds kNodeGrace{5000};
+}  // namespace
+
+TargetState NodeExecutor::State(const inventory::Target& target) const {
+  TargetState state;
+  if (store_ == nullptr) return state;  // unknown: no daemon in this process
+  auto record = store_->Find(target.id);
+  state.online = server_ != nullptr && server_->Link(target.id).has_value();
+  if (!record) {
+    state.granted = std::vector<std::string>{};
+    return state;
+  }
+  if (record->last_seen) state.last_seen = nodes::FormatTime(*record->last_seen);
+  state.key_since = nodes::FormatTime(record->key_since());
+  state.fingerprint = record->key.fingerprint;
+  state.granted = record->revoked() ? std::vector<std::string>{} : record->capabilities;
+  if (record->revoked()) state.revoked_at = nodes::FormatTime(*record->revoked_at);
+  return state;
+}
+
+core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
+                                                     const capabilities::RunRequest& request,
+                                                     const core::CancelToken& cancel) {
+  if (server_ == nullptr || store_ == nullptr) {
+    return MakeError(ErrorCode::kUnavailable,
+                     target.id + " is a paired node, and nodes connect to the gateway daemon, which is not running "
+                     "for this config; start it with `labgate gateway" + config_hint_ + "` (see README: Pair a device)");
+  }
+  auto record = store_->Find(target.id);
+  if (!record) {
+    return MakeError(ErrorCode::kUnavailable, "node " + target.id + " is not paired yet; run `labgate pair new --node " +
+                                                  target.id + "` and `labgate node pair CODE` on the device");
+  }
+  if (record->revoked()) {
+    return MakeError(ErrorCode::kRefused, "node " + target.id + " was revoked at " +
+                                              nodes::FormatTime(*record->revoked_at) + "; pair it again to use it");
+  }
+  if (!server_->Link(target.id)) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "node " + target.id + " is offline (last seen " +
+                         (record->last_seen ? nodes::FormatTime(*record->last_seen) : std::string("never")) +
+                         "); check that `labgate node run` is running on the device");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout + kNodeGrace;
+  auto answer = server_->Call(target.id, "system.run", nodes::EncodeRunRequest(request), deadline, cancel);
+  if (!answer) {
+    const auto& e = answer.error();
+    if (e.code == ErrorCode::kIo) {
+      return MakeError(ErrorCode::kIo, e.message + " while the command was running; it may have run in part");
+    }
+    if (e.code == ErrorCode::kCancelled) {
+      core::ProcessOutcome o;
+      o.cancelled = true;
+      return o;
+    }
+    if (e.code == ErrorCode::kTimeout) {
+      return MakeError(ErrorCode::kTimeout, "node " + target.id + " did not report the command's end within its "
+                                            "deadline; the gateway asked it to stop the command");
+    }
+    return MakeError(e.code, "node " + target.id + ": " + e.message);
+  }
+  return nodes::DecodeOutcome(*answer);
+}
+
+}  // namespace labgate::gateway

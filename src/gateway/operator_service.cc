@@ -1,0 +1,277 @@
+#include "gateway/operator_service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "core/json_rpc.h"
+#include "core/line_framer.h"
+#include "gateway/views.h"
+#include "nodes/pairing_code.h"
+#include "nodes/rpc_peer.h"
+
+namespace labgate::gateway {
+
+using core::ErrorCode;
+using core::MakeError;
+using Json = nlohmann::json;
+
+namespace {
+
+std::string Text(const Json& params, const char* key) {
+  auto it = params.find(key);
+  return it != params.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+core::Result<std::vector<std::string>> Capabilities(const Json& params, const inventory::Target& node) {
+  std::vector<std::string> caps = node.capabilities;
+  if (auto it = params.find("capabilities"); it != params.end() && !it->is_null()) {
+    caps.clear();
+    for (const auto& c : *it) {
+      std::string cap = c.get<std::string>();
+      if (!node.HasCapability(cap)) {
+        std::string listed;
+        for (const auto& l : node.capabilities) listed += (listed.empty() ? "" : ",") + l;
+        return MakeError(ErrorCode::kInvalidArgument, "node " + node.id + " does not list " + cap +
+                                                          " in hosts.toml (it lists " + listed +
+                                                          "); add it there first");
+      }
+      caps.push_back(cap);
+    }
+  }
+  return caps;
+}
+
+int RpcCode(const core::Error& e) {
+  switch (e.code) {
+    case ErrorCode::kInvalidArgument: return core::jsonrpc::kInvalidParams;
+    case ErrorCode::kRefused: return nodes::kErrRefused;
+    default: return nodes::kErrFailed;
+  }
+}
+
+}  // namespace
+
+core::Status OperatorService::Record(const std::string& event, const audit::Actor& actor, const std::string& node_id,
+                                     Json details) {
+  audit::Event e{event, actor, node_id, std::move(details)};
+  return runtime_.audit().Append(audit::EncodeEvent(e));
+}
+
+void OperatorService::Serve(int fd, const SocketPeer& peer) {
+  const audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, peer.user, "pid:" + std::to_string(peer.pid)};
+  core::LineFramer framer(8 * 1024 * 1024);
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    for (auto& frame : framer.Feed(std::string_view(buf, static_cast<std::size_t>(n)))) {
+      Json reply;
+      auto decoded = core::jsonrpc::Decode(frame.line);
+      if (auto* failure = std::get_if<core::jsonrpc::DecodeFailure>(&decoded)) {
+        reply = core::jsonrpc::MakeError(failure->id, failure->error.code, failure->error.message);
+      } else {
+        auto& msg = std::get<core::jsonrpc::Message>(decoded);
+        if (msg.kind != core::jsonrpc::MessageKind::kRequest) continue;
+        core::Result<Json> result = MakeError(ErrorCode::kInternal, "unhandled");
+        try {
+          result = Handle(msg.method, msg.params.is_null() ? Json::object() : msg.params, actor);
+        } catch (const std::exception& e) {
+          result = MakeError(ErrorCode::kInvalidArgument, std::string("malformed parameters: ") + e.what());
+        }
+        reply = result ? core::jsonrpc::MakeResult(msg.id, *result)
+                       : core::jsonrpc::MakeError(msg.id, RpcCode(result.error()), result.error().message);
+      }
+      std::string line = core::jsonrpc::Encode(reply) + "\n";
+      std::size_t off = 0;
+      while (off < line.size()) {
+        ssize_t w = ::write(fd, line.data() + off, line.size() - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        off += static_cast<std::size_t>(w);
+      }
+    }
+  }
+}
+
+core::Result<Json> OperatorService::Handle(const std::string& method, const Json& params, const audit::Actor& actor) {
+  if (method == "pair.new") return PairNew(params, actor);
+  if (method == "nodes.list") return NodesList();
+  if (method == "nodes.pending") return NodesPending();
+  if (method == "nodes.approve" || method == "nodes.reject") return Decide(method, params, actor);
+  if (method == "nodes.revoke") return Revoke(params, actor);
+  if (method == "nodes.rotate") return Rotate(params, actor);
+  if (method == "run") return RunCommand(params, actor);
+  if (method == "targets") {
+    auto views = runtime_.gateway().Targets(params.value("selectors", std::vector<std::string>{}));
+    if (!views) return views.error();
+    return Json{{"targets", TargetsJson(*views)}};
+  }
+  if (method == "gateway.status") {
+    return Json{{"version", LABGATE_VERSION},
+                {"pid", ::getpid()},
+                {"listen", runtime_.agents()->address()},
+                {"fingerprint", runtime_.agents()->fingerprint()},
+                {"nodesOnline", runtime_.agents()->online_count()},
+                {"config", runtime_.inventory().source}};
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "the gateway has no operator method " + method);
+}
+
+core::Result<Json> OperatorService::PairNew(const Json& params, const audit::Actor& actor) {
+  const std::string id = Text(params, "nodeId");
+  const inventory::Target* node = runtime_.inventory().Find(id);
+  if (node == nullptr || node->kind != inventory::TargetKind::kNode) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     (node ? id + " is not a node in " : "no [[nodes]] entry has id = \"" + id + "\" in ") +
+                         runtime_.inventory().source + "; add one (id, device, owner, purpose, capabilities), then "
+                         "restart the gateway, and pair again");
+  }
+  auto caps = Capabilities(params, *node);
+  if (!caps) return caps.error();
+  const std::int64_t ttl_ms = params.value("ttlMs", std::int64_t{600000});
+  if (ttl_ms < 1000 || ttl_ms > 7LL * 24 * 3600 * 1000) {
+    return MakeError(ErrorCode::kInvalidArgument, "--ttl must be between 1s and 7 days");
+  }
+  auto secret = runtime_.pairing()->IssueCode(id, *caps, std::chrono::milliseconds(ttl_ms));
+  if (!secret) return secret.error();
+  nodes::PairingCode code{runtime_.agents()->address(), runtime_.agents()->fingerprint(), id, *secret};
+  const auto expires = std::chrono::system_clock::now() + std::chrono::milliseconds(ttl_ms);
+  if (auto ok = Record("pairing.code_issued", actor, id,
+                       {{"capabilities", *caps}, {"expiresAt", nodes::FormatTime(expires)}});
+      !ok) {
+    return ok.error();
+  }
+  return Json{{"code", nodes::EncodePairingCode(code)},
+              {"nodeId", id},
+              {"capabilities", *caps},
+              {"expiresAt", nodes::FormatTime(expires)},
+              {"gateway", code.address},
+              {"fingerprint", code.fingerprint}};
+}
+
+core::Result<Json> OperatorService::NodesList() {
+  const auto max_age = std::chrono::hours(24) * runtime_.inventory().gateway.key_max_age_days;
+  const auto now = std::chrono::system_clock::now();
+  Json rows = Json::array();
+  auto records = runtime_.pairing()->Nodes();
+  for (const auto& r : records) {
+    auto link = runtime_.agents()->Link(r.id);
+    const inventory::Target* target = runtime_.inventory().Find(r.id);
+    rows.push_back({{"id", r.id},
+                    {"online", link.has_value()},
+                    {"peer", link ? Json(link->peer) : Json(nullptr)},
+                    {"lastSeen", r.last_seen ? Json(nodes::FormatTime(*r.last_seen)) : Json(nullptr)},
+                    {"fingerprint", r.key.fingerprint},
+                    {"capabilities", r.capabilities},
+                    {"pairedAt", nodes::FormatTime(r.paired_at)},
+                    {"rotatedAt", r.rotated_at ? Json(nodes::FormatTime(*r.rotated_at)) : Json(nullptr)},
+                    {"revokedAt", r.revoked_at ? Json(nodes::FormatTime(*r.revoked_at)) : Json(nullptr)},
+                    {"stale", !r.revoked() && now - r.key_since() > max_age},
+                    {"inInventory", target != nullptr && target->kind == inventory::TargetKind::kNode},
+                    {"device", {{"platform", r.device.platform}, {"hostname", r.device.hostname},
+                                {"version", r.device.version}}}});
+  }
+  return Json{{"nodes", rows},
+              {"gateway", {{"listen", runtime_.agents()->address()}, {"fingerprint", runtime_.agents()->fingerprint()}}},
+              {"keyMaxAgeDays", runtime_.inventory().gateway.key_max_age_days}};
+}
+
+core::Result<Json> OperatorService::NodesPending() {
+  Json rows = Json::array();
+  for (const auto& p : runtime_.pairing()->Pending()) {
+    rows.push_back({{"id", p.id},
+                    {"fingerprint", p.key.fingerprint},
+                    {"capabilities", p.capabilities},
+                    {"requestedAt", nodes::FormatTime(p.requested_at)},
+                    {"device", {{"platform", p.device.platform}, {"hostname", p.device.hostname},
+                                {"version", p.device.version}}}});
+  }
+  return Json{{"pending", rows}};
+}
+
+core::Result<Json> OperatorService::Decide(const std::string& method, const Json& params, const audit::Actor& actor) {
+  const std::string id = Text(params, "nodeId");
+  if (method == "nodes.reject") {
+    auto rejected = runtime_.pairing()->Reject(id);
+    if (!rejected) return rejected.error();
+    (void)Record("node.rejected", actor, id, {{"fingerprint", rejected->key.fingerprint}});
+    runtime_.agents()->PairingDecided(id);
+    return Json{{"nodeId", id}, {"fingerprint", rejected->key.fingerprint}};
+  }
+  const inventory::Target* node = runtime_.inventory().Find(id);
+  if (node == nullptr || node->kind != inventory::TargetKind::kNode) {
+    return MakeError(ErrorCode::kInvalidArgument, "no [[nodes]] entry has id = \"" + id + "\" in " +
+                                                      runtime_.inventory().source + "; add it before approving");
+  }
+  std::optional<std::vector<std::string>> caps;
+  if (params.contains("capabilities") && !params["capabilities"].is_null()) {
+    auto narrowed = Capabilities(params, *node);
+    if (!narrowed) return narrowed.error();
+    caps = *narrowed;
+  }
+  auto approved = runtime_.pairing()->Approve(id, caps);
+  if (!approved) return approved.error();
+  (void)Record("node.approved", actor, id,
+               {{"fingerprint", approved->key.fingerprint}, {"capabilities", approved->capabilities}});
+  runtime_.agents()->PairingDecided(id);
+  return Json{{"nodeId", id}, {"fingerprint", approved->key.fingerprint}, {"capabilities", approved->capabilities}};
+}
+
+core::Result<Json> OperatorService::Revoke(const Json& params, const audit::Actor& actor) {
+  const std::string id = Text(params, "nodeId");
+  auto revoked = runtime_.pairing()->Revoke(id);
+  if (!revoked) return revoked.error();
+  runtime_.agents()->Disconnect(id, "the operator revoked this node's key");
+  (void)Record("node.revoked", actor, id, {{"fingerprint", revoked->key.fingerprint}});
+  return Json{{"nodeId", id}, {"fingerprint", revoked->key.fingerprint},
+              {"revokedAt", nodes::FormatTime(*revoked->revoked_at)}};
+}
+
+core::Result<Json> OperatorService::Rotate(const Json& params, const audit::Actor& actor) {
+  const std::string id = Text(params, "nodeId");
+  auto record = runtime_.pairing()->Find(id);
+  if (!record || record->revoked()) return MakeError(ErrorCode::kNotFound, "node " + id + " is not paired");
+  if (!runtime_.agents()->Link(id)) {
+    return MakeError(ErrorCode::kUnavailable, "node " + id + " is offline; rotation happens over its live, "
+                                              "authenticated channel. Start `labgate node run` on the device and retry");
+  }
+  core::CancelToken never;
+  const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(15); };
+  auto made = runtime_.agents()->Call(id, "key.rotate", Json::object(), deadline(), never);
+  if (!made) return MakeError(made.error().code, "node " + id + " could not make a new key: " + made.error().message);
+  nodes::PublicKey key{made->value("type", ""), made->value("base64", ""), made->value("fingerprint", "")};
+  if (auto valid = nodes::ImportPublicKey(key); !valid) {
+    return MakeError(ErrorCode::kRefused, "node " + id + " offered an unusable key: " + valid.error().message);
+  }
+  auto rotated = runtime_.pairing()->Rotate(id, key);
+  if (!rotated) return rotated.error();
+  (void)Record("node.rotated", actor, id, {{"oldFingerprint", record->key.fingerprint}, {"newFingerprint", key.fingerprint}});
+  Json answer = {{"nodeId", id}, {"oldFingerprint", record->key.fingerprint}, {"newFingerprint", key.fingerprint},
+                 {"rotatedAt", nodes::FormatTime(*rotated->rotated_at)}};
+  if (auto committed = runtime_.agents()->Call(id, "key.commit", {{"fingerprint", key.fingerprint}}, deadline(), never);
+      !committed) {
+    // The gateway already holds the new key; the node finishes the switch when it reconnects.
+    answer["warning"] = "the node did not confirm the switch (" + committed.error().message +
+                        "); it will use the new key when it reconnects";
+  }
+  return answer;
+}
+
+core::Result<Json> OperatorService::RunCommand(const Json& params, const audit::Actor& actor) {
+  RunCall call;
+  call.selectors = params.at("selectors").get<std::vector<std::string>>();
+  if (params.contains("shell")) {
+    call.command.shell = params.at("shell").get<std::string>();
+  } else {
+    call.command.argv = params.at("argv").get<std::vector<std::string>>();
+  }
+  if (params.contains("timeoutMs")) call.timeout_ms = params.at("timeoutMs").get<std::int64_t>();
+  call.cwd = params.value("cwd", "");
+  core::CancelToken never;
+  return RunReportJson(runtime_.gateway().Run(actor, call, never));
+}
+
+}  // namespace labgate::gateway

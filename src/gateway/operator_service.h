@@ -1,0 +1,39 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "audit/audit_log.h"
+#include "core/result.h"
+#include "gateway/control_socket.h"
+#include "gateway/runtime.h"
+
+namespace labgate::gateway {
+
+/// The operator's side door into a running gateway: pairing, node keys, runs and targets, as
+/// JSON-RPC over the operator socket. Never reachable from MCP. Thread-safe.
+class OperatorService {
+ public:
+  explicit OperatorService(Runtime& runtime) : runtime_(runtime) {}
+
+  /// Serves one connection until the peer closes it.
+  void Serve(int fd, const SocketPeer& peer);
+  /// One method call; `actor` is the peer, recorded in audit records.
+  core::Result<nlohmann::json> Handle(const std::string& method, const nlohmann::json& params,
+                                      const audit::Actor& actor);
+
+ private:
+  core::Result<nlohmann::json> PairNew(const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> NodesList();
+  core::Result<nlohmann::json> NodesPending();
+  core::Result<nlohmann::json> Decide(const std::string& method, const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> Revoke(const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> Rotate(const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> RunCommand(const nlohmann::json& params, const audit::Actor& actor);
+  core::Status Record(const std::string& event, const audit::Actor& actor, const std::string& node_id,
+                      nlohmann::json details);
+
+  Runtime& runtime_;
+};
+
+}  // namespace labgate::gateway

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <libssh/libssh.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/cancel.h"
+#include "core/result.h"
+#include "nodes/agent_protocol.h"
+#include "nodes/rpc_peer.h"
+
+namespace labgate::nodes {
+
+/// Where a device finds its gateway, and the host key it must present.
+struct GatewayAddress {
+  std::string host;
+  int port = 7022;
+  std::string fingerprint;  // "SHA256:..."
+
+  std::string Display() const { return host + ":" + std::to_string(port); }
+};
+
+core::Result<GatewayAddress> ParseGatewayAddress(const std::string& host_port, const std::string& fingerprint);
+
+/// The device end of one agent channel: an authenticated libssh session with the subsystem
+/// open. All protocol work happens on the thread inside Serve; Post hands work to it from others.
+class AgentClient {
+ public:
+  /// Connects, checks the gateway's host key against `gateway.fingerprint` (strict: a different
+  /// key is refused, never learned), logs in as `user` with `key` and opens the subsystem.
+  /// Errors: kUnavailable (unreachable), kRefused (host key or login refused), kTimeout.
+  static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, const std::string& user,
+                                                            ssh_key key, std::chrono::milliseconds timeout);
+  ~AgentClient();
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
+
+  /// Drives the link until it breaks, the gateway goes silent past the heartbeat timeout, or
+  /// `stop` fires (then returns ok). Requests and notifications reach the handlers on this thread.
+  core::Status Serve(RpcPeer::RequestHandler on_request, RpcPeer::NotificationHandler on_notification,
+                     const core::CancelToken& stop);
+
+  /// Runs `task` on the Serve thread; dropped when the link has ended. Thread-safe.
+  void Post(std::function<void()> task);
+  /// The protocol peer; use only on the Serve thread (inside handlers or posted tasks).
+  RpcPeer& rpc() { return *rpc_; }
+
+ private:
+  AgentClient() = default;
+  void Send(std::string bytes);
+
+  ssh_session session_ = nullptr;
+  ssh_channel channel_ = nullptr;
+  ssh_event event_ = nullptr;
+  int wake_fd_ = -1;
+  std::unique_ptr<RpcPeer> rpc_;
+  RpcPeer::RequestHandler on_request_;
+  RpcPeer::NotificationHandler on_notification_;
+  ChannelOut out_;
+  bool broken_ = false;
+  bool closed_ = false;
+  std::string close_reason_;
+  std::chrono::steady_clock::time_point last_rx_;
+  std::mutex tasks_mutex_;
+  std::vector<std::function<void()>> tasks_;
+  bool ended_ = false;  // guarded by tasks_mutex_
+};
+
+}  // namespace labgate::nodes

@@ -1,0 +1,142 @@
+#include "nodes/agent_protocol.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "core/base64.h"
+
+namespace labgate::nodes {
+
+using core::ErrorCode;
+using core::MakeError;
+
+std::string_view CapabilityOfMethod(std::string_view method) {
+  if (method == "system.run") return "run";
+  if (method == "screen.snapshot" || method == "screen.record") return "screen";
+  if (method == "camera.snap" || method == "camera.clip" || method == "camera.list") return "camera";
+  if (method == "location.get") return "location";
+  return "";
+}
+
+Json EncodeRunRequest(const capabilities::RunRequest& request) {
+  Json params;
+  if (request.command.shell) {
+    params["shell"] = *request.command.shell;
+  } else {
+    params["argv"] = request.command.argv;
+  }
+  params["cwd"] = request.cwd;
+  params["timeoutMs"] = request.timeout.count();
+  params["outputCap"] = request.output_cap;
+  Json env = Json::array();
+  for (const auto& [k, v] : request.env) env.push_back({k, v});
+  params["env"] = env;
+  return params;
+}
+
+core::Result<capabilities::RunRequest> DecodeRunRequest(const Json& params) {
+  try {
+    capabilities::RunRequest r;
+    if (params.contains("shell")) {
+      r.command.shell = params.at("shell").get<std::string>();
+    } else {
+      r.command.argv = params.at("argv").get<std::vector<std::string>>();
+    }
+    r.cwd = params.value("cwd", "");
+    r.timeout = std::chrono::milliseconds(params.at("timeoutMs").get<std::int64_t>());
+    r.output_cap = params.value("outputCap", core::kDefaultOutputCap);
+    for (const auto& pair : params.value("env", Json::array())) {
+      r.env.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+    }
+    if (r.timeout.count() < 1) return MakeError(ErrorCode::kInvalidArgument, "timeoutMs must be positive");
+    if (auto ok = capabilities::ValidateCommand(r.command); !ok) return ok.error();
+    return r;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string("malformed system.run parameters: ") + e.what());
+  }
+}
+
+namespace {
+
+Json EncodeStream(const core::CapturedStream& s) {
+  return {{"data", core::Base64Encode(s.text)},
+          {"totalBytes", s.total_bytes},
+          {"truncated", s.truncated},
+          {"sha256", s.sha256}};
+}
+
+core::Result<core::CapturedStream> DecodeStream(const Json& j) {
+  core::CapturedStream s;
+  auto data = core::Base64Decode(j.at("data").get<std::string>());
+  if (!data) return data.error();
+  s.text = std::move(*data);
+  s.total_bytes = j.at("totalBytes").get<std::uint64_t>();
+  s.truncated = j.at("truncated").get<bool>();
+  s.sha256 = j.at("sha256").get<std::string>();
+  return s;
+}
+
+}  // namespace
+
+Json EncodeOutcome(const core::ProcessOutcome& o) {
+  Json j;
+  j["exitCode"] = o.exit_code ? Json(*o.exit_code) : Json(nullptr);
+  j["signal"] = o.signal ? Json(*o.signal) : Json(nullptr);
+  j["timedOut"] = o.timed_out;
+  j["cancelled"] = o.cancelled;
+  j["durationMs"] = o.duration.count();
+  j["stdout"] = EncodeStream(o.out);
+  j["stderr"] = EncodeStream(o.err);
+  return j;
+}
+
+core::Result<core::ProcessOutcome> DecodeOutcome(const Json& j) {
+  try {
+    core::ProcessOutcome o;
+    if (!j.at("exitCode").is_null()) o.exit_code = j.at("exitCode").get<int>();
+    if (!j.at("signal").is_null()) o.signal = j.at("signal").get<int>();
+    o.timed_out = j.at("timedOut").get<bool>();
+    o.cancelled = j.at("cancelled").get<bool>();
+    o.duration = std::chrono::milliseconds(j.at("durationMs").get<std::int64_t>());
+    auto out = DecodeStream(j.at("stdout"));
+    if (!out) return out.error();
+    auto err = DecodeStream(j.at("stderr"));
+    if (!err) return err.error();
+    o.out = std::move(*out);
+    o.err = std::move(*err);
+    return o;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kIo, std::string("the node sent a malformed result: ") + e.what());
+  }
+}
+
+bool ChannelOut::Flush(ssh_channel channel) {
+  while (offset_ < buffer_.size()) {
+    std::uint32_t window = ssh_channel_window_size(channel);
+    if (window == 0) return true;  // the peer has not read yet; try again after the next poll
+    std::size_t chunk = std::min<std::size_t>({buffer_.size() - offset_, window, 32768});
+    int n = ssh_channel_write(channel, buffer_.data() + offset_, static_cast<std::uint32_t>(chunk));
+    if (n == SSH_ERROR) return false;
+    if (n == 0) return true;
+    offset_ += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+  offset_ = 0;
+  return true;
+}
+
+void TuneSocket(int fd) {
+  int on = 1, idle = 5, intvl = 5, cnt = 3;
+  unsigned int user_timeout = 15000;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+}
+
+}  // namespace labgate::nodes

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <libssh/libssh.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "capabilities/system_run.h"
+#include "core/process_runner.h"
+#include "core/result.h"
+
+/// The agent channel between the gateway and its nodes (DESIGN §4): names, limits, and the
+/// JSON shapes both ends encode and decode.
+namespace labgate::nodes {
+
+using Json = nlohmann::json;
+
+inline constexpr char kSubsystem[] = "labgate-agent@v1";
+/// The SSH user a device logs in as while pairing; after pairing it logs in as its node id.
+inline constexpr char kPairUser[] = "labgate-pair";
+inline constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
+/// Each side pings after this much silence and drops the link after kHeartbeatTimeout of it.
+inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
+inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};
+
+/// Agent methods a capability needs; a node refuses those of capabilities it was not approved for.
+std::string_view CapabilityOfMethod(std::string_view method);
+
+Json EncodeRunRequest(const capabilities::RunRequest& request);
+core::Result<capabilities::RunRequest> DecodeRunRequest(const Json& params);
+Json EncodeOutcome(const core::ProcessOutcome& outcome);
+core::Result<core::ProcessOutcome> DecodeOutcome(const Json& result);
+
+/// Bytes waiting for the peer's SSH window on one channel. Used from the loop thread only.
+class ChannelOut {
+ public:
+  void Append(std::string bytes) { buffer_ += bytes; }
+  bool empty() const { return offset_ == buffer_.size(); }
+  /// Writes as much as the window takes; false when the channel is broken.
+  bool Flush(ssh_channel channel);
+
+ private:
+  std::string buffer_;
+  std::size_t offset_ = 0;
+};
+
+/// Sets TCP_NODELAY and keepalives with TCP_USER_TIMEOUT on a connected socket, so writes go out
+/// at once and a vanished peer is noticed by the kernel too.
+void TuneSocket(int fd);
+
+}  // namespace labgate::nodes

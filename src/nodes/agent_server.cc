@@ -1,0 +1,679 @@
+#include "nodes/agent_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libssh/callbacks.h>
+#include <libssh/server.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+#include <spdlog/spdlog.h>
+
+#include "core/json_rpc.h"
+
+namespace labgate::nodes {
+
+using core::ErrorCode;
+using core::MakeError;
+using Steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+bool IsValidNodeId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+std::vector<std::string> Strings(const Json& params, const char* key) {
+  std::vector<std::string> out;
+  auto it = params.find(key);
+  if (it == params.end() || !it->is_array()) return out;
+  for (const auto& v : *it) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string Str(const Json& params, const char* key) {
+  auto it = params.find(key);
+  return it != params.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string PeerOf(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+/// The result of a Call, shared by the waiting thread and the loop that completes it.
+struct CallState {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  bool listening = true;  // cleared when the caller stops waiting: no more notifications
+  std::optional<core::Result<Json>> result;
+  std::int64_t request_id = 0;
+  RpcPeer::NotificationHandler on_notification;
+
+  void Complete(core::Result<Json> r) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (done) return;
+    result.emplace(std::move(r));
+    done = true;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+struct AgentServer::Conn {
+  AgentServer* server = nullptr;
+  Loop* loop = nullptr;
+  std::uint64_t serial = 0;
+  ssh_session session = nullptr;
+  ssh_channel channel = nullptr;
+  std::string peer;
+  ssh_server_callbacks_struct server_cb{};
+  ssh_channel_callbacks_struct channel_cb{};
+  std::string user;
+  std::optional<PublicKey> key;
+  bool authenticated = false;
+  bool pairing = false;
+  bool attached = false;
+  bool hello = false;
+  bool refusal_reported = false;
+  std::unique_ptr<RpcPeer> rpc;
+  ChannelOut out;
+  bool out_pending = false;
+  Steady::time_point login_deadline;
+  Steady::time_point last_rx;
+  Steady::time_point last_ping;
+  bool closing = false;
+  std::string close_reason;
+  std::optional<Json> waiting_pair_id;
+  std::string waiting_pair_node;
+
+  void Send(std::string bytes) {
+    if (channel == nullptr || closing) return;
+    out.Append(std::move(bytes));
+    if (!out.Flush(channel)) {
+      closing = true;
+      close_reason = "the channel broke while sending";
+    }
+    out_pending = !out.empty();
+  }
+};
+
+struct AgentServer::Loop {
+  ssh_event event = nullptr;
+  int wake_fd = -1;
+  std::thread thread;
+  std::mutex mutex;
+  std::vector<std::function<void()>> tasks;
+  bool stopping = false;  // loop thread only
+  std::list<std::unique_ptr<Conn>> conns;
+  Steady::time_point last_tick;
+
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      tasks.push_back(std::move(task));
+    }
+    std::uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  }
+  Conn* Find(std::uint64_t serial) {
+    for (auto& c : conns) {
+      if (c->serial == serial) return c.get();
+    }
+    return nullptr;
+  }
+};
+
+AgentServer::AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer)
+    : store_(store), settings_(std::move(settings)), observer_(observer) {}
+
+AgentServer::~AgentServer() { Stop(); }
+
+void AgentServer::Emit(AgentEvent event) { observer_.OnAgentEvent(event); }
+
+core::Status AgentServer::Start() {
+  bool created = false;
+  auto key = LoadOrCreateKeyFile(settings_.host_key_path, &created);
+  if (!key) return MakeError(key.error().code, "gateway host key: " + key.error().message);
+  fingerprint_ = Fingerprint(key->get());
+  if (created) spdlog::info("created gateway host key {} ({})", settings_.host_key_path, fingerprint_);
+
+  auto colon = settings_.listen.rfind(':');
+  if (colon == std::string::npos) {
+    return MakeError(ErrorCode::kInvalidArgument, "[gateway] listen = \"" + settings_.listen + "\" needs host:port");
+  }
+  std::string host = settings_.listen.substr(0, colon);
+  std::string port = settings_.listen.substr(colon + 1);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "[gateway] listen = \"" + settings_.listen + "\": " + gai_strerror(rc));
+  }
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (fd < 0 || ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+    int err = errno;
+    freeaddrinfo(found);
+    if (fd >= 0) ::close(fd);
+    return MakeError(ErrorCode::kUnavailable, "cannot listen for nodes on " + settings_.listen + ": " +
+                                                  std::strerror(err) +
+                                                  (err == EADDRINUSE ? " (is another labgate gateway running?)" : ""));
+  }
+  freeaddrinfo(found);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  address_ = PeerOf(bound);
+  if (bound.ss_family == AF_INET6) address_ = "[" + address_.substr(0, address_.rfind(':')) + "]" + address_.substr(address_.rfind(':'));
+  listen_fd_ = fd;
+
+  ssh_bind bind = ssh_bind_new();
+  int process_config = 0;
+  int verbosity = SSH_LOG_NOLOG;
+  ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config);
+  ssh_bind_options_set(bind, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity);
+  if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, settings_.host_key_path.c_str()) != SSH_OK) {
+    ssh_bind_free(bind);
+    return MakeError(ErrorCode::kIo, "libssh cannot use host key " + settings_.host_key_path);
+  }
+  ssh_bind_set_fd(bind, fd);
+  bind_ = bind;
+
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  for (int i = 0; i < std::max(1, settings_.loops); ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->event = ssh_event_new();
+    loop->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ssh_event_add_fd(
+        loop->event, loop->wake_fd, POLLIN,
+        [](socket_t wfd, int, void*) {
+          std::uint64_t n;
+          (void)!::read(wfd, &n, sizeof n);
+          return 0;
+        },
+        nullptr);
+    Loop* raw = loop.get();
+    loops_.push_back(std::move(loop));
+    raw->thread = std::thread([this, raw] {
+      raw->last_tick = Steady::now();
+      while (!raw->stopping) {
+        ssh_event_dopoll(raw->event, 250);
+        std::vector<std::function<void()>> tasks;
+        {
+          std::lock_guard<std::mutex> lock(raw->mutex);
+          tasks.swap(raw->tasks);
+        }
+        for (auto& t : tasks) t();
+        for (auto it = raw->conns.begin(); it != raw->conns.end();) {
+          Conn& c = **it;
+          if (c.out_pending && !c.closing) c.Send("");
+          if (c.closing) {
+            Reap(*raw, c);
+            it = raw->conns.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        if (Steady::now() - raw->last_tick >= milliseconds(250)) Tick(*raw);
+      }
+      for (auto& c : raw->conns) {
+        if (!c->closing) {
+          c->closing = true;
+          c->close_reason = "the gateway is shutting down";
+        }
+        Reap(*raw, *c);
+      }
+      raw->conns.clear();
+    });
+  }
+  accept_thread_ = std::thread([this] { AcceptLoop(); });
+  started_ = true;
+  spdlog::info("listening for nodes on {} (host key {})", address_, fingerprint_);
+  return core::Status();
+}
+
+void AgentServer::Stop() {
+  if (!started_.exchange(false)) return;
+  std::uint64_t one = 1;
+  (void)!::write(stop_fd_, &one, sizeof one);
+  accept_thread_.join();
+  for (auto& loop : loops_) {
+    Loop* raw = loop.get();
+    raw->Post([raw] { raw->stopping = true; });
+  }
+  for (auto& loop : loops_) {
+    loop->thread.join();
+    ssh_event_remove_fd(loop->event, loop->wake_fd);
+    ssh_event_free(loop->event);
+    ::close(loop->wake_fd);
+  }
+  loops_.clear();
+  ssh_bind_free(static_cast<ssh_bind>(bind_));  // closes the listening socket it was given
+  bind_ = nullptr;
+  listen_fd_ = -1;
+  ::close(stop_fd_);
+}
+
+void AgentServer::AcceptLoop() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("node listener poll failed: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents) return;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::error("node listener: out of file descriptors; raise LimitNOFILE");
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+      continue;
+    }
+    TuneSocket(fd);
+    ssh_session session = ssh_new();
+    int verbosity = SSH_LOG_NOLOG;
+    ssh_options_set(session, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+    if (ssh_bind_accept_fd(static_cast<ssh_bind>(bind_), session, fd) != SSH_OK) {
+      spdlog::warn("node listener: could not take a connection from {}: {}", PeerOf(addr),
+                   ssh_get_error(static_cast<ssh_bind>(bind_)));
+      ssh_free(session);
+      ::close(fd);
+      continue;
+    }
+    Loop& loop = *loops_[next_loop_++ % loops_.size()];
+    std::string peer = PeerOf(addr);
+    loop.Post([this, &loop, session, peer] { Adopt(loop, session, peer); });
+  }
+}
+
+void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
+  auto conn = std::make_unique<Conn>();
+  Conn& c = *conn;
+  c.server = this;
+  c.loop = &loop;
+  c.serial = next_serial_++;
+  c.session = session;
+  c.peer = std::move(peer);
+  c.login_deadline = Steady::now() + settings_.login_timeout;
+  c.last_rx = c.last_ping = Steady::now();
+  c.rpc = std::make_unique<RpcPeer>(
+      [&c](std::string bytes) { c.Send(std::move(bytes)); },
+      [this, &c](const Json& id, const std::string& method, const Json& params) { OnRequest(c, id, method, params); },
+      [](const std::string&, const Json&) {}, kMaxFrameBytes);
+
+  ssh_callbacks_init(&c.server_cb);
+  c.server_cb.userdata = &c;
+  c.server_cb.auth_pubkey_function = [](ssh_session, const char* user, ssh_key_struct* key, char state, void* ud) {
+    Conn* self = static_cast<Conn*>(ud);
+    return self->server->AuthPubkey(*self, user, key, state);
+  };
+  c.server_cb.channel_open_request_session_function = [](ssh_session s, void* ud) -> ssh_channel {
+    Conn* self = static_cast<Conn*>(ud);
+    if (!self->authenticated || self->channel != nullptr) return nullptr;
+    self->channel = ssh_channel_new(s);
+    ssh_callbacks_init(&self->channel_cb);
+    self->channel_cb.userdata = self;
+    self->channel_cb.channel_subsystem_request_function = [](ssh_session, ssh_channel ch, const char* name, void* u) {
+      Conn* me = static_cast<Conn*>(u);
+      if (ch != me->channel || std::strcmp(name, kSubsystem) != 0 || me->attached) return static_cast<int>(SSH_ERROR);
+      me->attached = true;
+      me->last_rx = Steady::now();
+      return static_cast<int>(SSH_OK);
+    };
+    self->channel_cb.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                                                void* u) -> int {
+      Conn* me = static_cast<Conn*>(u);
+      if (!me->attached || is_stderr || me->closing) return static_cast<int>(len);
+      me->last_rx = Steady::now();
+      me->rpc->Feed(std::string_view(static_cast<const char*>(data), len));
+      return static_cast<int>(len);
+    };
+    self->channel_cb.channel_eof_function = [](ssh_session, ssh_channel, void* u) {
+      Conn* me = static_cast<Conn*>(u);
+      if (!me->closing) me->close_reason = "the node closed the channel";
+      me->closing = true;
+    };
+    self->channel_cb.channel_close_function = [](ssh_session, ssh_channel, void* u) {
+      Conn* me = static_cast<Conn*>(u);
+      if (!me->closing) me->close_reason = "the node closed the channel";
+      me->closing = true;
+    };
+    ssh_set_channel_callbacks(self->channel, &self->channel_cb);
+    return self->channel;
+  };
+  ssh_set_server_callbacks(session, &c.server_cb);
+  ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
+  ssh_set_blocking(session, 0);
+  int rc = ssh_handle_key_exchange(session);
+  if (rc == SSH_ERROR) {
+    spdlog::debug("key exchange with {} failed: {}", c.peer, ssh_get_error(session));
+    ssh_disconnect(session);
+    ssh_free(session);
+    return;
+  }
+  ssh_event_add_session(loop.event, session);
+  loop.conns.push_back(std::move(conn));
+}
+
+int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state) {
+  const std::string user = user_c ? user_c : "";
+  const std::string fp = Fingerprint(key);
+  auto refuse = [&](const std::string& why) {
+    if (!c.refusal_reported) {
+      c.refusal_reported = true;
+      Emit({"auth.refused", user == kPairUser ? "" : user, fp, c.peer, why});
+    }
+    return static_cast<int>(SSH_AUTH_DENIED);
+  };
+  if (ssh_key_type(key) != SSH_KEYTYPE_ED25519) return refuse("only Ed25519 node keys are accepted");
+  if (user == kPairUser) {
+    if (!store_.AcceptsPairing(settings_.allow_pairing)) {
+      return refuse("a device tried to pair, but no pairing code is outstanding and [gateway] allow_pairing is false");
+    }
+  } else if (auto ok = store_.CheckKey(user, fp); !ok) {
+    return refuse(ok.error().message);
+  }
+  // The first call only offers the key; it counts as a login once libssh verified the signature.
+  if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;
+  if (state != SSH_PUBLICKEY_STATE_VALID) return refuse("the signature over the key did not verify");
+  auto pub = PublicKeyOf(key);
+  if (!pub) return refuse(pub.error().message);
+  c.user = user;
+  c.key = *pub;
+  c.pairing = user == kPairUser;
+  c.authenticated = true;
+  return SSH_AUTH_SUCCESS;
+}
+
+void AgentServer::OnRequest(Conn& c, const Json& id, const std::string& method, const Json& params) {
+  if (method == "ping") {
+    c.rpc->Respond(id, Json::object());
+  } else if (method == "node.hello" && !c.pairing) {
+    HandleHello(c, id, params);
+  } else if (method == "pair.request" && c.pairing) {
+    HandlePairRequest(c, id, params);
+  } else {
+    c.rpc->RespondError(id, core::jsonrpc::kMethodNotFound,
+                        "the gateway does not take " + method + (c.pairing ? " during pairing" : " from nodes"));
+  }
+}
+
+void AgentServer::HandleHello(Conn& c, const Json& id, const Json& params) {
+  if (Str(params, "nodeId") != c.user) {
+    c.rpc->RespondError(id, kErrRefused, "this session logged in as " + c.user + ", not " + Str(params, "nodeId"));
+    Close(c, "hello named another node");
+    return;
+  }
+  auto record = store_.Find(c.user);
+  if (!record || record->revoked() || record->key.fingerprint != c.key->fingerprint) {
+    c.rpc->RespondError(id, kErrRefused, "node " + c.user + " is no longer paired with this key");
+    Close(c, "key no longer valid");
+    return;
+  }
+  c.hello = true;
+  NodeLink link{c.peer, std::chrono::system_clock::now(),
+                {Str(params, "platform"), Str(params, "hostname"), Str(params, "version")}};
+  std::optional<Online> replaced;
+  {
+    std::lock_guard<std::mutex> lock(online_mutex_);
+    auto it = online_.find(c.user);
+    if (it != online_.end()) replaced = it->second;
+    online_[c.user] = Online{c.loop, c.serial, link};
+  }
+  if (replaced) {
+    Loop* old_loop = replaced->loop;
+    std::uint64_t serial = replaced->serial;
+    auto drop = [this, old_loop, serial] {
+      if (Conn* old = old_loop->Find(serial)) Close(*old, "replaced by a newer connection of the same node");
+    };
+    if (old_loop == c.loop) drop(); else old_loop->Post(drop);
+  }
+  store_.MarkSeen(c.user);
+  c.rpc->Respond(id, {{"nodeId", c.user},
+                      {"capabilities", record->capabilities},
+                      {"heartbeatMs", settings_.heartbeat_interval.count()},
+                      {"gatewayVersion", settings_.version}});
+  Emit({"node.online", c.user, c.key->fingerprint, c.peer, "connected",
+        {{"platform", link.device.platform}, {"hostname", link.device.hostname}, {"version", link.device.version}}});
+}
+
+void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params) {
+  const std::string node_id = Str(params, "nodeId");
+  const DeviceInfo device{Str(params, "platform"), Str(params, "hostname"), Str(params, "version")};
+  const std::vector<std::string> caps = Strings(params, "capabilities");
+  const std::string secret = Str(params, "secret");
+  const Json data = {{"platform", device.platform}, {"hostname", device.hostname}, {"version", device.version},
+                     {"capabilities", caps}, {"withCode", !secret.empty()}};
+  if (!IsValidNodeId(node_id)) {
+    c.rpc->RespondError(id, kErrRefused, "node ids are 1-64 letters, digits, '-', '_' or '.'");
+    return;
+  }
+  if (!secret.empty()) {
+    auto paired = store_.Redeem(secret, node_id, *c.key, caps, device);
+    if (!paired) {
+      Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, paired.error().message, data});
+      c.rpc->RespondError(id, kErrRefused, paired.error().message);
+      return;
+    }
+    Emit({"pairing.paired", node_id, c.key->fingerprint, c.peer, "paired with a code",
+          {{"capabilities", paired->capabilities}, {"device", data}}});
+    c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", paired->capabilities}});
+    return;
+  }
+  if (!settings_.allow_pairing) {
+    const std::string why = "this gateway pairs only with codes ([gateway] allow_pairing = false); ask the operator "
+                            "to run `labgate pair new --node " + node_id + "`";
+    Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, why, data});
+    c.rpc->RespondError(id, kErrRefused, why);
+    return;
+  }
+  if (auto existing = store_.Find(node_id); existing && !existing->revoked() &&
+                                            existing->key.fingerprint == c.key->fingerprint) {
+    c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", existing->capabilities}});
+    return;
+  }
+  if (auto ok = store_.AddPending(node_id, *c.key, caps, device); !ok) {
+    Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, ok.error().message, data});
+    c.rpc->RespondError(id, kErrRefused, ok.error().message);
+    return;
+  }
+  Emit({"pairing.pending", node_id, c.key->fingerprint, c.peer, "waiting for `labgate nodes approve " + node_id + "`", data});
+  c.waiting_pair_id = id;
+  c.waiting_pair_node = node_id;
+}
+
+void AgentServer::AnswerPairing(Conn& c) {
+  if (!c.waiting_pair_id || store_.FindPending(c.waiting_pair_node)) return;
+  auto record = store_.Find(c.waiting_pair_node);
+  if (record && !record->revoked() && record->key.fingerprint == c.key->fingerprint) {
+    c.rpc->Respond(*c.waiting_pair_id,
+                   {{"status", "paired"}, {"nodeId", record->id}, {"capabilities", record->capabilities}});
+  } else {
+    c.rpc->RespondError(*c.waiting_pair_id, kErrRefused, "the operator rejected the pairing request");
+  }
+  c.waiting_pair_id.reset();
+}
+
+void AgentServer::PairingDecided(const std::string& node_id) {
+  for (auto& loop : loops_) {
+    Loop* raw = loop.get();
+    raw->Post([this, raw, node_id] {
+      for (auto& c : raw->conns) {
+        if (c->waiting_pair_id && c->waiting_pair_node == node_id) AnswerPairing(*c);
+      }
+    });
+  }
+}
+
+void AgentServer::Close(Conn& c, const std::string& reason) {
+  if (c.closing) return;
+  if (c.attached) c.rpc->Notify("node.closing", {{"reason", reason}});
+  c.closing = true;
+  c.close_reason = reason;
+}
+
+void AgentServer::Reap(Loop& loop, Conn& c) {
+  c.rpc->FailAll(MakeError(ErrorCode::kIo, "node " + (c.user.empty() ? c.peer : c.user) +
+                                               " disconnected (" + c.close_reason + ")"));
+  bool was_online = false;
+  if (c.hello) {
+    std::lock_guard<std::mutex> lock(online_mutex_);
+    auto it = online_.find(c.user);
+    if (it != online_.end() && it->second.serial == c.serial) {
+      online_.erase(it);
+      was_online = true;
+    }
+  }
+  if (was_online) {
+    store_.MarkSeen(c.user);
+    Emit({"node.offline", c.user, c.key ? c.key->fingerprint : "", c.peer, c.close_reason});
+  }
+  ssh_event_remove_session(loop.event, c.session);
+  if (c.channel) {
+    ssh_channel_close(c.channel);
+    ssh_channel_free(c.channel);
+  }
+  ssh_disconnect(c.session);
+  ssh_free(c.session);
+}
+
+void AgentServer::Tick(Loop& loop) {
+  const auto now = Steady::now();
+  loop.last_tick = now;
+  for (auto& cp : loop.conns) {
+    Conn& c = *cp;
+    if (c.closing) continue;
+    if (!c.hello && !c.waiting_pair_id && now > c.login_deadline) {
+      if (!c.authenticated) {
+        Emit({"auth.refused", c.user, "", c.peer, "no successful login within " +
+                                                      std::to_string(settings_.login_timeout.count() / 1000) + " s"});
+      }
+      Close(c, "login took too long");
+      continue;
+    }
+    if (!c.attached) continue;
+    if (now - c.last_rx > settings_.heartbeat_timeout) {
+      Close(c, "no heartbeat for " + std::to_string(settings_.heartbeat_timeout.count() / 1000) + " s");
+      continue;
+    }
+    if (now - c.last_ping >= settings_.heartbeat_interval) {
+      c.last_ping = now;
+      c.rpc->Request("ping", Json::object(), [](core::Result<Json>) {});
+    }
+  }
+}
+
+core::Result<Json> AgentServer::Call(const std::string& node_id, const std::string& method, Json params,
+                                     Steady::time_point deadline, const core::CancelToken& cancel,
+                                     RpcPeer::NotificationHandler on_notification) {
+  Online target;
+  {
+    std::lock_guard<std::mutex> lock(online_mutex_);
+    auto it = online_.find(node_id);
+    if (it == online_.end()) return MakeError(ErrorCode::kUnavailable, "node " + node_id + " is not connected");
+    target = it->second;
+  }
+  auto state = std::make_shared<CallState>();
+  state->on_notification = std::move(on_notification);
+  Loop* loop = target.loop;
+  std::uint64_t serial = target.serial;
+  loop->Post([this, loop, serial, state, method, params = std::move(params), node_id]() mutable {
+    Conn* c = loop->Find(serial);
+    if (c == nullptr || c->closing) {
+      state->Complete(MakeError(ErrorCode::kUnavailable, "node " + node_id + " is not connected"));
+      return;
+    }
+    RpcPeer::NotificationHandler relay;
+    if (state->on_notification) {
+      relay = [state](const std::string& m, const Json& p) {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        if (state->listening) state->on_notification(m, p);
+      };
+    }
+    std::int64_t rid = c->rpc->Request(method, std::move(params),
+                                       [state](core::Result<Json> r) { state->Complete(std::move(r)); }, relay);
+    std::lock_guard<std::mutex> lock(state->mutex);
+    state->request_id = rid;
+  });
+  std::unique_lock<std::mutex> lock(state->mutex);
+  while (!state->done && !cancel.cancelled() && Steady::now() < deadline) {
+    auto slice = std::min<Steady::duration>(deadline - Steady::now(), milliseconds(50));
+    state->cv.wait_for(lock, slice);
+  }
+  state->listening = false;
+  if (state->done) return std::move(*state->result);
+  const bool cancelled = cancel.cancelled();
+  lock.unlock();
+  loop->Post([loop, serial, state] {
+    Conn* c = loop->Find(serial);
+    std::int64_t rid;
+    {
+      std::lock_guard<std::mutex> l(state->mutex);
+      rid = state->request_id;
+    }
+    if (c == nullptr || c->closing || rid == 0) return;
+    c->rpc->Forget(rid);
+    c->rpc->Notify("$/cancel", {{"id", rid}});
+  });
+  if (cancelled) return MakeError(ErrorCode::kCancelled, "cancelled while node " + node_id + " was working on " + method);
+  return MakeError(ErrorCode::kTimeout, "node " + node_id + " did not answer " + method + " in time");
+}
+
+std::optional<NodeLink> AgentServer::Link(const std::string& node_id) const {
+  std::lock_guard<std::mutex> lock(online_mutex_);
+  auto it = online_.find(node_id);
+  if (it == online_.end()) return std::nullopt;
+  return it->second.link;
+}
+
+std::size_t AgentServer::online_count() const {
+  std::lock_guard<std::mutex> lock(online_mutex_);
+  return online_.size();
+}
+
+void AgentServer::Disconnect(const std::string& node_id, const std::string& reason) {
+  for (auto& loop : loops_) {
+    Loop* raw = loop.get();
+    raw->Post([this, raw, node_id, reason] {
+      for (auto& c : raw->conns) {
+        if (c->user == node_id) Close(*c, reason);
+      }
+    });
+  }
+}
+
+}  // namespace labgate::nodes

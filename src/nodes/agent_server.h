@@ -1,0 +1,134 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/cancel.h"
+#include "core/result.h"
+#include "nodes/agent_protocol.h"
+#include "nodes/pairing_store.h"
+#include "nodes/rpc_peer.h"
+
+namespace labgate::nodes {
+
+/// How the gateway's node listener behaves.
+struct AgentServerSettings {
+  std::string listen = "127.0.0.1:7022";  // "host:port"; port 0 picks a free one (tests)
+  std::string host_key_path;              // Ed25519, created 0600 at first start
+  bool allow_pairing = true;              // requests without a code may wait for approval
+  int loops = 2;                          // event-loop threads sharing the sessions
+  std::chrono::milliseconds heartbeat_interval = kHeartbeatInterval;
+  std::chrono::milliseconds heartbeat_timeout = kHeartbeatTimeout;
+  std::chrono::milliseconds login_timeout{10000};  // key exchange + authentication + hello
+  std::string version;                             // sent to nodes in the hello answer
+};
+
+/// Something the listener saw that the operator should find in the audit log.
+struct AgentEvent {
+  std::string event;  // node.online, node.offline, auth.refused, pairing.paired, pairing.pending, pairing.refused
+  std::string node_id;
+  std::string fingerprint;
+  std::string peer;  // "address:port" of the device
+  std::string detail;
+  Json data = Json::object();
+};
+
+/// Receives AgentEvents; called from the listener's threads, so implementations are thread-safe.
+class AgentObserver {
+ public:
+  virtual ~AgentObserver() = default;
+  virtual void OnAgentEvent(const AgentEvent& event) = 0;
+};
+
+/// A node's live connection as `nodes list` and `targets` show it.
+struct NodeLink {
+  std::string peer;
+  TimePoint since;
+  DeviceInfo device;
+};
+
+/// The gateway end of the agent channel (DESIGN §4): an SSH server (libssh) that accepts only
+/// Ed25519 public-key logins of paired nodes (or pairing sessions), serves the subsystem
+/// `labgate-agent@v1`, keeps heartbeats, and lets the gateway call methods on nodes.
+/// One accept thread hands sessions to `loops` event-loop threads. Thread-safe.
+class AgentServer {
+ public:
+  AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer);
+  ~AgentServer();
+  AgentServer(const AgentServer&) = delete;
+  AgentServer& operator=(const AgentServer&) = delete;
+
+  /// Loads (or creates) the host key, binds the listener and starts the threads.
+  core::Status Start();
+  /// Closes every session (their calls fail) and joins the threads. Idempotent.
+  void Stop();
+
+  /// The host key's fingerprint, which pairing codes carry.
+  const std::string& fingerprint() const { return fingerprint_; }
+  /// The address actually bound ("127.0.0.1:7022").
+  const std::string& address() const { return address_; }
+
+  /// Calls `method` on node `node_id` and waits for its answer until `deadline` or `cancel`;
+  /// then sends `$/cancel` and fails with kTimeout / kCancelled. A dropped link fails with kIo.
+  /// `on_notification` gets the node's notifications about this call, on a listener thread.
+  core::Result<Json> Call(const std::string& node_id, const std::string& method, Json params,
+                          std::chrono::steady_clock::time_point deadline, const core::CancelToken& cancel,
+                          RpcPeer::NotificationHandler on_notification = nullptr);
+
+  /// The node's live link, if it is connected and said hello.
+  std::optional<NodeLink> Link(const std::string& node_id) const;
+  std::size_t online_count() const;
+
+  /// Drops every session of `node_id` at once (revocation), telling the node why.
+  void Disconnect(const std::string& node_id, const std::string& reason);
+  /// Answers a device waiting on a pairing request once the operator approved or rejected it.
+  void PairingDecided(const std::string& node_id);
+
+ private:
+  struct Conn;
+  struct Loop;
+  struct Online {
+    Loop* loop = nullptr;
+    std::uint64_t serial = 0;
+    NodeLink link;
+  };
+
+  void AcceptLoop();
+  void Adopt(Loop& loop, ssh_session session, std::string peer);
+  int AuthPubkey(Conn& c, const char* user, ssh_key key, char state);
+  void OnRequest(Conn& c, const Json& id, const std::string& method, const Json& params);
+  void HandleHello(Conn& c, const Json& id, const Json& params);
+  void HandlePairRequest(Conn& c, const Json& id, const Json& params);
+  void AnswerPairing(Conn& c);
+  void Close(Conn& c, const std::string& reason);
+  void Reap(Loop& loop, Conn& c);
+  void Tick(Loop& loop);
+  void Emit(AgentEvent event);
+
+  PairingStore& store_;
+  AgentServerSettings settings_;
+  AgentObserver& observer_;
+  std::string fingerprint_;
+  std::string address_;
+  void* bind_ = nullptr;  // ssh_bind
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;
+  std::thread accept_thread_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::atomic<std::size_t> next_loop_{0};
+  std::atomic<std::uint64_t> next_serial_{1};
+  std::atomic<bool> started_{false};
+
+  mutable std::mutex online_mutex_;
+  std::map<std::string, Online> online_;
+};
+
+}  // namespace labgate::nodes

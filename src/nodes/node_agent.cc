@@ -1,0 +1,398 @@
+#include "nodes/node_agent.h"
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <sstream>
+#include <thread>
+
+#include "capabilities/system_run.h"
+#include "core/base64.h"
+#include "core/json_rpc.h"
+#include "core/os_user.h"
+#include "nodes/agent_client.h"
+#include "nodes/node_key.h"
+#include "nodes/pairing_code.h"
+
+namespace labgate::nodes {
+
+using core::ErrorCode;
+using core::MakeError;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::string KeyPath(const std::string& dir) { return dir + "/node_key"; }
+std::string NextKeyPath(const std::string& dir) { return dir + "/node_key.next"; }
+
+core::Status EnsureDir(const std::string& dir) {
+  std::string partial;
+  std::stringstream parts(dir);
+  std::string part;
+  while (std::getline(parts, part, '/')) {
+    partial += part + "/";
+    if (part.empty()) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return MakeError(ErrorCode::kIo, "cannot create " + partial + ": " + std::strerror(errno));
+    }
+  }
+  return core::Status();
+}
+
+bool Contains(const std::vector<std::string>& set, std::string_view item) {
+  return std::find(set.begin(), set.end(), item) != set.end();
+}
+
+std::string Join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : ",") + w;
+  return out.empty() ? "nothing" : out;
+}
+
+/// Streams a running command's output to the gateway as `system.output` notifications, up to
+/// the output cap per stream (the final answer carries the authoritative head + tail).
+class OutputRelay final : public core::OutputListener {
+ public:
+  OutputRelay(std::shared_ptr<AgentClient> client, std::int64_t request_id, std::size_t cap)
+      : client_(std::move(client)), request_id_(request_id), cap_(cap) {}
+  void OnOutput(core::StreamId stream, std::string_view bytes) override {
+    std::size_t& sent = stream == core::StreamId::kStdout ? out_sent_ : err_sent_;
+    if (sent >= cap_) return;
+    std::string chunk(bytes.substr(0, cap_ - sent));
+    sent += chunk.size();
+    Json params = {{"requestId", request_id_},
+                   {"stream", stream == core::StreamId::kStdout ? "stdout" : "stderr"},
+                   {"data", core::Base64Encode(chunk)}};
+    auto client = client_;
+    client->Post([client, params = std::move(params)]() mutable { client->rpc().Notify("system.output", std::move(params)); });
+  }
+
+ private:
+  std::shared_ptr<AgentClient> client_;
+  std::int64_t request_id_;
+  std::size_t cap_;
+  std::size_t out_sent_ = 0;
+  std::size_t err_sent_ = 0;
+};
+
+/// What one connection serves; lives as long as the link.
+class LinkService {
+ public:
+  LinkService(std::shared_ptr<AgentClient> client, NodeConfig& config, const std::string& state_dir,
+              core::ProcessRunner& runner)
+      : client_(std::move(client)), config_(config), state_dir_(state_dir), runner_(runner) {}
+
+  ~LinkService() {
+    // Nobody is left to hear the answers: stop what still runs and wait for it.
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (auto& [id, token] : running_) token->Cancel();
+    idle_.wait(lock, [&] { return running_.empty(); });
+  }
+
+  void OnRequest(const Json& id, const std::string& method, const Json& params) {
+    RpcPeer& rpc = client_->rpc();
+    if (method == "ping") return rpc.Respond(id, Json::object());
+    std::string_view capability = CapabilityOfMethod(method);
+    if (!capability.empty() && !Contains(config_.capabilities, capability)) {
+      spdlog::warn("refused {}: capability {} was not approved for this node", method, capability);
+      return rpc.RespondError(id, kErrNotApproved,
+                              "node " + config_.node_id + " was not approved for " + std::string(capability) +
+                                  " (approved: " + Join(config_.capabilities) + "); pair it again to change that");
+    }
+    if (method == "system.run") return StartRun(id, params);
+    if (method == "key.rotate") return RotateKey(id);
+    if (method == "key.commit") return CommitKey(id, params);
+    rpc.RespondError(id, core::jsonrpc::kMethodNotFound, "this node does not serve " + method);
+  }
+
+  void OnNotification(const std::string& method, const Json& params) {
+    if (method == "$/cancel" && params.contains("id") && params["id"].is_number_integer()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = running_.find(params["id"].get<std::int64_t>());
+      if (it != running_.end()) it->second->Cancel();
+    } else if (method == "node.closing") {
+      spdlog::warn("the gateway is closing this link: {}", params.value("reason", "no reason given"));
+    }
+  }
+
+ private:
+  void StartRun(const Json& id, const Json& params) {
+    auto request = DecodeRunRequest(params);
+    if (!request) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, request.error().message);
+    if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
+    const std::int64_t rid = id.get<std::int64_t>();
+    auto token = std::make_shared<core::CancelToken>();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_[rid] = token;
+    }
+    std::thread([this, rid, token, request = std::move(*request)] {
+      OutputRelay relay(client_, rid, request.output_cap);
+      auto outcome = capabilities::RunOnThisMachine(runner_, request, *token, &relay);
+      auto client = client_;
+      if (outcome) {
+        client->Post([client, rid, body = EncodeOutcome(*outcome)]() mutable { client->rpc().Respond(rid, std::move(body)); });
+      } else {
+        client->Post([client, rid, msg = outcome.error().message] { client->rpc().RespondError(rid, kErrFailed, msg); });
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_.erase(rid);
+      idle_.notify_all();
+    }).detach();
+  }
+
+  void RotateKey(const Json& id) {
+    auto key = CreateKeyFile(NextKeyPath(state_dir_));
+    if (!key) return client_->rpc().RespondError(id, kErrFailed, key.error().message);
+    auto pub = PublicKeyOf(key->get());
+    if (!pub) return client_->rpc().RespondError(id, kErrFailed, pub.error().message);
+    spdlog::info("made a new node key {} for rotation", pub->fingerprint);
+    client_->rpc().Respond(id, {{"type", pub->type}, {"base64", pub->base64}, {"fingerprint", pub->fingerprint}});
+  }
+
+  void CommitKey(const Json& id, const Json& params) {
+    auto next = LoadKeyFile(NextKeyPath(state_dir_));
+    if (!next) return client_->rpc().RespondError(id, kErrFailed, next.error().message);
+    if (Fingerprint(next->get()) != params.value("fingerprint", "")) {
+      return client_->rpc().RespondError(id, kErrFailed, "the gateway recorded another key than the one made here");
+    }
+    if (::rename(NextKeyPath(state_dir_).c_str(), KeyPath(state_dir_).c_str()) != 0) {
+      return client_->rpc().RespondError(id, kErrFailed, std::string("cannot replace the node key: ") + std::strerror(errno));
+    }
+    spdlog::info("node key rotated; now {}", Fingerprint(next->get()));
+    client_->rpc().Respond(id, Json::object());
+  }
+
+  std::shared_ptr<AgentClient> client_;
+  NodeConfig& config_;
+  const std::string& state_dir_;
+  core::ProcessRunner& runner_;
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  std::map<std::int64_t, std::shared_ptr<core::CancelToken>> running_;
+};
+
+}  // namespace
+
+std::string DefaultNodeStateDir() {
+  if (const char* env = std::getenv("LABGATE_NODE_STATE_DIR"); env && *env) return env;
+  return core::ExpandHome("~/.local/state/labgate-node");
+}
+
+core::Result<NodeConfig> LoadNodeConfig(const std::string& state_dir) {
+  std::ifstream in(state_dir + "/node.json");
+  if (!in) {
+    return MakeError(ErrorCode::kNotFound, "this device is not paired (no " + state_dir +
+                                               "/node.json); run `labgate node pair CODE` with a code from "
+                                               "`labgate pair new` on the gateway");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  try {
+    NodeConfig c;
+    c.node_id = j.at("nodeId").get<std::string>();
+    c.gateway = j.at("gateway").get<std::string>();
+    c.fingerprint = j.at("fingerprint").get<std::string>();
+    c.capabilities = j.at("capabilities").get<std::vector<std::string>>();
+    c.paired_at = j.value("pairedAt", "");
+    return c;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kParse, state_dir + "/node.json is damaged (" + e.what() + "); pair again");
+  }
+}
+
+core::Status SaveNodeConfig(const std::string& state_dir, const NodeConfig& c) {
+  nlohmann::json j = {{"nodeId", c.node_id},
+                      {"gateway", c.gateway},
+                      {"fingerprint", c.fingerprint},
+                      {"capabilities", c.capabilities},
+                      {"pairedAt", c.paired_at}};
+  const std::string path = state_dir + "/node.json";
+  {
+    std::ofstream out(path + ".tmp", std::ios::trunc);
+    out << j.dump(2) << "\n";
+    if (!out) return MakeError(ErrorCode::kIo, "cannot write " + path + ".tmp");
+  }
+  ::chmod((path + ".tmp").c_str(), 0600);
+  if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return core::Status();
+}
+
+DeviceInfo ThisDevice(const std::string& version) {
+  utsname u{};
+  ::uname(&u);
+  std::string system = u.sysname;
+  std::transform(system.begin(), system.end(), system.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (std::getenv("TERMUX_VERSION") != nullptr) system = "android";
+  return {system + "-" + u.machine, core::HostName(), version};
+}
+
+core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& progress, const core::CancelToken& stop) {
+  NodeConfig config;
+  std::string secret;
+  if (!request.code.empty()) {
+    auto code = DecodePairingCode(request.code);
+    if (!code) return code.error();
+    config.node_id = code->node_id;
+    config.gateway = code->address;
+    config.fingerprint = code->fingerprint;
+    secret = code->secret;
+  } else {
+    config.node_id = request.node_id;
+    config.gateway = request.gateway;
+    config.fingerprint = request.fingerprint;
+    if (config.node_id.empty() || config.gateway.empty() || config.fingerprint.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "without a code, pairing needs --gateway HOST:PORT, --fingerprint SHA256:... and --node ID");
+    }
+  }
+  auto address = ParseGatewayAddress(config.gateway, config.fingerprint);
+  if (!address) return address.error();
+  if (auto ok = EnsureDir(request.state_dir); !ok) return ok.error();
+  if (auto existing = LoadNodeConfig(request.state_dir); existing && existing->node_id != config.node_id) {
+    progress << "note: this state dir was paired as " << existing->node_id << "; it becomes " << config.node_id << "\n";
+  }
+  // A fresh key for every pairing: a key that was revoked must never come back.
+  auto key = CreateKeyFile(KeyPath(request.state_dir));
+  if (!key) return key.error();
+  ::unlink(NextKeyPath(request.state_dir).c_str());
+  progress << "node key " << Fingerprint(key->get()) << " written to " << KeyPath(request.state_dir) << "\n";
+
+  auto client = AgentClient::Connect(*address, kPairUser, key->get(), milliseconds(10000));
+  if (!client) return client.error();
+  std::shared_ptr<AgentClient> link = std::move(*client);
+  progress << "gateway " << address->Display() << " presented the expected host key " << address->fingerprint << "\n";
+
+  const DeviceInfo device = ThisDevice(request.version);
+  nlohmann::json params = {{"nodeId", config.node_id},
+                           {"capabilities", request.capabilities},
+                           {"platform", device.platform},
+                           {"hostname", device.hostname},
+                           {"version", device.version}};
+  if (!secret.empty()) params["secret"] = secret;
+
+  std::optional<core::Result<Json>> answer;
+  core::CancelToken done;
+  link->Post([&] {
+    link->rpc().Request("pair.request", params, [&](core::Result<Json> r) {
+      answer.emplace(std::move(r));
+      done.Cancel();
+    });
+  });
+  if (secret.empty()) {
+    progress << "waiting for the operator to run `labgate nodes approve " << config.node_id << "` on the gateway "
+             << "(key " << Fingerprint(key->get()) << ")\n";
+  }
+  std::thread watchdog([&] {
+    auto until = std::chrono::steady_clock::now() + request.wait;
+    while (!done.cancelled() && !stop.cancelled() && std::chrono::steady_clock::now() < until) {
+      done.WaitFor(milliseconds(100));
+    }
+    done.Cancel();
+  });
+  auto served = link->Serve([&](const Json& id, const std::string&, const Json&) {
+                              link->rpc().RespondError(id, core::jsonrpc::kMethodNotFound, "not paired yet");
+                            },
+                            nullptr, done);
+  watchdog.join();
+  if (!answer) {
+    if (stop.cancelled()) return MakeError(ErrorCode::kCancelled, "pairing interrupted");
+    if (!served) return served.error();
+    return MakeError(ErrorCode::kTimeout, "no approval arrived in time; the request stays pending on the gateway");
+  }
+  if (!*answer) return MakeError(answer->error().code, "the gateway refused to pair: " + answer->error().message);
+  const Json& result = **answer;
+  config.capabilities = result.value("capabilities", std::vector<std::string>{});
+  config.paired_at = FormatTime(std::chrono::system_clock::now());
+  if (auto ok = SaveNodeConfig(request.state_dir, config); !ok) return ok.error();
+  return config;
+}
+
+NodeAgent::NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version)
+    : state_dir_(std::move(state_dir)), runner_(runner), version_(std::move(version)) {}
+
+core::Status NodeAgent::Run(const core::CancelToken& stop) {
+  auto config = LoadNodeConfig(state_dir_);
+  if (!config) return config.error();
+  auto address = ParseGatewayAddress(config->gateway, config->fingerprint);
+  if (!address) return address.error();
+  const DeviceInfo device = ThisDevice(version_);
+  std::mt19937_64 rng(std::random_device{}());
+  milliseconds backoff(250);
+  const milliseconds kMaxBackoff(30000);
+
+  while (!stop.cancelled()) {
+    auto key = LoadKeyFile(KeyPath(state_dir_));
+    if (!key) return key.error();
+    auto client = AgentClient::Connect(*address, config->node_id, key->get(), milliseconds(10000));
+    if (!client && client.error().code == ErrorCode::kRefused) {
+      // A rotation whose commit never arrived: the gateway may already hold the new key.
+      if (auto next = LoadKeyFile(NextKeyPath(state_dir_))) {
+        auto retry = AgentClient::Connect(*address, config->node_id, next->get(), milliseconds(10000));
+        if (retry) {
+          ::rename(NextKeyPath(state_dir_).c_str(), KeyPath(state_dir_).c_str());
+          spdlog::info("finished an interrupted key rotation; node key is now {}", Fingerprint(next->get()));
+          client = std::move(retry);
+        }
+      }
+    }
+    if (client) {
+      std::shared_ptr<AgentClient> link = std::move(*client);
+      auto started = std::chrono::steady_clock::now();
+      {
+        LinkService service(link, *config, state_dir_, runner_);
+        link->Post([&] {
+          link->rpc().Request("node.hello",
+                              {{"nodeId", config->node_id},
+                               {"platform", device.platform},
+                               {"hostname", device.hostname},
+                               {"version", device.version},
+                               {"capabilities", config->capabilities}},
+                              [&](core::Result<Json> r) {
+                                if (!r) {
+                                  spdlog::error("the gateway refused hello: {}", r.error().message);
+                                  return;
+                                }
+                                // The gateway may narrow what this node serves, never widen it.
+                                std::vector<std::string> granted;
+                                for (const auto& cap : r->value("capabilities", std::vector<std::string>{})) {
+                                  if (Contains(config->capabilities, cap)) granted.push_back(cap);
+                                }
+                                config->capabilities = granted;
+                                spdlog::info("connected to gateway {} as {}; serving {}", address->Display(),
+                                             config->node_id, Join(granted));
+                              });
+        });
+        auto served = link->Serve([&](const Json& id, const std::string& m, const Json& p) { service.OnRequest(id, m, p); },
+                                  [&](const std::string& m, const Json& p) { service.OnNotification(m, p); }, stop);
+        if (!served) spdlog::warn("link to gateway {} ended: {}", address->Display(), served.error().message);
+      }
+      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = milliseconds(250);
+    } else {
+      spdlog::warn("{}", client.error().message);
+    }
+    if (stop.cancelled()) break;
+    // Exponential backoff with ±25% jitter, so a fleet does not reconnect in lockstep.
+    std::uniform_real_distribution<double> jitter(0.75, 1.25);
+    milliseconds wait(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng)));
+    spdlog::info("reconnecting in {} ms", wait.count());
+    stop.WaitFor(wait);
+    backoff = std::min(kMaxBackoff, backoff * 2);
+  }
+  return core::Status();
+}
+
+}  // namespace labgate::nodes

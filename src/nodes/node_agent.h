@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "core/cancel.h"
+#include "core/process_runner.h"
+#include "core/result.h"
+#include "nodes/pairing_store.h"
+
+namespace labgate::nodes {
+
+/// What a paired device remembers (`STATE_DIR/node.json`, beside its key `STATE_DIR/node_key`).
+struct NodeConfig {
+  std::string node_id;
+  std::string gateway;      // "host:port"
+  std::string fingerprint;  // the gateway's host key
+  std::vector<std::string> capabilities;  // what the gateway approved at pairing; the node serves no more
+  std::string paired_at;
+};
+
+/// ~/.local/state/labgate-node unless LABGATE_NODE_STATE_DIR says otherwise.
+std::string DefaultNodeStateDir();
+core::Result<NodeConfig> LoadNodeConfig(const std::string& state_dir);
+core::Status SaveNodeConfig(const std::string& state_dir, const NodeConfig& config);
+
+/// This device as it describes itself when pairing and in hello.
+DeviceInfo ThisDevice(const std::string& version);
+
+/// How to pair: with a code (approved at once), or by gateway address + fingerprint + id (waits
+/// for `labgate nodes approve`).
+struct PairRequest {
+  std::string state_dir;
+  std::string code;  // "lgpair1...."; empty for a request that waits for approval
+  std::string gateway;
+  std::string fingerprint;
+  std::string node_id;
+  std::vector<std::string> capabilities;  // to ask for; empty: whatever the code grants
+  std::string version;
+  std::chrono::milliseconds wait{std::chrono::minutes(15)};  // how long to wait for an approval
+};
+
+/// Makes the node key (0600), checks the gateway's host key, sends pair.request and, once
+/// paired, writes node.json. `progress` gets lines for the person at the device.
+core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& progress,
+                                    const core::CancelToken& stop);
+
+/// The node agent daemon: keeps one agent channel to the gateway, serves the approved
+/// capabilities with the same process runner as the gateway's `local`, and reconnects with
+/// exponential backoff and jitter. Run blocks until `stop` fires.
+class NodeAgent {
+ public:
+  NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version);
+  /// Fails only when the state dir holds no pairing; link failures are retried.
+  core::Status Run(const core::CancelToken& stop);
+
+ private:
+  std::string state_dir_;
+  core::ProcessRunner& runner_;
+  std::string version_;
+};
+
+}  // namespace labgate::nodes

@@ -96,6 +96,7 @@ AgentClient::~AgentClient() {
     ssh_event_free(event_);
   }
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (channel_ && callbacks_set_) ssh_remove_channel_callbacks(channel_, &channel_cb_);
   if (channel_) ssh_channel_free(channel_);
   if (session_) {
     ssh_disconnect(session_);
@@ -134,7 +135,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
                                    },
                                    kMaxFrameBytes);
   ssh_set_blocking(session_, 0);
-  ssh_channel_callbacks_struct cb{};
+  ssh_channel_callbacks_struct& cb = channel_cb_;
   ssh_callbacks_init(&cb);
   cb.userdata = this;
   cb.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* u) -> int {
@@ -147,6 +148,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
   cb.channel_eof_function = [](ssh_session, ssh_channel, void* u) { static_cast<AgentClient*>(u)->closed_ = true; };
   cb.channel_close_function = [](ssh_session, ssh_channel, void* u) { static_cast<AgentClient*>(u)->closed_ = true; };
   ssh_set_channel_callbacks(channel_, &cb);
+  callbacks_set_ = true;
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   event_ = ssh_event_new();

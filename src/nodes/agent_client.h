@@ -1,5 +1,6 @@
 #pragma once
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #include <chrono>
@@ -57,6 +58,9 @@ class AgentClient {
   ssh_session session_ = nullptr;
   ssh_channel channel_ = nullptr;
   ssh_event event_ = nullptr;
+  // Outlives Serve: closing the channel in the destructor may still deliver packets to it.
+  ssh_channel_callbacks_struct channel_cb_{};
+  bool callbacks_set_ = false;
   int wake_fd_ = -1;
   std::unique_ptr<RpcPeer> rpc_;
   RpcPeer::RequestHandler on_request_;

@@ -400,12 +400,11 @@ int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state
     return static_cast<int>(SSH_AUTH_DENIED);
   };
   if (ssh_key_type(key) != SSH_KEYTYPE_ED25519) return refuse("only Ed25519 node keys are accepted");
-  if (user == kPairUser) {
-    if (!store_.AcceptsPairing(settings_.allow_pairing)) {
-      return refuse("a device tried to pair, but no pairing code is outstanding and [gateway] allow_pairing is false");
-    }
-  } else if (auto ok = store_.CheckKey(user, fp); !ok) {
-    return refuse(ok.error().message);
+  // A pairing login proves only that the device holds its new key; the session can do nothing but
+  // send pair.request, whose code (or the operator's approval) decides. Refusing it here would
+  // leave the device with "login refused" instead of saying why its code was not accepted.
+  if (user != kPairUser) {
+    if (auto ok = store_.CheckKey(user, fp); !ok) return refuse(ok.error().message);
   }
   // The first call only offers the key; it counts as a login once libssh verified the signature.
   if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;

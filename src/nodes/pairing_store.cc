@@ -353,13 +353,6 @@ core::Status PairingStore::CheckKey(const std::string& node_id, const std::strin
   return core::Status();
 }
 
-bool PairingStore::AcceptsPairing(bool allow_pending) const {
-  if (allow_pending) return true;
-  std::lock_guard<std::mutex> lock(mutex_);
-  const TimePoint now = clock_.Now();
-  return std::any_of(codes_.begin(), codes_.end(), [&](const IssuedCode& c) { return !c.used && c.expires_at >= now; });
-}
-
 void PairingStore::MarkSeen(const std::string& node_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = nodes_.find(node_id);

@@ -90,8 +90,6 @@ class PairingStore {
 
   /// Ok when `fingerprint` is the key recorded for a paired, unrevoked `node_id`; else says why.
   core::Status CheckKey(const std::string& node_id, const std::string& fingerprint) const;
-  /// Whether a pairing session could do anything: an unexpired unused code, or pending allowed.
-  bool AcceptsPairing(bool allow_pending) const;
 
   void MarkSeen(const std::string& node_id);
 

@@ -1,0 +1,539 @@
+// Paired nodes end to end: a real `labgate gateway`, real `labgate node` agents, the real CLI.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/process_runner.h"
+#include "nodes/agent_server.h"
+#include "nodes/pairing_code.h"
+#include "subprocess.h"
+
+namespace labgate::testing {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+template <typename Pred>
+bool PollUntil(Pred pred, milliseconds timeout) {
+  const auto until = Steady::now() + timeout;
+  while (Steady::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return pred();
+}
+
+class Nodes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = FreePort();
+    config_ = dir_.Write("hosts.toml", "[gateway]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
+                                           "\"\nstate_dir = \"" + dir_.path() + "/state\"\nallow_pairing = " +
+                                           (AllowPairing() ? "true" : "false") +
+                                           "\n\n"
+                                           "[[nodes]]\nid = \"alpha\"\ncapabilities = [\"run\"]\n\n"
+                                           "[[nodes]]\nid = \"beta\"\ncapabilities = [\"run\"]\n\n"
+                                           "[[nodes]]\nid = \"gamma\"\ncapabilities = [\"run\", \"screen\"]\n");
+    StartGateway();
+  }
+  virtual bool AllowPairing() const { return false; }
+
+  void StartGateway() {
+    gateway_ = std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "gateway", "--config", config_});
+    ASSERT_TRUE(PollUntil([&] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000)))
+        << gateway_->Stderr();
+  }
+  void StopGateway() {
+    ::kill(gateway_->pid(), SIGTERM);
+    EXPECT_EQ(gateway_->Wait(milliseconds(10000)), 0) << gateway_->Stderr();
+    gateway_.reset();
+  }
+
+  void TearDown() override {
+    // Daemons do not end when their stdin closes: stop them as an operator would.
+    for (auto& [id, agent] : agents_) ::kill(agent->pid(), SIGTERM);
+    if (gateway_) ::kill(gateway_->pid(), SIGTERM);
+  }
+
+  /// `labgate VERB --config CONFIG ARGS...` (the config before ARGS, which may hold a command).
+  Completed Labgate(std::vector<std::string> args) {
+    std::vector<std::string> argv = {LABGATE_BINARY, args[0], "--config", config_};
+    argv.insert(argv.end(), args.begin() + 1, args.end());
+    return RunToCompletion(argv, dir_.path());
+  }
+  Completed Node(std::vector<std::string> args) {
+    std::vector<std::string> argv = {LABGATE_BINARY, "node"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunToCompletion(argv, dir_.path());
+  }
+  std::string StateDir(const std::string& id) const { return dir_.path() + "/device-" + id; }
+
+  std::string NewCode(const std::string& id, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"pair", "new", "--node", id, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto c = Labgate(args);
+    EXPECT_EQ(c.status, 0) << c.err;
+    return Json::parse(c.out)["code"].get<std::string>();
+  }
+  void Pair(const std::string& id) {
+    auto c = Node({"pair", NewCode(id), "--state-dir", StateDir(id)});
+    ASSERT_EQ(c.status, 0) << c.out << c.err;
+  }
+  Subprocess& StartAgent(const std::string& id, const std::string& state_dir = "") {
+    auto& slot = agents_[id + state_dir];
+    slot = std::make_unique<Subprocess>(std::vector<std::string>{
+        LABGATE_BINARY, "node", "run", "--state-dir", state_dir.empty() ? StateDir(id) : state_dir});
+    return *slot;
+  }
+  Json NodesList() {
+    auto c = Labgate({"nodes", "list", "--json"});
+    if (c.status != 0) return Json::object();
+    return Json::parse(c.out);
+  }
+  std::optional<Json> NodeRow(const std::string& id) {
+    Json list = NodesList();
+    for (const auto& n : list.value("nodes", Json::array())) {
+      if (n["id"] == id) return n;
+    }
+    return std::nullopt;
+  }
+  bool WaitOnline(const std::string& id, bool online = true, milliseconds timeout = milliseconds(10000)) {
+    return PollUntil(
+        [&] {
+          auto row = NodeRow(id);
+          return row && (*row)["online"].get<bool>() == online;
+        },
+        timeout);
+  }
+  std::vector<Json> Audit() { return ReadJsonLines(dir_.path() + "/state/audit.jsonl"); }
+  std::vector<Json> Events(const std::string& event) {
+    std::vector<Json> out;
+    for (auto& r : Audit()) {
+      if (r["kind"] == "event" && r["event"] == event) out.push_back(r);
+    }
+    return out;
+  }
+  void PairAndStart(const std::string& id) {
+    Pair(id);
+    StartAgent(id);
+    ASSERT_TRUE(WaitOnline(id)) << agents_[id]->Stderr();
+  }
+
+  TempDir dir_;
+  int port_ = 0;
+  std::string config_;
+  std::unique_ptr<Subprocess> gateway_;
+  std::map<std::string, std::unique_ptr<Subprocess>> agents_;
+};
+
+TEST_F(Nodes, PairWithCode_RunOnBothNodesThroughMcp) {
+  PairAndStart("alpha");
+  PairAndStart("beta");
+  Subprocess mcp({LABGATE_BINARY, "mcp", "--config", config_});
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+            {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", Json::object()},
+                        {"clientInfo", {{"name", "nodes-test"}, {"version", "1"}}}}}});
+  ASSERT_TRUE(mcp.ReadResponse(1).contains("result"));
+  mcp.Send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+            {"params", {{"name", "run"}, {"arguments", {{"targets", {"alpha", "beta"}},
+                                                        {"command", {"sh", "-c", "echo from-$0", "node"}}}}}}});
+  Json r = mcp.ReadResponse(2);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_FALSE(r["result"]["isError"].get<bool>()) << r.dump();
+  const auto& results = r["result"]["structuredContent"]["results"];
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& one : results) {
+    EXPECT_EQ(one["via"], "node");
+    EXPECT_EQ(one["exitCode"], 0);
+    EXPECT_EQ(one["stdout"], "from-node\n");
+  }
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/call"},
+            {"params", {{"name", "targets"}, {"arguments", Json::object()}}}});
+  Json t = mcp.ReadResponse(3);
+  int online_nodes = 0;
+  for (const auto& target : t["result"]["structuredContent"]["targets"]) {
+    if (target["kind"] == "node" && target["online"] == true) ++online_nodes;
+  }
+  EXPECT_EQ(online_nodes, 2);
+  // The intent names the node path and the MCP client.
+  bool found = false;
+  for (const auto& rec : Audit()) {
+    if (rec["kind"] == "intent" && rec["target"] == "beta") {
+      found = true;
+      EXPECT_EQ(rec["path"], "node");
+      EXPECT_EQ(rec["who"]["client"]["name"], "nodes-test");
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(Events("pairing.paired").size(), 2u);
+}
+
+TEST_F(Nodes, CodeReuseAndExpiredCodeAreRefused) {
+  const std::string code = NewCode("alpha");
+  ASSERT_EQ(Node({"pair", code, "--state-dir", StateDir("alpha")}).status, 0);
+  auto reused = Node({"pair", code, "--state-dir", StateDir("beta")});
+  EXPECT_NE(reused.status, 0);
+  EXPECT_NE(reused.err.find("already used"), std::string::npos) << reused.err;
+
+  const std::string short_lived = NewCode("beta", {"--ttl", "1s"});
+  std::this_thread::sleep_for(milliseconds(1500));
+  auto expired = Node({"pair", short_lived, "--state-dir", StateDir("beta")});
+  EXPECT_NE(expired.status, 0);
+  EXPECT_NE(expired.err.find("expired"), std::string::npos) << expired.err;
+  EXPECT_FALSE(NodeRow("beta").has_value());
+  EXPECT_EQ(Events("pairing.refused").size(), 2u);
+}
+
+TEST_F(Nodes, UnknownKeyIsRefused) {
+  PairAndStart("alpha");
+  // A device that copies alpha's settings but brings a key the gateway never saw.
+  const std::string impostor = dir_.path() + "/impostor";
+  std::filesystem::create_directories(impostor);
+  std::filesystem::copy_file(StateDir("alpha") + "/node.json", impostor + "/node.json");
+  ASSERT_EQ(RunToCompletion({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", impostor + "/node_key"}).status, 0);
+  auto& agent = StartAgent("alpha", impostor);
+  ASSERT_TRUE(PollUntil([&] { return agent.Stderr().find("refused the login") != std::string::npos; },
+                        milliseconds(10000)))
+      << agent.Stderr();
+  ASSERT_TRUE(PollUntil([&] { return !Events("auth.refused").empty(); }, milliseconds(5000)));
+  EXPECT_NE(Events("auth.refused")[0]["details"]["detail"].get<std::string>().find("not the key recorded"),
+            std::string::npos);
+  // The real alpha keeps its session.
+  EXPECT_TRUE((*NodeRow("alpha"))["online"].get<bool>());
+}
+
+TEST_F(Nodes, NodeClaimingAnotherNodesIdWithItsOwnKeyIsRefused) {
+  PairAndStart("alpha");
+  Pair("beta");
+  // beta's device edits its state to say it is alpha, but still holds beta's key.
+  const std::string liar = dir_.path() + "/liar";
+  std::filesystem::create_directories(liar);
+  std::filesystem::copy_file(StateDir("beta") + "/node_key", liar + "/node_key");
+  ::chmod((liar + "/node_key").c_str(), 0600);
+  Json state = Json::parse(std::ifstream(StateDir("beta") + "/node.json"));
+  state["nodeId"] = "alpha";
+  std::ofstream(liar + "/node.json") << state.dump();
+  auto& agent = StartAgent("liar", liar);
+  ASSERT_TRUE(PollUntil([&] { return agent.Stderr().find("refused the login of alpha") != std::string::npos; },
+                        milliseconds(10000)))
+      << agent.Stderr();
+  auto refusals = Events("auth.refused");
+  ASSERT_FALSE(refusals.empty());
+  EXPECT_EQ(refusals[0]["target"], "alpha");
+  EXPECT_NE(refusals[0]["details"]["detail"].get<std::string>().find("not the key recorded for node alpha"),
+            std::string::npos);
+  auto c = Labgate({"run", "alpha", "--", "echo", "still-alpha"});
+  EXPECT_EQ(c.status, 0) << c.err;
+}
+
+TEST_F(Nodes, RevokedNodeIsDroppedMidSessionAndRefusedOnReconnect) {
+  PairAndStart("alpha");
+  // A command in flight when the key is revoked ends with an error, not a hang.
+  const std::string sleep_len = UniqueSleep(5);
+  Subprocess running({LABGATE_BINARY, "run", "alpha", "--config", config_, "--timeout", "20s", "--", "sleep", sleep_len});
+  ASSERT_TRUE(WaitUntilPresent(sleep_len));
+  auto revoke = Labgate({"nodes", "revoke", "alpha"});
+  ASSERT_EQ(revoke.status, 0) << revoke.err;
+  EXPECT_EQ(running.Wait(milliseconds(4000)), 255) << running.Stderr();
+  EXPECT_NE(running.Stderr().find("revoked"), std::string::npos) << running.Stderr();
+  EXPECT_TRUE(WaitOnline("alpha", false, milliseconds(3000)));
+  // The agent keeps trying and is refused at login.
+  ASSERT_TRUE(PollUntil([&] { return agents_["alpha"]->Stderr().find("refused the login") != std::string::npos; },
+                        milliseconds(10000)));
+  EXPECT_FALSE((*NodeRow("alpha"))["online"].get<bool>());
+  auto c = Labgate({"run", "alpha", "--", "true"});
+  EXPECT_EQ(c.status, 255);
+  EXPECT_NE(c.err.find("pairing.revoked"), std::string::npos) << c.err;
+  EXPECT_EQ(Events("node.revoked").size(), 1u);
+  EXPECT_TRUE(WaitUntilGone(sleep_len, milliseconds(10000)));
+}
+
+TEST_F(Nodes, AfterRotateOldKeyIsRefusedAndNewKeyWorks) {
+  PairAndStart("alpha");
+  const std::string old_copy = dir_.path() + "/old-alpha";
+  std::filesystem::create_directories(old_copy);
+  std::filesystem::copy(StateDir("alpha"), old_copy, std::filesystem::copy_options::recursive);
+  const std::string old_fp = (*NodeRow("alpha"))["fingerprint"].get<std::string>();
+
+  auto rotated = Labgate({"nodes", "rotate", "alpha", "--json"});
+  ASSERT_EQ(rotated.status, 0) << rotated.err;
+  Json answer = Json::parse(rotated.out);
+  EXPECT_EQ(answer["oldFingerprint"], old_fp);
+  EXPECT_NE(answer["newFingerprint"], old_fp);
+  EXPECT_FALSE(answer.contains("warning"));
+  EXPECT_EQ((*NodeRow("alpha"))["fingerprint"], answer["newFingerprint"]);
+  EXPECT_TRUE((*NodeRow("alpha"))["rotatedAt"].is_string());
+
+  // The live session goes on; a restarted agent logs in with the new key.
+  EXPECT_EQ(Labgate({"run", "alpha", "--", "true"}).status, 0);
+  ::kill(agents_["alpha"]->pid(), SIGTERM);
+  ASSERT_TRUE(agents_["alpha"]->Wait(milliseconds(10000)).has_value());
+  ASSERT_TRUE(WaitOnline("alpha", false));
+  StartAgent("alpha");
+  ASSERT_TRUE(WaitOnline("alpha")) << agents_["alpha"]->Stderr();
+  auto c = Labgate({"run", "alpha", "--", "echo", "new-key"});
+  EXPECT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out, "new-key\n");
+
+  // The old key is refused.
+  ::kill(agents_["alpha"]->pid(), SIGTERM);
+  ASSERT_TRUE(agents_["alpha"]->Wait(milliseconds(10000)).has_value());
+  auto& old_agent = StartAgent("alpha", old_copy);
+  ASSERT_TRUE(PollUntil([&] { return old_agent.Stderr().find("refused the login") != std::string::npos; },
+                        milliseconds(10000)))
+      << old_agent.Stderr();
+  EXPECT_FALSE((*NodeRow("alpha"))["online"].get<bool>());
+  auto events = Events("node.rotated");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["details"]["oldFingerprint"], old_fp);
+}
+
+TEST_F(Nodes, GatewayWithAnotherHostKeyThanTheCodeIsRefusedByTheNode) {
+  auto code = nodes::DecodePairingCode(NewCode("alpha"));
+  ASSERT_TRUE(code.ok());
+  const std::string genuine = code->fingerprint;
+  code->fingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  auto c = Node({"pair", nodes::EncodePairingCode(*code), "--state-dir", StateDir("alpha")});
+  EXPECT_NE(c.status, 0);
+  EXPECT_NE(c.err.find("presented host key " + genuine), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("refusing to connect"), std::string::npos) << c.err;
+  EXPECT_FALSE(std::filesystem::exists(StateDir("alpha") + "/node.json"));
+  EXPECT_FALSE(NodeRow("alpha").has_value());
+}
+
+TEST_F(Nodes, NodeKilledMidCommandGivesAnErrorWithinTheDeadlineAndAnAuditRecord) {
+  PairAndStart("alpha");
+  const std::string sleep_len = UniqueSleep(3);
+  const auto started = Steady::now();
+  Subprocess running({LABGATE_BINARY, "run", "alpha", "--config", config_, "--timeout", "10s", "--", "sleep", sleep_len});
+  ASSERT_TRUE(WaitUntilPresent(sleep_len));
+  ::kill(agents_["alpha"]->pid(), SIGKILL);
+  auto status = running.Wait(milliseconds(10000));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 255);
+  EXPECT_LT(Steady::now() - started, milliseconds(10000));
+  EXPECT_NE(running.Stderr().find("disconnected"), std::string::npos) << running.Stderr();
+  bool result_recorded = false;
+  for (const auto& r : Audit()) {
+    if (r["kind"] == "result" && r["target"] == "alpha" && r["error"].is_string() &&
+        r["error"].get<std::string>().find("disconnected") != std::string::npos) {
+      result_recorded = true;
+    }
+  }
+  EXPECT_TRUE(result_recorded);
+  EXPECT_TRUE(WaitUntilGone(sleep_len, milliseconds(10000)));
+}
+
+TEST_F(Nodes, RestartedGatewaySeesItsNodesBackWithinFiveSeconds) {
+  PairAndStart("alpha");
+  PairAndStart("beta");
+  StopGateway();
+  const auto restarted = Steady::now();
+  StartGateway();
+  EXPECT_TRUE(WaitOnline("alpha", true, milliseconds(5000)));
+  EXPECT_TRUE(WaitOnline("beta", true, milliseconds(5000)));
+  EXPECT_LT(Steady::now() - restarted, milliseconds(5000));
+  EXPECT_EQ(Labgate({"run", "beta", "--", "true"}).status, 0);
+}
+
+TEST_F(Nodes, FrozenNodeDoesNotDelayCallsToAnotherNode) {
+  PairAndStart("alpha");
+  PairAndStart("beta");
+  // alpha's command can only finish after beta's call ran; then alpha's agent is frozen.
+  const std::string flag = dir_.path() + "/flag";
+  Subprocess waiting({LABGATE_BINARY, "run", "alpha", "--config", config_, "--timeout", "20s", "--shell",
+                      "while [ ! -e " + flag + " ]; do sleep 0.05; done; echo saw-flag"});
+  ASSERT_TRUE(PollUntil([&] { return ProcessWithMarkerExists("while [ ! -e " + flag); }, milliseconds(10000)));
+  ::kill(agents_["alpha"]->pid(), SIGSTOP);
+  auto c = Labgate({"run", "beta", "--", "touch", flag});
+  ::kill(agents_["alpha"]->pid(), SIGCONT);
+  EXPECT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(waiting.Wait(milliseconds(20000)), 0) << waiting.Stderr();
+  EXPECT_EQ(waiting.ReadLine(milliseconds(1000)), "saw-flag");
+}
+
+TEST_F(Nodes, OfflineNodeSaysWhenItWasLastSeen) {
+  PairAndStart("alpha");
+  ::kill(agents_["alpha"]->pid(), SIGTERM);
+  ASSERT_TRUE(agents_["alpha"]->Wait(milliseconds(10000)).has_value());
+  ASSERT_TRUE(WaitOnline("alpha", false));
+  auto c = Labgate({"run", "alpha", "--", "true"});
+  EXPECT_EQ(c.status, 255);
+  EXPECT_NE(c.err.find("offline (last seen 20"), std::string::npos) << c.err;
+  auto t = Labgate({"targets", "--json"});
+  for (const auto& target : Json::parse(t.out)["targets"]) {
+    if (target["id"] == "alpha") {
+      EXPECT_EQ(target["online"], false);
+      EXPECT_TRUE(target["lastSeen"].is_string());
+    }
+  }
+}
+
+TEST_F(Nodes, OperatorSocketRefusesAnotherUid) {
+  if (::getuid() != 0) GTEST_SKIP() << "switching to another uid needs root (CI runs as root)";
+  const std::string socket = dir_.path() + "/state/operator.sock";
+  struct stat st {};
+  ASSERT_EQ(::stat(socket.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto connect_as_nobody = [&]() -> std::string {
+    int pipefd[2];
+    EXPECT_EQ(::pipe(pipefd), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(pipefd[0]);
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+      std::string out;
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        out = "connect: " + std::string(std::strerror(errno));
+      } else {
+        const std::string req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nodes.list\"}\n";
+        // The gateway may already have closed: no SIGPIPE for this child.
+        (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+      }
+      (void)!::write(pipefd[1], out.data(), out.size());
+      ::_exit(0);
+    }
+    ::close(pipefd[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(pipefd[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return out;
+  };
+  // First fence: the file mode.
+  EXPECT_NE(connect_as_nobody().find("Permission denied"), std::string::npos);
+  // Second fence, with the mode opened up on purpose: the gateway checks the peer's uid.
+  ::chmod(dir_.path().c_str(), 0711);
+  ::chmod((dir_.path() + "/state").c_str(), 0711);
+  ::chmod(socket.c_str(), 0666);
+  std::string answer = connect_as_nobody();
+  EXPECT_NE(answer.find("serves only root"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("\"result\""), std::string::npos) << answer;
+  ASSERT_TRUE(PollUntil([&] { return !Events("socket.refused").empty(); }, milliseconds(5000)));
+  EXPECT_EQ(Events("socket.refused")[0]["details"]["uid"], 65534);
+}
+
+class PairingWithoutCode : public Nodes {
+ protected:
+  bool AllowPairing() const override { return true; }
+};
+
+TEST_F(PairingWithoutCode, PendingRequestIsApprovedWithNarrowedCapabilities) {
+  auto c = Labgate({"nodes", "list", "--json"});
+  const std::string fp = Json::parse(c.out)["gateway"]["fingerprint"].get<std::string>();
+  Subprocess device({LABGATE_BINARY, "node", "pair", "--gateway", "127.0.0.1:" + std::to_string(port_), "--fingerprint",
+                     fp, "--node", "gamma", "--caps", "run,screen", "--state-dir", StateDir("gamma")});
+  Json pending;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto p = Labgate({"nodes", "pending", "--json"});
+        pending = Json::parse(p.out)["pending"];
+        return !pending.empty();
+      },
+      milliseconds(10000)))
+      << device.Stderr();
+  EXPECT_EQ(pending[0]["id"], "gamma");
+  EXPECT_EQ(pending[0]["capabilities"], (Json{"run", "screen"}));
+  auto approve = Labgate({"nodes", "approve", "gamma", "--caps", "run"});
+  ASSERT_EQ(approve.status, 0) << approve.err;
+  EXPECT_EQ(device.Wait(milliseconds(10000)), 0) << device.Stderr();
+  StartAgent("gamma");
+  ASSERT_TRUE(WaitOnline("gamma"));
+  EXPECT_EQ((*NodeRow("gamma"))["capabilities"], (Json{"run"}));
+  EXPECT_EQ(Labgate({"run", "gamma", "--", "true"}).status, 0);
+  EXPECT_EQ(Events("pairing.pending").size(), 1u);
+  EXPECT_EQ(Events("node.approved").size(), 1u);
+}
+
+TEST_F(PairingWithoutCode, RejectedRequestEndsThePairingAttempt) {
+  auto c = Labgate({"nodes", "list", "--json"});
+  const std::string fp = Json::parse(c.out)["gateway"]["fingerprint"].get<std::string>();
+  Subprocess device({LABGATE_BINARY, "node", "pair", "--gateway", "127.0.0.1:" + std::to_string(port_), "--fingerprint",
+                     fp, "--node", "gamma", "--state-dir", StateDir("gamma")});
+  ASSERT_TRUE(PollUntil([&] { return !Json::parse(Labgate({"nodes", "pending", "--json"}).out)["pending"].empty(); },
+                        milliseconds(10000)));
+  ASSERT_EQ(Labgate({"nodes", "reject", "gamma"}).status, 0);
+  EXPECT_NE(device.Wait(milliseconds(10000)).value_or(0), 0);
+  EXPECT_NE(device.Stderr().find("rejected"), std::string::npos) << device.Stderr();
+  EXPECT_FALSE(NodeRow("gamma").has_value());
+}
+
+/// A gateway made of the real listener code, which asks a node for what it was not approved for.
+class RecordingObserver final : public nodes::AgentObserver {
+ public:
+  void OnAgentEvent(const nodes::AgentEvent&) override {}
+};
+
+TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
+  TempDir dir;
+  core::SystemClock clock;
+  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
+  ASSERT_TRUE(store.ok());
+  RecordingObserver observer;
+  nodes::AgentServerSettings settings;
+  settings.listen = "127.0.0.1:0";
+  settings.host_key_path = dir.path() + "/host_key";
+  nodes::AgentServer server(**store, settings, observer);
+  ASSERT_TRUE(server.Start().ok());
+  auto secret = (*store)->IssueCode("cam", {"camera"}, std::chrono::minutes(5));
+  ASSERT_TRUE(secret.ok());
+  const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), "cam", *secret});
+  auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", dir.path() + "/device"});
+  ASSERT_EQ(paired.status, 0) << paired.err;
+  Subprocess agent({LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/device"});
+  ASSERT_TRUE(PollUntil([&] { return server.Link("cam").has_value(); }, milliseconds(10000))) << agent.Stderr();
+
+  const std::string marker = UniqueSleep(1);
+  core::CancelToken never;
+  auto answer = server.Call("cam", "system.run",
+                            {{"argv", {"sleep", marker}}, {"cwd", ""}, {"timeoutMs", 5000}, {"outputCap", 1024},
+                             {"env", Json::array()}},
+                            Steady::now() + milliseconds(10000), never);
+  ASSERT_FALSE(answer.ok());
+  EXPECT_EQ(answer.error().code, core::ErrorCode::kRefused);
+  EXPECT_NE(answer.error().message.find("not approved for run"), std::string::npos) << answer.error().message;
+  EXPECT_FALSE(ProcessWithMarkerExists(marker));
+  ::kill(agent.pid(), SIGTERM);
+  EXPECT_EQ(agent.Wait(milliseconds(10000)), 0);
+  server.Stop();
+}
+
+}  // namespace
+}  // namespace labgate::testing

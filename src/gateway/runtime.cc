@@ -51,6 +51,7 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
 
 Runtime::~Runtime() {
   if (server_) server_->Stop();
+  if (store_) (void)store_->Flush();
 }
 
 core::Status Runtime::Start() {

@@ -152,6 +152,8 @@ core::Status PairingStore::SaveLocked() {
                              {"expiresAt", ToMs(c.expires_at)},
                              {"used", c.used}});
   }
+  seen_dirty_ = false;
+  seen_saved_ = clock_.SteadyNow();
   const std::string text = root.dump(2) + "\n";
   const std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -358,8 +360,17 @@ void PairingStore::MarkSeen(const std::string& node_id) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return;
   it->second.last_seen = clock_.Now();
+  seen_dirty_ = true;
+  const auto now = clock_.SteadyNow();
+  if (now - seen_saved_ < std::chrono::seconds(30)) return;
   // Best effort: last-seen is informative; a failed write must not break a session.
   (void)SaveLocked();
+}
+
+core::Status PairingStore::Flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!seen_dirty_) return core::Status();
+  return SaveLocked();
 }
 
 std::optional<NodeRecord> PairingStore::Find(const std::string& node_id) const {

@@ -91,7 +91,11 @@ class PairingStore {
   /// Ok when `fingerprint` is the key recorded for a paired, unrevoked `node_id`; else says why.
   core::Status CheckKey(const std::string& node_id, const std::string& fingerprint) const;
 
+  /// Notes that a node was seen now. Kept in memory and written with the next change, or at
+  /// most every 30 s: a hello must not cost a rewrite of the store on a fleet's reconnect.
   void MarkSeen(const std::string& node_id);
+  /// Writes pending last-seen times (at shutdown).
+  core::Status Flush();
 
   std::optional<NodeRecord> Find(const std::string& node_id) const;
   std::optional<PendingPairing> FindPending(const std::string& node_id) const;
@@ -110,6 +114,8 @@ class PairingStore {
   std::map<std::string, NodeRecord> nodes_;
   std::map<std::string, PendingPairing> pending_;
   std::vector<IssuedCode> codes_;
+  bool seen_dirty_ = false;
+  std::chrono::steady_clock::time_point seen_saved_{};
 };
 
 /// "2026-11-24T09:30:00Z"-style text for a time (UTC, seconds).

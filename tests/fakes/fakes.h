@@ -110,6 +110,9 @@ class FakeExecutor final : public gateway::Executor {
  public:
   explicit FakeExecutor(const FakeAuditStorage* audit = nullptr) : audit_(audit) {}
   const char* via() const override { return "local"; }
+  /// What State reports for every target (a node's pairing grants, revocation).
+  gateway::TargetState state;
+  gateway::TargetState State(const inventory::Target&) const override { return state; }
   core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
                                          const core::CancelToken&) override {
     std::lock_guard<std::mutex> lock(mutex_);

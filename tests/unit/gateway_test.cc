@@ -141,6 +141,58 @@ TEST_F(GatewayTest, Pipeline_FanOut_ReportsProgressPerTarget) {
   EXPECT_EQ(j["summary"]["errors"], 2);
 }
 
+class NodeRouting : public GatewayTest {
+ protected:
+  void SetUp() override {
+    auto inv = inventory::ParseInventory("[[nodes]]\nid = \"phone\"\ncapabilities = [\"run\"]\n", "hosts.toml", "/");
+    ASSERT_TRUE(inv.ok()) << inv.error().message;
+    gateway_ = std::make_unique<Gateway>(std::make_shared<const inventory::Inventory>(*inv), audit_, executor_, clock_,
+                                         nullptr, &nodes_);
+  }
+  fakes::FakeExecutor nodes_{&storage_};
+};
+
+TEST_F(NodeRouting, Pipeline_NodeWithRunGranted_GoesToTheNodeExecutor) {
+  nodes_.state.granted = std::vector<std::string>{"run"};
+  auto report = gateway_->Run(actor_, Call({"phone"}, {"true"}), cancel_);
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_TRUE(report.results[0].ok()) << report.results[0].error.value_or("");
+  EXPECT_EQ(report.results[0].via, "node");
+  ASSERT_EQ(nodes_.calls().size(), 1u);
+  EXPECT_TRUE(executor_.calls().empty());
+  EXPECT_EQ(storage_.records()[0]["path"], "node");
+}
+
+TEST_F(NodeRouting, Pipeline_PairingDidNotGrantRun_RefusedWithRuleEvenThoughInventoryListsIt) {
+  nodes_.state.granted = std::vector<std::string>{"camera"};
+  auto report = gateway_->Run(actor_, Call({"phone"}, {"true"}), cancel_);
+  EXPECT_TRUE(nodes_.calls().empty());
+  ASSERT_TRUE(report.results[0].error);
+  EXPECT_NE(report.results[0].error->find("pairing.capabilities"), std::string::npos);
+  EXPECT_EQ(storage_.records()[0]["kind"], "refusal");
+  EXPECT_EQ(storage_.records()[0]["decision"]["rule"], "pairing.capabilities");
+}
+
+TEST_F(NodeRouting, Pipeline_RevokedNode_RefusedWithRule) {
+  nodes_.state.granted = std::vector<std::string>{};
+  nodes_.state.revoked_at = "2026-11-24T10:00:00Z";
+  auto report = gateway_->Run(actor_, Call({"phone"}, {"true"}), cancel_);
+  EXPECT_TRUE(nodes_.calls().empty());
+  ASSERT_TRUE(report.results[0].error);
+  EXPECT_NE(report.results[0].error->find("pairing.revoked"), std::string::npos);
+}
+
+TEST_F(NodeRouting, Targets_ShowTheNodesLiveState) {
+  nodes_.state.online = false;
+  nodes_.state.last_seen = "2026-11-24T09:00:00Z";
+  auto views = gateway_->Targets({"phone"});
+  ASSERT_TRUE(views.ok());
+  auto j = TargetsJson(*views);
+  EXPECT_EQ(j[0]["online"], false);
+  EXPECT_EQ(j[0]["lastSeen"], "2026-11-24T09:00:00Z");
+  EXPECT_NE(TargetsText(*views).find("no (seen 2026-11-24T09:00:00Z)"), std::string::npos);
+}
+
 TEST_F(GatewayTest, Targets_ListsLocalOnline) {
   auto views = gateway_->Targets({});
   ASSERT_TRUE(views.ok());

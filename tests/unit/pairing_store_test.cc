@@ -1,0 +1,197 @@
+#include "nodes/pairing_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fakes/fakes.h"
+#include "nodes/pairing_code.h"
+
+namespace labgate::nodes {
+namespace {
+
+using std::chrono::minutes;
+
+PublicKey Key(const std::string& tag) { return {"ssh-ed25519", "AAAA" + tag, "SHA256:" + tag}; }
+
+class PairingStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/labgate-pairing-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    auto opened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+    ASSERT_TRUE(opened.ok());
+    store_ = std::move(*opened);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+  fakes::FakeClock clock_;
+  std::unique_ptr<PairingStore> store_;
+};
+
+TEST_F(PairingStoreTest, Redeem_ValidCode_PairsWithTheSessionKeyAndCodeCapabilities) {
+  auto secret = store_->IssueCode("phone", {"camera", "location"}, minutes(10));
+  ASSERT_TRUE(secret.ok());
+  auto paired = store_->Redeem(*secret, "phone", Key("a"), {}, {"android-aarch64", "pixel", "0.1"});
+  ASSERT_TRUE(paired.ok()) << paired.error().message;
+  EXPECT_EQ(paired->key.fingerprint, "SHA256:a");
+  EXPECT_EQ(paired->capabilities, (std::vector<std::string>{"camera", "location"}));
+  EXPECT_TRUE(store_->CheckKey("phone", "SHA256:a").ok());
+}
+
+TEST_F(PairingStoreTest, Redeem_DeviceAsksForFewer_GetsOnlyThose) {
+  auto secret = store_->IssueCode("phone", {"camera", "location"}, minutes(10));
+  auto paired = store_->Redeem(*secret, "phone", Key("a"), {"location", "screen"}, {});
+  ASSERT_TRUE(paired.ok());
+  EXPECT_EQ(paired->capabilities, (std::vector<std::string>{"location"}));
+}
+
+TEST_F(PairingStoreTest, Redeem_CodeUsedTwice_SecondRefused) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {}).ok());
+  auto again = store_->Redeem(*secret, "phone", Key("b"), {}, {});
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("already used"), std::string::npos);
+  EXPECT_TRUE(store_->CheckKey("phone", "SHA256:a").ok());
+}
+
+TEST_F(PairingStoreTest, Redeem_ExpiredCode_Refused) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  clock_.Advance(minutes(11));
+  auto paired = store_->Redeem(*secret, "phone", Key("a"), {}, {});
+  ASSERT_FALSE(paired.ok());
+  EXPECT_NE(paired.error().message.find("expired"), std::string::npos);
+}
+
+TEST_F(PairingStoreTest, Redeem_CodeForAnotherNode_Refused) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  auto paired = store_->Redeem(*secret, "laptop", Key("a"), {}, {});
+  ASSERT_FALSE(paired.ok());
+  EXPECT_NE(paired.error().message.find("issued for node phone"), std::string::npos);
+}
+
+TEST_F(PairingStoreTest, Redeem_UnknownSecret_Refused) {
+  auto paired = store_->Redeem("not-a-secret", "phone", Key("a"), {}, {});
+  ASSERT_FALSE(paired.ok());
+  EXPECT_EQ(paired.error().code, core::ErrorCode::kRefused);
+}
+
+TEST_F(PairingStoreTest, Redeem_KeyOfAnotherNode_Refused) {
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("phone", {"run"}, minutes(10)), "phone", Key("a"), {}, {}).ok());
+  auto second = store_->Redeem(*store_->IssueCode("laptop", {"run"}, minutes(10)), "laptop", Key("a"), {}, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("belongs to node phone"), std::string::npos);
+}
+
+TEST_F(PairingStoreTest, CheckKey_OtherNodesKey_SaysWhoseKeyItIs) {
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("phone", {"run"}, minutes(10)), "phone", Key("a"), {}, {}).ok());
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("laptop", {"run"}, minutes(10)), "laptop", Key("b"), {}, {}).ok());
+  auto check = store_->CheckKey("phone", "SHA256:b");
+  ASSERT_FALSE(check.ok());
+  EXPECT_NE(check.error().message.find("not the key recorded for node phone"), std::string::npos);
+  EXPECT_FALSE(store_->CheckKey("ghost", "SHA256:z").ok());
+}
+
+TEST_F(PairingStoreTest, Pending_ApproveMayNarrowButNotWiden) {
+  ASSERT_TRUE(store_->AddPending("desk", Key("d"), {"run", "screen"}, {"linux-x86_64", "desk", "0.1"}).ok());
+  auto widened = store_->Approve("desk", std::vector<std::string>{"camera"});
+  ASSERT_FALSE(widened.ok());
+  EXPECT_NE(widened.error().message.find("did not ask for camera"), std::string::npos);
+  auto approved = store_->Approve("desk", std::vector<std::string>{"run"});
+  ASSERT_TRUE(approved.ok());
+  EXPECT_EQ(approved->capabilities, (std::vector<std::string>{"run"}));
+  EXPECT_TRUE(store_->Pending().empty());
+  EXPECT_TRUE(store_->CheckKey("desk", "SHA256:d").ok());
+}
+
+TEST_F(PairingStoreTest, Pending_ForAPairedId_Refused) {
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("phone", {"run"}, minutes(10)), "phone", Key("a"), {}, {}).ok());
+  EXPECT_FALSE(store_->AddPending("phone", Key("x"), {"run"}, {}).ok());
+}
+
+TEST_F(PairingStoreTest, Reject_RemovesTheRequest) {
+  ASSERT_TRUE(store_->AddPending("desk", Key("d"), {"run"}, {}).ok());
+  ASSERT_TRUE(store_->Reject("desk").ok());
+  EXPECT_FALSE(store_->FindPending("desk").has_value());
+  EXPECT_FALSE(store_->Find("desk").has_value());
+  EXPECT_FALSE(store_->Reject("desk").ok());
+}
+
+TEST_F(PairingStoreTest, Rotate_OldKeyStopsWorkingNewKeyWorks) {
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("phone", {"run"}, minutes(10)), "phone", Key("a"), {}, {}).ok());
+  clock_.Advance(minutes(60));
+  auto rotated = store_->Rotate("phone", Key("b"));
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->key_since(), clock_.Now());
+  EXPECT_FALSE(store_->CheckKey("phone", "SHA256:a").ok());
+  EXPECT_TRUE(store_->CheckKey("phone", "SHA256:b").ok());
+  EXPECT_FALSE(store_->Rotate("phone", Key("b")).ok());
+}
+
+TEST_F(PairingStoreTest, Revoke_RefusesTheKeyAndKeepsTheRecord) {
+  ASSERT_TRUE(store_->Redeem(*store_->IssueCode("phone", {"run"}, minutes(10)), "phone", Key("a"), {}, {}).ok());
+  ASSERT_TRUE(store_->Revoke("phone").ok());
+  auto check = store_->CheckKey("phone", "SHA256:a");
+  ASSERT_FALSE(check.ok());
+  EXPECT_NE(check.error().message.find("revoked"), std::string::npos);
+  ASSERT_TRUE(store_->Find("phone").has_value());
+  EXPECT_TRUE(store_->Find("phone")->revoked());
+  EXPECT_FALSE(store_->Revoke("phone").ok());
+}
+
+TEST_F(PairingStoreTest, Reopen_KeepsEverythingAndOnlyTheSecretsDigest) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {"linux", "p", "1"}).ok());
+  ASSERT_TRUE(store_->AddPending("desk", Key("d"), {"run"}, {}).ok());
+  auto unused = store_->IssueCode("laptop", {"run"}, minutes(10));
+  std::ifstream in(dir_ + "/nodes.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find(*unused), std::string::npos);
+
+  auto reopened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE((*reopened)->CheckKey("phone", "SHA256:a").ok());
+  EXPECT_EQ((*reopened)->Find("phone")->device.hostname, "p");
+  EXPECT_TRUE((*reopened)->FindPending("desk").has_value());
+  EXPECT_TRUE((*reopened)->Redeem(*unused, "laptop", Key("l"), {}, {}).ok());
+  EXPECT_FALSE((*reopened)->Redeem(*secret, "phone", Key("z"), {}, {}).ok());
+}
+
+TEST_F(PairingStoreTest, Open_CorruptFile_IsAnErrorAndTheFileIsKept) {
+  std::ofstream(dir_ + "/bad.json") << "{not json";
+  auto opened = PairingStore::Open(dir_ + "/bad.json", clock_);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.error().message.find("never overwritten"), std::string::npos);
+  std::ifstream in(dir_ + "/bad.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "{not json");
+}
+
+TEST(PairingCode, RoundTrips) {
+  PairingCode code{"10.0.0.2:7022", "SHA256:abc", "phone", "s3cret"};
+  const std::string text = EncodePairingCode(code);
+  EXPECT_EQ(text.rfind("lgpair1.", 0), 0u);
+  EXPECT_EQ(text.find_first_of(" /+="), std::string::npos);
+  auto back = DecodePairingCode(text + "\n");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->address, code.address);
+  EXPECT_EQ(back->fingerprint, code.fingerprint);
+  EXPECT_EQ(back->node_id, code.node_id);
+  EXPECT_EQ(back->secret, code.secret);
+}
+
+TEST(PairingCode, TruncatedOrForeignTextIsExplained) {
+  const std::string text = EncodePairingCode({"10.0.0.2:7022", "SHA256:abc", "phone", "s3cret"});
+  for (const std::string bad : {text.substr(0, text.size() / 2), std::string("hello"), std::string("lgpair1.@@@")}) {
+    auto decoded = DecodePairingCode(bad);
+    ASSERT_FALSE(decoded.ok()) << bad;
+    EXPECT_NE(decoded.error().message.find("not a labgate pairing code"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace labgate::nodes

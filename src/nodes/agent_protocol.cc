@@ -1,12 +1,9 @@
 #include "nodes/agent_protocol.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 
 #include "core/base64.h"
+#include "core/net.h"
 
 namespace labgate::nodes {
 
@@ -129,14 +126,8 @@ bool ChannelOut::Flush(ssh_channel channel) {
 }
 
 void TuneSocket(int fd) {
-  int on = 1, idle = 5, intvl = 5, cnt = 3;
-  unsigned int user_timeout = 15000;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
+  // The heartbeat drops a silent link after 15 s; the kernel should give up no later.
+  core::TuneTcpSocket(fd, {std::chrono::seconds(5), std::chrono::seconds(5), 3, kHeartbeatTimeout, true});
 }
 
 }  // namespace labgate::nodes

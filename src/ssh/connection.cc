@@ -17,6 +17,7 @@
 
 #include "core/capped_output.h"
 #include "core/hashing.h"
+#include "core/net.h"
 #include "ssh/remote_command.h"
 
 namespace labgate::ssh {
@@ -127,15 +128,7 @@ core::Result<SessionPtr> ConnectTransport(const HostSpec& spec, Steady::time_poi
   }
   // Dead peers must not hang a pooled session forever.
   int sock = ssh_get_fd(s.get());
-  if (sock >= 0 && fd < 0) {
-    int on = 1, idle = 30, intvl = 10, cnt = 3;
-    unsigned int user_timeout = 60000;
-    ::setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout);
-  }
+  if (sock >= 0 && fd < 0) core::TuneTcpSocket(sock, core::KeepaliveSettings{});
   return s;
 }
 

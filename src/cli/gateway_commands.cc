@@ -74,25 +74,24 @@ void Print(const Args& args, const json& answer, const std::string& text) {
   }
 }
 
+/// Copies bytes from `from` to `to` until `from` ends or fails.
+void Relay(int from, int to) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(from, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    WriteAll(to, std::string(buf, static_cast<std::size_t>(n)));
+  }
+}
+
 /// Relays stdin to the gateway's MCP socket and its answers to stdout until either side ends.
 int Bridge(int sock) {
   std::thread up([sock] {
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      WriteAll(sock, std::string(buf, static_cast<std::size_t>(n)));
-    }
+    Relay(STDIN_FILENO, sock);
     ::shutdown(sock, SHUT_WR);  // the gateway then finishes the session's calls and closes
   });
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(sock, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    WriteAll(STDOUT_FILENO, std::string(buf, static_cast<std::size_t>(n)));
-  }
+  Relay(sock, STDOUT_FILENO);
   ::close(sock);
   // The gateway went away (or answered the end of input): nothing more to relay.
   up.detach();

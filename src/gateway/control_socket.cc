@@ -43,7 +43,9 @@ std::string UserName(uid_t uid) {
   return std::to_string(uid);
 }
 
-void WriteAll(int fd, const std::string& data) {
+}  // namespace
+
+void SendAll(int fd, std::string_view data) {
   std::size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
@@ -52,8 +54,6 @@ void WriteAll(int fd, const std::string& data) {
     off += static_cast<std::size_t>(n);
   }
 }
-
-}  // namespace
 
 core::Result<int> ConnectControl(const std::string& path) {
   auto addr = AddressOf(path);
@@ -127,7 +127,7 @@ void ControlListener::AcceptLoop() {
     }
     SocketPeer peer{cred.uid, cred.pid, UserName(cred.uid)};
     if (cred.uid != ::getuid()) {
-      WriteAll(conn, core::jsonrpc::Encode(core::jsonrpc::MakeError(
+      SendAll(conn, core::jsonrpc::Encode(core::jsonrpc::MakeError(
                          nullptr, nodes::kErrRefused,
                          "this socket serves only " + UserName(::getuid()) + " (uid " + std::to_string(::getuid()) +
                              "), the gateway's own user; you are " + peer.user)) +
@@ -174,7 +174,7 @@ core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::st
                                           std::chrono::milliseconds timeout) {
   auto fd = ConnectControl(path);
   if (!fd) return fd.error();
-  WriteAll(*fd, core::jsonrpc::Encode(core::jsonrpc::MakeRequest(1, method, std::move(params))) + "\n");
+  SendAll(*fd, core::jsonrpc::Encode(core::jsonrpc::MakeRequest(1, method, std::move(params))) + "\n");
   core::LineFramer framer(64 * 1024 * 1024);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];

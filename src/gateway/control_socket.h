@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/result.h"
@@ -56,6 +57,9 @@ class ControlListener {
   std::list<Connection> connections_;
   std::atomic<bool> stopped_{false};
 };
+
+/// Sends every byte on a socket (no SIGPIPE); stops quietly when the peer is gone.
+void SendAll(int fd, std::string_view data);
 
 /// Connects to a control socket. kUnavailable when nothing listens there.
 core::Result<int> ConnectControl(const std::string& path);

@@ -84,14 +84,7 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
         reply = result ? core::jsonrpc::MakeResult(msg.id, *result)
                        : core::jsonrpc::MakeError(msg.id, RpcCode(result.error()), result.error().message);
       }
-      std::string line = core::jsonrpc::Encode(reply) + "\n";
-      std::size_t off = 0;
-      while (off < line.size()) {
-        ssize_t w = ::write(fd, line.data() + off, line.size() - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        off += static_cast<std::size_t>(w);
-      }
+      SendAll(fd, core::jsonrpc::Encode(reply) + "\n");
     }
   }
 }

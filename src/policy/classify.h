@@ -1,0 +1,42 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/command_parse.h"
+
+namespace labgate::policy {
+
+/// How much a command can change, least first. A command's risk is the highest of its parts.
+enum class Risk { kReadOnly = 0, kMutating = 1, kDestructive = 2, kPrivileged = 3 };
+
+/// "read-only", "mutating", "destructive", "privileged".
+const char* RiskName(Risk risk);
+std::optional<Risk> ParseRisk(std::string_view name);
+
+/// An operator's addition to the built-in table (hosts.toml [classify]): simple commands whose
+/// text (CommandText) matches `pattern` (a glob, see glob.h) have at least `risk`, and for
+/// `read-only` exactly that (it overrides the built-in default for unknown programs).
+struct ClassifyRule {
+  std::string pattern;
+  Risk risk = Risk::kMutating;
+  std::string source;  // where it was declared, e.g. "hosts.toml:42 classify.destructive"
+};
+
+/// The class of a whole command line and the simple command and rule that set it.
+struct Classification {
+  Risk risk = Risk::kReadOnly;
+  std::string rule;     // e.g. "builtin:rm -r", "builtin:unknown-program", "hosts.toml:42 classify.destructive"
+  std::string reason;   // for people: "rm -r deletes recursively"
+  std::string command;  // CommandText of the simple command that set the class ("" if none)
+};
+
+/// Classifies every simple command of `command` against the operator's rules and the built-in
+/// table, and returns the riskiest. Programs in neither table are `mutating`; a command that is
+/// dynamic or incomplete is `destructive` (policy cannot see what it runs). Pure; linear in
+/// the size of the command times the number of rules.
+Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra = {});
+
+}  // namespace labgate::policy

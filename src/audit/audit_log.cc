@@ -17,7 +17,9 @@ Json OrNull(const std::optional<T>& v) {
 }
 
 Json EncodeDecision(const DecisionRecord& d) {
-  return Json{{"allowed", d.allowed}, {"rule", d.rule}, {"reason", d.reason}};
+  Json out = {{"allowed", d.allowed}, {"rule", d.rule}, {"reason", d.reason}};
+  if (!d.risk.empty()) out["risk"] = d.risk;
+  return out;
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ struct DecisionRecord {
   bool allowed = false;
   std::string rule;
   std::string reason;
+  std::string risk;  // the command's risk class, when there is a command
 };
 
 /// What is about to run, written durably before it runs.

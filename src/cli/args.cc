@@ -7,7 +7,8 @@ namespace labgate::cli {
 
 core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   static const std::set<std::string> kValued = {"--config", "--shell", "--timeout", "--cwd", "--fingerprint",
-                                                "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway"};
+                                                "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway",
+                                                "--target", "--pattern", "--for"};
   static const std::map<std::string, std::string> kShort = {{"-h", "--help"}, {"-c", "--config"}, {"-V", "--version"}};
   Args args;
   std::size_t i = 0;

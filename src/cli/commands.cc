@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -51,7 +52,10 @@ const std::map<std::string, Verb>& Verbs() {
         "  --timeout DUR    deadline (500ms, 30s, 5m; default [gateway] default_timeout_ms); stops the\n"
         "                   whole process group\n"
         "  --cwd DIR        working directory on the target\n"
+        "  --dry-run        show the decision, rule, risk class and targets; run nothing\n"
         "  --json           print the structured result (same shape as the MCP tool)\n"
+        "A command that policy says needs a human's yes is asked about on your terminal; without a\n"
+        "terminal, an approval request is filed (see `labgate approvals`).\n"
         "  --config FILE    inventory to use\n"}},
       {"targets",
        {"list targets and what they can do",
@@ -107,6 +111,22 @@ const std::map<std::string, Verb>& Verbs() {
         "        request waits until the operator runs `labgate nodes approve ID`\n"
         "run     connects out to the gateway, serves the approved capabilities, reconnects with backoff\n"
         "status  shows the node id, gateway, key fingerprint and approved capabilities\n"}},
+      {"approvals",
+       {"approve or deny what an AI asked to run; time-boxed grants",
+        "usage: labgate approvals list [--all] [--json]\n"
+        "       labgate approvals approve|deny ID\n"
+        "       labgate approvals grant --target SELECTOR --pattern 'COMMAND *' [--for 1h]\n"
+        "       labgate approvals grants [--json]\n"
+        "       labgate approvals revoke GRANT-ID\n\n"
+        "list     open requests: targets, exact command, cwd, env, risk class, the rule that asked, who\n"
+        "         asked and when it expires (default 15 minutes; [gateway] approval_ttl_s)\n"
+        "approve  lets exactly that call (same targets, command, cwd and env) run once when it is repeated\n"
+        "deny     closes the request\n"
+        "grant    lets commands matching PATTERN (a glob; * matches anything) run on the targets without\n"
+        "         asking until the grant expires; deny rules still refuse\n"
+        "revoke   ends a grant early\n"
+        "These talk to the running gateway or `labgate mcp` through its operator socket; a command that\n"
+        "labgate itself started is refused, so an AI cannot approve its own requests.\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -147,6 +167,7 @@ int Run(const Args& args) {
     call.timeout_ms = *ms;
   }
   call.cwd = args.get("--cwd");
+  call.dry_run = args.has("--dry-run");
 
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
@@ -160,20 +181,51 @@ int Run(const Args& args) {
       params["argv"] = call.command.argv;
     }
     if (call.timeout_ms) params["timeoutMs"] = *call.timeout_ms;
+    if (call.dry_run) params["dryRun"] = true;
     const std::int64_t wait = call.timeout_ms.value_or(inv->gateway.max_timeout_ms) + 30000;
     auto answer = CallGateway(*inv, args, "run", params, wait);
     if (!answer) return Fail(answer.error().message);
     auto parsed = gateway::RunReportFromJson(*answer);
     if (!parsed) return Fail(parsed.error().message);
     report = std::move(*parsed);
+    // The daemon filed an approval request; a person at this terminal can answer it now.
+    const auto pending = std::find_if(report.results.begin(), report.results.end(),
+                                      [](const auto& r) { return r.decision == "approval-pending"; });
+    if (pending != report.results.end()) {
+      if (auto human = TerminalHuman()) {
+        gateway::ConfirmQuestion q;
+        for (const auto& r : report.results) {
+          if (r.decision == "approval-pending") q.targets.push_back(r.target);
+        }
+        q.command = call.command.Display();
+        q.cwd = call.cwd;
+        q.risk = pending->risk;
+        q.rule = pending->rule;
+        q.reason = pending->reason;
+        core::CancelToken never;
+        if (human->Ask(q, never).kind == gateway::ConfirmAnswer::Kind::kAccept) {
+          auto approved = CallGateway(*inv, args, "approvals.approve", {{"id", pending->approval_id}});
+          if (!approved) return Fail(approved.error().message);
+          auto again = CallGateway(*inv, args, "run", params, wait);
+          if (!again) return Fail(again.error().message);
+          auto reparsed = gateway::RunReportFromJson(*again);
+          if (!reparsed) return Fail(reparsed.error().message);
+          report = std::move(*reparsed);
+        }
+      }
+    }
   } else {
     gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
     audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
     core::CancelToken never;
     const bool tty = ::isatty(STDERR_FILENO) == 1;
-    report = runtime.gateway().Run(actor, call, never, [&](std::size_t done, std::size_t total, const auto& r) {
-      if (tty && total > 1) std::cerr << "\r[" << done << "/" << total << "] " << gateway::OneLineSummary(r) << "\033[K";
-    });
+    auto human = TerminalHuman();
+    report = runtime.gateway().Run(
+        actor, call, never,
+        [&](std::size_t done, std::size_t total, const auto& r) {
+          if (tty && total > 1) std::cerr << "\r[" << done << "/" << total << "] " << gateway::OneLineSummary(r) << "\033[K";
+        },
+        human.get());
     if (tty && report.results.size() > 1) std::cerr << "\r\033[K";
   }
 
@@ -181,16 +233,25 @@ int Run(const Args& args) {
     std::cout << gateway::RunReportJson(report).dump(2) << "\n";
   } else if (report.error) {
     return Fail(report.error->message);
+  } else if (report.dry_run) {
+    std::cout << gateway::RunReportText(report);
+    return 0;
   } else if (report.results.size() == 1) {
     const auto& r = report.results[0];
     WriteAll(STDOUT_FILENO, r.stdout_text);
     WriteAll(STDERR_FILENO, r.stderr_text);
     if (!r.ok() && (r.error || r.signal)) std::cerr << "labgate: " << gateway::OneLineSummary(r) << "\n";
+    if (r.escalated) {
+      std::string text = gateway::RunReportText(report);
+      const auto at = text.find(r.target + ": escalated");
+      if (at != std::string::npos) std::cerr << text.substr(at);
+    }
   } else {
     std::cout << gateway::RunReportText(report);
   }
 
   if (report.error) return kExitLabgateError;
+  if (report.dry_run) return 0;
   if (report.results.size() == 1) {
     const auto& r = report.results[0];
     if (r.timed_out) return kExitTimeout;
@@ -337,6 +398,7 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "nodes") return NodesVerb(args);
   if (args.verb == "node") return NodeVerb(args);
   if (args.verb == "hosts") return Hosts(args);
+  if (args.verb == "approvals") return ApprovalsVerb(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }
 

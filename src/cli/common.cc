@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "gateway/control_socket.h"
 #include "gateway/runtime.h"
+#include "policy/decide.h"
 
 namespace labgate::cli {
 
@@ -15,7 +17,10 @@ int Fail(const std::string& message, int code) {
 }
 
 core::Result<inventory::Inventory> LoadInventoryFor(const Args& args) {
-  return inventory::LoadConfigured(args.get("--config"));
+  auto inv = inventory::LoadConfigured(args.get("--config"));
+  if (!inv) return inv;
+  if (auto ok = policy::CheckInventory(*inv); !ok) return ok.error();
+  return inv;
 }
 
 std::string ConfigHint(const Args& args) {
@@ -38,6 +43,29 @@ core::Result<nlohmann::json> CallGateway(const inventory::Inventory& inv, const 
                                "); start it with `labgate gateway" + ConfigHint(args) + "`");
   }
   return gateway::OperatorCall(socket, method, std::move(params), std::chrono::milliseconds(timeout_ms));
+}
+
+core::Result<nlohmann::json> CallOperator(const inventory::Inventory& inv, const Args& args, const std::string& method,
+                                          nlohmann::json params) {
+  const auto& dir = inv.gateway.state_dir;
+  std::vector<std::string> sockets = {gateway::PathsFor(inv.gateway).operator_socket};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("operator-", 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".sock") {
+      sockets.push_back(entry.path().string());
+    }
+  }
+  for (const auto& socket : sockets) {
+    auto fd = gateway::ConnectControl(socket);
+    if (!fd) continue;
+    ::close(*fd);
+    return gateway::OperatorCall(socket, method, std::move(params), std::chrono::milliseconds(60000));
+  }
+  return core::MakeError(core::ErrorCode::kUnavailable,
+                         "neither a gateway nor a `labgate mcp` is running for " + inv.source + " (nothing answers in " +
+                             dir + "); approvals are handed to a running one: start `labgate gateway" + ConfigHint(args) +
+                             "`, or repeat the call from your MCP client first");
 }
 
 void WriteAll(int fd, const std::string& data) {

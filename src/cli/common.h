@@ -1,10 +1,12 @@
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli/args.h"
 #include "core/result.h"
+#include "gateway/gateway.h"
 #include "inventory/inventory.h"
 
 /// What the CLI verbs share: exit codes, error printing, config loading, the operator socket.
@@ -30,6 +32,11 @@ bool GatewayRunning(const inventory::Inventory& inv);
 core::Result<nlohmann::json> CallGateway(const inventory::Inventory& inv, const Args& args, const std::string& method,
                                          nlohmann::json params, std::int64_t timeout_ms = 60000);
 
+/// Calls the operator socket of the gateway daemon, or else of any running embedded gateway
+/// (`labgate mcp`) of this state dir: approvals live in the shared state dir, so any will do.
+core::Result<nlohmann::json> CallOperator(const inventory::Inventory& inv, const Args& args, const std::string& method,
+                                          nlohmann::json params);
+
 /// Writes every byte (stdout/stderr passthrough of command output).
 void WriteAll(int fd, const std::string& data);
 
@@ -40,5 +47,9 @@ int NodesVerb(const Args& args);
 int NodeVerb(const Args& args);
 /// `labgate mcp`: bridges to a running gateway's MCP socket, else serves an embedded gateway.
 int McpVerb(const Args& args);
+/// A human at this process's controlling terminal (/dev/tty), or null when there is none.
+std::unique_ptr<gateway::Confirmer> TerminalHuman();
+/// `labgate approvals list|approve|deny|grant|grants|revoke`.
+int ApprovalsVerb(const Args& args);
 
 }  // namespace labgate::cli

@@ -98,6 +98,15 @@ int Bridge(int sock) {
   return 0;
 }
 
+// Writes a refused connection on a control socket to the audit log.
+gateway::ControlListener::RefusedFn RefusedPeerAuditor(gateway::Runtime& runtime, const std::string& socket) {
+  return [&runtime, socket](const gateway::SocketPeer& peer) {
+    audit::Event event{"socket.refused", {"socket", "", "", peer.user, "pid:" + std::to_string(peer.pid)}, "",
+                       {{"socket", socket}, {"uid", peer.uid}, {"pid", peer.pid}}};
+    (void)runtime.audit().Append(audit::EncodeEvent(event), audit::Durability::kSoon);
+  };
+}
+
 }  // namespace
 
 int McpVerb(const Args& args) {
@@ -111,7 +120,17 @@ int McpVerb(const Args& args) {
   spdlog::info("labgate {} serving MCP on stdio with inventory {} (audit log {})", LABGATE_VERSION, inv->source,
                inv->gateway.audit_log);
   gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
-  return mcp::ServeStdio(runtime.gateway(), STDIN_FILENO, STDOUT_FILENO, core::CurrentUserName());
+  // The operator answers approval requests through this process's own operator socket.
+  runtime.RecordPolicyLoaded("mcp");
+  gateway::OperatorService operators(runtime);
+  const std::string socket = runtime.inventory().gateway.state_dir + "/operator-" + std::to_string(::getpid()) + ".sock";
+  auto op = gateway::ControlListener::Listen(
+      socket, [&](int fd, const gateway::SocketPeer& peer) { operators.Serve(fd, peer); },
+      RefusedPeerAuditor(runtime, socket));
+  if (!op) spdlog::warn("no operator socket for approvals: {}", op.error().message);
+  const int rc = mcp::ServeStdio(runtime.gateway(), STDIN_FILENO, STDOUT_FILENO, core::CurrentUserName());
+  if (op) (*op)->Stop();
+  return rc;
 }
 
 int GatewayVerb(const Args& args) {
@@ -121,14 +140,9 @@ int GatewayVerb(const Args& args) {
   const auto paths = gateway::PathsFor(inv->gateway);
   gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kDaemon, ConfigHint(args));
   if (auto ok = runtime.Start(); !ok) return Fail(ok.error().message, 1);
+  runtime.RecordPolicyLoaded("gateway");
   gateway::OperatorService operators(runtime);
-  auto refused = [&runtime](const std::string& socket) {
-    return [&runtime, socket](const gateway::SocketPeer& peer) {
-      audit::Event event{"socket.refused", {"socket", "", "", peer.user, "pid:" + std::to_string(peer.pid)}, "",
-                         {{"socket", socket}, {"uid", peer.uid}, {"pid", peer.pid}}};
-      (void)runtime.audit().Append(audit::EncodeEvent(event), audit::Durability::kSoon);
-    };
-  };
+  auto refused = [&runtime](const std::string& socket) { return RefusedPeerAuditor(runtime, socket); };
   auto op = gateway::ControlListener::Listen(
       paths.operator_socket, [&](int fd, const gateway::SocketPeer& peer) { operators.Serve(fd, peer); },
       refused(paths.operator_socket));

@@ -6,13 +6,18 @@
 #include <thread>
 
 #include "core/text.h"
-#include "policy/capability_scope.h"
 #include "inventory/selector.h"
+#include "policy/capability_scope.h"
 
 namespace labgate::gateway {
 namespace {
 
 using std::chrono::milliseconds;
+using Verdict = policy::CommandDecision::Verdict;
+
+// Diagnostics are quick looks: short deadline, small output.
+constexpr milliseconds kDiagnosticTimeout{5000};
+constexpr std::size_t kDiagnosticOutputCap = 4096;
 
 std::string PathName(const inventory::Target& target) {
   switch (target.kind) {
@@ -23,30 +28,67 @@ std::string PathName(const inventory::Target& target) {
   return "local";
 }
 
+audit::Json CommandJson(const capabilities::Command& command) {
+  if (command.shell) return audit::Json{{"shell", *command.shell}};
+  return audit::Json{{"argv", command.argv}};
+}
+
 }  // namespace
 
-audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms) {
+const char* ConfirmKindName(ConfirmAnswer::Kind kind) {
+  switch (kind) {
+    case ConfirmAnswer::Kind::kAccept: return "accepted";
+    case ConfirmAnswer::Kind::kDecline: return "declined";
+    case ConfirmAnswer::Kind::kCancel: return "cancelled";
+    case ConfirmAnswer::Kind::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+/// One target's way through the pipeline.
+struct Gateway::Plan {
+  const inventory::Target* target = nullptr;
+  Executor* executor = nullptr;
+  policy::CommandDecision decision;
+  bool confirmed = false;
+  std::string approver;
+  std::string approval_id;
+};
+
+audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
+                       const std::function<std::string(std::string_view)>& redact) {
   audit::Json payload;
   if (call.command.shell) {
-    payload["shell"] = core::Redact(*call.command.shell);
+    payload["shell"] = redact(*call.command.shell);
   } else {
     audit::Json argv = audit::Json::array();
-    for (const auto& word : call.command.argv) argv.push_back(core::Redact(word));
+    for (const auto& word : call.command.argv) argv.push_back(redact(word));
     payload["argv"] = argv;
   }
   payload["cwd"] = call.cwd.empty() ? audit::Json(nullptr) : audit::Json(call.cwd);
   if (!call.env.empty()) {
     audit::Json env = audit::Json::object();
-    for (const auto& [key, value] : call.env) env[key] = core::Redact(key + "=" + value).substr(key.size() + 1);
+    for (const auto& [key, value] : call.env) env[key] = redact(key + "=" + value).substr(key.size() + 1);
     payload["env"] = env;
   }
   payload["timeoutMs"] = timeout_ms;
+  if (call.dry_run) payload["dryRun"] = true;
   return payload;
 }
 
 Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-                 const core::Clock& clock, Executor* ssh, Executor* nodes)
-    : inventory_(std::move(inventory)), audit_(audit), local_(local), clock_(clock), ssh_(ssh), nodes_(nodes) {}
+                 const core::Clock& clock, Executor* ssh, Executor* nodes, ApprovalStore* approvals,
+                 std::function<std::string(std::string_view)> redact)
+    : inventory_(std::move(inventory)),
+      audit_(audit),
+      local_(local),
+      clock_(clock),
+      ssh_(ssh),
+      nodes_(nodes),
+      approvals_(approvals),
+      redact_(redact ? std::move(redact) : [](std::string_view text) { return core::Redact(text); }) {}
+
+std::string Gateway::Redact(std::string_view text) const { return redact_(text); }
 
 Executor* Gateway::ExecutorFor(const inventory::Target& target) const {
   if (target.kind == inventory::TargetKind::kLocal) return &local_;
@@ -61,16 +103,58 @@ void Gateway::AuditRefusal(const audit::Actor& actor, const RunCall& call, const
   refusal.actor = actor;
   refusal.targets = call.selectors;
   refusal.action = "run";
-  refusal.payload = RunPayload(call, call.timeout_ms.value_or(inventory_->gateway.default_timeout_ms));
-  refusal.decision = {false, rule, why};
+  refusal.payload = RunPayload(call, call.timeout_ms.value_or(inventory_->gateway.default_timeout_ms), redact_);
+  refusal.decision = {false, rule, why, ""};
   refusal.error = why;
   // A refusal that cannot be audited is still a refusal; nothing ran.
   (void)audit_.Append(audit::EncodeRefusal(refusal));
 }
 
+void Gateway::AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target,
+                         audit::Json details) {
+  (void)audit_.Append(audit::EncodeEvent(audit::Event{event, actor, target, std::move(details)}));
+}
+
+Gateway::Plan Gateway::Decide(const inventory::Target& target, const policy::ParsedCommand& parsed,
+                              const std::vector<policy::Grant>& grants) const {
+  Plan plan;
+  plan.target = &target;
+  plan.executor = ExecutorFor(target);
+  plan.decision = policy::DecideCommand(*inventory_, target, parsed, grants);
+  // Reasons quote the command: mask secrets before they reach callers or the audit log.
+  plan.decision.reason = redact_(plan.decision.reason);
+  plan.decision.risk.command = redact_(plan.decision.risk.command);
+  auto refuse = [&](std::string rule, std::string reason) {
+    plan.decision.verdict = Verdict::kRefuse;
+    plan.decision.rule = std::move(rule);
+    plan.decision.reason = std::move(reason);
+  };
+  if (plan.decision.verdict == Verdict::kRefuse) return plan;
+  if (plan.executor == nullptr) {
+    const bool host = target.kind == inventory::TargetKind::kHost;
+    refuse("gateway.transport", target.id + " is " + (host ? "an SSH host" : "a paired node") +
+                                    ", and this labgate build cannot reach " + (host ? "SSH hosts" : "nodes") + " yet");
+    return plan;
+  }
+  if (target.kind == inventory::TargetKind::kNode) {
+    // Deny wins: the inventory may list a capability the pairing never approved.
+    const TargetState state = plan.executor->State(target);
+    const auto& granted = state.granted;
+    if (state.revoked_at) {
+      refuse("pairing.revoked", "node " + target.id + " was revoked at " + *state.revoked_at +
+                                    "; pair it again (`labgate pair new --node " + target.id + "`) to use it");
+    } else if (granted && std::find(granted->begin(), granted->end(), "run") == granted->end()) {
+      refuse("pairing.capabilities", "node " + target.id + " was paired without the run capability; pair it again with "
+                                     "`labgate pair new --node " + target.id + " --caps run,...`");
+    }
+  }
+  return plan;
+}
+
 RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
-                       const ProgressFn& progress) {
+                       const ProgressFn& progress, Confirmer* confirmer) {
   RunReport report;
+  report.dry_run = call.dry_run;
   const auto& gw = inventory_->gateway;
   auto reject = [&](core::Error error, const std::string& rule) {
     AuditRefusal(actor, call, rule, error.message);
@@ -78,6 +162,14 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
     return report;
   };
   if (auto ok = capabilities::ValidateCommand(call.command); !ok) return reject(ok.error(), "input.command");
+  for (const auto& [name, value] : call.env) {
+    if (!core::IsValidEnvName(name) || value.find('\0') != std::string::npos) {
+      return reject(core::MakeError(core::ErrorCode::kInvalidArgument,
+                                    "environment variable name '" + redact_(name) +
+                                        "' is not a valid name (letters, digits and _, not starting with a digit)"),
+                    "input.env");
+    }
+  }
   std::int64_t timeout_ms = call.timeout_ms.value_or(gw.default_timeout_ms);
   if (timeout_ms < 1 || timeout_ms > gw.max_timeout_ms) {
     return reject(core::MakeError(core::ErrorCode::kInvalidArgument,
@@ -88,14 +180,66 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
   auto targets = inventory::Resolve(*inventory_, call.selectors);
   if (!targets) return reject(targets.error(), "inventory.resolve");
 
+  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell);
+  const std::vector<policy::Grant> grants = approvals_ ? approvals_->PolicyGrants() : std::vector<policy::Grant>{};
   const std::size_t total = targets->size();
+  std::vector<Plan> plans;
   report.results.resize(total);
-  std::atomic<std::size_t> next{0};
+  for (std::size_t i = 0; i < total; ++i) {
+    plans.push_back(Decide(*(*targets)[i], parsed, grants));
+    auto& r = report.results[i];
+    const auto& d = plans[i].decision;
+    r.target = plans[i].target->id;
+    r.via = PathName(*plans[i].target);
+    r.action_id = audit::NewActionId();
+    r.rule = d.rule;
+    r.reason = d.reason;
+    r.risk = policy::RiskName(d.risk.risk);
+  }
+
+  if (call.dry_run) {
+    for (std::size_t i = 0; i < total; ++i) {
+      auto& r = report.results[i];
+      r.decision = std::string("dry-run:") + policy::VerdictName(plans[i].decision.verdict);
+      AuditEvent("run.dry-run", actor, r.target,
+                 {{"actionId", r.action_id},
+                  {"payload", RunPayload(call, timeout_ms, redact_)},
+                  {"decision", {{"verdict", policy::VerdictName(plans[i].decision.verdict)},
+                                {"rule", r.rule}, {"reason", r.reason}, {"risk", r.risk}}}});
+    }
+    return report;
+  }
+
+  for (std::size_t i = 0; i < total; ++i) {
+    if (plans[i].decision.verdict != Verdict::kRefuse) continue;
+    auto& r = report.results[i];
+    r.decision = "refused";
+    audit::Refusal refusal{r.action_id, actor, {r.target}, "run", RunPayload(call, timeout_ms, redact_),
+                           {false, r.rule, r.reason, r.risk}, r.reason};
+    if (auto ok = audit_.Append(audit::EncodeRefusal(refusal)); !ok) {
+      r.error = "refused (" + r.rule + "): " + r.reason + "; the refusal could not be audited either: " + ok.error().message;
+    } else {
+      r.error = "refused by " + r.rule + ": " + r.reason;
+    }
+  }
+  Confirm(actor, call, plans, report.results, confirmer, cancel);
+
+  std::vector<std::size_t> runnable;
   std::atomic<std::size_t> done{0};
   std::mutex progress_mutex;
+  for (std::size_t i = 0; i < total; ++i) {
+    const Verdict v = plans[i].decision.verdict;
+    if (v == Verdict::kRun || (v == Verdict::kConfirm && plans[i].confirmed)) {
+      runnable.push_back(i);
+    } else if (progress) {
+      progress(++done, total, report.results[i]);  // settled without running
+    }
+  }
+  std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    for (std::size_t i = next++; i < total; i = next++) {
-      report.results[i] = RunOne(actor, *(*targets)[i], call, milliseconds(timeout_ms), cancel);
+    for (std::size_t k = next++; k < runnable.size(); k = next++) {
+      const std::size_t i = runnable[k];
+      report.results[i] = RunOne(actor, plans[i], call, milliseconds(timeout_ms), cancel);
       std::size_t finished = ++done;
       if (progress) {
         std::lock_guard<std::mutex> lock(progress_mutex);
@@ -103,7 +247,7 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
       }
     }
   };
-  std::size_t parallel = std::min<std::size_t>(total, static_cast<std::size_t>(gw.max_parallel));
+  std::size_t parallel = std::min<std::size_t>(runnable.size(), static_cast<std::size_t>(gw.max_parallel));
   if (parallel <= 1) {
     worker();
   } else {
@@ -114,12 +258,132 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
   return report;
 }
 
-TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Target& target, const RunCall& call,
-                                milliseconds timeout, const core::CancelToken& cancel) {
+void Gateway::Confirm(const audit::Actor& actor, const RunCall& call, std::vector<Plan>& plans,
+                      std::vector<TargetRunResult>& results, Confirmer* confirmer, const core::CancelToken& cancel) {
+  std::vector<std::size_t> asking;
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    if (plans[i].decision.verdict == Verdict::kConfirm) asking.push_back(i);
+  }
+  if (asking.empty()) return;
+
+  ApprovalBinding binding;
+  ConfirmQuestion question;
+  policy::Risk risk = policy::Risk::kReadOnly;
+  for (std::size_t i : asking) {
+    binding.targets.push_back(plans[i].target->id);
+    if (plans[i].decision.risk.risk >= risk) {
+      risk = plans[i].decision.risk.risk;
+      question.rule = plans[i].decision.rule;
+      question.reason = plans[i].decision.reason;
+    }
+  }
+  std::sort(binding.targets.begin(), binding.targets.end());
+  binding.command = CommandJson(call.command);
+  binding.cwd = call.cwd;
+  binding.env = call.env;
+  question.targets = binding.targets;
+  question.command = redact_(call.command.Display());
+  question.cwd = call.cwd;
+  question.risk = policy::RiskName(risk);
+  const audit::Json summary = {{"targets", binding.targets}, {"command", redact_(call.command.Display())},
+                               {"cwd", call.cwd}, {"risk", question.risk}, {"rule", question.rule}};
+  const std::string joined_targets = [&] {
+    std::string out;
+    for (const auto& t : binding.targets) out += (out.empty() ? "" : ",") + t;
+    return out;
+  }();
+
+  auto settle = [&](const std::string& decision, const std::optional<std::string>& error, const std::string& approver,
+                    const std::string& approval_id) {
+    for (std::size_t i : asking) {
+      auto& r = results[i];
+      r.decision = decision;
+      r.approver = approver;
+      r.approval_id = approval_id;
+      if (error) {
+        r.error = *error;
+      } else {
+        plans[i].confirmed = true;
+        plans[i].approver = approver;
+        plans[i].approval_id = approval_id;
+      }
+    }
+  };
+  auto refuse_all = [&](const std::string& rule, const std::string& why) {
+    AuditRefusal(actor, call, rule, why);
+    settle("refused", "refused by " + rule + ": " + why, "", "");
+  };
+
+  // 1. An operator already approved exactly this call.
+  if (approvals_) {
+    auto approved = approvals_->TakeApproved(binding);
+    if (!approved) return refuse_all("approval.store", approved.error().message + "; nothing ran");
+    if (*approved) {
+      const auto& a = **approved;
+      audit::Json details = summary;
+      details["approvalId"] = a.id;
+      details["approvedBy"] = a.decided_by;
+      AuditEvent("approval.used", actor, joined_targets, details);
+      settle("confirmed", std::nullopt, "operator " + a.decided_by + " (approval " + a.id + ")", a.id);
+      return;
+    }
+  }
+  // 2. A human the caller can reach right now.
+  if (confirmer) {
+    ConfirmAnswer answer = confirmer->Ask(question, cancel);
+    audit::Json details = summary;
+    details["who"] = answer.who;
+    details["detail"] = answer.detail;
+    AuditEvent(std::string("confirmation.") + ConfirmKindName(answer.kind), actor, joined_targets, details);
+    switch (answer.kind) {
+      case ConfirmAnswer::Kind::kAccept:
+        settle("confirmed", std::nullopt, answer.who, "");
+        return;
+      case ConfirmAnswer::Kind::kDecline:
+        return refuse_all("confirmation.declined", "a human declined to run " + question.command + " on " +
+                                                       joined_targets + (answer.detail.empty() ? "" : " (" + answer.detail + ")"));
+      case ConfirmAnswer::Kind::kCancel:
+        return refuse_all("confirmation.cancelled", "the confirmation for " + question.command + " on " + joined_targets +
+                                                        " was cancelled; nothing ran");
+      case ConfirmAnswer::Kind::kFailed:
+        break;  // nobody answered: fall back to an approval request
+    }
+  }
+  // 3. Leave a request for the operator.
+  if (!approvals_) {
+    return refuse_all(question.rule, question.reason + "; no human can confirm it from here, so nothing ran");
+  }
+  bool created = false;
+  auto request = approvals_->Request(binding, question.risk, question.rule, question.reason,
+                                     audit::EncodeActor(actor), &created);
+  if (!request) return refuse_all("approval.store", request.error().message + "; nothing ran");
+  if (created) {
+    audit::Json details = summary;
+    details["approvalId"] = request->id;
+    details["expiresAt"] = request->expires_at;
+    AuditEvent("approval.requested", actor, joined_targets, details);
+  }
+  const std::string why = question.reason + ". It needs a human's approval: ask the operator to run `labgate approvals approve " +
+                          request->id + "` (expires " + request->expires_at +
+                          "), then repeat exactly this call; it will run once";
+  AuditRefusal(actor, call, "approval.pending", why);
+  settle("approval-pending", "not run: " + why, "", request->id);
+}
+
+TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, const RunCall& call, milliseconds timeout,
+                                const core::CancelToken& cancel) {
+  const inventory::Target& target = *plan.target;
+  const auto& d = plan.decision;
   TargetRunResult result;
   result.target = target.id;
   result.via = PathName(target);
   result.action_id = audit::NewActionId();
+  result.decision = plan.confirmed ? "confirmed" : "run";
+  result.rule = d.rule;
+  result.reason = d.reason;
+  result.risk = policy::RiskName(d.risk.risk);
+  result.approver = plan.approver;
+  result.approval_id = plan.approval_id;
 
   audit::Intent intent;
   intent.action_id = result.action_id;
@@ -127,42 +391,9 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
   intent.target = target.id;
   intent.path = result.via;
   intent.action = "run";
-  intent.payload = RunPayload(call, timeout.count());
-
-  const policy::Decision decision = policy::DecideCapability(*inventory_, target, "run");
-  intent.decision = {decision.allowed, decision.rule, decision.reason};
-  Executor* executor = ExecutorFor(target);
-  if (decision.allowed && executor != nullptr && target.kind == inventory::TargetKind::kNode) {
-    // Deny wins: the inventory may list a capability the pairing never approved.
-    const TargetState state = executor->State(target);
-    const auto& granted = state.granted;
-    if (state.revoked_at) {
-      intent.decision = {false, "pairing.revoked",
-                         "node " + target.id + " was revoked at " + *state.revoked_at +
-                             "; pair it again (`labgate pair new --node " + target.id + "`) to use it"};
-    } else if (granted && std::find(granted->begin(), granted->end(), "run") == granted->end()) {
-      intent.decision = {false, "pairing.capabilities",
-                         "node " + target.id + " was paired without the run capability; pair it again with "
-                         "`labgate pair new --node " + target.id + " --caps run,...`"};
-    }
-  }
-  if (decision.allowed && executor == nullptr) {
-    intent.decision = {false, "gateway.transport",
-                       target.id + " is " + (target.kind == inventory::TargetKind::kHost ? "an SSH host" : "a paired node") +
-                           ", and this labgate build cannot reach " +
-                           (target.kind == inventory::TargetKind::kHost ? "SSH hosts" : "nodes") + " yet"};
-  }
-  if (!intent.decision.allowed) {
-    audit::Refusal refusal{result.action_id, actor, {target.id}, "run", intent.payload, intent.decision,
-                           intent.decision.reason};
-    if (auto ok = audit_.Append(audit::EncodeRefusal(refusal)); !ok) {
-      result.error = "refused (" + intent.decision.rule + "): " + intent.decision.reason +
-                     "; the refusal could not be audited either: " + ok.error().message;
-    } else {
-      result.error = "refused by " + intent.decision.rule + ": " + intent.decision.reason;
-    }
-    return result;
-  }
+  intent.payload = RunPayload(call, timeout.count(), redact_);
+  intent.decision = {true, d.rule, d.reason, result.risk};
+  if (!plan.approver.empty()) intent.approver = plan.approver;
   if (auto ok = audit_.Append(audit::EncodeIntent(intent)); !ok) {
     result.error = "not run: the audit log could not record the intent (" + ok.error().message +
                    "); fix the audit log (" + audit_.Describe() + ") and retry";
@@ -175,26 +406,28 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
   request.env = call.env;
   request.timeout = timeout;
   request.output_cap = static_cast<std::size_t>(inventory_->gateway.output_cap_bytes);
-  auto outcome = executor->Run(target, request, cancel);
+  auto outcome = plan.executor->Run(target, request, cancel);
 
   audit::Outcome record;
   record.action_id = result.action_id;
   record.target = target.id;
   record.path = result.via;
   record.action = "run";
+  bool started = false;
   if (!outcome) {
-    result.error = outcome.error().message;
-    record.error = result.error;
+    result.error = redact_(outcome.error().message);
   } else {
+    started = true;
     const core::ProcessOutcome& o = *outcome;
     result.exit_code = o.exit_code;
     if (o.signal) result.signal = core::SignalName(*o.signal);
     result.timed_out = o.timed_out;
     result.cancelled = o.cancelled;
-    result.stdout_text = core::Redact(core::ToValidUtf8(o.out.text));
-    result.stderr_text = core::Redact(core::ToValidUtf8(o.err.text));
+    result.stdout_text = redact_(core::ToValidUtf8(o.out.text));
+    result.stderr_text = redact_(core::ToValidUtf8(o.err.text));
     result.truncated = o.out.truncated || o.err.truncated;
     result.duration_ms = o.duration.count();
+    result.retries = o.retries;
     if (o.timed_out) result.error = "timed out after " + std::to_string(timeout.count()) + " ms; its process group was stopped";
     if (o.cancelled) result.error = "cancelled; its process group was stopped";
     record.exit_code = result.exit_code;
@@ -206,8 +439,24 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
     record.stderr_bytes = o.err.total_bytes;
     record.output_digest = "sha256:" + o.out.sha256 + ",sha256:" + o.err.sha256;
     record.retries = o.retries;
-    record.error = result.error;
   }
+  // A failure is escalated for a person: it could not run, timed out, was killed, or a command
+  // that changes things exited non-zero. A caller's own cancellation is not a failure.
+  const bool failed = !result.cancelled &&
+                      (!started || result.timed_out || result.signal ||
+                       (result.exit_code && *result.exit_code != 0 && d.risk.risk >= policy::Risk::kMutating));
+  if (failed && !cancel.cancelled()) {
+    result.escalated = true;
+    if (started) {
+      Diagnose(actor, plan, result, cancel);
+    } else {
+      result.diagnostics.push_back({"", std::nullopt, "",
+                                    std::string("not gathered: the command did not start on ") + target.id +
+                                        ", so the target cannot be asked either"});
+    }
+  }
+  record.escalated = result.escalated;
+  record.error = result.error;
   // The intent was synced before anything ran; the result is written before the caller hears
   // back and reaches the disk within FileAuditStorage::kSoonDelay.
   if (auto ok = audit_.Append(audit::EncodeOutcome(record), audit::Durability::kSoon); !ok) {
@@ -218,6 +467,55 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const inventory::Targ
   return result;
 }
 
+void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunResult& result,
+                       const core::CancelToken& cancel) {
+  for (const auto& diag : inventory_->diagnostics) {
+    if (cancel.cancelled()) break;
+    DiagnosticResult out;
+    out.command = diag.command;
+    const std::string action_id = audit::NewActionId();
+    audit::Intent intent;
+    intent.action_id = action_id;
+    intent.actor = actor;
+    intent.target = plan.target->id;
+    intent.path = result.via;
+    intent.action = "diagnose";
+    intent.payload = {{"shell", diag.command}, {"after", result.action_id}, {"timeoutMs", kDiagnosticTimeout.count()}};
+    intent.decision = {true, "policies.run.diagnostics", "read-only diagnostics after a failure (" + diag.source + ")",
+                       "read-only"};
+    if (auto ok = audit_.Append(audit::EncodeIntent(intent)); !ok) {
+      out.error = "not run: the audit log could not record it (" + ok.error().message + ")";
+      result.diagnostics.push_back(std::move(out));
+      break;
+    }
+    capabilities::RunRequest request;
+    request.command.shell = diag.command;
+    request.timeout = kDiagnosticTimeout;
+    request.output_cap = kDiagnosticOutputCap;
+    auto outcome = plan.executor->Run(*plan.target, request, cancel);
+    audit::Outcome record;
+    record.action_id = action_id;
+    record.target = plan.target->id;
+    record.path = result.via;
+    record.action = "diagnose";
+    if (!outcome) {
+      out.error = redact_(outcome.error().message);
+    } else {
+      out.exit_code = outcome->exit_code;
+      out.output = redact_(core::ToValidUtf8(outcome->out.text + outcome->err.text));
+      if (outcome->timed_out) out.error = "timed out after " + std::to_string(kDiagnosticTimeout.count()) + " ms";
+      record.exit_code = outcome->exit_code;
+      record.timed_out = outcome->timed_out;
+      record.duration_ms = outcome->duration.count();
+      record.stdout_bytes = outcome->out.total_bytes;
+      record.stderr_bytes = outcome->err.total_bytes;
+      record.output_digest = "sha256:" + outcome->out.sha256 + ",sha256:" + outcome->err.sha256;
+    }
+    record.error = out.error;
+    (void)audit_.Append(audit::EncodeOutcome(record), audit::Durability::kSoon);
+    result.diagnostics.push_back(std::move(out));
+  }
+}
 core::Result<std::vector<TargetView>> Gateway::Targets(const std::vector<std::string>& selectors) const {
   std::vector<const inventory::Target*> chosen;
   if (selectors.empty()) {

@@ -11,8 +11,10 @@
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/clock.h"
+#include "gateway/approvals.h"
 #include "gateway/executor.h"
 #include "inventory/inventory.h"
+#include "policy/decide.h"
 
 namespace labgate::gateway {
 
@@ -23,6 +25,42 @@ struct RunCall {
   std::optional<std::int64_t> timeout_ms;
   std::string cwd;
   std::vector<std::pair<std::string, std::string>> env;  // added to the command's environment
+  bool dry_run = false;  // decide and report, execute nothing
+};
+
+/// What a human is asked to confirm.
+struct ConfirmQuestion {
+  std::vector<std::string> targets;  // resolved ids
+  std::string command;               // as it will run: argv words quoted, or the sh -c string
+  std::string cwd;
+  std::string risk;
+  std::string rule;
+  std::string reason;
+};
+
+/// A human's answer. Only kAccept lets anything run.
+struct ConfirmAnswer {
+  enum class Kind { kAccept, kDecline, kCancel, kFailed };
+  Kind kind = Kind::kFailed;
+  std::string who;     // who said it, for the audit record ("elicitation via Claude 1.2 (session ...)")
+  std::string detail;  // why it failed, or what the human said
+};
+const char* ConfirmKindName(ConfirmAnswer::Kind kind);
+
+/// Someone who can answer yes or no now (MCP elicitation, a terminal). Given per call; a caller
+/// without one gets an approval request instead.
+class Confirmer {
+ public:
+  virtual ~Confirmer() = default;
+  virtual ConfirmAnswer Ask(const ConfirmQuestion& question, const core::CancelToken& cancel) = 0;
+};
+
+/// A read-only command run after a failure, and what it printed.
+struct DiagnosticResult {
+  std::string command;
+  std::optional<int> exit_code;
+  std::string output;  // stdout then stderr, redacted and capped
+  std::optional<std::string> error;
 };
 
 /// What happened on one target.
@@ -39,6 +77,16 @@ struct TargetRunResult {
   std::int64_t duration_ms = 0;
   std::optional<std::string> error;  // set when it could not run at all (refused, unreachable, ...)
   std::string action_id;
+  // The policy decision and how it was confirmed.
+  std::string decision;  // "run", "confirmed", "refused", "approval-pending", "dry-run:run|confirm|refuse"
+  std::string rule;
+  std::string reason;
+  std::string risk;
+  std::string approver;     // who confirmed, when someone did
+  std::string approval_id;  // the request to approve, or the approval used
+  int retries = 0;
+  bool escalated = false;  // failed: needs a person to look
+  std::vector<DiagnosticResult> diagnostics;
 
   bool ok() const { return !error && !timed_out && !cancelled && exit_code == 0; }
 };
@@ -47,6 +95,7 @@ struct TargetRunResult {
 struct RunReport {
   std::vector<TargetRunResult> results;
   std::optional<core::Error> error;
+  bool dry_run = false;
 };
 
 /// Told about each finished target of a fan-out, in completion order. Called from worker
@@ -64,21 +113,35 @@ struct TargetView {
 class Gateway {
  public:
   /// `local` executes the built-in target; SSH and node executors are added by later modules.
+  /// `approvals` may be null: commands that need confirmation then run only when `confirmer`
+  /// says yes (fail closed).
   Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
-          const core::Clock& clock, Executor* ssh = nullptr, Executor* nodes = nullptr);
+          const core::Clock& clock, Executor* ssh = nullptr, Executor* nodes = nullptr,
+          ApprovalStore* approvals = nullptr, std::function<std::string(std::string_view)> redact = nullptr);
 
+  /// `confirmer` is the human the caller can reach now, if any.
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
-                const ProgressFn& progress = nullptr);
+                const ProgressFn& progress = nullptr, Confirmer* confirmer = nullptr);
 
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
   const inventory::Inventory& inventory() const { return *inventory_; }
+  ApprovalStore* approvals() const { return approvals_; }
+  /// Masks secrets (the inventory's *_env values, tokens, keys) in text for callers and logs.
+  std::string Redact(std::string_view text) const;
 
  private:
-  TargetRunResult RunOne(const audit::Actor& actor, const inventory::Target& target, const RunCall& call,
+  struct Plan;
+  Plan Decide(const inventory::Target& target, const policy::ParsedCommand& parsed,
+              const std::vector<policy::Grant>& grants) const;
+  void Confirm(const audit::Actor& actor, const RunCall& call, std::vector<Plan>& plans, std::vector<TargetRunResult>& results,
+               Confirmer* confirmer, const core::CancelToken& cancel);
+  TargetRunResult RunOne(const audit::Actor& actor, const Plan& plan, const RunCall& call,
                          std::chrono::milliseconds timeout, const core::CancelToken& cancel);
+  void Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunResult& result, const core::CancelToken& cancel);
   Executor* ExecutorFor(const inventory::Target& target) const;
   void AuditRefusal(const audit::Actor& actor, const RunCall& call, const std::string& rule, const std::string& why);
+  void AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target, audit::Json details);
 
   std::shared_ptr<const inventory::Inventory> inventory_;
   audit::AuditLog& audit_;
@@ -86,9 +149,12 @@ class Gateway {
   const core::Clock& clock_;
   Executor* ssh_;
   Executor* nodes_;
+  ApprovalStore* approvals_;
+  std::function<std::string(std::string_view)> redact_;
 };
 
-/// The audit payload of a run: exact argv or shell string, cwd and timeout, redacted.
-audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms);
+/// The audit payload of a run: exact argv or shell string, cwd and timeout, redacted by `redact`.
+audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
+                       const std::function<std::string(std::string_view)>& redact);
 
 }  // namespace labgate::gateway

@@ -4,10 +4,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
 #include "gateway/views.h"
+#include "inventory/selector.h"
 #include "nodes/pairing_code.h"
 #include "nodes/rpc_peer.h"
 
@@ -77,7 +82,7 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
         if (msg.kind != core::jsonrpc::MessageKind::kRequest) continue;
         core::Result<Json> result = MakeError(ErrorCode::kInternal, "unhandled");
         try {
-          result = Handle(msg.method, msg.params.is_null() ? Json::object() : msg.params, actor);
+          result = Handle(msg.method, msg.params.is_null() ? Json::object() : msg.params, actor, peer.pid);
         } catch (const std::exception& e) {
           result = MakeError(ErrorCode::kInvalidArgument, std::string("malformed parameters: ") + e.what());
         }
@@ -89,7 +94,29 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
   }
 }
 
-core::Result<Json> OperatorService::Handle(const std::string& method, const Json& params, const audit::Actor& actor) {
+core::Result<Json> OperatorService::Handle(const std::string& method, const Json& params, const audit::Actor& actor,
+                                          pid_t peer_pid) {
+  static const char* kHumanOnly[] = {"approvals.approve", "approvals.grant", "pair.new", "nodes.approve"};
+  const bool human_only = std::find_if(std::begin(kHumanOnly), std::end(kHumanOnly),
+                                       [&](const char* m) { return method == m; }) != std::end(kHumanOnly);
+  if (human_only && peer_pid > 0) {
+    if (auto launcher = LabgateAncestor(peer_pid)) {
+      audit::Event e{"socket.refused", actor, "",
+                     {{"method", method}, {"pid", peer_pid}, {"launchedBy", *launcher},
+                      {"why", "a process labgate started may not grant trust"}}};
+      (void)runtime_.audit().Append(audit::EncodeEvent(e));
+      return MakeError(ErrorCode::kRefused,
+                       method + " refused: the caller (pid " + std::to_string(peer_pid) + ") was started by `" + *launcher +
+                           "`, so it may be a command an AI asked labgate to run. Approvals come from an operator's own "
+                           "shell");
+    }
+  }
+  if (method.rfind("approvals.", 0) == 0) return Approvals(method, params, actor);
+  const bool node_method = method == "pair.new" || method.rfind("nodes.", 0) == 0;
+  if (node_method && runtime_.pairing() == nullptr) {
+    return MakeError(ErrorCode::kUnavailable, "this is an embedded gateway inside `labgate mcp`, which does not serve "
+                                              "nodes; start `labgate gateway" + runtime_.config_hint() + "` for " + method);
+  }
   if (method == "pair.new") return PairNew(params, actor);
   if (method == "nodes.list") return NodesList();
   if (method == "nodes.pending") return NodesPending();
@@ -103,6 +130,10 @@ core::Result<Json> OperatorService::Handle(const std::string& method, const Json
     return Json{{"targets", TargetsJson(*views)}};
   }
   if (method == "gateway.status") {
+    if (runtime_.agents() == nullptr) {
+      return Json{{"version", LABGATE_VERSION}, {"pid", ::getpid()}, {"embedded", true},
+                  {"config", runtime_.inventory().source}};
+    }
     return Json{{"version", LABGATE_VERSION},
                 {"pid", ::getpid()},
                 {"listen", runtime_.agents()->address()},
@@ -263,8 +294,123 @@ core::Result<Json> OperatorService::RunCommand(const Json& params, const audit::
   }
   if (params.contains("timeoutMs")) call.timeout_ms = params.at("timeoutMs").get<std::int64_t>();
   call.cwd = params.value("cwd", "");
+  call.dry_run = params.value("dryRun", false);
+  if (params.contains("env")) {
+    for (const auto& [k, v] : params["env"].items()) call.env.emplace_back(k, v.get<std::string>());
+  }
   core::CancelToken never;
   return RunReportJson(runtime_.gateway().Run(actor, call, never));
+}
+
+namespace {
+
+Json RequestJson(const ApprovalRequest& r) {
+  return Json{{"id", r.id},           {"status", r.status},     {"createdAt", r.created_at}, {"expiresAt", r.expires_at},
+              {"targets", r.binding.value("targets", Json::array())},
+              {"command", r.binding.value("command", Json::object())},
+              {"cwd", r.binding.value("cwd", "")},
+              {"env", r.binding.value("env", Json::object())},
+              {"risk", r.risk},       {"rule", r.rule},         {"reason", r.reason},
+              {"requestedBy", r.requested_by}, {"decidedBy", r.decided_by}, {"decidedAt", r.decided_at},
+              {"usedAt", r.used_at}};
+}
+
+Json GrantJson(const GrantRecord& g) {
+  return Json{{"id", g.id},           {"target", g.target},         {"pattern", g.pattern},
+              {"createdBy", g.created_by}, {"createdAt", g.created_at}, {"expiresAt", g.expires_at},
+              {"revokedAt", g.revoked_at}};
+}
+
+}  // namespace
+
+core::Result<Json> OperatorService::Approvals(const std::string& method, const Json& params, const audit::Actor& actor) {
+  ApprovalStore& store = runtime_.approvals();
+  const std::string who = actor.os_user + " (operator socket, " + actor.session_id + ")";
+  if (method == "approvals.list") {
+    auto list = store.List(params.value("all", false));
+    if (!list) return list.error();
+    Json out = Json::array();
+    for (const auto& r : *list) out.push_back(RequestJson(r));
+    return Json{{"requests", out}};
+  }
+  if (method == "approvals.approve" || method == "approvals.deny") {
+    const bool approve = method == "approvals.approve";
+    auto decided = store.Decide(Text(params, "id"), approve, who);
+    if (!decided) return decided.error();
+    Json details = RequestJson(*decided);
+    (void)Record(approve ? "approval.approved" : "approval.denied", actor, "", details);
+    return details;
+  }
+  if (method == "approvals.grant") {
+    const std::string pattern = Text(params, "pattern");
+    if (pattern.find_first_not_of(" *") == std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "--pattern must name a command (a grant for everything is `mode = \"full\"`)");
+    }
+    const std::int64_t seconds = params.value("seconds", std::int64_t{3600});
+    if (seconds < 1 || seconds > 30LL * 24 * 3600) return MakeError(ErrorCode::kInvalidArgument, "--for must be between 1s and 30 days");
+    auto targets = inventory::Resolve(runtime_.inventory(), {Text(params, "target")});
+    if (!targets) return targets.error();
+    Json out = Json::array();
+    for (const auto* t : *targets) {
+      auto grant = store.AddGrant(t->id, pattern, std::chrono::seconds(seconds), who);
+      if (!grant) return grant.error();
+      Json g = GrantJson(*grant);
+      (void)Record("grant.created", actor, t->id, g);
+      out.push_back(g);
+    }
+    return Json{{"grants", out}};
+  }
+  if (method == "approvals.grants") {
+    auto grants = store.ActiveGrants();
+    if (!grants) return grants.error();
+    Json out = Json::array();
+    for (const auto& g : *grants) out.push_back(GrantJson(g));
+    return Json{{"grants", out}};
+  }
+  if (method == "approvals.revoke") {
+    auto revoked = store.RevokeGrant(Text(params, "id"), who);
+    if (!revoked) return revoked.error();
+    Json g = GrantJson(*revoked);
+    (void)Record("grant.revoked", actor, revoked->target, g);
+    return g;
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "the gateway has no operator method " + method);
+}
+
+std::optional<std::string> LabgateAncestor(pid_t pid) {
+  // Walk the parent chain: a labgate mcp/gateway/node process above the caller means the caller
+  // may be a command labgate ran for an AI. (A process that daemonised away from its parent
+  // escapes this check; running the gateway as its own user closes that gap.)
+  for (int steps = 0; pid > 1 && steps < 64; ++steps) {
+    std::string cmdline;
+    {
+      std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+      cmdline.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::vector<std::string> argv;
+    for (std::size_t start = 0; start < cmdline.size();) {
+      std::size_t end = cmdline.find('\0', start);
+      if (end == std::string::npos) end = cmdline.size();
+      argv.push_back(cmdline.substr(start, end - start));
+      start = end + 1;
+    }
+    if (argv.size() >= 2 && std::filesystem::path(argv[0]).filename() == "labgate" &&
+        (argv[1] == "mcp" || argv[1] == "gateway" || argv[1] == "node")) {
+      return argv[0] + " " + argv[1];
+    }
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    if (parent == pid) return std::nullopt;
+    pid = parent;
+  }
+  return std::nullopt;
 }
 
 }  // namespace labgate::gateway

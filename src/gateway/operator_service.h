@@ -1,7 +1,9 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <sys/types.h>
 
 #include "audit/audit_log.h"
 #include "core/result.h"
@@ -19,8 +21,9 @@ class OperatorService {
   /// Serves one connection until the peer closes it.
   void Serve(int fd, const SocketPeer& peer);
   /// One method call; `actor` is the peer, recorded in audit records.
+  /// Methods that grant trust are refused when `peer_pid` descends from a labgate process.
   core::Result<nlohmann::json> Handle(const std::string& method, const nlohmann::json& params,
-                                      const audit::Actor& actor);
+                                      const audit::Actor& actor, pid_t peer_pid = 0);
 
  private:
   core::Result<nlohmann::json> PairNew(const nlohmann::json& params, const audit::Actor& actor);
@@ -29,11 +32,16 @@ class OperatorService {
   core::Result<nlohmann::json> Decide(const std::string& method, const nlohmann::json& params, const audit::Actor& actor);
   core::Result<nlohmann::json> Revoke(const nlohmann::json& params, const audit::Actor& actor);
   core::Result<nlohmann::json> Rotate(const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> Approvals(const std::string& method, const nlohmann::json& params,
+                                         const audit::Actor& actor);
   core::Result<nlohmann::json> RunCommand(const nlohmann::json& params, const audit::Actor& actor);
   core::Status Record(const std::string& event, const audit::Actor& actor, const std::string& node_id,
                       nlohmann::json details);
 
   Runtime& runtime_;
 };
+
+/// The `labgate mcp|gateway|node` process `pid` descends from (itself included), if any.
+std::optional<std::string> LabgateAncestor(pid_t pid);
 
 }  // namespace labgate::gateway

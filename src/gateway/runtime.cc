@@ -1,11 +1,14 @@
 #include "gateway/runtime.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <thread>
 
+#include "core/files.h"
+#include "core/hashing.h"
 #include "core/os_user.h"
 
 namespace labgate::gateway {
@@ -47,11 +50,32 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       ssh_pool_(ssh::PoolSettings{}),
       ssh_(*inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
-      gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_) {}
+      approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),
+      gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_) {}
 
 Runtime::~Runtime() {
   if (server_) server_->Stop();
   if (store_) (void)store_->Flush();
+}
+
+void Runtime::RecordPolicyLoaded(const std::string& mode_name) {
+  const auto& inv = *inventory_;
+  audit::Json details = {{"source", inv.source}, {"process", mode_name}, {"pid", ::getpid()}};
+  if (auto text = core::ReadFile(inv.source)) details["sha256"] = core::Sha256Hex(*text);
+  audit::Json scopes = audit::Json::object();
+  auto rules = [](const inventory::CommandRules& r) {
+    return audit::Json{{"mode", r.mode}, {"allow", r.allow.size()}, {"deny", r.deny.size()}};
+  };
+  scopes["policies.run"] = rules(inv.run_rules);
+  for (const auto& [name, r] : inv.groups) scopes["groups." + name] = rules(r);
+  for (const auto& t : inv.targets) {
+    if (!t.rules.mode.empty() || !t.rules.allow.empty() || !t.rules.deny.empty()) scopes["targets." + t.id] = rules(t.rules);
+  }
+  details["scopes"] = scopes;
+  details["classify"] = inv.classify.size();
+  details["targets"] = inv.targets.size();
+  audit::Event event{"policy.loaded", {"gateway", "", "", core::CurrentUserName(), ""}, "", details};
+  (void)audit_.Append(audit::EncodeEvent(event));
 }
 
 core::Status Runtime::Start() {

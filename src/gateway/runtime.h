@@ -7,6 +7,7 @@
 #include "audit/audit_storage.h"
 #include "core/clock.h"
 #include "core/process_runner.h"
+#include "gateway/approvals.h"
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
 #include "gateway/node_executor.h"
@@ -44,8 +45,12 @@ class Runtime {
   /// Daemon mode: opens the pairing store, creates the host key and starts the node listener.
   core::Status Start();
 
+  /// Writes a `policy.loaded` event: which inventory (and its digest) the policy now comes from.
+  void RecordPolicyLoaded(const std::string& mode_name);
+
   Gateway& gateway() { return gateway_; }
   audit::AuditLog& audit() { return audit_; }
+  ApprovalStore& approvals() { return approvals_; }
   const inventory::Inventory& inventory() const { return *inventory_; }
   /// Daemon mode only (null otherwise, and before Start).
   nodes::PairingStore* pairing() { return store_.get(); }
@@ -69,6 +74,7 @@ class Runtime {
   std::unique_ptr<AuditObserver> observer_;
   std::unique_ptr<nodes::AgentServer> server_;
   NodeExecutor nodes_;
+  ApprovalStore approvals_;
   Gateway gateway_;
 };
 

@@ -36,7 +36,19 @@ Json TargetRunResultJson(const TargetRunResult& r) {
               {"timedOut", r.timed_out},        {"stdout", r.stdout_text},
               {"stderr", r.stderr_text},        {"truncated", r.truncated},
               {"durationMs", r.duration_ms},    {"error", OrNull(r.error)},
-              {"actionId", r.action_id}};
+              {"actionId", r.action_id},        {"decision", r.decision},
+              {"rule", r.rule},                 {"reason", r.reason},
+              {"risk", r.risk},                 {"approver", r.approver.empty() ? Json(nullptr) : Json(r.approver)},
+              {"approvalId", r.approval_id.empty() ? Json(nullptr) : Json(r.approval_id)},
+              {"retries", r.retries},           {"escalated", r.escalated},
+              {"diagnostics", [&] {
+                 Json list = Json::array();
+                 for (const auto& d : r.diagnostics) {
+                   list.push_back({{"command", d.command}, {"exitCode", OrNull(d.exit_code)}, {"output", d.output},
+                                   {"error", OrNull(d.error)}});
+                 }
+                 return list;
+               }()}};
 }
 
 Json RunReportJson(const RunReport& report) {
@@ -58,12 +70,14 @@ Json RunReportJson(const RunReport& report) {
                {{"total", report.results.size()}, {"ok", ok}, {"failed", failed}, {"timedOut", timed_out}, {"errors", errors}}},
               {"results", results}};
   out["error"] = report.error ? Json(report.error->message) : Json(nullptr);
+  out["dryRun"] = report.dry_run;
   return out;
 }
 
 core::Result<RunReport> RunReportFromJson(const Json& j) {
   RunReport report;
   try {
+    report.dry_run = j.value("dryRun", false);
     if (!j.at("error").is_null()) {
       report.error = core::MakeError(core::ErrorCode::kInvalidArgument, j.at("error").get<std::string>());
     }
@@ -80,6 +94,22 @@ core::Result<RunReport> RunReportFromJson(const Json& j) {
       t.duration_ms = r.at("durationMs").get<std::int64_t>();
       if (!r.at("error").is_null()) t.error = r.at("error").get<std::string>();
       t.action_id = r.at("actionId").get<std::string>();
+      t.decision = r.value("decision", "");
+      t.rule = r.value("rule", "");
+      t.reason = r.value("reason", "");
+      t.risk = r.value("risk", "");
+      if (r.contains("approver") && r["approver"].is_string()) t.approver = r["approver"].get<std::string>();
+      if (r.contains("approvalId") && r["approvalId"].is_string()) t.approval_id = r["approvalId"].get<std::string>();
+      t.retries = r.value("retries", 0);
+      t.escalated = r.value("escalated", false);
+      for (const auto& d : r.value("diagnostics", Json::array())) {
+        DiagnosticResult diag;
+        diag.command = d.value("command", "");
+        if (d.contains("exitCode") && d["exitCode"].is_number_integer()) diag.exit_code = d["exitCode"].get<int>();
+        diag.output = d.value("output", "");
+        if (d.contains("error") && d["error"].is_string()) diag.error = d["error"].get<std::string>();
+        t.diagnostics.push_back(std::move(diag));
+      }
       report.results.push_back(std::move(t));
     }
   } catch (const std::exception& e) {
@@ -90,6 +120,11 @@ core::Result<RunReport> RunReportFromJson(const Json& j) {
 
 std::string OneLineSummary(const TargetRunResult& r) {
   std::string s = r.target + ": ";
+  if (r.decision.rfind("dry-run:", 0) == 0) {
+    const std::string verdict = r.decision.substr(8);
+    const std::string what = verdict == "run" ? "would run" : verdict == "confirm" ? "would ask a human first" : "would be refused";
+    return s + what + " (" + r.risk + "; " + r.rule + "): " + r.reason;
+  }
   if (r.timed_out) return s + "timed out after " + std::to_string(r.duration_ms) + " ms (process group stopped)";
   if (r.cancelled) return s + "cancelled (process group stopped)";
   if (r.error && !r.exit_code && !r.signal) return s + *r.error;
@@ -101,14 +136,37 @@ std::string OneLineSummary(const TargetRunResult& r) {
   return s;
 }
 
+std::string DiagnosticsText(const TargetRunResult& r) {
+  if (!r.escalated) return "";
+  std::string text = r.target + ": escalated for a person to review";
+  text += r.diagnostics.empty() ? "\n" : "; diagnostics:\n";
+  for (const auto& d : r.diagnostics) {
+    if (d.command.empty()) {
+      text += "  " + d.error.value_or("") + "\n";
+      continue;
+    }
+    text += "  $ " + d.command + (d.exit_code ? "  (exit " + std::to_string(*d.exit_code) + ")" : "") + "\n";
+    if (d.error) text += "    " + *d.error + "\n";
+    if (!d.output.empty()) text += Indent(Indent(d.output));
+  }
+  return text;
+}
+
 std::string RunReportText(const RunReport& report) {
   if (report.error) return "run refused: " + report.error->message;
   std::string text;
+  if (report.dry_run) {
+    text += "dry run: nothing was executed\n";
+    for (const auto& r : report.results) text += OneLineSummary(r) + "\n";
+    return text;
+  }
   if (report.results.size() == 1) {
     const auto& r = report.results[0];
     text += OneLineSummary(r) + "\n";
+    if (!r.approver.empty()) text += "confirmed by " + r.approver + "\n";
     if (!r.stdout_text.empty()) text += "stdout:\n" + Indent(r.stdout_text);
     if (!r.stderr_text.empty()) text += "stderr:\n" + Indent(r.stderr_text);
+    text += DiagnosticsText(r);
     return text;
   }
   Json summary = RunReportJson(report)["summary"];
@@ -149,6 +207,7 @@ std::string RunReportText(const RunReport& report) {
     if (!first.stdout_text.empty()) text += "stdout:\n" + Indent(first.stdout_text);
     if (!first.stderr_text.empty()) text += "stderr:\n" + Indent(first.stderr_text);
   }
+  for (const auto& r : report.results) text += DiagnosticsText(r);
   return text;
 }
 

@@ -113,6 +113,7 @@ class TableReader {
     allowed_.push_back(key);
     return table_.get(key);
   }
+  const std::string& source() const { return source_; }
   int Line(const char* key) const {
     const toml::node* node = table_.get(key);
     return node ? LineOf(*node) : LineOf(table_);
@@ -147,6 +148,29 @@ std::string CheckCapability(const std::string& v) {
   return IsKnownCapability(v) ? "" : "unknown capability '" + v + "' (known: run, screen, camera, location)";
 }
 
+std::string CheckPattern(const std::string& v) {
+  return v.find_first_not_of(" \t*") == std::string::npos ? "pattern '" + v + "' matches everything or nothing; write the command it is for" : "";
+}
+
+// mode / allow / deny of one scope; each rule remembers where it was written.
+void ReadCommandRules(TableReader& r, const std::string& source, CommandRules& rules) {
+  if (auto v = r.String("mode")) {
+    if (std::find(std::begin(kRunModes), std::end(kRunModes), *v) == std::end(kRunModes)) {
+      r.Error(r.Line("mode"), r.Name("mode"),
+              "unknown mode '" + *v + "' (read-only, confirm-mutating, confirm-destructive or full)");
+    } else {
+      rules.mode = *v;
+      rules.mode_source = source + ":" + std::to_string(r.Line("mode")) + " " + r.Name("mode");
+    }
+  }
+  for (const char* key : {"allow", "deny"}) {
+    auto patterns = r.Strings(key, CheckPattern);
+    if (!patterns) continue;
+    auto& list = std::string(key) == "allow" ? rules.allow : rules.deny;
+    for (auto& p : *patterns) list.push_back({p, source + ":" + std::to_string(r.Line(key)) + " " + r.Name(key)});
+  }
+}
+
 void ReadCommonTargetKeys(TableReader& r, Target& t) {
   if (auto v = r.Strings("groups", CheckName)) t.groups = *v;
   if (auto v = r.Strings("tags", CheckName)) t.tags = *v;
@@ -154,6 +178,7 @@ void ReadCommonTargetKeys(TableReader& r, Target& t) {
   if (auto v = r.String("owner")) t.owner = *v;
   if (auto v = r.String("purpose")) t.purpose = *v;
   if (auto v = r.Strings("capabilities", CheckCapability)) t.capabilities = *v;
+  ReadCommandRules(r, r.source(), t.rules);
 }
 
 void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
@@ -176,6 +201,8 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (auto v = r.Integer("max_parallel", 1, 1024)) g.max_parallel = *v;
   if (auto v = r.Integer("output_cap_bytes", 1024, 64LL * 1024 * 1024)) g.output_cap_bytes = *v;
   if (auto v = r.Integer("key_max_age_days", 1, 3650)) g.key_max_age_days = *v;
+  if (auto v = r.Integer("approval_ttl_s", 1, 7 * 24 * 3600)) g.approval_ttl_s = *v;
+  if (auto v = r.Integer("elicitation_timeout_s", 5, 3600)) g.elicitation_timeout_s = *v;
   if (g.default_timeout_ms > g.max_timeout_ms) {
     r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
   }
@@ -269,7 +296,55 @@ void ReadPolicies(const toml::table& table, const std::string& source, Inventory
     if (auto v = r.Bool("confirm")) p.confirm = *v;
     p.approved_nodes = r.Strings("approved_nodes", CheckName);
     p.approved_hosts = r.Strings("approved_hosts", CheckName);
+    if (cap == "run") {
+      ReadCommandRules(r, source, inv.run_rules);
+      if (auto v = r.Strings("diagnostics", [](const std::string& c) {
+            return c.empty() ? std::string("a diagnostic command may not be empty") : std::string();
+          })) {
+        inv.diagnostics.clear();
+        for (auto& c : *v) {
+          inv.diagnostics.push_back({c, source + ":" + std::to_string(r.Line("diagnostics")) + " policies.run.diagnostics"});
+        }
+      }
+    }
     inv.policies.emplace(cap, std::move(p));
+  }
+}
+
+// [groups.NAME]: mode, allow and deny for every target in the group.
+void ReadGroups(const toml::table& table, const std::string& source, Inventory& inv, std::vector<std::string>& errors) {
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    int line = static_cast<int>(key.source().begin.line);
+    const toml::table* t = node.as_table();
+    if (!t) {
+      errors.push_back(source + ":" + std::to_string(line) + ": groups." + name + ": must be a table [groups." + name + "]");
+      continue;
+    }
+    bool used = std::any_of(inv.targets.begin(), inv.targets.end(), [&](const Target& target) {
+      return std::find(target.groups.begin(), target.groups.end(), name) != target.groups.end();
+    });
+    if (!used) {
+      errors.push_back(source + ":" + std::to_string(line) + ": groups." + name +
+                       ": no target is in group '" + name + "' (a typo? rules here would apply to nothing)");
+      continue;
+    }
+    TableReader r(*t, "groups." + name, source, errors);
+    ReadCommandRules(r, source, inv.groups[name]);
+  }
+}
+
+// [classify]: patterns per risk class.
+void ReadClassify(const toml::table& table, const std::string& source, Inventory& inv, std::vector<std::string>& errors) {
+  TableReader r(table, "classify", source, errors);
+  const std::pair<const char*, const char*> keys[] = {
+      {"read_only", "read-only"}, {"mutating", "mutating"}, {"destructive", "destructive"}, {"privileged", "privileged"}};
+  for (const auto& [key, risk] : keys) {
+    auto patterns = r.Strings(key, CheckPattern);
+    if (!patterns) continue;
+    for (auto& p : *patterns) {
+      inv.classify.push_back({p, risk, source + ":" + std::to_string(r.Line(key)) + " classify." + key});
+    }
   }
 }
 
@@ -341,6 +416,10 @@ Inventory DefaultInventory() {
   inv.gateway.state_dir = core::ExpandHome("~/.local/state/labgate");
   inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
   inv.targets.push_back(MakeLocalTarget());
+  // Read-only by construction; systemctl only where the machine has it.
+  for (const char* c : {"uptime", "df -h", "command -v systemctl >/dev/null 2>&1 && systemctl --failed --no-legend || true"}) {
+    inv.diagnostics.push_back({c, "built-in diagnostics"});
+  }
   return inv;
 }
 
@@ -381,6 +460,8 @@ core::Result<Inventory> ParseInventory(std::string_view text, const std::string&
     ReadTargetList(root, "hosts", TargetKind::kHost, source, base_dir, inv, errors);
     ReadTargetList(root, "nodes", TargetKind::kNode, source, base_dir, inv, errors);
     section("policies", [&](const toml::table& t) { ReadPolicies(t, source, inv, errors); });
+    section("groups", [&](const toml::table& t) { ReadGroups(t, source, inv, errors); });
+    section("classify", [&](const toml::table& t) { ReadClassify(t, source, inv, errors); });
   }
   if (state_dir_set && !audit_log_set) inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
   CheckPolicyReferences(root, source, inv, errors);

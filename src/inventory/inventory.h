@@ -34,6 +34,32 @@ struct GatewaySettings {
   std::int64_t max_parallel = 32;
   std::int64_t output_cap_bytes = 64 * 1024;
   std::int64_t key_max_age_days = 90;
+  std::int64_t approval_ttl_s = 900;         // how long an approval request stays open
+  std::int64_t elicitation_timeout_s = 300;  // how long a human has to answer an MCP elicitation
+};
+
+/// Modes of `run` on a target, least permissive first (see policy/decide.h).
+inline constexpr std::string_view kRunModes[] = {"read-only", "confirm-mutating", "confirm-destructive", "full"};
+
+/// One allow or deny pattern and where it was written ("hosts.toml:12 hosts[0].deny").
+struct CommandRule {
+  std::string pattern;
+  std::string source;
+};
+
+/// The command rules of one scope: [policies.run], [groups.NAME] or one target.
+struct CommandRules {
+  std::string mode;         // "" when this scope does not set one
+  std::string mode_source;  // "hosts.toml:7 policies.run.mode"
+  std::vector<CommandRule> allow;
+  std::vector<CommandRule> deny;
+};
+
+/// [classify]: an operator's addition to the built-in command table.
+struct ClassifyEntry {
+  std::string pattern;
+  std::string risk;  // "read-only", "mutating", "destructive" or "privileged"
+  std::string source;
 };
 
 /// [policies.CAP]: scoping of one capability across targets.
@@ -44,6 +70,12 @@ struct CapabilityPolicy {
   std::optional<std::vector<std::string>> approved_hosts;  // ids of SSH hosts
   bool confirm = false;
   int line = 0;
+};
+
+/// A read-only command run after a failure, its output returned with the error.
+struct DiagnosticCommand {
+  std::string command;  // run by sh -c
+  std::string source;
 };
 
 /// One thing actions can be sent to: the built-in `local`, an SSH host or a paired node.
@@ -68,6 +100,7 @@ struct Target {
   std::string owner;
   std::string purpose;
   std::vector<std::string> capabilities;
+  CommandRules rules;  // this target's own mode, allow and deny
   int line = 0;  // where it is declared in hosts.toml; 0 for built-ins
 
   bool HasCapability(std::string_view capability) const;
@@ -79,6 +112,10 @@ struct Inventory {
   GatewaySettings gateway;
   std::map<std::string, CapabilityPolicy, std::less<>> policies;
   std::vector<Target> targets;  // `local` first when enabled, then hosts, then nodes
+  CommandRules run_rules;       // [policies.run] mode, allow, deny: every target
+  std::map<std::string, CommandRules, std::less<>> groups;  // [groups.NAME]
+  std::vector<ClassifyEntry> classify;                      // [classify]
+  std::vector<DiagnosticCommand> diagnostics;  // [policies.run] diagnostics, or the defaults
 
   const Target* Find(std::string_view id) const;
   const CapabilityPolicy* Policy(std::string_view capability) const;

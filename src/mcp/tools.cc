@@ -1,5 +1,6 @@
 #include "mcp/tools.h"
 
+#include <optional>
 #include <set>
 
 #include "core/text.h"
@@ -27,7 +28,9 @@ Json RunInputSchema() {
                     "description": "Deadline; when it passes the whole process group is stopped."},
       "cwd": {"type": "string", "description": "Working directory on the target."},
       "env": {"type": "object", "additionalProperties": {"type": "string"},
-              "description": "Environment variables added for the command."}
+              "description": "Environment variables added for the command."},
+      "dryRun": {"type": "boolean",
+                 "description": "Only report the policy decision, rule, risk class and resolved targets; run nothing."}
     },
     "required": ["command"],
     "additionalProperties": false
@@ -61,13 +64,25 @@ Json RunOutputSchema() {
             "truncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
             "error": {"type": ["string", "null"]},
-            "actionId": {"type": "string"}
+            "actionId": {"type": "string"},
+            "decision": {"type": "string"},
+            "rule": {"type": "string"},
+            "reason": {"type": "string"},
+            "risk": {"type": "string"},
+            "approver": {"type": ["string", "null"]},
+            "approvalId": {"type": ["string", "null"]},
+            "retries": {"type": "integer"},
+            "escalated": {"type": "boolean"},
+            "diagnostics": {"type": "array", "items": {"type": "object", "properties": {
+              "command": {"type": "string"}, "exitCode": {"type": ["integer", "null"]},
+              "output": {"type": "string"}, "error": {"type": ["string", "null"]}}}}
           },
           "required": ["target", "via", "exitCode", "signal", "timedOut", "stdout", "stderr", "truncated",
                        "durationMs", "error"]
         }
       },
-      "error": {"type": ["string", "null"]}
+      "error": {"type": ["string", "null"]},
+      "dryRun": {"type": "boolean"}
     },
     "required": ["summary", "results"]
   })");
@@ -104,12 +119,21 @@ Json TargetsOutputSchema() {
   })");
 }
 
+// Arguments a caller might hope approve a command. They are ignored (and said to be): only a
+// human approves, through elicitation or `labgate approvals approve`.
+const std::set<std::string>& ApprovalLookingKeys() {
+  static const std::set<std::string> keys = {"confirm", "confirmed", "approve", "approved", "approval", "force",
+                                             "yes", "humanApproved", "human_approved", "override", "sudo"};
+  return keys;
+}
+
 // Checks run arguments against the schema by hand, so a bad call gets one precise sentence.
 core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
   using core::ErrorCode;
   using core::MakeError;
-  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd", "env"};
+  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd", "env", "dryRun"};
   for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) continue;
     if (!kAllowed.count(key)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env). "
@@ -164,8 +188,84 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
     if (!args["cwd"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`cwd` must be a string");
     call.cwd = args["cwd"];
   }
+  if (args.contains("dryRun")) {
+    if (!args["dryRun"].is_boolean()) return MakeError(ErrorCode::kInvalidArgument, "`dryRun` must be true or false");
+    call.dry_run = args["dryRun"].get<bool>();
+  }
   return call;
 }
+
+// Asks the person at the MCP client through elicitation/create (form mode).
+class ElicitationConfirmer final : public gateway::Confirmer {
+ public:
+  ElicitationConfirmer(Session& session, const audit::Actor& actor, std::chrono::seconds timeout)
+      : session_(session), actor_(actor), timeout_(timeout) {}
+
+  /// Whether the client declared form elicitation in initialize.
+  static bool Supported(const Session& session) {
+    const Json caps = session.client_capabilities();
+    if (!caps.contains("elicitation") || !caps["elicitation"].is_object()) return false;
+    const Json& e = caps["elicitation"];
+    // 2025-11-25 lists modes; an empty object means form (earlier revisions had only form).
+    return e.empty() || e.contains("form");
+  }
+
+  gateway::ConfirmAnswer Ask(const gateway::ConfirmQuestion& q, const core::CancelToken& cancel) override {
+    std::string targets;
+    for (const auto& t : q.targets) targets += (targets.empty() ? "" : ", ") + t;
+    std::string message = "labgate asks before running a " + q.risk + " command.\n\nTargets: " + targets +
+                          "\nCommand: " + q.command + "\nWorking directory: " + (q.cwd.empty() ? "(default)" : q.cwd) +
+                          "\nRisk: " + q.risk + "\nRule: " + q.rule + "\nWhy: " + q.reason +
+                          "\n\nRun exactly this? Decline to refuse it.";
+    Json params = {{"message", message},
+                   {"requestedSchema",
+                    {{"type", "object"},
+                     {"properties",
+                      {{"confirm",
+                        {{"type", "boolean"},
+                         {"title", "Run it"},
+                         {"description", "Run exactly this command on these targets"},
+                         {"default", false}}}}},
+                     {"required", Json::array({"confirm"})}}}};
+    if (session_.protocol_version() >= "2025-11-25") params["mode"] = "form";
+    gateway::ConfirmAnswer answer;
+    answer.who = "a human via MCP elicitation in " + actor_.client_name + " " + actor_.client_version + " (session " +
+                 actor_.session_id + ", OS user " + actor_.os_user + ")";
+    auto reply = session_.RequestFromClient("elicitation/create", params, timeout_, cancel);
+    if (!reply) {
+      answer.kind = reply.error().code == core::ErrorCode::kCancelled ? gateway::ConfirmAnswer::Kind::kCancel
+                                                                      : gateway::ConfirmAnswer::Kind::kFailed;
+      answer.detail = reply.error().message;
+      return answer;
+    }
+    const std::string action = reply->value("action", "");
+    if (action == "accept") {
+      const Json content = reply->value("content", Json::object());
+      if (content.is_object() && content.value("confirm", false) == true) {
+        answer.kind = gateway::ConfirmAnswer::Kind::kAccept;
+        answer.detail = "accepted with confirm = true";
+      } else {
+        answer.kind = gateway::ConfirmAnswer::Kind::kDecline;
+        answer.detail = "accepted the form without ticking `Run it`";
+      }
+    } else if (action == "decline") {
+      answer.kind = gateway::ConfirmAnswer::Kind::kDecline;
+      answer.detail = "declined";
+    } else if (action == "cancel") {
+      answer.kind = gateway::ConfirmAnswer::Kind::kCancel;
+      answer.detail = "dismissed";
+    } else {
+      answer.kind = gateway::ConfirmAnswer::Kind::kFailed;
+      answer.detail = "the client answered elicitation/create with an unknown action '" + action + "'";
+    }
+    return answer;
+  }
+
+ private:
+  Session& session_;
+  const audit::Actor& actor_;
+  std::chrono::seconds timeout_;
+};
 
 ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   ToolResult out;
@@ -179,19 +279,31 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
     out.structured = structured;
     return out;
   }
-  auto report = gw.Run(ctx.actor, *call, ctx.cancel,
-                       [&](std::size_t done, std::size_t total, const gateway::TargetRunResult& r) {
-                         ctx.progress(static_cast<double>(done), static_cast<double>(total),
-                                      gateway::OneLineSummary(r));
-                       });
+  std::optional<ElicitationConfirmer> human;
+  if (ElicitationConfirmer::Supported(ctx.session)) {
+    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+  }
+  auto report = gw.Run(
+      ctx.actor, *call, ctx.cancel,
+      [&](std::size_t done, std::size_t total, const gateway::TargetRunResult& r) {
+        ctx.progress(static_cast<double>(done), static_cast<double>(total), gateway::OneLineSummary(r));
+      },
+      human ? &*human : nullptr);
   for (const auto& r : report.results) {
     ctx.session.Log(r.ok() ? LogLevel::kInfo : LogLevel::kWarning, "labgate.run",
                     Json{{"target", r.target}, {"actionId", r.action_id}, {"summary", gateway::OneLineSummary(r)}});
   }
   out.structured = gateway::RunReportJson(report);
-  out.content.push_back(TextBlock(gateway::RunReportText(report)));
+  std::string text = gateway::RunReportText(report);
+  for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) {
+      text += "\nnote: the `" + key + "` argument was ignored: only a human approves commands (MCP elicitation or "
+              "`labgate approvals approve`)";
+    }
+  }
+  out.content.push_back(TextBlock(text));
   out.is_error = report.error.has_value() ||
-                 std::any_of(report.results.begin(), report.results.end(), [](const auto& r) { return !r.ok(); });
+                 (!report.dry_run && std::any_of(report.results.begin(), report.results.end(), [](const auto& r) { return !r.ok(); }));
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/base64.h"
+#include "core/files.h"
 #include "core/hashing.h"
 
 namespace labgate::nodes {
@@ -155,26 +156,7 @@ core::Status PairingStore::SaveLocked() {
   seen_dirty_ = false;
   seen_saved_ = clock_.SteadyNow();
   const std::string text = root.dump(2) + "\n";
-  const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return MakeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      return MakeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(err));
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    return MakeError(ErrorCode::kIo, "cannot replace " + path_ + ": " + std::strerror(errno));
-  }
-  return core::Status();
+  return core::WriteFileAtomic(path_, text, 0600);
 }
 
 core::Result<std::string> PairingStore::IssueCode(const std::string& node_id,

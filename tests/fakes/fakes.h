@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/process_runner.h"
 #include "gateway/executor.h"
+#include "gateway/gateway.h"
 #include "mcp/outbox.h"
 #include "mcp/tasks.h"
 
@@ -117,10 +118,20 @@ class FakeExecutor final : public gateway::Executor {
                                          const core::CancelToken&) override {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_.push_back(Call{target.id, request, audit_ ? audit_->lines().size() : 0});
+    if (!replies_.empty()) {
+      auto reply = replies_.front();
+      replies_.pop_front();
+      return reply;
+    }
     core::ProcessOutcome ok;
     ok.exit_code = 0;
     ok.out.text = "ran on " + target.id + "\n";
     return ok;
+  }
+  /// The next Run answers with this instead of "exit 0".
+  void Script(core::Result<core::ProcessOutcome> reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    replies_.push_back(std::move(reply));
   }
   struct Call {
     std::string target;
@@ -136,6 +147,22 @@ class FakeExecutor final : public gateway::Executor {
   const FakeAuditStorage* audit_;
   mutable std::mutex mutex_;
   std::vector<Call> calls_;
+  std::deque<core::Result<core::ProcessOutcome>> replies_;
+};
+
+/// A human who gives a scripted answer and records each question.
+class FakeConfirmer final : public gateway::Confirmer {
+ public:
+  explicit FakeConfirmer(gateway::ConfirmAnswer::Kind kind) : kind_(kind) {}
+  gateway::ConfirmAnswer Ask(const gateway::ConfirmQuestion& q, const core::CancelToken&) override {
+    questions_.push_back(q);
+    return {kind_, "fake human", ""};
+  }
+  const std::vector<gateway::ConfirmQuestion>& questions() const { return questions_; }
+
+ private:
+  gateway::ConfirmAnswer::Kind kind_;
+  std::vector<gateway::ConfirmQuestion> questions_;
 };
 
 /// Records every message a session sends; tests can wait for a given one.

@@ -38,6 +38,8 @@ Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& 
   auto args = CArgv(argv);
   pid_ = ::fork();
   if (pid_ == 0) {
+    // No controlling terminal: labgate must never find a human to prompt in a test.
+    ::setsid();
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_fd, 2);

@@ -20,7 +20,7 @@ Intent SampleIntent() {
   i.path = "local";
   i.action = "run";
   i.payload = Json{{"argv", {"uname", "-a"}}};
-  i.decision = {true, "targets.local.capabilities", "local offers run"};
+  i.decision = {true, "targets.local.capabilities", "local offers run", ""};
   return i;
 }
 

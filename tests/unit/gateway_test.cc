@@ -53,7 +53,7 @@ TEST_F(GatewayTest, Pipeline_Local_IntentIsDurableBeforeExecution) {
 
 TEST_F(GatewayTest, Pipeline_AuditUnwritable_NothingRuns) {
   storage_.set_fail(true);
-  auto report = gateway_->Run(actor_, Call({"local"}, {"rm", "-rf", "/tmp/x"}), cancel_);
+  auto report = gateway_->Run(actor_, Call({"local"}, {"touch", "/tmp/x"}), cancel_);
   ASSERT_EQ(report.results.size(), 1u);
   EXPECT_TRUE(executor_.calls().empty());
   ASSERT_TRUE(report.results[0].error);

@@ -186,7 +186,7 @@ TEST(PairingCode, RoundTrips) {
 
 TEST(PairingCode, TruncatedOrForeignTextIsExplained) {
   const std::string text = EncodePairingCode({"10.0.0.2:7022", "SHA256:abc", "phone", "s3cret"});
-  for (const std::string bad : {text.substr(0, text.size() / 2), std::string("hello"), std::string("lgpair1.@@@")}) {
+  for (const std::string& bad : {text.substr(0, text.size() / 2), std::string("hello"), std::string("lgpair1.@@@")}) {
     auto decoded = DecodePairingCode(bad);
     ASSERT_FALSE(decoded.ok()) << bad;
     EXPECT_NE(decoded.error().message.find("not a labgate pairing code"), std::string::npos);

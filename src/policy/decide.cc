@@ -1,0 +1,223 @@
+#include "policy/decide.h"
+
+#include <algorithm>
+
+#include "policy/glob.h"
+
+namespace labgate::policy {
+namespace {
+
+using inventory::CommandRules;
+
+constexpr const char* kModeNames[] = {"read-only", "confirm-mutating", "confirm-destructive", "full"};
+
+// One scope's rules and the name a decision cites for it.
+struct Scope {
+  std::string name;  // "policies.run", "groups.servers", "targets.prox4"
+  const CommandRules* rules;
+};
+
+std::vector<Scope> ScopesOf(const inventory::Inventory& inv, const inventory::Target& target) {
+  std::vector<Scope> scopes = {{"policies.run", &inv.run_rules}};
+  for (const auto& g : target.groups) {
+    if (auto it = inv.groups.find(g); it != inv.groups.end()) scopes.push_back({"groups." + g, &it->second});
+  }
+  scopes.push_back({"targets." + target.id, &target.rules});
+  return scopes;
+}
+
+std::string Quoted(const std::string& text) {
+  constexpr std::size_t kShown = 120;
+  return "`" + (text.size() > kShown ? text.substr(0, kShown) + "..." : text) + "`";
+}
+
+}  // namespace
+
+const char* ModeName(Mode mode) { return kModeNames[static_cast<int>(mode)]; }
+
+std::optional<Mode> ParseMode(std::string_view name) {
+  for (int i = 0; i < 4; ++i) {
+    if (name == kModeNames[i]) return static_cast<Mode>(i);
+  }
+  return std::nullopt;
+}
+
+const char* VerdictName(CommandDecision::Verdict verdict) {
+  switch (verdict) {
+    case CommandDecision::Verdict::kRun: return "run";
+    case CommandDecision::Verdict::kConfirm: return "confirm";
+    case CommandDecision::Verdict::kRefuse: return "refuse";
+  }
+  return "refuse";
+}
+
+ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell) {
+  return shell ? ParseShell(*shell) : FromArgv(argv);
+}
+
+std::vector<ClassifyRule> ClassifyRulesOf(const inventory::Inventory& inventory) {
+  std::vector<ClassifyRule> rules;
+  for (const auto& entry : inventory.classify) {
+    rules.push_back({entry.pattern, ParseRisk(entry.risk).value_or(Risk::kDestructive), entry.source});
+  }
+  return rules;
+}
+
+CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::Target& target,
+                              const ParsedCommand& command, const std::vector<Grant>& grants) {
+  CommandDecision d;
+  d.risk = Classify(command, ClassifyRulesOf(inv));
+  const auto scopes = ScopesOf(inv, target);
+
+  // The strictest mode any scope sets; deny wins here too.
+  d.mode = Mode::kConfirmDestructive;
+  d.mode_source = "the default mode";
+  bool mode_set = false;
+  for (const auto& scope : scopes) {
+    auto mode = ParseMode(scope.rules->mode);
+    if (!mode) continue;
+    if (!mode_set || *mode < d.mode) {
+      d.mode = *mode;
+      d.mode_source = scope.rules->mode_source;
+      mode_set = true;
+    }
+  }
+
+  const Decision capability = DecideCapability(inv, target, "run");
+  if (!capability.allowed) {
+    d.rule = capability.rule;
+    d.reason = capability.reason;
+    return d;
+  }
+
+  for (const auto& simple : command.commands) {
+    const std::string text = CommandText(simple);
+    for (const auto& scope : scopes) {
+      for (const auto& deny : scope.rules->deny) {
+        if (GlobMatch(deny.pattern, text)) {
+          d.rule = scope.name + ".deny";
+          d.reason = Quoted(text) + " matches deny pattern '" + deny.pattern + "' (" + deny.source +
+                     "); remove or narrow that pattern to allow it";
+          return d;
+        }
+      }
+    }
+  }
+
+  // Allow rules and grants admit a command only when every simple command the shell runs
+  // matches one, so `df -h*` never admits `df -h; rm -rf /`.
+  if (command.complete && !command.commands.empty()) {
+    std::string first_rule;
+    std::string first_source;
+    std::optional<std::string> grant_used;
+    bool all = true;
+    for (const auto& simple : command.commands) {
+      if (!simple.wrappers.empty()) continue;  // what a wrapper runs is admitted with the wrapper
+      if (simple.dynamic) {
+        all = false;
+        break;
+      }
+      const std::string text = CommandText(simple);
+      bool matched = false;
+      for (const auto& scope : scopes) {
+        for (const auto& allow : scope.rules->allow) {
+          if (GlobMatch(allow.pattern, text)) {
+            matched = true;
+            if (first_rule.empty()) {
+              first_rule = scope.name + ".allow";
+              first_source = "allow pattern '" + allow.pattern + "' (" + allow.source + ")";
+            }
+            break;
+          }
+        }
+        if (matched) break;
+      }
+      if (!matched) {
+        for (const auto& grant : grants) {
+          if (grant.target == target.id && GlobMatch(grant.pattern, text)) {
+            matched = true;
+            if (first_rule.empty()) {
+              first_rule = "approvals.grant";
+              first_source = "grant " + grant.id + " for '" + grant.pattern + "' until " + grant.expires;
+            }
+            grant_used = grant.id;
+            break;
+          }
+        }
+      }
+      if (!matched) {
+        all = false;
+        break;
+      }
+    }
+    if (all && !first_rule.empty()) {
+      d.verdict = CommandDecision::Verdict::kRun;
+      d.rule = first_rule;
+      d.reason = "admitted by " + first_source;
+      d.grant = grant_used;
+      return d;
+    }
+  }
+
+  const std::string risk = RiskName(d.risk.risk);
+  const std::string why_risk = Quoted(d.risk.command.empty() ? std::string("(empty command)") : d.risk.command) +
+                               " is " + risk + " (" + d.risk.rule + (d.risk.reason.empty() ? "" : ": " + d.risk.reason) + ")";
+  const std::string mode = ModeName(d.mode);
+  switch (d.mode) {
+    case Mode::kReadOnly:
+      if (d.risk.risk > Risk::kReadOnly) {
+        d.rule = "mode.read-only";
+        d.reason = why_risk + ", and " + target.id + " is read-only (" + d.mode_source +
+                   "); add an allow rule for this command or change the mode to run it";
+        return d;
+      }
+      break;
+    case Mode::kConfirmMutating:
+      if (d.risk.risk >= Risk::kMutating) {
+        d.verdict = CommandDecision::Verdict::kConfirm;
+        d.rule = "mode.confirm-mutating";
+        d.reason = why_risk + "; " + target.id + " asks a human before mutating commands (" + d.mode_source + ")";
+        return d;
+      }
+      break;
+    case Mode::kConfirmDestructive:
+      if (d.risk.risk >= Risk::kDestructive) {
+        d.verdict = CommandDecision::Verdict::kConfirm;
+        d.rule = "mode.confirm-destructive";
+        d.reason = why_risk + "; " + target.id + " asks a human before destructive or privileged commands (" +
+                   d.mode_source + ")";
+        return d;
+      }
+      break;
+    case Mode::kFull:
+      break;
+  }
+  if (const auto* policy = inv.Policy("run"); policy && policy->confirm) {
+    d.verdict = CommandDecision::Verdict::kConfirm;
+    d.rule = "policies.run.confirm";
+    d.reason = why_risk + "; [policies.run] confirm = true asks a human before every command (" + inv.source + ":" +
+               std::to_string(policy->line) + ")";
+    return d;
+  }
+  d.verdict = CommandDecision::Verdict::kRun;
+  d.rule = "mode." + mode;
+  d.reason = why_risk + "; " + target.id + " runs " + risk + " commands without asking (" + mode + ", " +
+             d.mode_source + ")";
+  return d;
+}
+
+core::Status CheckInventory(const inventory::Inventory& inventory) {
+  std::string problems;
+  const auto rules = ClassifyRulesOf(inventory);
+  for (const auto& diag : inventory.diagnostics) {
+    Classification c = Classify(ParseShell(diag.command), rules);
+    if (c.risk != Risk::kReadOnly) {
+      problems += "\n  " + diag.source + ": '" + diag.command + "' is " + RiskName(c.risk) + " (" + c.rule +
+                  "); diagnostics must be read-only (or add it to [classify] read_only)";
+    }
+  }
+  if (problems.empty()) return core::Ok();
+  return core::MakeError(core::ErrorCode::kInvalidArgument, "invalid inventory " + inventory.source + ":" + problems);
+}
+
+}  // namespace labgate::policy

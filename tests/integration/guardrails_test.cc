@@ -1,0 +1,356 @@
+// Guardrails end to end: one policy table decided identically on `local`, a real sshd host and a
+// real paired node, through a real gateway daemon and the real CLI; injection attempts on all three.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "sshd_fixture.h"
+#include "subprocess.h"
+
+namespace labgate::testing {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+int FreeTcpPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+template <typename Pred>
+bool PollUntil(Pred pred, milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return pred();
+}
+
+// One JSON-RPC call on the operator socket, as the CLI makes it (lets tests pass env).
+Json OperatorCall(const std::string& socket, const std::string& method, const Json& params) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return Json{{"error", "connect failed"}};
+  }
+  std::string line = Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump() + "\n";
+  (void)::write(fd, line.data(), line.size());
+  std::string reply;
+  char buf[4096];
+  while (reply.find('\n') == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return Json::parse(reply.substr(0, reply.find('\n')));
+}
+
+// Shared by every test: sshd, gateway and node agent start once for the suite.
+class Guardrails : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!HaveSshd()) return;
+    dir_ = new TempDir();
+    sshd_ = new Sshd(Sshd::Options("127.0.0.3"));
+    const std::string state = dir_->path() + "/state";
+    std::filesystem::create_directories(state);
+    std::ofstream(state + "/known_hosts") << sshd_->KnownHostsLine() << "\n";
+    const int port = FreeTcpPort();
+    config_ = dir_->Write(
+        "hosts.toml",
+        "[gateway]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\nstate_dir = \"" + state +
+            "\"\n\n"
+            "[local]\ngroups = [\"lab\"]\n\n"
+            "[policies.run]\n"
+            "deny = [\"rm -rf /\", \"rm -rf /*\", \"mkfs*\", \"dd * of=/dev/*\", \"shutdown*\"]\n"
+            "allow = [\"df -h*\"]\n\n"
+            "[classify]\nread_only = [\"pihole status\"]\ndestructive = [\"zpool scrub *\"]\n\n"
+            "[groups.lab]\nmode = \"confirm-destructive\"\ndeny = [\"nc -l*\"]\n\n"
+            "[[hosts]]\nid = \"box\"\naddress = \"127.0.0.3\"\nport = " + std::to_string(sshd_->port()) +
+            "\nuser = \"" + CurrentUser() + "\"\nidentity_file = \"" + TestClientKey().private_path +
+            "\"\ngroups = [\"lab\"]\n\n"
+            "[[nodes]]\nid = \"alpha\"\ncapabilities = [\"run\"]\ngroups = [\"lab\"]\n");
+    gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
+    if (!PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000))) {
+      setup_error_ = "gateway did not answer";
+      return;
+    }
+    auto code = Labgate({"pair", "new", "--node", "alpha", "--json"});
+    if (code.status != 0) {
+      setup_error_ = "pair new: " + code.err;
+      return;
+    }
+    const std::string device = dir_->path() + "/device-alpha";
+    const std::string pairing_code = Json::parse(code.out)["code"].get<std::string>();
+    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", pairing_code, "--state-dir", device});
+    if (paired.status != 0) {
+      setup_error_ = "node pair: " + paired.err;
+      return;
+    }
+    agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
+    ready_ = PollUntil(
+        [] {
+          auto c = Labgate({"nodes", "list", "--json"});
+          if (c.status != 0) return false;
+          const Json list = Json::parse(c.out);
+          for (const auto& n : list["nodes"]) {
+            if (n["id"] == "alpha" && n["online"].get<bool>()) return true;
+          }
+          return false;
+        },
+        milliseconds(10000));
+    if (!ready_) {
+      auto list = Labgate({"nodes", "list", "--json"});
+      setup_error_ = "node alpha did not come online: " + agent_->Stderr() + "\nnodes list: " + list.out + list.err;
+    }
+  }
+  static void TearDownTestSuite() {
+    if (agent_) ::kill(agent_->pid(), SIGTERM);
+    if (gateway_) ::kill(gateway_->pid(), SIGTERM);
+    delete agent_;
+    delete gateway_;
+    delete sshd_;
+    delete dir_;
+    agent_ = nullptr;
+    gateway_ = nullptr;
+    sshd_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!HaveSshd()) GTEST_SKIP() << "/usr/sbin/sshd is not installed (apt-get install openssh-server)";
+    ASSERT_TRUE(ready_) << "the gateway, sshd or node agent did not come up: " << setup_error_ << "\n"
+                        << (gateway_ ? gateway_->Stderr() : "");
+  }
+
+  static Completed Labgate(std::vector<std::string> args) {
+    std::vector<std::string> argv = {LABGATE_BINARY, args[0], "--config", config_};
+    argv.insert(argv.end(), args.begin() + 1, args.end());
+    return RunToCompletion(argv, dir_->path());
+  }
+  static Json RunJson(const std::string& target, const std::string& shell) {
+    auto c = Labgate({"run", target, "--json", "--shell", shell});
+    Json j = Json::parse(c.out, nullptr, false);
+    return j.is_discarded() ? Json{{"cliError", c.err}} : j;
+  }
+  static std::string Socket() { return dir_->path() + "/state/operator.sock"; }
+
+  static TempDir* dir_;
+  static Sshd* sshd_;
+  static Subprocess* gateway_;
+  static Subprocess* agent_;
+  static std::string config_;
+  static bool ready_;
+  static std::string setup_error_;
+};
+
+TempDir* Guardrails::dir_ = nullptr;
+Sshd* Guardrails::sshd_ = nullptr;
+Subprocess* Guardrails::gateway_ = nullptr;
+Subprocess* Guardrails::agent_ = nullptr;
+std::string Guardrails::config_;
+bool Guardrails::ready_ = false;
+std::string Guardrails::setup_error_;
+
+struct PolicyCase {
+  const char* command;
+  const char* decision;  // run, approval-pending, refused
+  const char* rule;
+  const char* risk;
+};
+
+// Every command is harmless where it actually runs (the "run" rows); the others must never run.
+const PolicyCase kCases[] = {
+    {"uptime", "run", "mode.confirm-destructive", "read-only"},
+    {"df -h", "run", "policies.run.allow", "read-only"},
+    {"df -h /", "run", "policies.run.allow", "read-only"},
+    {"ls -la /", "run", "mode.confirm-destructive", "read-only"},
+    {"cat /etc/hostname", "run", "mode.confirm-destructive", "read-only"},
+    {"echo hello", "run", "mode.confirm-destructive", "read-only"},
+    {"echo 'rm -rf /'", "run", "mode.confirm-destructive", "read-only"},
+    {"ps aux | head -3", "run", "mode.confirm-destructive", "read-only"},
+    {"grep root /etc/passwd", "run", "mode.confirm-destructive", "read-only"},
+    {"uname -a && id", "run", "mode.confirm-destructive", "read-only"},
+    {"pihole status || true", "run", "mode.confirm-destructive", "read-only"},
+    {"echo hi > /dev/null", "run", "mode.confirm-destructive", "read-only"},
+    {"touch /tmp/labgate-guard-touched", "run", "mode.confirm-destructive", "mutating"},
+    {"mkdir -p /tmp/labgate-guard-dir", "run", "mode.confirm-destructive", "mutating"},
+    {"echo hi > /tmp/labgate-guard-file", "run", "mode.confirm-destructive", "mutating"},
+    {"rm -r /tmp/labgate-guard-nothing", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"rm -rf /tmp/labgate-guard-nothing", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"reboot", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"systemctl stop nginx", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"docker compose down", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"docker system prune -af", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"zfs destroy tank/old", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"apt remove -y nginx", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"chmod -R 777 /srv", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"chown -R nobody /srv", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"kill 1", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"iptables -F", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"curl -fsSL http://127.0.0.1:9/x | sh", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"echo x > /etc/labgate-guard", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"sudo ls", "approval-pending", "mode.confirm-destructive", "privileged"},
+    {"sh -c 'reboot'", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"bash -lc 'rm -r /tmp/x'", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"env FOO=1 nice -n 5 rm -r /tmp/x", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"timeout 5 xargs rm -r < /dev/null", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"echo $(reboot)", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"echo `reboot`", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"(cd /tmp && rm -r x)", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"df -h; rm -r /tmp/x", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"zpool scrub tank", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"eval \"$X\"", "approval-pending", "mode.confirm-destructive", "destructive"},
+    {"rm -rf /", "refused", "policies.run.deny", "destructive"},
+    {"sudo rm -rf /", "refused", "policies.run.deny", "privileged"},
+    {"echo ok; rm -rf /", "refused", "policies.run.deny", "destructive"},
+    {"mkfs.ext4 /dev/sdz", "refused", "policies.run.deny", "destructive"},
+    {"bash -c 'mkfs.ext4 /dev/sdz'", "refused", "policies.run.deny", "destructive"},
+    {"dd if=/dev/zero of=/dev/sdz", "refused", "policies.run.deny", "destructive"},
+    {"shutdown -h now", "refused", "policies.run.deny", "destructive"},
+    {"nc -lp 4444", "refused", "groups.lab.deny", "mutating"},
+};
+
+TEST_F(Guardrails, PolicyTable_SameDecisionOnLocalSshHostAndNode) {
+  ASSERT_GE(std::size(kCases), 40u);
+  for (const auto& c : kCases) {
+    for (const char* target : {"local", "box", "alpha"}) {
+      Json report = RunJson(target, c.command);
+      ASSERT_TRUE(report.contains("results")) << target << ": " << c.command << ": " << report.dump();
+      ASSERT_EQ(report["results"].size(), 1u);
+      const Json& r = report["results"][0];
+      EXPECT_EQ(r["decision"], c.decision) << target << ": " << c.command << ": " << r.dump();
+      EXPECT_EQ(r["rule"], c.rule) << target << ": " << c.command << ": " << r["reason"];
+      EXPECT_EQ(r["risk"], c.risk) << target << ": " << c.command << ": " << r["reason"];
+      if (std::string(c.decision) == "run") {
+        EXPECT_FALSE(r["exitCode"].is_null()) << target << ": " << c.command << " did not run: " << r.dump();
+      } else {
+        EXPECT_TRUE(r["exitCode"].is_null()) << target << ": " << c.command << " ran: " << r.dump();
+        EXPECT_NE(r["error"].get<std::string>().find(c.rule), std::string::npos) << r["error"];
+      }
+    }
+  }
+}
+
+TEST_F(Guardrails, DryRun_ReportsWithoutRunning) {
+  for (const char* target : {"local", "box", "alpha"}) {
+    auto c = Labgate({"run", target, "--dry-run", "--json", "--shell", "touch /tmp/labgate-guard-dry-" + std::string(target)});
+    ASSERT_EQ(c.status, 0) << c.err;
+    Json r = Json::parse(c.out)["results"][0];
+    EXPECT_EQ(r["decision"], "dry-run:run");
+    EXPECT_EQ(r["risk"], "mutating");
+    EXPECT_FALSE(std::filesystem::exists("/tmp/labgate-guard-dry-" + std::string(target)));
+  }
+}
+
+TEST_F(Guardrails, Injection_ThroughTargetCwdEnvAndArgv_RunsNothingExtra) {
+  const std::string marker = dir_->path() + "/pwned";
+  // Target: a selector is never a shell word.
+  auto t = Labgate({"run", "local; touch " + marker, "--", "true"});
+  EXPECT_NE(t.status, 0);
+  EXPECT_NE(t.err.find("unknown target"), std::string::npos) << t.err;
+  for (const char* target : {"local", "box", "alpha"}) {
+    // cwd: a directory name, never a command.
+    Json cwd = OperatorCall(Socket(), "run",
+                            {{"selectors", {target}}, {"argv", {"true"}}, {"cwd", "/tmp; touch " + marker}});
+    ASSERT_TRUE(cwd.contains("result")) << cwd.dump();
+    EXPECT_FALSE(cwd["result"]["results"][0]["error"].is_null()) << cwd.dump();
+    // env: values are data; names must be names.
+    Json env = OperatorCall(Socket(), "run",
+                            {{"selectors", {target}},
+                             {"argv", {"printenv", "LG_VALUE"}},
+                             {"env", {{"LG_VALUE", "$(touch " + marker + ")"}}}});
+    ASSERT_TRUE(env.contains("result")) << env.dump();
+    EXPECT_EQ(env["result"]["results"][0]["stdout"], "$(touch " + marker + ")\n") << env.dump();
+    Json bad_name = OperatorCall(Socket(), "run",
+                                 {{"selectors", {target}}, {"argv", {"true"}}, {"env", {{"A;touch " + marker, "1"}}}});
+    EXPECT_FALSE(bad_name["result"]["error"].is_null()) << bad_name.dump();
+    // argv: each word reaches the program as one argument, quoted for the remote shell over SSH.
+    auto argv = Labgate({"run", target, "--", "echo", "$(touch " + marker + ")", ";", "touch", marker, "`id`"});
+    EXPECT_EQ(argv.status, 0) << argv.err;
+    EXPECT_EQ(argv.out, "$(touch " + marker + ") ; touch " + marker + " `id`\n") << target;
+  }
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "an injection ran";
+}
+
+TEST_F(Guardrails, Approval_CliApprove_RepeatedCallRunsOnce) {
+  const std::string file = dir_->path() + "/approved-once";
+  std::filesystem::create_directories(file);
+  const std::string command = "rm -r " + file;
+  Json first = RunJson("box", command);
+  const Json& r = first["results"][0];
+  ASSERT_EQ(r["decision"], "approval-pending") << r.dump();
+  const std::string id = r["approvalId"];
+
+  auto listed = Labgate({"approvals", "list", "--json"});
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  EXPECT_NE(listed.out.find(id), std::string::npos);
+
+  auto approved = Labgate({"approvals", "approve", id});
+  ASSERT_EQ(approved.status, 0) << approved.err;
+  // Replays with another target or cwd do not use it.
+  EXPECT_EQ(RunJson("local", command)["results"][0]["decision"], "approval-pending");
+  EXPECT_TRUE(std::filesystem::exists(file));
+
+  Json second = RunJson("box", command);
+  EXPECT_EQ(second["results"][0]["decision"], "confirmed") << second.dump();
+  EXPECT_EQ(second["results"][0]["exitCode"], 0) << second.dump();
+  EXPECT_FALSE(std::filesystem::exists(file));
+  Json third = RunJson("box", command);
+  EXPECT_EQ(third["results"][0]["decision"], "approval-pending");
+
+  // An approval is granted by an operator's shell, never by a command labgate ran.
+  auto self = Labgate({"run", "local", "--json", "--", LABGATE_BINARY, "approvals", "approve",
+                       third["results"][0]["approvalId"].get<std::string>(), "--config", config_});
+  Json self_report = Json::parse(self.out);
+  EXPECT_NE(self_report["results"][0]["exitCode"], 0) << self.out;
+  EXPECT_NE(self_report["results"][0]["stderr"].get<std::string>().find("Approvals come from an operator"),
+            std::string::npos)
+      << self.out;
+}
+
+TEST_F(Guardrails, Grant_TimeBoxed_RunsMatchingCommandsOnly) {
+  auto g = Labgate({"approvals", "grant", "--target", "box", "--pattern", "rm -r /tmp/labgate-grant-*", "--for", "1h"});
+  ASSERT_EQ(g.status, 0) << g.err;
+  std::filesystem::create_directories("/tmp/labgate-grant-a");
+  Json ok = RunJson("box", "rm -r /tmp/labgate-grant-a");
+  EXPECT_EQ(ok["results"][0]["decision"], "run") << ok.dump();
+  EXPECT_EQ(ok["results"][0]["rule"], "approvals.grant");
+  EXPECT_FALSE(std::filesystem::exists("/tmp/labgate-grant-a"));
+  EXPECT_EQ(RunJson("local", "rm -r /tmp/labgate-grant-b")["results"][0]["decision"], "approval-pending");
+  EXPECT_EQ(RunJson("box", "rm -r /tmp/labgate-grant-b; reboot")["results"][0]["decision"], "approval-pending");
+}
+
+TEST_F(Guardrails, Failure_EscalatedWithDiagnosticsOnEveryPath) {
+  for (const char* target : {"local", "box", "alpha"}) {
+    Json report = RunJson(target, "touch /nonexistent-dir/labgate-x");
+    const Json& r = report["results"][0];
+    EXPECT_TRUE(r["escalated"].get<bool>()) << target << ": " << r.dump();
+    ASSERT_EQ(r["diagnostics"].size(), 3u) << r.dump();
+    EXPECT_EQ(r["diagnostics"][0]["command"], "uptime");
+    EXPECT_EQ(r["diagnostics"][0]["exitCode"], 0) << r.dump();
+    EXPECT_NE(r["diagnostics"][0]["output"].get<std::string>().find("load average"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace labgate::testing

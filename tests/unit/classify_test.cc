@@ -32,7 +32,7 @@ TEST_P(ClassifyShellTable, JudgesRiskAndRule) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Policy, ClassifyShellTable,
+    Classify, ClassifyShellTable,
     ::testing::Values(
         // Read-only.
         ShellCase{"df -h", kRO, "builtin:df"}, ShellCase{"ls -la /etc | grep ssh | head -5", kRO, "builtin:ls"},
@@ -154,7 +154,7 @@ TEST_P(ClassifyArgvTable, JudgesRiskAndRule) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Policy, ClassifyArgvTable,
+    Classify, ClassifyArgvTable,
     ::testing::Values(ArgvCase{{"df", "-h"}, kRO, "builtin:df"},
                       ArgvCase{{"echo", "$(rm -rf /)"}, kRO, "builtin:echo"},  // no shell: plain text
                       ArgvCase{{"ls", ">", "/etc/x"}, kRO, "builtin:ls"},      // no shell: no redirection

@@ -267,7 +267,7 @@ TEST_P(CommandParseWrappers, ListsTheWrappedCommand) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Policy, CommandParseWrappers,
+    CommandParse, CommandParseWrappers,
     ::testing::Values(
         WrapCase{"sudo -u root -E rm -rf /x", {"sudo -u root -E rm -rf /x", "rm -rf /x"}, {"sudo"}},
         WrapCase{"/usr/bin/sudo -- ls", {"/usr/bin/sudo -- ls", "ls"}, {"sudo"}},

@@ -23,7 +23,7 @@ TEST_P(GlobTable, MatchesWholeText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Policy, GlobTable,
+    Glob, GlobTable,
     ::testing::Values(
         // Prefix patterns, as operators write them.
         Case{"df -h*", "df -h /", true}, Case{"df -h*", "df -h", true}, Case{"df -h*", "du -h", false},

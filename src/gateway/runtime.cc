@@ -41,7 +41,7 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
     : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
       mode_(mode),
       config_hint_(std::move(config_hint)),
-      audit_storage_(inventory_->gateway.audit_log),
+      audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
       audit_(audit_storage_, clock_),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),

@@ -208,7 +208,8 @@ void ChainVerifier::AddLine(std::string_view line, bool terminated) {
   if (*seq != expected) {
     if (report_.records == 1 && *seq > expected) {
       return Break(expected, "the chain starts at seq " + std::to_string(*seq) + " (" + Where() + "): " +
-                                 Range(expected, *seq - 1) + " are missing (were older rotated files removed?)");
+                                 Range(expected, *seq - 1) + (*seq - 1 == expected ? " is" : " are") +
+                                 " missing (were older rotated files removed?)");
     }
     if (*seq > expected) {
       missing_seq_ = expected;
@@ -253,7 +254,9 @@ VerifyReport ChainVerifier::Finish() {
                                  "files wrote this log; the next append creates it)");
     }
   } else if (head_->seq > report_.last_seq) {
-    Break(report_.last_seq + 1, Range(report_.last_seq + 1, head_->seq) + " missing from the end: " + head_name_ +
+    const bool one = head_->seq == report_.last_seq + 1;
+    Break(report_.last_seq + 1, Range(report_.last_seq + 1, head_->seq) + (one ? " is" : " are") +
+                                    " missing from the end: " + head_name_ +
                                     " says the chain reached seq " + std::to_string(head_->seq) +
                                     " (records were removed, or lost in a power failure)");
   } else if (head_->seq == report_.last_seq) {

@@ -193,7 +193,7 @@ TEST_F(AuditVerify, RecordsCutOffTheEnd_AreFoundThroughTheHead) {
   VerifyReport r = Verify();
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.first_bad_seq, 9u);
-  EXPECT_NE(r.message.find("records 9 to 10 missing from the end"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("records 9 to 10 are missing from the end"), std::string::npos) << r.message;
 }
 
 TEST_F(AuditVerify, WholeLogRemovedButHeadKept_IsBrokenAtSeq1) {

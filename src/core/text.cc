@@ -283,7 +283,8 @@ std::optional<std::size_t> MaskFlagValue(std::string_view text, std::size_t i, s
     return std::nullopt;
   }
   out.append(text.substr(i, value - i));
-  return MaskValue(text, value, "", out);
+  // An unquoted ';' ends a shell command, so it cannot be part of the value there.
+  return MaskValue(text, value, ";", out);
 }
 
 // Known token formats; the prefix stays so a reader knows what kind of secret was there.

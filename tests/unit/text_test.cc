@@ -138,6 +138,7 @@ TEST(Redact, SecretFlagsMaskTheirValue) {
   EXPECT_EQ(Redact("cli --api-key abc123"), "cli --api-key [REDACTED]");
   EXPECT_EQ(Redact("vault --secret 'two words'"), "vault --secret '[REDACTED]'");
   EXPECT_EQ(Redact("gh --auth-token xyz"), "gh --auth-token [REDACTED]");
+  EXPECT_EQ(Redact("mysql --password hunter2; echo done"), "mysql --password [REDACTED]; echo done");
 }
 
 TEST(Redact, AmbiguousFlagsAreNotMasked) {

@@ -40,5 +40,7 @@ int NodesVerb(const Args& args);
 int NodeVerb(const Args& args);
 /// `labgate mcp`: bridges to a running gateway's MCP socket, else serves an embedded gateway.
 int McpVerb(const Args& args);
+/// `labgate audit verify|tail|query` (audit_commands.cc): reads the audit log, never changes it.
+int AuditVerb(const Args& args);
 
 }  // namespace labgate::cli

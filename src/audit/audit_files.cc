@@ -91,8 +91,9 @@ core::Result<std::optional<AuditHead>> ReadHeadFile(const std::string& head_path
   if (bytes.empty()) return std::optional<AuditHead>();
   auto head = ParseHead(bytes);
   if (!head) {
-    return core::MakeError(core::ErrorCode::kParse,
-                           head_path + " is not a labgate audit head file (expected {\"v\":1,\"seq\":N,\"hash\":\"...\"})");
+    return core::MakeError(
+        core::ErrorCode::kParse,
+        head_path + " is not a labgate audit head file (expected {\"v\":1,\"seq\":N,\"hash\":\"...\"})");
   }
   return std::optional<AuditHead>(std::move(*head));
 }

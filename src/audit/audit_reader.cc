@@ -207,8 +207,8 @@ void ChainVerifier::AddLine(std::string_view line, bool terminated) {
   if (!seq) return Break(expected, Where() + " has no seq where record " + n + " belongs");
   if (*seq != expected) {
     if (report_.records == 1 && *seq > expected) {
-      return Break(expected, "the chain starts at seq " + std::to_string(*seq) + " (" + Where() + "): " +
-                                 Range(expected, *seq - 1) + (*seq - 1 == expected ? " is" : " are") +
+      return Break(expected, "the chain starts at seq " + std::to_string(*seq) + " (" + Where() +
+                                 "): " + Range(expected, *seq - 1) + (*seq - 1 == expected ? " is" : " are") +
                                  " missing (were older rotated files removed?)");
     }
     if (*seq > expected) {
@@ -220,16 +220,19 @@ void ChainVerifier::AddLine(std::string_view line, bool terminated) {
                                " where record " + n + " belongs");
   }
   auto prev = record.find("prev");
-  if (prev == record.end() || !prev->is_string()) return Break(expected, "record " + n + " (" + Where() + ") has no prev");
+  if (prev == record.end() || !prev->is_string())
+    return Break(expected, "record " + n + " (" + Where() + ") has no prev");
   if (prev->get<std::string>() != prev_hash_) {
     if (expected == 1) {
       return Break(expected, "record 1 (" + Where() + ") names a previous record, but the chain starts there");
     }
-    return Break(expected, "record " + n + " (" + Where() + ") does not link to record " + std::to_string(expected - 1) +
+    return Break(expected, "record " + n + " (" + Where() + ") does not link to record " +
+                               std::to_string(expected - 1) +
                                ": its prev is not that record's hash (a record was changed, removed or inserted)");
   }
   auto hash = record.find("hash");
-  if (hash == record.end() || !hash->is_string()) return Break(expected, "record " + n + " (" + Where() + ") has no hash");
+  if (hash == record.end() || !hash->is_string())
+    return Break(expected, "record " + n + " (" + Where() + ") has no hash");
   if (hash->get<std::string>() != RecordHash(record)) {
     return Break(expected, "record " + n + " (" + Where() +
                                ") was changed after it was written: its hash does not match its content");
@@ -256,17 +259,16 @@ VerifyReport ChainVerifier::Finish() {
   } else if (head_->seq > report_.last_seq) {
     const bool one = head_->seq == report_.last_seq + 1;
     Break(report_.last_seq + 1, Range(report_.last_seq + 1, head_->seq) + (one ? " is" : " are") +
-                                    " missing from the end: " + head_name_ +
-                                    " says the chain reached seq " + std::to_string(head_->seq) +
-                                    " (records were removed, or lost in a power failure)");
+                                    " missing from the end: " + head_name_ + " says the chain reached seq " +
+                                    std::to_string(head_->seq) + " (records were removed, or lost in a power failure)");
   } else if (head_->seq == report_.last_seq) {
     if (head_->seq > 0 && head_->hash != report_.last_hash) {
       Break(report_.last_seq, "record " + std::to_string(report_.last_seq) + " is not the one " + head_name_ +
                                   " recorded as the newest: it was replaced");
     }
   } else if (!hash_at_head_seq_ || *hash_at_head_seq_ != head_->hash) {
-    Break(std::max<std::uint64_t>(head_->seq, 1), "record " + std::to_string(head_->seq) + " is not the one " +
-                                                      head_name_ + " recorded: it was replaced");
+    Break(std::max<std::uint64_t>(head_->seq, 1),
+          "record " + std::to_string(head_->seq) + " is not the one " + head_name_ + " recorded: it was replaced");
   } else {
     report_.warnings.push_back(head_name_ + " names seq " + std::to_string(head_->seq) + ", " +
                                std::to_string(report_.last_seq - head_->seq) +
@@ -569,12 +571,23 @@ core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::sys
     const std::int64_t n = std::stoll(std::string(text.substr(0, digits)));
     std::int64_t unit = 0;
     switch (text.back()) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
-      default: return bad();
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      default:
+        return bad();
     }
     return core::FormatTimestamp(now - seconds(n * unit));
   }
@@ -629,8 +642,8 @@ core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::sys
   if (pos != text.size()) return bad();
   const std::int64_t secs = DaysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day)) * 86400 +
                             hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return core::FormatTimestamp(system_clock::time_point(duration_cast<system_clock::duration>(
-      seconds(secs) + milliseconds(millis))));
+  return core::FormatTimestamp(
+      system_clock::time_point(duration_cast<system_clock::duration>(seconds(secs) + milliseconds(millis))));
 }
 
 // ---------------------------------------------------------------------------------------------

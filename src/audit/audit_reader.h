@@ -33,10 +33,10 @@ inline constexpr int kKnownFormatVersions[] = {1};
 /// What VerifyChain found.
 struct VerifyReport {
   bool ok = false;
-  std::uint64_t records = 0;       // lines checked, in every file
-  std::vector<std::string> files;  // in chain order
-  std::uint64_t last_seq = 0;      // of the last record that verified
-  std::string last_hash;           // of that record
+  std::uint64_t records = 0;                   // lines checked, in every file
+  std::vector<std::string> files;              // in chain order
+  std::uint64_t last_seq = 0;                  // of the last record that verified
+  std::string last_hash;                       // of that record
   std::optional<std::uint64_t> first_bad_seq;  // where the chain breaks (set when !ok, if known)
   std::string message;                         // what is wrong, naming file and line ("" when ok)
   std::vector<std::string> warnings;           // not failures, but worth telling the operator
@@ -131,10 +131,10 @@ struct AuditFilter {
   std::optional<std::string> target;  // equals `target`, or is one of a refusal's `targets`
   std::optional<std::string> since;   // canonical timestamps (see ParseTimeBound), inclusive
   std::optional<std::string> until;
-  std::optional<bool> allowed;        // decision.allowed of intents and refusals; results follow
-                                      // the intent with their actionId
-  std::optional<std::string> actor;   // substring of who.osUser, who.client.name, who.via or
-                                      // who.sessionId (results: their intent's `who`)
+  std::optional<bool> allowed;       // decision.allowed of intents and refusals; results follow
+                                     // the intent with their actionId
+  std::optional<std::string> actor;  // substring of who.osUser, who.client.name, who.via or
+                                     // who.sessionId (results: their intent's `who`)
 };
 
 /// What an intent recorded, for the results that follow it.

@@ -91,7 +91,8 @@ core::Error IncompleteRecord(const std::string& file) {
 core::Result<std::string> LastLineOf(int fd, off_t size, const std::string& file) {
   if (size == 0) return std::string();
   char end = 0;
-  if (::pread(fd, &end, 1, size - 1) != 1) return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + Errno());
+  if (::pread(fd, &end, 1, size - 1) != 1)
+    return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + Errno());
   if (end != '\n') return IncompleteRecord(file);
   return ReadLastLine(fd, size);
 }
@@ -226,8 +227,9 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
   const std::string head_path = HeadPath(path_);
   auto head = ParseHead(bytes);
   if (!head) {
-    return MakeError(ErrorCode::kIo, head_path + " is not a labgate audit head file; nothing was run. Run `labgate "
-                                     "audit verify`; move the file aside to continue the chain without it");
+    return MakeError(ErrorCode::kIo, head_path +
+                                         " is not a labgate audit head file; nothing was run. Run `labgate "
+                                         "audit verify`; move the file aside to continue the chain without it");
   }
   std::optional<AuditHead> last = last_line_.empty() ? std::optional<AuditHead>(AuditHead{}) : HeadOf(last_line_);
   if (!last) return core::Ok();  // not a record: composing the next one fails with its own message
@@ -236,14 +238,15 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
                      "audit log " + path_ + " ends at seq " + std::to_string(last->seq) + " but " + head_path +
                          " says the chain reached seq " + std::to_string(head->seq) +
                          ": records were removed from its end (or lost in a power failure); nothing was run. Run "
-                         "`labgate audit verify`; to go on appending after seq " + std::to_string(last->seq) +
-                         ", move " + head_path + " aside and keep it as evidence");
+                         "`labgate audit verify`; to go on appending after seq " +
+                         std::to_string(last->seq) + ", move " + head_path + " aside and keep it as evidence");
   }
   if (head->seq == last->seq && head->hash != last->hash) {
     return MakeError(ErrorCode::kIo, "the newest record of audit log " + path_ + " (seq " + std::to_string(last->seq) +
                                          ") is not the one " + head_path +
                                          " recorded: it was replaced; nothing was run. Run `labgate audit verify`; "
-                                         "to go on appending, move " + head_path + " aside and keep it as evidence");
+                                         "to go on appending, move " +
+                                         head_path + " aside and keep it as evidence");
   }
   return core::Ok();
 }

@@ -84,7 +84,8 @@ int Tail(const Args& args, const std::string& path) {
   }
 
   const auto poll = std::chrono::duration_cast<std::chrono::nanoseconds>(kFollowPoll);
-  const timespec wait{static_cast<std::time_t>(poll.count() / 1000000000), static_cast<long>(poll.count() % 1000000000)};
+  const timespec wait{static_cast<std::time_t>(poll.count() / 1000000000),
+                      static_cast<long>(poll.count() % 1000000000)};
   for (;;) {
     const int sig = sigtimedwait(&stop, nullptr, &wait);
     if (sig == SIGINT || sig == SIGTERM) return 0;

@@ -109,8 +109,8 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
 namespace {
 
 // Names whose assigned value is a secret: `NAME=value`, `NAME: value`, `"NAME": "value"`.
-constexpr std::array<std::string_view, 10> kSecretKeys = {"password", "passwd",  "passphrase", "secret",     "token",
-                                                          "api_key",  "api-key", "apikey",     "access_key", "access-key"};
+constexpr std::array<std::string_view, 10> kSecretKeys = {
+    "password", "passwd", "passphrase", "secret", "token", "api_key", "api-key", "apikey", "access_key", "access-key"};
 // Flags whose next word is a secret: `--password X`, `--auth-token X`.
 constexpr std::array<std::string_view, 8> kSecretFlags = {"password", "passwd",  "passphrase", "token",
                                                           "secret",   "api-key", "api_key",    "apikey"};
@@ -295,8 +295,8 @@ std::optional<std::size_t> MaskTokenShape(std::string_view text, std::size_t i, 
     std::size_t end = body;
     while (end < text.size() && shape.body(text[end])) ++end;
     const std::size_t len = end - body;
-    const bool fits = shape.exact ? len == shape.min_len && (end == text.size() || !IsWordChar(text[end]))
-                                  : len >= shape.min_len;
+    const bool fits =
+        shape.exact ? len == shape.min_len && (end == text.size() || !IsWordChar(text[end])) : len >= shape.min_len;
     if (!fits) continue;
     out.append(shape.prefix);
     out.append(kMask);

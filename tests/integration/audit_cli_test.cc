@@ -29,8 +29,8 @@ class AuditCli : public ::testing::Test {
  protected:
   void SetUp() override {
     log_ = dir_.path() + "/state/audit.jsonl";
-    config_ = dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\naudit_log = \"" + log_ +
-                                           "\"\n");
+    config_ = dir_.Write("hosts.toml",
+                         "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\naudit_log = \"" + log_ + "\"\n");
   }
   Completed Labgate(std::vector<std::string> args) {
     std::vector<std::string> argv = {LABGATE_BINARY};
@@ -54,7 +54,8 @@ class AuditCli : public ::testing::Test {
     auto lines = Lines(log_);
     tamper(lines);
     WriteLines(copy, lines);
-    return dir_.Write("copy.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\naudit_log = \"" + copy + "\"\n");
+    return dir_.Write("copy.toml",
+                      "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\naudit_log = \"" + copy + "\"\n");
   }
 
   TempDir dir_;

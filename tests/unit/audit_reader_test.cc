@@ -422,9 +422,8 @@ TEST_F(AuditRotation, TwoWritersConcurrently_KeepOneChain) {
     fakes::FakeClock clock;
     AuditLog log(storage, clock);
     for (int k = 0; k < 50; ++k) {
-      ASSERT_TRUE(log.Append(EncodeIntent(IntentFor("act-" + std::to_string(id * 1000 + k), "local")),
-                             Durability::kSoon)
-                      .ok());
+      ASSERT_TRUE(
+          log.Append(EncodeIntent(IntentFor("act-" + std::to_string(id * 1000 + k), "local")), Durability::kSoon).ok());
     }
   };
   std::thread t1(writer, 1), t2(writer, 2);
@@ -508,15 +507,20 @@ class AuditQueryTest : public ::testing::Test {
       ASSERT_TRUE(log.Append(body).ok());
       clock_.Advance(std::chrono::minutes(10));
     };
-    add(EncodeIntent(IntentFor("act-1", "local", true, "alice", "claude-code")));   // 11:06:40
-    add(EncodeOutcome(OutcomeFor("act-1", "local")));                               // 11:16:40
-    add(EncodeIntent(IntentFor("act-2", "prox4", true, "bob", "cursor")));          // 11:26:40
-    add(EncodeOutcome(OutcomeFor("act-2", "prox4", 3)));                            // 11:36:40
-    Refusal refusal{"act-3", Actor{"cli", "labgate-cli", "0.1.0", "carol", ""}, {"prox4", "local"}, "run",
-                    Json{{"argv", {"reboot"}}}, {false, "policies.run.enabled", "off"}, "run is off"};
-    add(EncodeRefusal(refusal));                                                     // 11:46:40
+    add(EncodeIntent(IntentFor("act-1", "local", true, "alice", "claude-code")));  // 11:06:40
+    add(EncodeOutcome(OutcomeFor("act-1", "local")));                              // 11:16:40
+    add(EncodeIntent(IntentFor("act-2", "prox4", true, "bob", "cursor")));         // 11:26:40
+    add(EncodeOutcome(OutcomeFor("act-2", "prox4", 3)));                           // 11:36:40
+    Refusal refusal{"act-3",
+                    Actor{"cli", "labgate-cli", "0.1.0", "carol", ""},
+                    {"prox4", "local"},
+                    "run",
+                    Json{{"argv", {"reboot"}}},
+                    {false, "policies.run.enabled", "off"},
+                    "run is off"};
+    add(EncodeRefusal(refusal));  // 11:46:40
     Event event{"node.paired", Actor{"agent", "", "", "", ""}, "phone-node", Json::object()};
-    add(EncodeEvent(event));                                                         // 11:56:40
+    add(EncodeEvent(event));  // 11:56:40
   }
   std::vector<std::uint64_t> Seqs(const AuditFilter& filter) {
     AuditQuery query(filter);

@@ -56,7 +56,7 @@ std::string EncodeHead(const AuditHead& head) {
   std::string out = j.dump();
   if (out.size() > kHeadSize - 1) {
     // Hashes are 64 hex digits; anything longer is a broken invariant, not an input error.
-    std::fprintf(stderr, "labgate: audit head record too long (%zu bytes)\n", out.size());
+    (void)std::fprintf(stderr, "labgate: audit head record too long (%zu bytes)\n", out.size());
     std::abort();
   }
   out.resize(kHeadSize - 1, ' ');

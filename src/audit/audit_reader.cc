@@ -147,6 +147,12 @@ std::string StringField(const Json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// True only for a boolean true: a tampered record must not throw.
+bool BoolField(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 bool ContainsNoCase(std::string_view haystack, std::string_view needle) {
   auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
@@ -197,7 +203,7 @@ void ChainVerifier::AddLine(std::string_view line, bool terminated) {
   if (record.is_null()) return Break(expected, Where() + " is not a JSON record where record " + n + " belongs");
   auto v = record.find("v");
   const bool known = v != record.end() && v->is_number_integer() &&
-                     std::find(std::begin(kKnownFormatVersions), std::end(kKnownFormatVersions), v->get<int>()) !=
+                     std::find(std::begin(kKnownFormatVersions), std::end(kKnownFormatVersions), v->get<std::int64_t>()) !=
                          std::end(kKnownFormatVersions);
   if (!known) {
     return Break(expected, Where() + " has unknown format version v=" + (v == record.end() ? "(none)" : v->dump()) +
@@ -650,7 +656,7 @@ core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::sys
 // Presentation
 
 std::string SummarizeRecord(const Json& record) {
-  if (!record.is_object()) return "(not a record) " + record.dump();
+  if (!record.is_object()) return "(not a record)";
   const std::string kind = StringField(record, "kind");
   std::vector<std::string> parts;
   parts.push_back(StringField(record, "ts"));
@@ -694,8 +700,8 @@ std::string SummarizeRecord(const Json& record) {
       end = "exit " + std::to_string(code->get<int>());
     }
     if (auto sig = StringField(record, "signal"); !sig.empty()) end = "signal " + sig;
-    if (record.value("timedOut", false)) end = "timed out";
-    if (record.value("cancelled", false)) end = "cancelled";
+    if (BoolField(record, "timedOut")) end = "timed out";
+    if (BoolField(record, "cancelled")) end = "cancelled";
     if (auto error = StringField(record, "error"); !error.empty()) end += (end.empty() ? "" : ", ") + error;
     if (end.empty()) end = "no exit code";
     if (auto ms = record.find("durationMs"); ms != record.end() && ms->is_number_integer()) {

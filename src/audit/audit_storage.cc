@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -95,6 +96,22 @@ core::Result<std::string> LastLineOf(int fd, off_t size, const std::string& file
     return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + Errno());
   if (end != '\n') return IncompleteRecord(file);
   return ReadLastLine(fd, size);
+}
+
+// Renames without ever replacing an existing file: a rotated log must not overwrite another.
+core::Status RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return core::Ok();
+  if (errno == EINVAL || errno == ENOSYS) {
+    // A file system without RENAME_NOREPLACE: check, then rename (we hold the writers' lock).
+    struct stat st {};
+    if (::lstat(to.c_str(), &st) == 0) {
+      errno = EEXIST;
+    } else if (errno == ENOENT && ::rename(from.c_str(), to.c_str()) == 0) {
+      return core::Ok();
+    }
+  }
+  return MakeError(ErrorCode::kIo, "cannot rotate audit log " + from + " to " + to + ": " + Errno() +
+                                       " (nothing was written; labgate never overwrites an audit file)");
 }
 
 // seq and hash of a sealed record line, when it is one.
@@ -257,9 +274,7 @@ core::Status FileAuditStorage::RotateLocked() {
   // The rotated file must be complete on disk before the chain continues in another file.
   if (dirty_ && ::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + Errno());
   dirty_ = false;
-  if (::rename(path_.c_str(), rotated.c_str()) != 0) {
-    return MakeError(ErrorCode::kIo, "cannot rotate audit log " + path_ + " to " + rotated + ": " + Errno());
-  }
+  if (auto ok = RenameNoReplace(path_, rotated); !ok) return ok;
   CloseLog();
   if (auto ok = OpenLogLocked(); !ok) return ok;
   return core::Ok();

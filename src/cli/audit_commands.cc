@@ -30,7 +30,7 @@ int Verify(const Args& args, const std::string& path) {
               {"firstBadSeq", r.first_bad_seq ? Json(*r.first_bad_seq) : Json(nullptr)},
               {"message", r.message},
               {"warnings", r.warnings}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
     return r.ok ? 0 : 1;
   }
   for (const auto& warning : r.warnings) std::cerr << "labgate: warning: " << warning << "\n";

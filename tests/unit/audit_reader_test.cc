@@ -637,6 +637,33 @@ TEST(AuditSummary, IntentLineSaysWhenWhoWhereWhatAndWhy) {
   EXPECT_EQ(result, "2026-11-18T11:06:40.000Z  #2  result    -  local  run  exit 3 in 12ms");
 }
 
+TEST(AuditSummary, FieldsOfTheWrongTypeNeverThrow) {
+  Json record = {{"kind", "result"}, {"seq", "x"}, {"ts", 5},          {"who", "bob"},
+                 {"timedOut", "yes"}, {"decision", {{"allowed", "no"}}}, {"payload", {{"argv", {1, {{"a", 2}}}}}}};
+  EXPECT_NO_THROW((void)SummarizeRecord(record));
+  EXPECT_NO_THROW((void)SummarizeRecord(Json::array()));
+  AuditFilter filter;
+  filter.allowed = true;
+  filter.actor = "bob";
+  filter.target = "local";
+  filter.since = "2026";
+  EXPECT_FALSE(Matches(record, filter));
+}
+
+TEST(AuditVerifier, WrongFieldTypesBreakTheChainWithoutThrowing) {
+  ChainVerifier verifier(std::nullopt, "head");
+  verifier.StartFile("f");
+  verifier.AddLine(R"({"v":1,"seq":"1","prev":"","hash":"x"})", true);
+  VerifyReport r = verifier.Finish();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 1u);
+  EXPECT_NE(r.message.find("has no seq"), std::string::npos) << r.message;
+  ChainVerifier huge(std::nullopt, "head");
+  huge.StartFile("f");
+  huge.AddLine(R"({"v":4294967297,"seq":1,"prev":"","hash":"x"})", true);
+  EXPECT_NE(huge.Finish().message.find("unknown format version"), std::string::npos);
+}
+
 TEST(AuditSummary, ControlCharactersNeverReachTheTerminal) {
   Json record = {{"kind", "event"}, {"seq", 1}, {"ts", "t"}, {"event", "x\x1b[2J\nfake"}};
   const std::string line = SummarizeRecord(record);

@@ -203,8 +203,8 @@ void ChainVerifier::AddLine(std::string_view line, bool terminated) {
   if (record.is_null()) return Break(expected, Where() + " is not a JSON record where record " + n + " belongs");
   auto v = record.find("v");
   const bool known = v != record.end() && v->is_number_integer() &&
-                     std::find(std::begin(kKnownFormatVersions), std::end(kKnownFormatVersions), v->get<std::int64_t>()) !=
-                         std::end(kKnownFormatVersions);
+                     std::find(std::begin(kKnownFormatVersions), std::end(kKnownFormatVersions),
+                               v->get<std::int64_t>()) != std::end(kKnownFormatVersions);
   if (!known) {
     return Break(expected, Where() + " has unknown format version v=" + (v == record.end() ? "(none)" : v->dump()) +
                                " where record " + n + " belongs (a newer labgate wrote it, or it is not a record)");

@@ -638,8 +638,13 @@ TEST(AuditSummary, IntentLineSaysWhenWhoWhereWhatAndWhy) {
 }
 
 TEST(AuditSummary, FieldsOfTheWrongTypeNeverThrow) {
-  Json record = {{"kind", "result"}, {"seq", "x"}, {"ts", 5},          {"who", "bob"},
-                 {"timedOut", "yes"}, {"decision", {{"allowed", "no"}}}, {"payload", {{"argv", {1, {{"a", 2}}}}}}};
+  Json record = {{"kind", "result"},
+                 {"seq", "x"},
+                 {"ts", 5},
+                 {"who", "bob"},
+                 {"timedOut", "yes"},
+                 {"decision", {{"allowed", "no"}}},
+                 {"payload", {{"argv", {1, {{"a", 2}}}}}}};
   EXPECT_NO_THROW((void)SummarizeRecord(record));
   EXPECT_NO_THROW((void)SummarizeRecord(Json::array()));
   AuditFilter filter;

@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "audit/audit_files.h"
 
 namespace labgate::audit {
 namespace {
@@ -52,9 +57,77 @@ core::Result<std::string> ReadLastLine(int fd, off_t size) {
   return tail.empty() ? std::string() : tail.substr(0, tail.size() - 1);
 }
 
+void SyncDirectoryOf(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+// Whether `fd` is still the file at `path` (it was not renamed away or replaced).
+bool SameFile(int fd, const std::string& path, dev_t dev, ino_t inode) {
+  struct stat by_path {};
+  return fd >= 0 && ::stat(path.c_str(), &by_path) == 0 && by_path.st_ino == inode && by_path.st_dev == dev;
+}
+
+core::Status WriteFully(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write " + what + ": " + Errno());
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return core::Ok();
+}
+
+core::Error IncompleteRecord(const std::string& file) {
+  return MakeError(ErrorCode::kIo, "audit log " + file +
+                                       " ends in an incomplete record (a crash mid-write?); nothing was run. "
+                                       "Inspect it with `labgate audit verify`; labgate never deletes records");
+}
+
+// The last complete line of an audit file open at `fd` with `size` bytes; "" when empty.
+core::Result<std::string> LastLineOf(int fd, off_t size, const std::string& file) {
+  if (size == 0) return std::string();
+  char end = 0;
+  if (::pread(fd, &end, 1, size - 1) != 1)
+    return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + Errno());
+  if (end != '\n') return IncompleteRecord(file);
+  return ReadLastLine(fd, size);
+}
+
+// Renames without ever replacing an existing file: a rotated log must not overwrite another.
+core::Status RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return core::Ok();
+  if (errno == EINVAL || errno == ENOSYS) {
+    // A file system without RENAME_NOREPLACE: check, then rename (we hold the writers' lock).
+    struct stat st {};
+    if (::lstat(to.c_str(), &st) == 0) {
+      errno = EEXIST;
+    } else if (errno == ENOENT && ::rename(from.c_str(), to.c_str()) == 0) {
+      return core::Ok();
+    }
+  }
+  return MakeError(ErrorCode::kIo, "cannot rotate audit log " + from + " to " + to + ": " + Errno() +
+                                       " (nothing was written; labgate never overwrites an audit file)");
+}
+
+// seq and hash of a sealed record line, when it is one.
+std::optional<AuditHead> HeadOf(std::string_view line) {
+  nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto seq = j.find("seq");
+  auto hash = j.find("hash");
+  if (seq == j.end() || !seq->is_number_unsigned() || hash == j.end() || !hash->is_string()) return std::nullopt;
+  return AuditHead{seq->get<std::uint64_t>(), hash->get<std::string>()};
+}
+
 }  // namespace
 
-FileAuditStorage::FileAuditStorage(std::string path) : path_(std::move(path)) {
+FileAuditStorage::FileAuditStorage(std::string path, std::uint64_t max_bytes)
+    : path_(std::move(path)), max_bytes_(max_bytes) {
   flusher_ = std::thread([this] { FlushLoop(); });
 }
 
@@ -65,105 +138,214 @@ FileAuditStorage::~FileAuditStorage() {
   }
   flush_cv_.notify_all();
   flusher_.join();
-  if (fd_ >= 0) {
-    if (dirty_) ::fsync(fd_);
-    ::close(fd_);
+  CloseLog();
+  if (head_fd_ >= 0) {
+    if (head_dirty_) ::fsync(head_fd_);
+    ::close(head_fd_);
   }
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 void FileAuditStorage::FlushLoop() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    flush_cv_.wait(lock, [&] { return stopping_ || dirty_; });
+    flush_cv_.wait(lock, [&] { return stopping_ || dirty_ || head_dirty_; });
     if (stopping_) return;
     flush_cv_.wait_for(lock, kSoonDelay, [&] { return stopping_; });
-    if (dirty_ && fd_ >= 0) {
-      ::fsync(fd_);
-      dirty_ = false;
-    }
+    // The log before the head, so a synced head never names a record the disk does not have.
+    if (dirty_ && fd_ >= 0) ::fsync(fd_);
+    dirty_ = false;
+    if (head_dirty_ && head_fd_ >= 0) ::fsync(head_fd_);
+    head_dirty_ = false;
   }
 }
 
-core::Status FileAuditStorage::OpenLocked() {
-  struct stat by_path {};
-  if (fd_ >= 0 && ::stat(path_.c_str(), &by_path) == 0 && by_path.st_ino == inode_) return core::Ok();
-  // First use, or the file was rotated or removed under us: start on the file at the path.
-  if (fd_ >= 0) {
-    if (dirty_) ::fsync(fd_);
-    ::close(fd_);
-    fd_ = -1;
-    dirty_ = false;
-  }
-  std::filesystem::path path(path_);
-  if (auto ok = EnsureDirectory(path.parent_path()); !ok) return ok;
+void FileAuditStorage::CloseLog() {
+  if (fd_ < 0) return;
+  if (dirty_) ::fsync(fd_);
+  dirty_ = false;
+  ::close(fd_);
+  fd_ = -1;
+}
+
+core::Status FileAuditStorage::OpenLockFile() {
+  if (lock_fd_ >= 0) return core::Ok();
+  if (auto ok = EnsureDirectory(std::filesystem::path(path_).parent_path()); !ok) return ok;
+  const std::string lock_path = LockPath(path_);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit lock file " + lock_path + ": " + Errno());
+  return core::Ok();
+}
+
+core::Status FileAuditStorage::OpenLogLocked() {
+  if (SameFile(fd_, path_, dev_, inode_)) return core::Ok();
+  // First use, or another process rotated the file (or someone removed it): use the file at PATH.
+  CloseLog();
   fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit log " + path_ + ": " + Errno());
   struct stat st {};
   ::fstat(fd_, &st);
+  dev_ = st.st_dev;
   inode_ = st.st_ino;
   known_size_ = -1;
-  if (st.st_size == 0) {
-    // A new file is durable only once its directory entry is.
-    int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-      ::fsync(dir);
-      ::close(dir);
+  // A new file is durable only once its directory entry is.
+  if (st.st_size == 0) SyncDirectoryOf(path_);
+  return core::Ok();
+}
+
+core::Status FileAuditStorage::OpenHeadLocked() {
+  const std::string head_path = HeadPath(path_);
+  if (SameFile(head_fd_, head_path, head_dev_, head_inode_)) return core::Ok();
+  if (head_fd_ >= 0) {
+    if (head_dirty_) ::fsync(head_fd_);
+    head_dirty_ = false;
+    ::close(head_fd_);
+  }
+  head_fd_ = ::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (head_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit head file " + head_path + ": " + Errno());
+  struct stat st {};
+  ::fstat(head_fd_, &st);
+  head_dev_ = st.st_dev;
+  head_inode_ = st.st_ino;
+  if (st.st_size == 0) SyncDirectoryOf(head_path);
+  return core::Ok();
+}
+
+core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
+  last_line_.clear();
+  if (size > 0) {
+    auto line = LastLineOf(fd_, size, path_);
+    if (!line) return line.error();
+    last_line_ = std::move(*line);
+  } else {
+    // A fresh PATH (after a rotation, ours or logrotate's): the chain goes on from the newest
+    // rotated file that holds anything.
+    auto indices = RotatedIndices(path_);
+    for (auto it = indices.rbegin(); it != indices.rend() && last_line_.empty(); ++it) {
+      const std::string file = RotatedPath(path_, *it);
+      int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open rotated audit log " + file + ": " + Errno());
+      struct stat st {};
+      ::fstat(fd, &st);
+      auto line = LastLineOf(fd, st.st_size, file);
+      ::close(fd);
+      if (!line) return line.error();
+      last_line_ = std::move(*line);
     }
+  }
+
+  // The head says where the chain had reached. If the files end earlier, records were removed
+  // from the end: continuing would overwrite the only evidence of that, so refuse.
+  std::string bytes(kHeadSize + 1, '\0');
+  ssize_t got = ::pread(head_fd_, bytes.data(), bytes.size(), 0);
+  if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit head file " + HeadPath(path_) + ": " + Errno());
+  if (got == 0) return core::Ok();  // a log written before head files existed, or a new one
+  bytes.resize(static_cast<std::size_t>(got));
+  const std::string head_path = HeadPath(path_);
+  auto head = ParseHead(bytes);
+  if (!head) {
+    return MakeError(ErrorCode::kIo, head_path +
+                                         " is not a labgate audit head file; nothing was run. Run `labgate "
+                                         "audit verify`; move the file aside to continue the chain without it");
+  }
+  std::optional<AuditHead> last = last_line_.empty() ? std::optional<AuditHead>(AuditHead{}) : HeadOf(last_line_);
+  if (!last) return core::Ok();  // not a record: composing the next one fails with its own message
+  if (head->seq > last->seq) {
+    return MakeError(ErrorCode::kIo,
+                     "audit log " + path_ + " ends at seq " + std::to_string(last->seq) + " but " + head_path +
+                         " says the chain reached seq " + std::to_string(head->seq) +
+                         ": records were removed from its end (or lost in a power failure); nothing was run. Run "
+                         "`labgate audit verify`; to go on appending after seq " +
+                         std::to_string(last->seq) + ", move " + head_path + " aside and keep it as evidence");
+  }
+  if (head->seq == last->seq && head->hash != last->hash) {
+    return MakeError(ErrorCode::kIo, "the newest record of audit log " + path_ + " (seq " + std::to_string(last->seq) +
+                                         ") is not the one " + head_path +
+                                         " recorded: it was replaced; nothing was run. Run `labgate audit verify`; "
+                                         "to go on appending, move " +
+                                         head_path + " aside and keep it as evidence");
+  }
+  return core::Ok();
+}
+
+core::Status FileAuditStorage::RotateLocked() {
+  auto indices = RotatedIndices(path_);
+  const std::string rotated = RotatedPath(path_, indices.empty() ? 1 : indices.back() + 1);
+  // The rotated file must be complete on disk before the chain continues in another file.
+  if (dirty_ && ::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + Errno());
+  dirty_ = false;
+  if (auto ok = RenameNoReplace(path_, rotated); !ok) return ok;
+  CloseLog();
+  if (auto ok = OpenLogLocked(); !ok) return ok;
+  return core::Ok();
+}
+
+core::Status FileAuditStorage::WriteHeadLocked(std::string_view line) {
+  auto head = HeadOf(line);
+  if (!head) return core::Ok();
+  const std::string bytes = EncodeHead(*head);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pwrite(head_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write audit head file " + HeadPath(path_) + ": " + Errno());
+    done += static_cast<std::size_t>(n);
   }
   return core::Ok();
 }
 
 core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability durability) {
   std::lock_guard<std::mutex> guard(mutex_);
-  if (auto ok = OpenLocked(); !ok) return ok;
-  if (::flock(fd_, LOCK_EX) != 0) return MakeError(ErrorCode::kIo, "cannot lock audit log " + path_ + ": " + Errno());
+  if (auto ok = OpenLockFile(); !ok) return ok;
+  while (::flock(lock_fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) return MakeError(ErrorCode::kIo, "cannot lock audit log " + LockPath(path_) + ": " + Errno());
+  }
   struct Unlock {
     int fd;
     ~Unlock() { ::flock(fd, LOCK_UN); }
-  } unlock{fd_};
+  } unlock{lock_fd_};
 
+  // Another process may have rotated PATH while we waited for the lock.
+  if (auto ok = OpenLogLocked(); !ok) return ok;
+  if (auto ok = OpenHeadLocked(); !ok) return ok;
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, "cannot stat audit log " + path_ + ": " + Errno());
-  if (st.st_size != known_size_) {
+  off_t size = st.st_size;
+  if (size != known_size_) {
     // Another process appended (or this is our first append): read the real last line.
-    last_line_.clear();
-    if (st.st_size > 0) {
-      char end = 0;
-      if (::pread(fd_, &end, 1, st.st_size - 1) != 1) {
-        return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
-      }
-      if (end != '\n') {
-        return MakeError(ErrorCode::kIo, "audit log " + path_ +
-                                             " ends in an incomplete record (a crash mid-write?); nothing was run. "
-                                             "Inspect it with `labgate audit verify`; labgate never deletes records");
-      }
-      auto line = ReadLastLine(fd_, st.st_size);
-      if (!line) return line.error();
-      last_line_ = std::move(*line);
+    if (auto ok = LoadLastLineLocked(size); !ok) {
+      known_size_ = -1;
+      return ok;
     }
   }
   auto next = compose(last_line_);
   if (!next) return next.error();
-  std::string data = *next + "\n";
-  const char* p = data.data();
-  std::size_t left = data.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+  const std::string data = *next + "\n";
+  if (size > 0 && static_cast<std::uint64_t>(size) + data.size() > max_bytes_) {
+    if (auto ok = RotateLocked(); !ok) {
       known_size_ = -1;
-      return MakeError(ErrorCode::kIo, "cannot write audit log " + path_ + ": " + Errno());
+      return ok;
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    size = 0;
   }
-  known_size_ = st.st_size + static_cast<off_t>(data.size());
+  if (auto ok = WriteFully(fd_, data, "audit log " + path_); !ok) {
+    known_size_ = -1;
+    return ok;
+  }
+  known_size_ = size + static_cast<off_t>(data.size());
   last_line_ = std::move(*next);
   if (durability == Durability::kSynced) {
     if (::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + Errno());
     dirty_ = false;
+    if (auto ok = WriteHeadLocked(last_line_); !ok) return ok;
+    if (::fsync(head_fd_) != 0) {
+      return MakeError(ErrorCode::kIo, "cannot sync audit head file " + HeadPath(path_) + ": " + Errno());
+    }
+    head_dirty_ = false;
   } else {
+    if (auto ok = WriteHeadLocked(last_line_); !ok) return ok;
     dirty_ = true;
+    head_dirty_ = true;
     flush_cv_.notify_all();
   }
   return core::Ok();

@@ -1,12 +1,14 @@
 #pragma once
 
-#include <condition_variable>
+#include <sys/types.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <thread>
 
 #include "core/result.h"
@@ -33,30 +35,50 @@ class AuditStorage {
   virtual std::string Describe() const = 0;
 };
 
-/// An append-only JSONL file, mode 0600 in a 0700 directory, locked with flock(2) so several
-/// labgate processes on one machine can share it. kSoon records are fsynced by a background
-/// thread within kSoonDelay (or by the next kSynced append, whichever comes first). Thread-safe.
+/// An append-only JSONL file, mode 0600 in a 0700 directory, shared by every labgate process on
+/// the machine. Each append holds an exclusive flock(2) on PATH.lock (not on the log itself, so
+/// rotation never moves the lock), re-checks that its descriptor is still the file at PATH, and
+/// after writing the line rewrites PATH.head (see audit_files.h) with that record's seq and hash.
+/// When PATH would grow past `max_bytes`, it is renamed to PATH.<n> and the chain continues in a
+/// fresh PATH; nothing is ever deleted. kSoon records are fsynced by a background thread within
+/// kSoonDelay (or by the next kSynced append, whichever comes first). Thread-safe.
 class FileAuditStorage final : public AuditStorage {
  public:
   static constexpr std::chrono::milliseconds kSoonDelay{50};
+  static constexpr std::uint64_t kDefaultMaxBytes = 64ULL * 1024 * 1024;
 
-  explicit FileAuditStorage(std::string path);
+  /// `max_bytes` is not clamped here (tests rotate tiny files); the inventory enforces >= 4096.
+  explicit FileAuditStorage(std::string path, std::uint64_t max_bytes = kDefaultMaxBytes);
   ~FileAuditStorage() override;  // syncs anything still pending
   core::Status Append(const ComposeLine& compose, Durability durability) override;
   std::string Describe() const override { return path_; }
 
  private:
-  core::Status OpenLocked();  // (re)opens the file when missing or replaced; mutex_ held
+  // All of these run with mutex_ held; the *Locked ones also with the flock on PATH.lock.
+  core::Status OpenLockFile();
+  core::Status OpenLogLocked();   // (re)opens PATH when missing or replaced
+  core::Status OpenHeadLocked();  // (re)opens PATH.head when missing or replaced
+  core::Status LoadLastLineLocked(off_t size);
+  core::Status RotateLocked();
+  core::Status WriteHeadLocked(std::string_view line);
+  void CloseLog();
   void FlushLoop();
 
   std::string path_;
+  std::uint64_t max_bytes_;
   std::mutex mutex_;
   std::condition_variable flush_cv_;
+  int lock_fd_ = -1;
   int fd_ = -1;
+  dev_t dev_ = 0;
   ino_t inode_ = 0;
+  int head_fd_ = -1;
+  dev_t head_dev_ = 0;
+  ino_t head_inode_ = 0;
   off_t known_size_ = -1;  // file size after our last append: the cached last line is valid
   std::string last_line_;
-  bool dirty_ = false;  // written but not yet fsynced
+  bool dirty_ = false;       // log written but not yet fsynced
+  bool head_dirty_ = false;  // head written but not yet fsynced
   bool stopping_ = false;
   std::thread flusher_;
 };

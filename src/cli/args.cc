@@ -8,8 +8,11 @@ namespace labgate::cli {
 core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   static const std::set<std::string> kValued = {"--config", "--shell", "--timeout", "--cwd", "--fingerprint",
                                                 "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway",
-                                                "--target", "--pattern", "--for"};
-  static const std::map<std::string, std::string> kShort = {{"-h", "--help"}, {"-c", "--config"}, {"-V", "--version"}};
+                                                "--pattern", "--for",
+                                                // audit tail / query
+                                                "--lines", "--target", "--since", "--until", "--decision", "--actor"};
+  static const std::map<std::string, std::string> kShort = {{"-h", "--help"},   {"-c", "--config"}, {"-V", "--version"},
+                                                            {"-n", "--lines"}, {"-f", "--follow"}};
   Args args;
   std::size_t i = 0;
   for (; i < argv.size(); ++i) {

@@ -127,6 +127,25 @@ const std::map<std::string, Verb>& Verbs() {
         "revoke   ends a grant early\n"
         "These talk to the running gateway or `labgate mcp` through its operator socket; a command that\n"
         "labgate itself started is refused, so an AI cannot approve its own requests.\n"}},
+      {"audit",
+       {"verify, tail and query the audit log",
+        "usage: labgate audit verify [--json] [--config FILE]\n"
+        "       labgate audit tail [-n N] [-f] [--json] [--config FILE]\n"
+        "       labgate audit query [--target ID] [--since TIME] [--until TIME] [--decision allowed|refused]\n"
+        "                           [--actor TEXT] [--json] [--config FILE]\n\n"
+        "Reads [gateway] audit_log and its rotated files (PATH.1, PATH.2, ... oldest first); changes nothing.\n\n"
+        "verify  checks every record of every file: JSON, format version, seq, the prev link, the hash, and\n"
+        "        that the newest record is the one PATH.head names (so records cut off the end show).\n"
+        "        Exit 0 when intact, 1 with the first broken seq and what is wrong, 255 when unreadable.\n"
+        "        Keep the printed last hash elsewhere to notice a chain rewritten as a whole.\n"
+        "tail    the last N records (-n, default 20), one line each or JSON lines with --json; -f keeps\n"
+        "        printing new records, across rotations, until Ctrl-C\n"
+        "query   the records that match every filter given, as lines or one JSON array with --json:\n"
+        "          --target ID         the target (or one of a refusal's targets)\n"
+        "          --since/--until T   ISO-8601 UTC (2026-11-18T09:30:00Z, 2026-11-18) or a duration ago\n"
+        "                              (30m, 1h, 2d)\n"
+        "          --decision D        allowed or refused; results follow their intent\n"
+        "          --actor TEXT        part of the OS user, MCP client name, via (mcp, cli, agent) or session\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -399,6 +418,7 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "node") return NodeVerb(args);
   if (args.verb == "hosts") return Hosts(args);
   if (args.verb == "approvals") return ApprovalsVerb(args);
+  if (args.verb == "audit") return AuditVerb(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }
 

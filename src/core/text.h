@@ -18,9 +18,56 @@ std::string ShellQuote(std::string_view word);
 /// argv rendered for people and audit summaries: words joined by spaces, quoted where needed.
 std::string JoinArgv(const std::vector<std::string>& argv);
 
-/// Masks secrets in text meant for callers and logs: PEM private keys, `Authorization:`
-/// headers, bearer tokens and `password=`/`token=`/`secret=`/`api_key=` style assignments.
-/// Runs in linear time.
+/// Masks secrets in text meant for callers and logs, in time linear in the text (times the number
+/// of literal secrets). Each secret becomes "[REDACTED]"; what is around it stays readable.
+///
+///  - literal values given to the constructor (e.g. of the `*_env` variables hosts.toml names),
+///    wherever they appear; values shorter than kMinLiteralSecret are ignored (too likely to be
+///    ordinary words);
+///  - PEM private key bodies (the BEGIN/END lines stay);
+///  - `Authorization:` credentials (the scheme word stays), `Bearer X`;
+///  - values assigned to names ending in password, passwd, passphrase, secret, token, api_key,
+///    api-key, apikey, access_key: `DB_PASSWORD=x`, `github_token: x`, `"password": "x"`,
+///    `--password=x`;
+///  - the value after the flags `--password`, `--passwd`, `--passphrase`, `--token`, `--secret`,
+///    `--api-key` (and longer flags ending in those, like `--auth-token`); `-p` is too ambiguous
+///    to mask;
+///  - the password in URLs: `scheme://user:PASSWORD@host`;
+///  - well-known token shapes, keeping their prefix: GitHub `ghp_`/`gho_`/`ghs_`/`ghu_`/`ghr_`
+///    and `github_pat_`, GitLab `glpat-`, Slack `xoxa-`/`xoxb-`/`xoxp-`/`xoxo-`/`xoxs-`/`xoxr-`,
+///    AWS key ids `AKIA`/`ASIA` + 16 of [A-Z0-9], `sk-`, `sk_live_`/`sk_test_`/`rk_live_`/`rk_test_`;
+///    JWTs (`eyJ….eyJ….signature`) are masked whole;
+///  - high-entropy strings: a run of at least 24 characters of [A-Za-z0-9+/_-] (plus trailing `=`
+///    padding) that has an uppercase letter, a lowercase letter and a digit, and a Shannon
+///    entropy of at least 4.0 bits per character. `=` inside a run splits it (`NAME=value` judges
+///    the value alone), and a run that starts with `/` is a path, judged one `/`-separated part at
+///    a time. Runs after `SHA256:` (or sha1/sha384/sha512/md5), SRI digests (`sha512-…`) and
+///    SSH public key blobs (`AAAAC3NzaC1…`) are public and stay. So hex digests (no uppercase),
+///    UUIDs, words, absolute paths, fingerprints and base64 of repetitive text stay readable; the
+///    price is that a base64 secret starting with `/` is judged in parts, and long mixed-case
+///    identifiers with digits (`ThisIsAVeryLongIdentifier2`) may be masked.
+///
+/// Thread-safe: const after construction.
+class Redactor {
+ public:
+  static constexpr std::size_t kMinLiteralSecret = 6;
+
+  Redactor() = default;
+  explicit Redactor(const std::vector<std::string>& literal_secrets);
+
+  std::string Redact(std::string_view text) const;
+
+ private:
+  struct Literal {
+    std::string value;
+    std::vector<std::size_t> failure;  // Knuth-Morris-Pratt table: linear search, no backtracking
+  };
+  std::string MaskLiterals(std::string_view text) const;
+
+  std::vector<Literal> literals_;
+};
+
+/// Redactor without literal secrets: every rule above but the first.
 std::string Redact(std::string_view text);
 
 }  // namespace labgate::core

@@ -28,6 +28,12 @@ std::string PathName(const inventory::Target& target) {
   return "local";
 }
 
+bool IsSecretFlag(std::string_view word) {
+  static constexpr std::string_view kFlags[] = {"--password", "--passwd", "--pass", "--token", "--api-key",
+                                                "--apikey",   "--secret", "--client-secret", "--auth-token"};
+  return std::find(std::begin(kFlags), std::end(kFlags), word) != std::end(kFlags);
+}
+
 audit::Json CommandJson(const capabilities::Command& command) {
   if (command.shell) return audit::Json{{"shell", *command.shell}};
   return audit::Json{{"argv", command.argv}};
@@ -62,7 +68,11 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
     payload["shell"] = redact(*call.command.shell);
   } else {
     audit::Json argv = audit::Json::array();
-    for (const auto& word : call.command.argv) argv.push_back(redact(word));
+    bool secret_next = false;  // `--password X`: the value is the next word
+    for (const auto& word : call.command.argv) {
+      argv.push_back(secret_next ? std::string("[REDACTED]") : redact(word));
+      secret_next = IsSecretFlag(word);
+    }
     payload["argv"] = argv;
   }
   payload["cwd"] = call.cwd.empty() ? audit::Json(nullptr) : audit::Json(call.cwd);

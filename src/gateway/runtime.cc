@@ -40,18 +40,36 @@ class Runtime::AuditObserver final : public nodes::AgentObserver {
   audit::AuditLog& audit_;
 };
 
+namespace {
+
+// Secrets the inventory names by reference: their values must never reach a caller or the log.
+std::vector<std::string> ReferencedSecrets(const inventory::Inventory& inv) {
+  std::vector<std::string> values;
+  for (const auto& t : inv.targets) {
+    for (const std::string* name : {&t.passphrase_env, &t.password_env}) {
+      if (name->empty()) continue;
+      if (const char* value = std::getenv(name->c_str()); value && *value) values.emplace_back(value);
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
 Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_hint)
     : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
       mode_(mode),
       config_hint_(std::move(config_hint)),
-      audit_storage_(inventory_->gateway.audit_log),
+      redactor_(ReferencedSecrets(*inventory_)),
+      audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
       audit_(audit_storage_, clock_),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),
       ssh_(*inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
       approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),
-      gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_) {}
+      gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_,
+               [this](std::string_view text) { return redactor_.Redact(text); }) {}
 
 Runtime::~Runtime() {
   if (server_) server_->Stop();

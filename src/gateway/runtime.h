@@ -7,6 +7,7 @@
 #include "audit/audit_storage.h"
 #include "core/clock.h"
 #include "core/process_runner.h"
+#include "core/text.h"
 #include "gateway/approvals.h"
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
@@ -64,6 +65,7 @@ class Runtime {
   Mode mode_;
   std::string config_hint_;
   core::SystemClock clock_;
+  core::Redactor redactor_;  // the values of the inventory's *_env secrets, and every built-in rule
   audit::FileAuditStorage audit_storage_;
   audit::AuditLog audit_;
   core::SystemProcessRunner runner_;

@@ -194,6 +194,7 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   }
   if (auto v = r.String("state_dir")) g.state_dir = ResolvePath(*v, base_dir);
   if (auto v = r.String("audit_log")) g.audit_log = ResolvePath(*v, base_dir);
+  if (auto v = r.Integer("audit_max_bytes", 4096, 1LL << 40)) g.audit_max_bytes = *v;
   if (auto v = r.Bool("allow_pairing")) g.allow_pairing = *v;
   if (auto v = r.Bool("require_node_key")) g.require_node_key = *v;
   if (auto v = r.Integer("default_timeout_ms", 1, 24LL * 3600 * 1000)) g.default_timeout_ms = *v;

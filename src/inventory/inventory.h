@@ -27,6 +27,7 @@ struct GatewaySettings {
   std::string listen = "127.0.0.1:7022";
   std::string state_dir;  // absolute
   std::string audit_log;  // absolute
+  std::int64_t audit_max_bytes = 64LL * 1024 * 1024;  // rotate the audit log past this size
   bool allow_pairing = true;
   bool require_node_key = true;
   std::int64_t default_timeout_ms = 20000;

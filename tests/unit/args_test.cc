@@ -30,6 +30,26 @@ TEST(Args, ValuedOptionsTakeTheNextWordOrEquals) {
 
 TEST(Args, MissingValueIsAnError) { EXPECT_FALSE(ParseArgs({"run", "local", "--timeout"}).ok()); }
 
+TEST(Args, AuditTailShortOptions) {
+  auto a = ParseArgs({"audit", "tail", "-n", "5", "-f", "--json"});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->positional, std::vector<std::string>{"tail"});
+  EXPECT_EQ(a->get("--lines"), "5");
+  EXPECT_TRUE(a->has("--follow"));
+  EXPECT_FALSE(ParseArgs({"audit", "tail", "-n"}).ok());
+}
+
+TEST(Args, AuditQueryOptionsTakeValues) {
+  auto a = ParseArgs({"audit", "query", "--target", "local", "--since", "1h", "--until=2026-11-18", "--decision",
+                      "refused", "--actor", "alice"});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->get("--target"), "local");
+  EXPECT_EQ(a->get("--since"), "1h");
+  EXPECT_EQ(a->get("--until"), "2026-11-18");
+  EXPECT_EQ(a->get("--decision"), "refused");
+  EXPECT_EQ(a->get("--actor"), "alice");
+}
+
 TEST(Args, UnknownShortOptionIsAnError) { EXPECT_FALSE(ParseArgs({"targets", "-x"}).ok()); }
 
 TEST(Args, Durations) {

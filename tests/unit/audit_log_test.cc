@@ -150,23 +150,24 @@ TEST_F(FileAuditStorageTest, IncompleteLastLineRefusesAndKeepsTheFile) {
   EXPECT_EQ(std::filesystem::file_size(path), 8u);
 }
 
-TEST_F(FileAuditStorageTest, RotatedFileStartsANewChainAtThePath) {
+TEST_F(FileAuditStorageTest, FileRenamedAwayContinuesTheChainInAFreshFile) {
   const std::string path = dir_ + "/audit.jsonl";
   fakes::FakeClock clock;
   FileAuditStorage storage(path);
   AuditLog log(storage, clock);
   ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
-  std::filesystem::rename(path, path + ".1");  // what logrotate does
+  std::filesystem::rename(path, path + ".1");  // what an outside rotation does
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  EXPECT_EQ(Json::parse(line)["seq"], 1);
   std::ifstream rotated(path + ".1");
   std::string old_line, extra;
   std::getline(rotated, old_line);
   EXPECT_EQ(Json::parse(old_line)["kind"], "intent");
   EXPECT_FALSE(std::getline(rotated, extra)) << "nothing more is written to the rotated file";
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(Json::parse(line)["seq"], 2);
+  EXPECT_EQ(Json::parse(line)["prev"], Json::parse(old_line)["hash"]);
 }
 
 TEST_F(FileAuditStorageTest, AnotherWriterIsSeenAndTheChainContinues) {

@@ -129,6 +129,19 @@ TEST(Inventory, OutOfRangeNumbersAreRefused) {
   EXPECT_NE(e.find("hosts.toml:2: gateway.default_timeout_ms: must be between 1 and"), std::string::npos) << e;
 }
 
+TEST(Inventory, AuditMaxBytesDefaultsTo64MiBAndRefusesTinyValues) {
+  auto defaults = Parse("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->gateway.audit_max_bytes, 64LL * 1024 * 1024);
+  auto set = Parse("[gateway]\naudit_max_bytes = 1048576\n");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->gateway.audit_max_bytes, 1048576);
+  for (const char* bad : {"0", "4095", "-1"}) {
+    std::string e = ErrorOf(std::string("[gateway]\naudit_max_bytes = ") + bad + "\n");
+    EXPECT_NE(e.find("hosts.toml:2: gateway.audit_max_bytes: must be between 4096 and"), std::string::npos) << e;
+  }
+}
+
 TEST(Inventory, TomlSyntaxErrorNamesLine) {
   std::string e = ErrorOf("[gateway]\nlisten = \n");
   EXPECT_NE(e.find("hosts.toml:2:"), std::string::npos) << e;

@@ -1,0 +1,158 @@
+// `labgate audit verify|tail|query`: read-only views of the audit log named by [gateway] audit_log.
+#include <signal.h>
+
+#include <cerrno>
+#include <ctime>
+#include <iostream>
+
+#include "audit/audit_reader.h"
+#include "cli/common.h"
+#include "core/clock.h"
+
+namespace labgate::cli {
+namespace {
+
+using audit::Json;
+
+constexpr std::chrono::milliseconds kFollowPoll{200};
+
+int Verify(const Args& args, const std::string& path) {
+  auto report = audit::VerifyChain(path);
+  if (!report) return Fail("cannot verify the audit log " + path + ": " + report.error().message);
+  const audit::VerifyReport& r = *report;
+  if (args.has("--json")) {
+    Json j = {{"ok", r.ok},
+              {"path", path},
+              {"records", r.records},
+              {"files", r.files},
+              {"lastSeq", r.last_seq},
+              {"lastHash", r.last_hash},
+              {"firstBadSeq", r.first_bad_seq ? Json(*r.first_bad_seq) : Json(nullptr)},
+              {"message", r.message},
+              {"warnings", r.warnings}};
+    std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+    return r.ok ? 0 : 1;
+  }
+  for (const auto& warning : r.warnings) std::cerr << "labgate: warning: " << warning << "\n";
+  if (r.ok) {
+    std::cout << "audit log OK: " << r.records << " records in " << r.files.size() << " files, last seq " << r.last_seq
+              << "\n";
+    if (!r.last_hash.empty()) {
+      std::cout << "last hash " << r.last_hash << " (keep a copy elsewhere to notice a wholly rewritten chain)\n";
+    }
+    return 0;
+  }
+  std::cout << "audit log BROKEN" << (r.first_bad_seq ? " at seq " + std::to_string(*r.first_bad_seq) : "") << ": "
+            << r.message << "\n"
+            << "nothing was changed; labgate never deletes or rewrites audit records\n";
+  return 1;
+}
+
+void Print(const Args& args, const Json& record) {
+  if (args.has("--json")) {
+    std::cout << record.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << audit::SummarizeRecord(record) << "\n";
+  }
+}
+
+int Tail(const Args& args, const std::string& path) {
+  std::size_t n = 20;
+  if (args.has("--lines")) {
+    const std::string text = args.get("--lines");
+    if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return Fail("-n wants a number of records, e.g. -n 50; got '" + text + "'", kExitUsage);
+    }
+    n = std::stoul(text);
+  }
+  const bool follow = args.has("--follow");
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  if (follow) pthread_sigmask(SIG_BLOCK, &stop, nullptr);  // taken with sigtimedwait, between polls
+
+  // Opened before the tail is read, so nothing appended in between is lost; seq removes doubles.
+  audit::AuditFollower follower(path, 0);
+  auto tail = audit::TailRecords(path, std::max<std::size_t>(n, 1));
+  if (!tail) return Fail("cannot read the audit log " + path + ": " + tail.error().message);
+  for (std::size_t k = tail->size() > n ? tail->size() - n : 0; k < tail->size(); ++k) Print(args, (*tail)[k]);
+  std::cout << std::flush;
+  if (!follow) return 0;
+  if (!tail->empty() && (*tail).back().contains("seq") && (*tail).back()["seq"].is_number_unsigned()) {
+    follower.SkipThrough((*tail).back()["seq"].get<std::uint64_t>());
+  }
+
+  const auto poll = std::chrono::duration_cast<std::chrono::nanoseconds>(kFollowPoll);
+  const timespec wait{static_cast<std::time_t>(poll.count() / 1000000000),
+                      static_cast<long>(poll.count() % 1000000000)};
+  for (;;) {
+    const int sig = sigtimedwait(&stop, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) return 0;
+    auto records = follower.Poll();
+    if (!records) return Fail("cannot follow the audit log " + path + ": " + records.error().message);
+    for (const auto& record : *records) Print(args, record);
+    std::cout << std::flush;
+    if (!std::cout) return 0;  // the reader went away (e.g. `| head`)
+  }
+}
+
+int Query(const Args& args, const std::string& path) {
+  audit::AuditFilter filter;
+  if (args.has("--target")) filter.target = args.get("--target");
+  if (args.has("--actor")) filter.actor = args.get("--actor");
+  const auto now = core::SystemClock().Now();
+  for (const char* option : {"--since", "--until"}) {
+    if (!args.has(option)) continue;
+    auto bound = audit::ParseTimeBound(args.get(option), now);
+    if (!bound) return Fail(std::string(option) + ": " + bound.error().message, kExitUsage);
+    (std::string(option) == "--since" ? filter.since : filter.until) = *bound;
+  }
+  if (args.has("--decision")) {
+    const std::string decision = args.get("--decision");
+    if (decision != "allowed" && decision != "refused") {
+      return Fail("--decision is allowed or refused, not '" + decision + "'", kExitUsage);
+    }
+    filter.allowed = decision == "allowed";
+  }
+  audit::AuditQuery query(filter);
+  const bool json = args.has("--json");
+  Json matches = Json::array();
+  auto stats = audit::ReadRecords(path, [&](const Json& record) {
+    if (!query.Accept(record)) return true;
+    if (json) {
+      matches.push_back(record);
+    } else {
+      std::cout << audit::SummarizeRecord(record) << "\n";
+    }
+    return true;
+  });
+  if (!stats) return Fail("cannot read the audit log " + path + ": " + stats.error().message);
+  if (json) std::cout << matches.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+  if (stats->skipped > 0) {
+    std::cerr << "labgate: warning: " << stats->skipped << " line(s) of " << path
+              << " are not records and were skipped; run `labgate audit verify" << ConfigHint(args) << "`\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int AuditVerb(const Args& args) {
+  if (args.positional.empty()) {
+    return Fail("audit needs a subcommand: verify, tail or query (see `labgate audit --help`)", kExitUsage);
+  }
+  const std::string sub = args.positional[0];
+  if (args.positional.size() > 1) return Fail("audit " + sub + " takes no further words", kExitUsage);
+  if (sub != "verify" && sub != "tail" && sub != "query") {
+    return Fail("unknown audit subcommand '" + sub + "' (verify, tail or query)", kExitUsage);
+  }
+  auto inv = LoadInventoryFor(args);
+  if (!inv) return Fail(inv.error().message);
+  const std::string& path = inv->gateway.audit_log;
+  if (sub == "verify") return Verify(args, path);
+  if (sub == "tail") return Tail(args, path);
+  return Query(args, path);
+}
+
+}  // namespace labgate::cli

@@ -373,7 +373,7 @@ void Gateway::Confirm(const audit::Actor& actor, const RunCall& call, std::vecto
     details["expiresAt"] = request->expires_at;
     AuditEvent("approval.requested", actor, joined_targets, details);
   }
-  const std::string why = question.reason + ". It needs a human's approval: ask the operator to run `labgate approvals approve " +
+  const std::string why = question.reason + ". It needs a human's approval (" + question.rule + "): ask the operator to run `labgate approvals approve " +
                           request->id + "` (expires " + request->expires_at +
                           "), then repeat exactly this call; it will run once";
   AuditRefusal(actor, call, "approval.pending", why);

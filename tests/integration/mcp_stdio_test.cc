@@ -1,6 +1,8 @@
 // Drives the real `labgate mcp` binary over pipes with raw JSON-RPC.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <random>
 #include <set>
 
@@ -117,7 +119,11 @@ TEST_F(McpStdio, TwentyConcurrentRuns_AllProceedTogether) {
   // 20 intents and 20 results, each pair sharing an action id.
   auto records = ReadJsonLines(AuditPath());
   std::set<std::string> intents, results;
-  for (const auto& rec : records) (rec["kind"] == "intent" ? intents : results).insert(rec["actionId"].get<std::string>());
+  for (const auto& rec : records) {
+    if (rec["kind"] == "intent" || rec["kind"] == "result") {
+      (rec["kind"] == "intent" ? intents : results).insert(rec["actionId"].get<std::string>());
+    }
+  }
   EXPECT_EQ(intents.size(), 20u);
   EXPECT_EQ(intents, results);
 }
@@ -185,12 +191,25 @@ TEST_F(McpStdio, ArgvRunsWithoutShell_AndCwdApplies) {
   EXPECT_EQ(server_->ReadResponse(7)["result"]["structuredContent"]["results"][0]["stdout"], dir_.path() + "\n");
 }
 
-TEST_F(McpStdio, ApprovalLookingArguments_AreRefused) {
+TEST_F(McpStdio, ApprovalLookingArguments_ChangeNothing) {
   Initialize();
+  // A read-only command runs exactly as it would without `confirm`...
   server_->Send(Call(8, {{"target", "local"}, {"command", {"true"}}, {"confirm", true}}));
   Json r = server_->ReadResponse(8);
-  EXPECT_EQ(r["result"]["isError"], true);
-  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("unknown argument 'confirm'"), std::string::npos);
+  EXPECT_EQ(r["result"]["isError"], false);
+  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("`confirm` argument was ignored"), std::string::npos);
+  // ...and a destructive one still waits for a human.
+  const std::string victim = dir_.path() + "/keep";
+  std::filesystem::create_directories(victim);
+  server_->Send(Call(9, {{"target", "local"}, {"command", {"rm", "-r", victim}}, {"confirm", true}, {"force", true}}));
+  Json d = server_->ReadResponse(9);
+  EXPECT_EQ(d["result"]["isError"], true);
+  EXPECT_EQ(d["result"]["structuredContent"]["results"][0]["decision"], "approval-pending") << d.dump();
+  EXPECT_TRUE(std::filesystem::exists(victim));
+  // Unknown arguments that do not look like approvals are still refused.
+  server_->Send(Call(10, {{"target", "local"}, {"command", {"true"}}, {"colour", "red"}}));
+  EXPECT_NE(server_->ReadResponse(10)["result"]["content"][0]["text"].get<std::string>().find("unknown argument 'colour'"),
+            std::string::npos);
 }
 
 TEST_F(McpStdio, StdinEof_ExitsPromptlyAndStopsRunningCommands) {

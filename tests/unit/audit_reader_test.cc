@@ -24,7 +24,7 @@ Intent IntentFor(const std::string& action_id, const std::string& target, bool a
   i.path = "local";
   i.action = "run";
   i.payload = Json{{"argv", {"uname", "-a"}}};
-  i.decision = {allowed, allowed ? "targets.local.capabilities" : "policies.run.enabled", "why"};
+  i.decision = {allowed, allowed ? "targets.local.capabilities" : "policies.run.enabled", "why", ""};
   return i;
 }
 
@@ -516,7 +516,7 @@ class AuditQueryTest : public ::testing::Test {
                     {"prox4", "local"},
                     "run",
                     Json{{"argv", {"reboot"}}},
-                    {false, "policies.run.enabled", "off"},
+                    {false, "policies.run.enabled", "off", ""},
                     "run is off"};
     add(EncodeRefusal(refusal));  // 11:46:40
     Event event{"node.paired", Actor{"agent", "", "", "", ""}, "phone-node", Json::object()};

@@ -7,7 +7,7 @@ namespace {
 
 constexpr const char* kInventory = R"(
 [policies.run]
-deny = ["rm -rf /", "rm -rf /*", "mkfs*"]
+deny = ["rm -rf /", "rm -rf /\\*", "mkfs*"]
 allow = ["df -h*", "systemctl restart nginx"]
 
 [classify]

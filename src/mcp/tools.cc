@@ -347,7 +347,11 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
             "Runs a command on one or more targets from the inventory (see `targets`) and returns exit code, "
             "stdout and stderr per target. An argv array runs without a shell; a string runs via sh -c. The "
             "deadline (timeoutMs, default from the inventory) stops the whole process group. Every call is "
-            "written to the audit log before it runs."},
+            "written to the audit log before it runs. Policy classifies the command (read-only, mutating, "
+            "destructive, privileged); risky commands need a human's yes: through an elicitation form when this "
+            "client supports it, otherwise the result carries an approvalId the operator approves with "
+            "`labgate approvals approve ID`, after which the same call runs once. dryRun shows the decision "
+            "without running anything. Results of failed actions are escalated with read-only diagnostics."},
            {"inputSchema", RunInputSchema()},
            {"outputSchema", RunOutputSchema()},
            {"annotations",

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "sshd_fixture.h"
@@ -65,6 +66,8 @@ Json OperatorCall(const std::string& socket, const std::string& method, const Js
   return Json::parse(reply.substr(0, reply.find('\n')));
 }
 
+constexpr const char* kPlantedSecret = "Pl4nted-Secret-Value-93";
+
 // Shared by every test: sshd, gateway and node agent start once for the suite.
 class Guardrails : public ::testing::Test {
  protected:
@@ -88,8 +91,10 @@ class Guardrails : public ::testing::Test {
             "[groups.lab]\nmode = \"confirm-destructive\"\ndeny = [\"nc -l*\"]\n\n"
             "[[hosts]]\nid = \"box\"\naddress = \"127.0.0.3\"\nport = " + std::to_string(sshd_->port()) +
             "\nuser = \"" + CurrentUser() + "\"\nidentity_file = \"" + TestClientKey().private_path +
-            "\"\ngroups = [\"lab\"]\n\n"
+            "\"\npassphrase_env = \"LG_GUARD_SECRET\"\ngroups = [\"lab\"]\n\n"
             "[[nodes]]\nid = \"alpha\"\ncapabilities = [\"run\"]\ngroups = [\"lab\"]\n");
+    // The gateway masks the values of the secrets hosts.toml names by reference.
+    ::setenv("LG_GUARD_SECRET", kPlantedSecret, 1);
     gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
     if (!PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000))) {
       setup_error_ = "gateway did not answer";
@@ -351,6 +356,28 @@ TEST_F(Guardrails, Failure_EscalatedWithDiagnosticsOnEveryPath) {
     EXPECT_EQ(r["diagnostics"][0]["exitCode"], 0) << r.dump();
     EXPECT_NE(r["diagnostics"][0]["output"].get<std::string>().find("load average"), std::string::npos);
   }
+}
+
+TEST_F(Guardrails, Secrets_InCommandAndOutput_NeverReachTheLogOrTheCaller) {
+  const std::vector<std::string> secrets = {kPlantedSecret, "hunter2hunter2", "ghp_Zx81kQpL0vN4mT7rB2cY9wE5uI3oA6sD1fG8",
+                                            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlX2hlcmVfMTIz"};
+  const std::string command = "echo " + std::string(kPlantedSecret) + "; echo DB_PASSWORD=hunter2hunter2; echo " +
+                              secrets[2] + " >&2; echo 'Authorization: Bearer " + secrets[3] + "'";
+  for (const char* target : {"local", "box", "alpha"}) {
+    Json report = RunJson(target, command);
+    const Json& r = report["results"][0];
+    ASSERT_EQ(r["exitCode"], 0) << target << ": " << r.dump();
+    for (const auto& secret : secrets) {
+      EXPECT_EQ(r.dump().find(secret), std::string::npos) << target << " returned " << secret << ": " << r.dump();
+    }
+    EXPECT_NE(r["stdout"].get<std::string>().find("[REDACTED]"), std::string::npos) << r.dump();
+  }
+  std::ifstream in(dir_->path() + "/state/audit.jsonl");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(log.empty());
+  for (const auto& secret : secrets) EXPECT_EQ(log.find(secret), std::string::npos) << "the audit log holds " << secret;
+  auto verify = Labgate({"audit", "verify"});
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
 }
 
 }  // namespace

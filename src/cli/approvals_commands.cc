@@ -88,9 +88,8 @@ int ApprovalsVerb(const Args& args) {
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
   auto call = [&](const std::string& method, json params) { return CallOperator(*inv, args, method, std::move(params)); };
-  auto need_id = [&](const char* what) -> std::optional<std::string> {
+  auto need_id = [&]() -> std::optional<std::string> {
     if (args.positional.size() != 2) return std::nullopt;
-    (void)what;
     return args.positional[1];
   };
   if (sub == "list") {
@@ -108,7 +107,7 @@ int ApprovalsVerb(const Args& args) {
     return 0;
   }
   if (sub == "approve" || sub == "deny") {
-    auto id = need_id("ID");
+    auto id = need_id();
     if (!id) return Fail("usage: labgate approvals " + sub + " ID (see `labgate approvals list`)", kExitUsage);
     auto answer = call("approvals." + sub, {{"id", *id}});
     if (!answer) return Fail(answer.error().message);
@@ -160,7 +159,7 @@ int ApprovalsVerb(const Args& args) {
     return 0;
   }
   if (sub == "revoke") {
-    auto id = need_id("GRANT-ID");
+    auto id = need_id();
     if (!id) return Fail("usage: labgate approvals revoke GRANT-ID (see `labgate approvals grants`)", kExitUsage);
     auto answer = call("approvals.revoke", {{"id", *id}});
     if (!answer) return Fail(answer.error().message);

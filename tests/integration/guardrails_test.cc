@@ -21,28 +21,6 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-int FreeTcpPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-template <typename Pred>
-bool PollUntil(Pred pred, milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return pred();
-}
-
 // One JSON-RPC call on the operator socket, as the CLI makes it (lets tests pass env).
 Json OperatorCall(const std::string& socket, const std::string& method, const Json& params) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -78,7 +56,7 @@ class Guardrails : public ::testing::Test {
     const std::string state = dir_->path() + "/state";
     std::filesystem::create_directories(state);
     std::ofstream(state + "/known_hosts") << sshd_->KnownHostsLine() << "\n";
-    const int port = FreeTcpPort();
+    const int port = FreePort();
     config_ = dir_->Write(
         "hosts.toml",
         "[gateway]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\nstate_dir = \"" + state +

@@ -27,28 +27,6 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-template <typename Pred>
-bool PollUntil(Pred pred, milliseconds timeout) {
-  const auto until = Steady::now() + timeout;
-  while (Steady::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return pred();
-}
-
 class Nodes : public ::testing::Test {
  protected:
   void SetUp() override {

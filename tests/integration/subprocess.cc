@@ -1,5 +1,8 @@
 #include "subprocess.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -211,6 +214,18 @@ std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
     if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   }
   return out;
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace labgate::testing

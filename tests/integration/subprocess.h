@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace labgate::testing {
@@ -43,6 +44,20 @@ class Subprocess {
   std::vector<nlohmann::json> seen_;
   std::optional<int> status_;
 };
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for a gateway's agent listener).
+int FreePort();
+
+/// Polls `pred` every 50 ms until it holds or `timeout` passes; returns its last answer.
+template <typename Pred>
+bool PollUntil(Pred pred, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
 
 /// Runs a command to completion; returns exit status, stdout and stderr.
 struct Completed {

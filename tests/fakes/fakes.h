@@ -75,6 +75,22 @@ class FakeAuditStorage final : public audit::AuditStorage {
   bool fail_ = false;
 };
 
+/// Outcomes a fake replays in the order they were scripted, then `fallback`. Unlocked: its owner
+/// holds its own mutex around every use.
+class ScriptedOutcomes {
+ public:
+  void Push(core::Result<core::ProcessOutcome> reply) { replies_.push_back(std::move(reply)); }
+  core::Result<core::ProcessOutcome> Next(core::ProcessOutcome fallback) {
+    if (replies_.empty()) return fallback;
+    auto reply = replies_.front();
+    replies_.pop_front();
+    return reply;
+  }
+
+ private:
+  std::deque<core::Result<core::ProcessOutcome>> replies_;
+};
+
 /// Records what it was asked to run and replays scripted outcomes (default: exit 0).
 class FakeProcessRunner final : public core::ProcessRunner {
  public:
@@ -82,18 +98,13 @@ class FakeProcessRunner final : public core::ProcessRunner {
                                          core::OutputListener*) override {
     std::lock_guard<std::mutex> lock(mutex_);
     specs_.push_back(spec);
-    if (!replies_.empty()) {
-      auto reply = replies_.front();
-      replies_.pop_front();
-      return reply;
-    }
     core::ProcessOutcome ok;
     ok.exit_code = 0;
-    return ok;
+    return replies_.Next(ok);
   }
   void Script(core::Result<core::ProcessOutcome> reply) {
     std::lock_guard<std::mutex> lock(mutex_);
-    replies_.push_back(std::move(reply));
+    replies_.Push(std::move(reply));
   }
   std::vector<core::ProcessSpec> specs() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -103,7 +114,7 @@ class FakeProcessRunner final : public core::ProcessRunner {
  private:
   mutable std::mutex mutex_;
   std::vector<core::ProcessSpec> specs_;
-  std::deque<core::Result<core::ProcessOutcome>> replies_;
+  ScriptedOutcomes replies_;
 };
 
 /// An executor that records each target and request, and what the audit log held at that moment.
@@ -118,20 +129,15 @@ class FakeExecutor final : public gateway::Executor {
                                          const core::CancelToken&) override {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_.push_back(Call{target.id, request, audit_ ? audit_->lines().size() : 0});
-    if (!replies_.empty()) {
-      auto reply = replies_.front();
-      replies_.pop_front();
-      return reply;
-    }
     core::ProcessOutcome ok;
     ok.exit_code = 0;
     ok.out.text = "ran on " + target.id + "\n";
-    return ok;
+    return replies_.Next(ok);
   }
   /// The next Run answers with this instead of "exit 0".
   void Script(core::Result<core::ProcessOutcome> reply) {
     std::lock_guard<std::mutex> lock(mutex_);
-    replies_.push_back(std::move(reply));
+    replies_.Push(std::move(reply));
   }
   struct Call {
     std::string target;
@@ -147,7 +153,7 @@ class FakeExecutor final : public gateway::Executor {
   const FakeAuditStorage* audit_;
   mutable std::mutex mutex_;
   std::vector<Call> calls_;
-  std::deque<core::Result<core::ProcessOutcome>> replies_;
+  ScriptedOutcomes replies_;
 };
 
 /// A human who gives a scripted answer and records each question.

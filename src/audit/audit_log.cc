@@ -46,7 +46,7 @@ Json EncodeIntent(const Intent& intent) {
 }
 
 Json EncodeOutcome(const Outcome& o) {
-  return Json{{"kind", "result"},
+  Json j{{"kind", "result"},
               {"actionId", o.action_id},
               {"target", o.target},
               {"path", o.path},
@@ -62,6 +62,8 @@ Json EncodeOutcome(const Outcome& o) {
               {"retries", o.retries},
               {"escalated", o.escalated},
               {"error", OrNull(o.error)}};
+  if (o.artifact) j["artifact"] = *o.artifact;
+  return j;
 }
 
 Json EncodeRefusal(const Refusal& r) {

@@ -62,6 +62,7 @@ struct Outcome {
   int retries = 0;
   bool escalated = false;
   std::optional<std::string> error;
+  std::optional<std::string> artifact;  // captures: the stored file's labgate://artifacts/ URI
 };
 
 /// A refusal or rejection that never reached execution (unknown target, policy, bad input).

@@ -10,9 +10,14 @@ core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
                                                 "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway",
                                                 "--pattern", "--for",
                                                 // audit tail / query
-                                                "--lines", "--target", "--since", "--until", "--decision", "--actor"};
+                                                "--lines", "--target", "--since", "--until", "--decision", "--actor",
+                                                // screen / camera / location / node run
+                                                "--record", "--fps", "--screen", "--output", "--facing", "--clip",
+                                                "--quality", "--max-width", "--device", "--accuracy", "--max-age",
+                                                "--device-config"};
   static const std::map<std::string, std::string> kShort = {{"-h", "--help"},   {"-c", "--config"}, {"-V", "--version"},
-                                                            {"-n", "--lines"}, {"-f", "--follow"}};
+                                                            {"-n", "--lines"}, {"-f", "--follow"},
+                                                            {"-o", "--output"}};
   Args args;
   std::size_t i = 0;
   for (; i < argv.size(); ++i) {

@@ -104,12 +104,14 @@ const std::map<std::string, Verb>& Verbs() {
        {"the agent on a device: pair it, run it",
         "usage: labgate node pair CODE [--state-dir DIR] [--caps run,...]\n"
         "       labgate node pair --gateway HOST:PORT --fingerprint SHA256:... --node ID [--caps ...]\n"
-        "       labgate node run [--state-dir DIR]\n"
+        "       labgate node run [--state-dir DIR] [--device-config FILE]\n"
         "       labgate node status [--state-dir DIR]\n\n"
         "pair    makes this device's Ed25519 key (0600) in the state dir (default\n"
         "        ~/.local/state/labgate-node), checks the gateway's host key and pairs; without a code the\n"
         "        request waits until the operator runs `labgate nodes approve ID`\n"
-        "run     connects out to the gateway, serves the approved capabilities, reconnects with backoff\n"
+        "run     connects out to the gateway, serves the approved capabilities, reconnects with backoff;\n"
+        "        screen, camera and location use the backends of --device-config FILE (default\n"
+        "        STATE_DIR/device.toml when it exists, else auto-detection)\n"
         "status  shows the node id, gateway, key fingerprint and approved capabilities\n"}},
       {"approvals",
        {"approve or deny what an AI asked to run; time-boxed grants",
@@ -146,6 +148,24 @@ const std::map<std::string, Verb>& Verbs() {
         "                              (30m, 1h, 2d)\n"
         "          --decision D        allowed or refused; results follow their intent\n"
         "          --actor TEXT        part of the OS user, MCP client name, via (mcp, cli, agent) or session\n"}},
+      {"screen",
+       {"take a screenshot or record a target's screen",
+        "usage: labgate screen TARGET [--record 5s] [--fps 10] [--screen N] [-o FILE|-] [--json] [--config FILE]\n\n"
+        "Without --record: a PNG snapshot. With it: an mp4 of that length (at most 60s).\n"
+        "The file goes to -o FILE (- for stdout) or TARGET-screen-snapshot-TIME.png here; the metadata is\n"
+        "printed. Backends: x11 (ffmpeg x11grab), wayland (grim / wf-recorder), macos (screencapture).\n"}},
+      {"camera",
+       {"take a photo or a clip with a target's camera; list its cameras",
+        "usage: labgate camera TARGET [--facing back|front] [--device ID] [--quality 1-100] [--max-width PX]\n"
+        "                      [--clip 3s] [-o FILE|-] [--json] [--config FILE]\n"
+        "       labgate camera list TARGET [--json]\n\n"
+        "Without --clip: a JPEG photo. With it: an mp4 of that length (at most 60s).\n"
+        "Backends: v4l2 (ffmpeg), termux (termux-camera-photo).\n"}},
+      {"location",
+       {"where a target is: gpsd, Termux or a fixed position",
+        "usage: labgate location TARGET [--accuracy coarse|balanced|precise] [--timeout 30s] [--max-age 5m]\n"
+        "                        [--json] [--config FILE]\n\n"
+        "--max-age accepts a fix the gateway got no longer ago than that. precise waits for a 3D fix.\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -419,6 +439,7 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "hosts") return Hosts(args);
   if (args.verb == "approvals") return ApprovalsVerb(args);
   if (args.verb == "audit") return AuditVerb(args);
+  if (args.verb == "screen" || args.verb == "camera" || args.verb == "location") return CaptureVerb(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }
 

@@ -51,6 +51,8 @@ int McpVerb(const Args& args);
 std::unique_ptr<gateway::Confirmer> TerminalHuman();
 /// `labgate approvals list|approve|deny|grant|grants|revoke`.
 int ApprovalsVerb(const Args& args);
+/// `labgate screen|camera|location TARGET ...` (capture_commands.cc): writes the file, prints its metadata.
+int CaptureVerb(const Args& args);
 /// `labgate audit verify|tail|query` (audit_commands.cc): reads the audit log, never changes it.
 int AuditVerb(const Args& args);
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <spdlog/spdlog.h>
+#include <filesystem>
 #include <thread>
 
 #include "cli/common.h"
@@ -303,6 +304,16 @@ int NodeVerb(const Args& args) {
     return 0;
   }
   if (sub == "run") {
+    // Which backends serve screen, camera and location here: --device-config, else
+    // STATE_DIR/device.toml when present, else `auto` for all three.
+    capabilities::DeviceConfig device;
+    const std::string device_path = args.has("--device-config") ? core::ExpandHome(args.get("--device-config"))
+                                                                : state_dir + "/device.toml";
+    if (args.has("--device-config") || std::filesystem::exists(device_path)) {
+      auto loaded = inventory::LoadDeviceConfig(device_path);
+      if (!loaded) return Fail(loaded.error().message, 1);
+      device = std::move(*loaded);
+    }
     const sigset_t signals = BlockShutdownSignals();
     core::CancelToken stop;
     std::thread waiter([&] {
@@ -310,7 +321,7 @@ int NodeVerb(const Args& args) {
       stop.Cancel();
     });
     core::SystemProcessRunner runner;
-    nodes::NodeAgent agent(state_dir, runner, LABGATE_VERSION);
+    nodes::NodeAgent agent(state_dir, runner, LABGATE_VERSION, std::move(device));
     auto ran = agent.Run(stop);
     if (!ran) {
       // Unblock the waiter thread so the process can exit.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "capabilities/capture.h"
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/process_runner.h"
@@ -34,6 +35,12 @@ class Executor {
                                                  const core::CancelToken& cancel) = 0;
   /// Reachability and key facts for `targets`; the default knows nothing.
   virtual TargetState State(const inventory::Target&) const { return {}; }
+  /// A screen, camera or location action. The default runs the target's capture backends
+  /// (`target.capture`) through Run, so `local` and SSH hosts run the very same scripts; nodes
+  /// override it and let the device use its own backends.
+  virtual core::Result<capabilities::CaptureResult> Capture(const inventory::Target& target,
+                                                            const capabilities::CaptureRequest& request,
+                                                            const core::CancelToken& cancel);
 };
 
 /// The built-in `local` target: runs in-process with the same code a node agent uses.

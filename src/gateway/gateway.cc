@@ -88,7 +88,7 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
 
 Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
                  const core::Clock& clock, Executor* ssh, Executor* nodes, ApprovalStore* approvals,
-                 std::function<std::string(std::string_view)> redact)
+                 std::function<std::string(std::string_view)> redact, ArtifactStore* artifacts)
     : inventory_(std::move(inventory)),
       audit_(audit),
       local_(local),
@@ -96,7 +96,8 @@ Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::A
       ssh_(ssh),
       nodes_(nodes),
       approvals_(approvals),
-      redact_(redact ? std::move(redact) : [](std::string_view text) { return core::Redact(text); }) {}
+      redact_(redact ? std::move(redact) : [](std::string_view text) { return core::Redact(text); }),
+      artifacts_(artifacts) {}
 
 std::string Gateway::Redact(std::string_view text) const { return redact_(text); }
 
@@ -295,47 +296,51 @@ void Gateway::Confirm(const audit::Actor& actor, const RunCall& call, std::vecto
   question.command = redact_(call.command.Display());
   question.cwd = call.cwd;
   question.risk = policy::RiskName(risk);
-  const audit::Json summary = {{"targets", binding.targets}, {"command", redact_(call.command.Display())},
-                               {"cwd", call.cwd}, {"risk", question.risk}, {"rule", question.rule}};
+  const Confirmation c = ConfirmAction(
+      actor, binding, question,
+      [&](const std::string& rule, const std::string& why) { AuditRefusal(actor, call, rule, why); }, confirmer, cancel);
+  for (std::size_t i : asking) {
+    auto& r = results[i];
+    r.decision = c.decision;
+    r.approver = c.approver;
+    r.approval_id = c.approval_id;
+    if (c.error) {
+      r.error = *c.error;
+    } else {
+      plans[i].confirmed = true;
+      plans[i].approver = c.approver;
+      plans[i].approval_id = c.approval_id;
+    }
+  }
+}
+
+Gateway::Confirmation Gateway::ConfirmAction(const audit::Actor& actor, const ApprovalBinding& binding,
+                                             const ConfirmQuestion& question,
+                                             const std::function<void(const std::string&, const std::string&)>& refused,
+                                             Confirmer* confirmer, const core::CancelToken& cancel) {
+  const audit::Json summary = {{"targets", binding.targets}, {"command", question.command},
+                               {"cwd", question.cwd}, {"risk", question.risk}, {"rule", question.rule}};
   const std::string joined_targets = [&] {
     std::string out;
     for (const auto& t : binding.targets) out += (out.empty() ? "" : ",") + t;
     return out;
   }();
-
-  auto settle = [&](const std::string& decision, const std::optional<std::string>& error, const std::string& approver,
-                    const std::string& approval_id) {
-    for (std::size_t i : asking) {
-      auto& r = results[i];
-      r.decision = decision;
-      r.approver = approver;
-      r.approval_id = approval_id;
-      if (error) {
-        r.error = *error;
-      } else {
-        plans[i].confirmed = true;
-        plans[i].approver = approver;
-        plans[i].approval_id = approval_id;
-      }
-    }
-  };
-  auto refuse_all = [&](const std::string& rule, const std::string& why) {
-    AuditRefusal(actor, call, rule, why);
-    settle("refused", "refused by " + rule + ": " + why, "", "");
+  auto refuse = [&](const std::string& rule, const std::string& why) {
+    refused(rule, why);
+    return Confirmation{"refused", "refused by " + rule + ": " + why, "", ""};
   };
 
   // 1. An operator already approved exactly this call.
   if (approvals_) {
     auto approved = approvals_->TakeApproved(binding);
-    if (!approved) return refuse_all("approval.store", approved.error().message + "; nothing ran");
+    if (!approved) return refuse("approval.store", approved.error().message + "; nothing ran");
     if (*approved) {
       const auto& a = **approved;
       audit::Json details = summary;
       details["approvalId"] = a.id;
       details["approvedBy"] = a.decided_by;
       AuditEvent("approval.used", actor, joined_targets, details);
-      settle("confirmed", std::nullopt, "operator " + a.decided_by + " (approval " + a.id + ")", a.id);
-      return;
+      return Confirmation{"confirmed", std::nullopt, "operator " + a.decided_by + " (approval " + a.id + ")", a.id};
     }
   }
   // 2. A human the caller can reach right now.
@@ -347,37 +352,34 @@ void Gateway::Confirm(const audit::Actor& actor, const RunCall& call, std::vecto
     AuditEvent(std::string("confirmation.") + ConfirmKindName(answer.kind), actor, joined_targets, details);
     switch (answer.kind) {
       case ConfirmAnswer::Kind::kAccept:
-        settle("confirmed", std::nullopt, answer.who, "");
-        return;
+        return Confirmation{"confirmed", std::nullopt, answer.who, ""};
       case ConfirmAnswer::Kind::kDecline:
-        return refuse_all("confirmation.declined", "a human declined to run " + question.command + " on " +
-                                                       joined_targets + (answer.detail.empty() ? "" : " (" + answer.detail + ")"));
+        return refuse("confirmation.declined", "a human declined to run " + question.command + " on " + joined_targets +
+                                                   (answer.detail.empty() ? "" : " (" + answer.detail + ")"));
       case ConfirmAnswer::Kind::kCancel:
-        return refuse_all("confirmation.cancelled", "the confirmation for " + question.command + " on " + joined_targets +
-                                                        " was cancelled; nothing ran");
+        return refuse("confirmation.cancelled",
+                      "the confirmation for " + question.command + " on " + joined_targets + " was cancelled; nothing ran");
       case ConfirmAnswer::Kind::kFailed:
         break;  // nobody answered: fall back to an approval request
     }
   }
   // 3. Leave a request for the operator.
-  if (!approvals_) {
-    return refuse_all(question.rule, question.reason + "; no human can confirm it from here, so nothing ran");
-  }
+  if (!approvals_) return refuse(question.rule, question.reason + "; no human can confirm it from here, so nothing ran");
   bool created = false;
   auto request = approvals_->Request(binding, question.risk, question.rule, question.reason,
                                      audit::EncodeActor(actor), &created);
-  if (!request) return refuse_all("approval.store", request.error().message + "; nothing ran");
+  if (!request) return refuse("approval.store", request.error().message + "; nothing ran");
   if (created) {
     audit::Json details = summary;
     details["approvalId"] = request->id;
     details["expiresAt"] = request->expires_at;
     AuditEvent("approval.requested", actor, joined_targets, details);
   }
-  const std::string why = question.reason + ". It needs a human's approval (" + question.rule + "): ask the operator to run `labgate approvals approve " +
-                          request->id + "` (expires " + request->expires_at +
-                          "), then repeat exactly this call; it will run once";
-  AuditRefusal(actor, call, "approval.pending", why);
-  settle("approval-pending", "not run: " + why, "", request->id);
+  const std::string why = question.reason + ". It needs a human's approval (" + question.rule +
+                          "): ask the operator to run `labgate approvals approve " + request->id + "` (expires " +
+                          request->expires_at + "), then repeat exactly this call; it will run once";
+  refused("approval.pending", why);
+  return Confirmation{"approval-pending", "not run: " + why, "", request->id};
 }
 
 TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, const RunCall& call, milliseconds timeout,

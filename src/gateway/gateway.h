@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +14,7 @@
 #include "core/cancel.h"
 #include "core/clock.h"
 #include "gateway/approvals.h"
+#include "gateway/artifacts.h"
 #include "gateway/executor.h"
 #include "inventory/inventory.h"
 #include "policy/decide.h"
@@ -102,6 +105,34 @@ struct RunReport {
 /// threads, one call at a time.
 using ProgressFn = std::function<void(std::size_t done, std::size_t total, const TargetRunResult&)>;
 
+/// A screen, camera or location action as a caller asked for it.
+struct CaptureCall {
+  std::string selector;                   // must resolve to exactly one target
+  capabilities::CaptureRequest request;   // timeout_ms 0: the default for the action
+  std::optional<std::int64_t> max_age_ms;  // location: a fix at most this old may come from the cache
+};
+
+/// What came of a capture on its target.
+struct CaptureReport {
+  std::string target;
+  std::string via;
+  std::string action;  // "screen.snapshot", ...
+  std::string action_id;
+  std::string decision;  // "run", "confirmed", "cached", "refused", "approval-pending"
+  std::string rule;
+  std::string reason;
+  std::string approver;
+  std::string approval_id;
+  std::optional<capabilities::CaptureResult> result;
+  std::optional<Artifact> artifact;  // where the file is kept, when an artifact store is set
+  std::optional<std::int64_t> age_ms;  // cached location: how old the fix is
+  std::optional<core::Error> error;  // refused or failed; nothing in `result`
+  std::int64_t duration_ms = 0;
+};
+
+/// Told how far a recording has got, about twice a second, from a helper thread.
+using CaptureProgressFn = std::function<void(std::int64_t elapsed_ms, std::int64_t total_ms)>;
+
 /// A target as `targets` shows it.
 struct TargetView {
   const inventory::Target* target = nullptr;
@@ -117,11 +148,20 @@ class Gateway {
   /// says yes (fail closed).
   Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
           const core::Clock& clock, Executor* ssh = nullptr, Executor* nodes = nullptr,
-          ApprovalStore* approvals = nullptr, std::function<std::string(std::string_view)> redact = nullptr);
+          ApprovalStore* approvals = nullptr, std::function<std::string(std::string_view)> redact = nullptr,
+          ArtifactStore* artifacts = nullptr);
 
   /// `confirmer` is the human the caller can reach now, if any.
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
                 const ProgressFn& progress = nullptr, Confirmer* confirmer = nullptr);
+
+  /// screen, camera and location through the same pipeline: resolve one target, capability
+  /// scoping (and confirmation where [policies.CAP] confirm = true), audit intent, execute on
+  /// the target's path, keep the file as an artifact, audit the result.
+  CaptureReport Capture(const audit::Actor& actor, const CaptureCall& call, const core::CancelToken& cancel,
+                        const CaptureProgressFn& progress = nullptr, Confirmer* confirmer = nullptr);
+
+  ArtifactStore* artifacts() const { return artifacts_; }
 
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
@@ -136,6 +176,18 @@ class Gateway {
               const std::vector<policy::Grant>& grants) const;
   void Confirm(const audit::Actor& actor, const RunCall& call, std::vector<Plan>& plans, std::vector<TargetRunResult>& results,
                Confirmer* confirmer, const core::CancelToken& cancel);
+  /// How a confirmation ended: `error` unset means go ahead.
+  struct Confirmation {
+    std::string decision;  // "confirmed", "refused", "approval-pending"
+    std::optional<std::string> error;
+    std::string approver;
+    std::string approval_id;
+  };
+  /// Approval already given, else the human at hand, else a new approval request (DESIGN §3).
+  /// `refused(rule, why)` audits a refusal in the caller's terms.
+  Confirmation ConfirmAction(const audit::Actor& actor, const ApprovalBinding& binding, const ConfirmQuestion& question,
+                             const std::function<void(const std::string&, const std::string&)>& refused,
+                             Confirmer* confirmer, const core::CancelToken& cancel);
   TargetRunResult RunOne(const audit::Actor& actor, const Plan& plan, const RunCall& call,
                          std::chrono::milliseconds timeout, const core::CancelToken& cancel);
   void Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunResult& result, const core::CancelToken& cancel);
@@ -151,6 +203,14 @@ class Gateway {
   Executor* nodes_;
   ApprovalStore* approvals_;
   std::function<std::string(std::string_view)> redact_;
+  ArtifactStore* artifacts_;
+  // The last location fix per target, for maxAgeMs.
+  struct CachedFix {
+    capabilities::CaptureResult result;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex fixes_mutex_;
+  std::map<std::string, CachedFix> fixes_;
 };
 
 /// The audit payload of a run: exact argv or shell string, cwd and timeout, redacted by `redact`.

@@ -30,9 +30,9 @@ TargetState NodeExecutor::State(const inventory::Target& target) const {
   return state;
 }
 
-core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
-                                                     const capabilities::RunRequest& request,
-                                                     const core::CancelToken& cancel) {
+core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, const std::string& method,
+                                             nodes::Json params, std::chrono::milliseconds timeout,
+                                             const core::CancelToken& cancel, const std::string& what) {
   if (server_ == nullptr || store_ == nullptr) {
     return MakeError(ErrorCode::kUnavailable,
                      target.id + " is a paired node, and nodes connect to the gateway daemon, which is not running "
@@ -53,25 +53,46 @@ core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& ta
                          (record->last_seen ? nodes::FormatTime(*record->last_seen) : std::string("never")) +
                          "); check that `labgate node run` is running on the device");
   }
-  const auto deadline = std::chrono::steady_clock::now() + request.timeout + kNodeGrace;
-  auto answer = server_->Call(target.id, "system.run", nodes::EncodeRunRequest(request), deadline, cancel);
+  const auto deadline = std::chrono::steady_clock::now() + timeout + kNodeGrace;
+  auto answer = server_->Call(target.id, method, std::move(params), deadline, cancel);
+  if (answer) return answer;
+  const auto& e = answer.error();
+  if (e.code == ErrorCode::kIo) {
+    return MakeError(ErrorCode::kIo, e.message + " while " + what + " was running; it may have run in part");
+  }
+  if (e.code == ErrorCode::kCancelled) return e;
+  if (e.code == ErrorCode::kTimeout) {
+    return MakeError(ErrorCode::kTimeout, "node " + target.id + " did not report the end of " + what +
+                                              " within its deadline; the gateway asked it to stop");
+  }
+  return MakeError(e.code, "node " + target.id + ": " + e.message);
+}
+
+core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
+                                                     const capabilities::RunRequest& request,
+                                                     const core::CancelToken& cancel) {
+  auto answer = Call(target, "system.run", nodes::EncodeRunRequest(request), request.timeout, cancel, "the command");
   if (!answer) {
-    const auto& e = answer.error();
-    if (e.code == ErrorCode::kIo) {
-      return MakeError(ErrorCode::kIo, e.message + " while the command was running; it may have run in part");
-    }
-    if (e.code == ErrorCode::kCancelled) {
-      core::ProcessOutcome o;
-      o.cancelled = true;
-      return o;
-    }
-    if (e.code == ErrorCode::kTimeout) {
-      return MakeError(ErrorCode::kTimeout, "node " + target.id + " did not report the command's end within its "
-                                            "deadline; the gateway asked it to stop the command");
-    }
-    return MakeError(e.code, "node " + target.id + ": " + e.message);
+    if (answer.error().code != ErrorCode::kCancelled) return answer.error();
+    core::ProcessOutcome o;
+    o.cancelled = true;
+    return o;
   }
   return nodes::DecodeOutcome(*answer);
+}
+
+core::Result<capabilities::CaptureResult> NodeExecutor::Capture(const inventory::Target& target,
+                                                                const capabilities::CaptureRequest& request,
+                                                                const core::CancelToken& cancel) {
+  auto answer = Call(target, request.Method(), capabilities::EncodeCaptureRequest(request),
+                     std::chrono::milliseconds(request.timeout_ms), cancel, request.Method());
+  if (!answer) {
+    if (answer.error().code == ErrorCode::kCancelled) {
+      return MakeError(ErrorCode::kCancelled, request.Method() + " on " + target.id + " was cancelled; the node stopped it");
+    }
+    return answer.error();
+  }
+  return capabilities::DecodeCaptureResult(*answer);
 }
 
 }  // namespace labgate::gateway

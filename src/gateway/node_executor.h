@@ -18,8 +18,17 @@ class NodeExecutor final : public Executor {
   core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
                                          const core::CancelToken& cancel) override;
   TargetState State(const inventory::Target& target) const override;
+  core::Result<capabilities::CaptureResult> Capture(const inventory::Target& target,
+                                                    const capabilities::CaptureRequest& request,
+                                                    const core::CancelToken& cancel) override;
 
  private:
+  /// Sends `method` to a reachable, paired, unrevoked node and waits `timeout` plus a grace
+  /// for the node's own answer; errors say what to do.
+  core::Result<nodes::Json> Call(const inventory::Target& target, const std::string& method, nodes::Json params,
+                                 std::chrono::milliseconds timeout, const core::CancelToken& cancel,
+                                 const std::string& what);
+
   const nodes::PairingStore* store_;
   nodes::AgentServer* server_;
   std::string config_hint_;

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "core/base64.h"
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
 #include "gateway/views.h"
@@ -124,6 +125,7 @@ core::Result<Json> OperatorService::Handle(const std::string& method, const Json
   if (method == "nodes.revoke") return Revoke(params, actor);
   if (method == "nodes.rotate") return Rotate(params, actor);
   if (method == "run") return RunCommand(params, actor);
+  if (method == "capture") return CaptureCommand(params, actor);
   if (method == "targets") {
     auto views = runtime_.gateway().Targets(params.value("selectors", std::vector<std::string>{}));
     if (!views) return views.error();
@@ -281,6 +283,20 @@ core::Result<Json> OperatorService::Rotate(const Json& params, const audit::Acto
     answer["warning"] = "the node did not confirm the switch (" + committed.error().message +
                         "); it will use the new key when it reconnects";
   }
+  return answer;
+}
+
+core::Result<Json> OperatorService::CaptureCommand(const Json& params, const audit::Actor& actor) {
+  CaptureCall call;
+  call.selector = params.at("selector").get<std::string>();
+  auto request = capabilities::DecodeCaptureRequest(params.at("request"));
+  if (!request) return request.error();
+  call.request = *request;
+  if (params.contains("maxAgeMs")) call.max_age_ms = params.at("maxAgeMs").get<std::int64_t>();
+  core::CancelToken never;
+  CaptureReport report = runtime_.gateway().Capture(actor, call, never);
+  Json answer = {{"report", CaptureReportJson(report)}, {"text", CaptureReportText(report)}};
+  if (report.result && !report.result->data.empty()) answer["data"] = core::Base64Encode(report.result->data);
   return answer;
 }
 

@@ -68,8 +68,11 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       ssh_(*inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
       approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),
+      artifacts_(inventory_->gateway.state_dir + "/artifacts",
+                 static_cast<std::uint64_t>(inventory_->gateway.artifact_max_bytes),
+                 std::chrono::seconds(inventory_->gateway.artifact_max_age_s), clock_),
       gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_,
-               [this](std::string_view text) { return redactor_.Redact(text); }) {}
+               [this](std::string_view text) { return redactor_.Redact(text); }, &artifacts_) {}
 
 Runtime::~Runtime() {
   if (server_) server_->Stop();

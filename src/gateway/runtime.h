@@ -9,6 +9,7 @@
 #include "core/process_runner.h"
 #include "core/text.h"
 #include "gateway/approvals.h"
+#include "gateway/artifacts.h"
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
 #include "gateway/node_executor.h"
@@ -77,6 +78,7 @@ class Runtime {
   std::unique_ptr<nodes::AgentServer> server_;
   NodeExecutor nodes_;
   ApprovalStore approvals_;
+  ArtifactStore artifacts_;
   Gateway gateway_;
 };
 

@@ -271,4 +271,56 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+nlohmann::json CaptureReportJson(const CaptureReport& r) {
+  nlohmann::json j = r.result ? r.result->info : nlohmann::json::object();
+  j["target"] = r.target;
+  j["via"] = r.via;
+  j["action"] = r.action;
+  j["actionId"] = r.action_id;
+  j["decision"] = r.decision;
+  j["rule"] = r.rule;
+  j["error"] = r.error ? nlohmann::json(r.error->message) : nlohmann::json(nullptr);
+  j["tookMs"] = r.duration_ms;
+  if (!r.approval_id.empty()) j["approvalId"] = r.approval_id;
+  if (!r.approver.empty()) j["approver"] = r.approver;
+  if (r.result) {
+    j["backend"] = r.result->backend;
+    j["mimeType"] = r.result->mime_type;
+  }
+  if (r.artifact) j["uri"] = r.artifact->Uri();
+  if (r.age_ms) {
+    j["cached"] = true;
+    j["ageMs"] = *r.age_ms;
+  }
+  return j;
+}
+
+std::string CaptureReportText(const CaptureReport& r) {
+  std::string where = r.action + " on " + (r.target.empty() ? std::string("?") : r.target);
+  if (r.error) return where + ": " + r.error->message;
+  if (!r.result) return where + ": no result";
+  const auto& info = r.result->info;
+  std::string what;
+  if (info.contains("lat")) {
+    what = "lat " + info["lat"].dump() + ", lon " + info["lon"].dump() +
+           (info["accuracyMeters"].is_number() ? " (±" + info["accuracyMeters"].dump() + " m)" : "") + " at " +
+           (info["timestamp"].is_string() ? info["timestamp"].get<std::string>() : std::string("unknown time")) +
+           " from " + info.value("source", "");
+    if (r.age_ms) what += ", cached " + std::to_string(*r.age_ms) + " ms ago";
+  } else if (info.contains("devices")) {
+    what = std::to_string(info["devices"].size()) + " camera device(s)";
+    for (const auto& d : info["devices"]) {
+      what += "\n  " + d.value("id", "") + "  " + d.value("name", "") +
+              (d.contains("facing") ? "  (" + d.value("facing", "") + ")" : "");
+    }
+  } else {
+    what = info.value("format", "") + " " + std::to_string(info.value("width", 0)) + "x" +
+           std::to_string(info.value("height", 0)) + ", " + std::to_string(info.value("bytes", 0)) + " bytes";
+    if (info.contains("durationMs")) what += ", " + std::to_string(info["durationMs"].get<std::int64_t>()) + " ms of video";
+  }
+  std::string text = where + ": " + what + " (" + r.result->backend + " backend, " + std::to_string(r.duration_ms) + " ms)";
+  if (r.artifact) text += "\nkept as " + r.artifact->Uri();
+  return text;
+}
+
 }  // namespace labgate::gateway

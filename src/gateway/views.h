@@ -20,6 +20,13 @@ std::string OneLineSummary(const TargetRunResult& r);
 /// Summary first, then each target's output.
 std::string RunReportText(const RunReport& report);
 
+/// A capture's metadata, flat: the result's info (width, height, bytes, format, durationMs; or
+/// the location fields; or devices) plus target, via, action, actionId, decision, rule,
+/// backend, mimeType, uri, tookMs and error. Never the bytes.
+nlohmann::json CaptureReportJson(const CaptureReport& report);
+/// One line: "screen.snapshot on local: png 320x240, 1234 bytes (x11, 80 ms)" or the error.
+std::string CaptureReportText(const CaptureReport& report);
+
 nlohmann::json TargetsJson(const std::vector<TargetView>& views);
 /// Aligns rows into columns separated by two spaces; the first row is the header.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "capabilities/device_config.h"
 #include "core/os_user.h"
 #include "inventory/selector.h"
 
@@ -108,6 +109,25 @@ class TableReader {
     if (!ok) return std::nullopt;
     return out;
   }
+  /// A sub-table such as [hosts.screen]; nullptr (with an error when present but not a table).
+  const toml::table* Table(const char* key) {
+    const toml::node* node = Get(key);
+    if (!node) return nullptr;
+    if (!node->is_table()) return TypeError(*node, key, "a table"), nullptr;
+    return node->as_table();
+  }
+  std::optional<double> Number(const char* key, double min, double max) {
+    const toml::node* node = Get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_number()) return TypeError(*node, key, "a number"), std::nullopt;
+    double v = node->is_integer() ? static_cast<double>(*node->value<std::int64_t>()) : *node->value<double>();
+    if (!(v >= min && v <= max)) {
+      Error(LineOf(*node), Name(key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::vector<std::string>& errors() { return errors_; }
   const toml::node* Get(const char* key) {
     seen_.insert(key);
     allowed_.push_back(key);
@@ -171,6 +191,51 @@ void ReadCommandRules(TableReader& r, const std::string& source, CommandRules& r
   }
 }
 
+template <std::size_t N>
+std::optional<std::string> ReadBackend(TableReader& r, const std::string_view (&backends)[N]) {
+  auto v = r.String("backend");
+  if (v && !capabilities::IsBackend(backends, *v)) {
+    r.Error(r.Line("backend"), r.Name("backend"),
+            "unknown backend '" + *v + "' (" + capabilities::BackendList(backends) + ")");
+    return std::nullopt;
+  }
+  return v;
+}
+
+// [X.screen], [X.camera] and [X.location]: which backend serves each capture capability on
+// this machine. The same keys make up a node's device.toml.
+void ReadDeviceConfig(TableReader& parent, capabilities::DeviceConfig& d) {
+  auto child = [&](const char* key) { return parent.Name(key); };
+  const std::string& source = parent.source();
+  std::vector<std::string>& errors = parent.errors();
+  if (const toml::table* t = parent.Table("screen")) {
+    TableReader r(*t, child("screen"), source, errors);
+    if (auto v = ReadBackend(r, capabilities::kScreenBackends)) d.screen.backend = *v;
+    if (auto v = r.String("display")) d.screen.display = *v;
+    if (auto v = r.Strings("outputs", [](const std::string&) { return std::string(); })) d.screen.outputs = *v;
+  }
+  if (const toml::table* t = parent.Table("camera")) {
+    TableReader r(*t, child("camera"), source, errors);
+    if (auto v = ReadBackend(r, capabilities::kCameraBackends)) d.camera.backend = *v;
+    if (auto v = r.String("device")) d.camera.device = *v;
+    if (auto v = r.String("input_format")) d.camera.input_format = *v;
+    if (auto v = r.String("front")) d.camera.front = *v;
+    if (auto v = r.String("back")) d.camera.back = *v;
+  }
+  if (const toml::table* t = parent.Table("location")) {
+    TableReader r(*t, child("location"), source, errors);
+    if (auto v = ReadBackend(r, capabilities::kLocationBackends)) d.location.backend = *v;
+    if (auto v = r.String("gpsd")) d.location.gpsd = *v;
+    d.location.latitude = r.Number("latitude", -90, 90);
+    d.location.longitude = r.Number("longitude", -180, 180);
+    if (auto v = r.Number("accuracy_m", 0, 1e7)) d.location.accuracy_m = *v;
+    d.location.altitude_m = r.Number("altitude_m", -1e5, 1e6);
+    if (d.location.backend == "static" && (!d.location.latitude || !d.location.longitude)) {
+      r.Error(r.Line("backend"), r.Name("backend"), "static needs latitude and longitude");
+    }
+  }
+}
+
 void ReadCommonTargetKeys(TableReader& r, Target& t) {
   if (auto v = r.Strings("groups", CheckName)) t.groups = *v;
   if (auto v = r.Strings("tags", CheckName)) t.tags = *v;
@@ -204,6 +269,8 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (auto v = r.Integer("key_max_age_days", 1, 3650)) g.key_max_age_days = *v;
   if (auto v = r.Integer("approval_ttl_s", 1, 7 * 24 * 3600)) g.approval_ttl_s = *v;
   if (auto v = r.Integer("elicitation_timeout_s", 5, 3600)) g.elicitation_timeout_s = *v;
+  if (auto v = r.Integer("artifact_max_bytes", 1LL << 20, 1LL << 40)) g.artifact_max_bytes = *v;
+  if (auto v = r.Integer("artifact_max_age_s", 60, 365LL * 24 * 3600)) g.artifact_max_age_s = *v;
   if (g.default_timeout_ms > g.max_timeout_ms) {
     r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
   }
@@ -260,6 +327,15 @@ void ReadTargetList(const toml::table& root, const char* list_key, TargetKind ki
         }
       }
       t.capabilities = {"run"};
+      ReadDeviceConfig(r, t.capture);
+    } else {
+      for (const char* key : {"screen", "camera", "location"}) {
+        if (r.Get(key)) {
+          r.Error(r.Line(key), r.Name(key),
+                  "a node's capture backends are set on the device, in its device.toml (see README: Screen, "
+                  "camera and location), not in hosts.toml");
+        }
+      }
     }
     ReadCommonTargetKeys(r, t);
     if (!t.id.empty() && IsValidName(t.id) && !inv.Find(t.id) && t.id != kLocalTargetId) inv.targets.push_back(std::move(t));
@@ -272,6 +348,7 @@ void ReadLocal(const toml::table& table, const std::string& source, Inventory& i
   Target& local = inv.targets.front();
   local.line = LineOf(table);
   ReadCommonTargetKeys(r, local);
+  ReadDeviceConfig(r, local.capture);
   if (!enabled) inv.targets.erase(inv.targets.begin());
 }
 
@@ -490,6 +567,32 @@ core::Result<Inventory> LoadInventory(const std::string& path) {
   buffer << in.rdbuf();
   fs::path abs = fs::absolute(path);
   return ParseInventory(buffer.str(), path, abs.parent_path().string());
+}
+
+core::Result<capabilities::DeviceConfig> LoadDeviceConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError(ErrorCode::kNotFound, "cannot read device config " + path + ": " + std::strerror(errno));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  toml::table root;
+  try {
+    root = toml::parse(buffer.str(), path);
+  } catch (const toml::parse_error& e) {
+    return MakeError(ErrorCode::kParse, path + ":" + std::to_string(e.source().begin.line) + ": " +
+                                            std::string(e.description()) + " (TOML syntax)");
+  }
+  capabilities::DeviceConfig config;
+  std::vector<std::string> errors;
+  {
+    TableReader top(root, "", path, errors);
+    ReadDeviceConfig(top, config);
+  }
+  if (!errors.empty()) {
+    std::string message = "invalid device config " + path + ":";
+    for (const auto& e : errors) message += "\n  " + e;
+    return MakeError(ErrorCode::kInvalidArgument, message);
+  }
+  return config;
 }
 
 std::string DefaultConfigPath() {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "capabilities/device_config.h"
 #include "core/result.h"
 
 /// The inventory: hosts.toml loaded, validated and resolved into targets.
@@ -37,6 +38,8 @@ struct GatewaySettings {
   std::int64_t key_max_age_days = 90;
   std::int64_t approval_ttl_s = 900;         // how long an approval request stays open
   std::int64_t elicitation_timeout_s = 300;  // how long a human has to answer an MCP elicitation
+  std::int64_t artifact_max_bytes = 512LL * 1024 * 1024;  // captures kept in state_dir/artifacts, oldest go first
+  std::int64_t artifact_max_age_s = 24 * 3600;
 };
 
 /// Modes of `run` on a target, least permissive first (see policy/decide.h).
@@ -102,6 +105,7 @@ struct Target {
   std::string purpose;
   std::vector<std::string> capabilities;
   CommandRules rules;  // this target's own mode, allow and deny
+  capabilities::DeviceConfig capture;  // `local` and SSH hosts: capture backends; nodes keep theirs on the device
   int line = 0;  // where it is declared in hosts.toml; 0 for built-ins
 
   bool HasCapability(std::string_view capability) const;
@@ -136,6 +140,9 @@ Inventory DefaultInventory();
 /// Which file `labgate` reads when no --config is given: ./hosts.toml, then
 /// ~/.config/labgate/hosts.toml; empty when neither exists (built-in defaults apply).
 std::string DefaultConfigPath();
+
+/// Reads a node's device.toml: [screen], [camera] and [location] as in a host entry.
+core::Result<capabilities::DeviceConfig> LoadDeviceConfig(const std::string& path);
 
 /// Loads `explicit_path` if given, else the default search; falls back to built-in defaults.
 core::Result<Inventory> LoadConfigured(const std::string& explicit_path);

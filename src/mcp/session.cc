@@ -39,8 +39,9 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 
 const char* LogLevelName(LogLevel level) { return kLevelNames[static_cast<int>(level)]; }
 
-Session::Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user)
-    : outbox_(outbox), tasks_(tasks), tools_(std::move(tools)) {
+Session::Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user,
+                 ResourceProvider* resources)
+    : outbox_(outbox), tasks_(tasks), tools_(std::move(tools)), resources_(resources) {
   actor_.via = "mcp";
   actor_.os_user = std::move(os_user);
   actor_.session_id = NewSessionId();
@@ -119,6 +120,20 @@ void Session::HandleRequest(const Json& id, const std::string& method, const Jso
     return SendResult(id, Json{{"tools", list}});
   }
   if (method == "tools/call") return CallTool(id, params);
+  if (resources_ && method == "resources/list") return SendResult(id, Json{{"resources", resources_->List()}});
+  if (resources_ && method == "resources/templates/list") {
+    return SendResult(id, Json{{"resourceTemplates", resources_->Templates()}});
+  }
+  if (resources_ && method == "resources/read") {
+    if (!params.is_object() || !params.contains("uri") || !params["uri"].is_string()) {
+      return SendError(id, rpc::kInvalidParams, "resources/read needs params.uri (a string)");
+    }
+    auto contents = resources_->Read(params["uri"].get<std::string>());
+    // -32002: the specification's "resource not found".
+    if (!contents) return SendError(id, contents.error().code == core::ErrorCode::kNotFound ? -32002 : rpc::kInternalError,
+                                    contents.error().message);
+    return SendResult(id, Json{{"contents", *contents}});
+  }
   if (method == "logging/setLevel") {
     std::optional<LogLevel> level;
     if (params.is_object() && params.contains("level") && params["level"].is_string()) {
@@ -155,13 +170,15 @@ Json Session::Initialize(const Json& params) {
   }
   spdlog::info("MCP session {} initialized by {} {} (protocol {})", actor_.session_id, actor_.client_name,
                actor_.client_version, version);
+  Json capabilities = {{"tools", {{"listChanged", false}}}, {"logging", Json::object()}};
+  if (resources_) capabilities["resources"] = {{"listChanged", false}, {"subscribe", false}};
   return Json{{"protocolVersion", version},
-              {"capabilities", {{"tools", {{"listChanged", false}}}, {"logging", Json::object()}}},
+              {"capabilities", capabilities},
               {"serverInfo", {{"name", "labgate"}, {"title", "labgate homelab gateway"}, {"version", LABGATE_VERSION}}},
               {"instructions",
                "labgate acts on the operator's homelab machines. Call `targets` to see what exists and what each "
-               "target may do, then `run` with a target and a command (an argv array runs without a shell). Every "
-               "action is audited; refusals say which rule refused and what the operator can change."}};
+               "target may do, then `run` with a target and a command (an argv array runs without a shell), or "
+               "`screen`, `camera` and `location` where a target offers them. Every action is audited; refusals say which rule refused and what the operator can change."}};
 }
 
 void Session::CallTool(const Json& id, const Json& params) {

@@ -57,11 +57,25 @@ struct ToolDefinition {
   std::function<ToolResult(ToolContext&, const Json& arguments)> handler;
 };
 
+/// What resources/list, resources/templates/list and resources/read serve. Thread-safe.
+class ResourceProvider {
+ public:
+  virtual ~ResourceProvider() = default;
+  /// The `resources` array of resources/list.
+  virtual Json List() = 0;
+  /// The `resourceTemplates` array of resources/templates/list.
+  virtual Json Templates() = 0;
+  /// The `contents` array of resources/read; kNotFound for an unknown URI.
+  virtual core::Result<Json> Read(const std::string& uri) = 0;
+};
+
 /// One MCP session over a message stream (DESIGN §5). HandleLine is called from a single reader
 /// thread; requests are answered from worker threads; everything else is thread-safe.
 class Session {
  public:
-  Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user);
+  /// `resources` may be null: the session then declares no resources capability.
+  Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user,
+          ResourceProvider* resources = nullptr);
   ~Session();
 
   /// Handles one framed line from the client.
@@ -96,6 +110,7 @@ class Session {
   Outbox& outbox_;
   TaskRunner& tasks_;
   std::vector<ToolDefinition> tools_;
+  ResourceProvider* resources_;
   audit::Actor actor_;
 
   mutable std::mutex mutex_;

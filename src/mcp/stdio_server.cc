@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <spdlog/spdlog.h>
 
 #include "core/line_framer.h"
 #include "core/os_user.h"
 #include "mcp/outbox.h"
+#include "mcp/resources.h"
 #include "mcp/session.h"
 #include "mcp/tasks.h"
 #include "mcp/tools.h"
@@ -17,7 +19,9 @@ namespace labgate::mcp {
 int ServeStdio(gateway::Gateway& gateway, int in_fd, int out_fd, const std::string& os_user) {
   FdOutbox outbox(out_fd);
   ThreadTaskRunner tasks(256);
-  Session session(outbox, tasks, MakeTools(gateway), os_user);
+  std::optional<ArtifactResources> artifacts;
+  if (gateway.artifacts()) artifacts.emplace(*gateway.artifacts());
+  Session session(outbox, tasks, MakeTools(gateway), os_user, artifacts ? &*artifacts : nullptr);
   core::LineFramer framer(kMaxLineBytes);
 
   char buf[65536];

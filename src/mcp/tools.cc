@@ -1,8 +1,11 @@
 #include "mcp/tools.h"
 
+#include <cstdio>
+#include <map>
 #include <optional>
 #include <set>
 
+#include "core/base64.h"
 #include "core/text.h"
 
 namespace labgate::mcp {
@@ -307,6 +310,183 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   return out;
 }
 
+// Hand-checked arguments of screen, camera and location, one precise sentence per problem.
+core::Result<gateway::CaptureCall> ParseCaptureArguments(const std::string& capability, const Json& args) {
+  using core::ErrorCode;
+  using core::MakeError;
+  static const std::map<std::string, std::set<std::string>> kAllowed = {
+      {"screen", {"target", "action", "durationMs", "fps", "screenIndex"}},
+      {"camera", {"target", "action", "facing", "quality", "maxWidth", "durationMs", "deviceId", "fps"}},
+      {"location", {"target", "desiredAccuracy", "timeoutMs", "maxAgeMs"}}};
+  const auto& allowed = kAllowed.at(capability);
+  for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) continue;
+    if (!allowed.count(key)) {
+      std::string names;
+      for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "unknown argument '" + key + "' (" + capability + " accepts " + names + ")");
+    }
+  }
+  gateway::CaptureCall call;
+  call.request.capability = capability;
+  if (!args.contains("target") || !args["target"].is_string() || args["target"].get<std::string>().empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "`target` (a target id from `targets`) is required");
+  }
+  call.selector = args["target"];
+  auto text = [&](const char* key, std::string& out) -> core::Status {
+    if (!args.contains(key)) return core::Ok();
+    if (!args[key].is_string()) return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` must be a string");
+    out = args[key];
+    return core::Ok();
+  };
+  auto integer = [&](const char* key, auto& out) -> core::Status {
+    if (!args.contains(key)) return core::Ok();
+    if (!args[key].is_number_integer()) {
+      return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` must be an integer");
+    }
+    const auto v = args[key].get<std::int64_t>();
+    if (v < 0 || v > (1LL << 40)) return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` is out of range");
+    out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+    return core::Ok();
+  };
+  capabilities::CaptureRequest& r = call.request;
+  r.action = capability == "screen" ? "snapshot" : capability == "camera" ? "snap" : "get";
+  std::int64_t max_age = -1;
+  for (auto status : {text("action", r.action), text("facing", r.facing), text("deviceId", r.device_id),
+                      text("desiredAccuracy", r.accuracy), integer("durationMs", r.duration_ms), integer("fps", r.fps),
+                      integer("screenIndex", r.screen_index), integer("quality", r.quality),
+                      integer("maxWidth", r.max_width), integer("timeoutMs", r.timeout_ms), integer("maxAgeMs", max_age)}) {
+    if (!status) return status.error();
+  }
+  if (args.contains("timeoutMs") && r.timeout_ms == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "`timeoutMs` must be a positive integer (milliseconds)");
+  }
+  if (args.contains("maxAgeMs")) call.max_age_ms = max_age;
+  if (r.IsVideo() && r.duration_ms == 0 && !args.contains("durationMs")) r.duration_ms = 5000;
+  return call;
+}
+
+// The file of a capture as MCP content: an image block, or a video as an embedded resource up
+// to kMaxEmbeddedVideo and a resource_link to the stored artifact beyond it.
+constexpr std::size_t kMaxEmbeddedVideo = 8 * 1024 * 1024;
+
+Json CaptureContent(const gateway::CaptureReport& report, const std::string& protocol) {
+  const auto& result = *report.result;
+  if (result.data.empty()) return nullptr;
+  if (result.mime_type.rfind("image/", 0) == 0) {
+    return Json{{"type", "image"}, {"data", core::Base64Encode(result.data)}, {"mimeType", result.mime_type}};
+  }
+  const std::string uri = report.artifact ? report.artifact->Uri() : "labgate://actions/" + report.action_id;
+  if (result.data.size() <= kMaxEmbeddedVideo) {
+    return Json{{"type", "resource"},
+                {"resource", {{"uri", uri}, {"mimeType", result.mime_type}, {"blob", core::Base64Encode(result.data)}}}};
+  }
+  if (!report.artifact) return nullptr;
+  if (protocol < "2025-06-18") {  // resource_link arrived in 2025-06-18
+    return TextBlock("the recording (" + std::to_string(result.data.size()) + " bytes) is too large to embed; read it "
+                     "with resources/read " + uri);
+  }
+  return Json{{"type", "resource_link"},
+              {"uri", uri},
+              {"name", report.action + "-" + report.target + "-" + report.action_id},
+              {"mimeType", result.mime_type},
+              {"size", result.data.size()},
+              {"description", report.action + " on " + report.target}};
+}
+
+ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string& capability, const Json& args) {
+  ToolResult out;
+  auto call = ParseCaptureArguments(capability, args);
+  if (!call) {
+    out.is_error = true;
+    out.content.push_back(TextBlock(capability + " refused: " + call.error().message));
+    return out;
+  }
+  std::optional<ElicitationConfirmer> human;
+  if (ElicitationConfirmer::Supported(ctx.session)) {
+    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+  }
+  auto report = gw.Capture(
+      ctx.actor, *call, ctx.cancel,
+      [&](std::int64_t elapsed, std::int64_t total) {
+        char msg[96];
+        std::snprintf(msg, sizeof msg, "recording %.1f of %.1f s", static_cast<double>(elapsed) / 1000.0,
+                      static_cast<double>(total) / 1000.0);
+        ctx.progress(static_cast<double>(elapsed), static_cast<double>(total), msg);
+      },
+      human ? &*human : nullptr);
+  ctx.session.Log(report.error ? LogLevel::kWarning : LogLevel::kInfo, "labgate." + capability,
+                  Json{{"target", report.target}, {"actionId", report.action_id}, {"summary", gateway::CaptureReportText(report)}});
+  out.structured = gateway::CaptureReportJson(report);
+  out.is_error = report.error.has_value();
+  if (report.result) {
+    Json block = CaptureContent(report, ctx.session.protocol_version());
+    if (!block.is_null()) out.content.push_back(block);
+  }
+  std::string text = gateway::CaptureReportText(report);
+  for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) {
+      text += "\nnote: the `" + key + "` argument was ignored: only a human approves actions";
+    }
+  }
+  out.content.push_back(TextBlock(text));
+  return out;
+}
+
+Json CaptureInputSchema(const std::string& capability) {
+  Json props = {{"target", {{"type", "string"}, {"description", "One target id from `targets` that offers " + capability + "."}}}};
+  if (capability == "screen") {
+    props["action"] = {{"type", "string"}, {"enum", {"snapshot", "record"}}, {"default", "snapshot"},
+                       {"description", "snapshot: a PNG image; record: an mp4 video."}};
+    props["durationMs"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 60000}, {"description", "record: length (default 5000)."}};
+    props["fps"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 60}, {"description", "record: frames per second (default 10)."}};
+    props["screenIndex"] = {{"type", "integer"}, {"minimum", 0}, {"maximum", 15}, {"description", "Which screen (default 0)."}};
+  } else if (capability == "camera") {
+    props["action"] = {{"type", "string"}, {"enum", {"snap", "clip", "list"}}, {"default", "snap"},
+                       {"description", "snap: a JPEG photo; clip: an mp4 video; list: the camera devices."}};
+    props["facing"] = {{"type", "string"}, {"enum", {"front", "back"}}};
+    props["quality"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"description", "snap: JPEG quality (default 85)."}};
+    props["maxWidth"] = {{"type", "integer"}, {"minimum", 16}, {"maximum", 16384}, {"description", "Scale wider pictures down to this width."}};
+    props["durationMs"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 60000}, {"description", "clip: length (default 5000)."}};
+    props["fps"] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 60}};
+    props["deviceId"] = {{"type", "string"}, {"description", "A device from action list."}};
+  } else {
+    props["desiredAccuracy"] = {{"type", "string"}, {"enum", {"coarse", "balanced", "precise"}},
+                                {"description", "precise waits for a 3D GPS fix."}};
+    props["timeoutMs"] = {{"type", "integer"}, {"minimum", 1}, {"description", "How long to wait for a fix (default 30000)."}};
+    props["maxAgeMs"] = {{"type", "integer"}, {"minimum", 0}, {"description", "A fix at most this old may be answered from the gateway's cache."}};
+  }
+  return Json{{"type", "object"}, {"properties", props}, {"required", {"target"}}, {"additionalProperties", false}};
+}
+
+Json CaptureOutputSchema(const std::string& capability) {
+  Json props = {{"target", {{"type", "string"}}},     {"via", {{"type", "string"}}},
+                {"action", {{"type", "string"}}},     {"actionId", {{"type", "string"}}},
+                {"decision", {{"type", "string"}}},   {"rule", {{"type", "string"}}},
+                {"error", {{"type", {"string", "null"}}}}, {"tookMs", {{"type", "integer"}}},
+                {"backend", {{"type", "string"}}},    {"mimeType", {{"type", "string"}}}};
+  if (capability == "location") {
+    for (const char* key : {"lat", "lon", "accuracyMeters", "altitudeMeters", "speedMps", "headingDeg"}) {
+      props[key] = {{"type", {"number", "null"}}};
+    }
+    props["timestamp"] = {{"type", {"string", "null"}}};
+    props["source"] = {{"type", "string"}};
+    props["cached"] = {{"type", "boolean"}};
+    props["ageMs"] = {{"type", "integer"}};
+  } else {
+    props["format"] = {{"type", "string"}};
+    props["width"] = {{"type", "integer"}};
+    props["height"] = {{"type", "integer"}};
+    props["bytes"] = {{"type", "integer"}};
+    props["sha256"] = {{"type", "string"}};
+    props["durationMs"] = {{"type", "integer"}};
+    props["uri"] = {{"type", "string"}};
+    if (capability == "camera") props["devices"] = {{"type", "array"}, {"items", {{"type", "object"}}}};
+  }
+  return Json{{"type", "object"}, {"properties", props}, {"required", {"target", "action", "actionId", "error"}}};
+}
+
 ToolResult TargetsTool(gateway::Gateway& gw, const Json& args) {
   ToolResult out;
   std::vector<std::string> selectors;
@@ -361,6 +541,33 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
              {"idempotentHint", false},
              {"openWorldHint", true}}}},
       [&gw](ToolContext& ctx, const Json& args) { return RunTool(gw, ctx, args); }});
+  const std::pair<const char*, const char*> kCaptures[] = {
+      {"screen", "Takes a PNG snapshot of a target's screen, or records an mp4 (durationMs up to 60 s, fps). The "
+                 "image comes back as image content; a video as an embedded resource up to 8 MiB, otherwise as a "
+                 "resource_link to read with resources/read. Progress is reported while recording; cancelling "
+                 "stops the recorder."},
+      {"camera", "Takes a JPEG photo with a target's camera (facing, quality, maxWidth, deviceId), records an mp4 "
+                 "clip (durationMs), or lists the camera devices (action list)."},
+      {"location", "Reads a target's position (gpsd, Termux or a configured fixed position): lat, lon, "
+                   "accuracyMeters, altitudeMeters, speedMps, headingDeg, timestamp, source. desiredAccuracy "
+                   "precise waits for a 3D fix; maxAgeMs accepts a recent fix from the gateway's cache."}};
+  for (const auto& [name, description] : kCaptures) {
+    const std::string capability = name;
+    tools.push_back(ToolDefinition{
+        Json{{"name", capability},
+             {"title", capability == "location" ? "Locate a device" : "Capture the " + capability + " of a target"},
+             {"description", std::string(description) + " Only targets that offer " + capability +
+                                 " and that policy approves may be used; every call is audited."},
+             {"inputSchema", CaptureInputSchema(capability)},
+             {"outputSchema", CaptureOutputSchema(capability)},
+             {"annotations",
+              {{"title", capability},
+               {"readOnlyHint", true},
+               {"destructiveHint", false},
+               {"idempotentHint", false},
+               {"openWorldHint", true}}}},
+        [&gw, capability](ToolContext& ctx, const Json& args) { return CaptureTool(gw, ctx, capability, args); }});
+  }
   tools.push_back(ToolDefinition{
       Json{{"name", "targets"},
            {"title", "List homelab targets"},

@@ -20,7 +20,8 @@ using Json = nlohmann::json;
 inline constexpr char kSubsystem[] = "labgate-agent@v1";
 /// The SSH user a device logs in as while pairing; after pairing it logs in as its node id.
 inline constexpr char kPairUser[] = "labgate-pair";
-inline constexpr std::size_t kMaxFrameBytes = 16 * 1024 * 1024;
+/// Room for the largest capture (capabilities::kMaxCaptureBytes) in base64 plus its JSON.
+inline constexpr std::size_t kMaxFrameBytes = 48 * 1024 * 1024;
 /// Each side pings after this much silence and drops the link after kHeartbeatTimeout of it.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
 inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -16,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "capabilities/capture.h"
 #include "capabilities/system_run.h"
 #include "core/base64.h"
 #include "core/json_rpc.h"
@@ -89,8 +91,8 @@ class OutputRelay final : public core::OutputListener {
 class LinkService {
  public:
   LinkService(std::shared_ptr<AgentClient> client, NodeConfig& config, const std::string& state_dir,
-              core::ProcessRunner& runner)
-      : client_(std::move(client)), config_(config), state_dir_(state_dir), runner_(runner) {}
+              core::ProcessRunner& runner, const capabilities::DeviceConfig& device)
+      : client_(std::move(client)), config_(config), state_dir_(state_dir), runner_(runner), device_(device) {}
 
   ~LinkService() {
     // Nobody is left to hear the answers: stop what still runs and wait for it.
@@ -110,6 +112,9 @@ class LinkService {
                                   " (approved: " + Join(config_.capabilities) + "); pair it again to change that");
     }
     if (method == "system.run") return StartRun(id, params);
+    if (capability == "screen" || capability == "camera" || capability == "location") {
+      return StartCapture(id, method, params);
+    }
     if (method == "key.rotate") return RotateKey(id);
     if (method == "key.commit") return CommitKey(id, params);
     rpc.RespondError(id, core::jsonrpc::kMethodNotFound, "this node does not serve " + method);
@@ -129,6 +134,31 @@ class LinkService {
   void StartRun(const Json& id, const Json& params) {
     auto request = DecodeRunRequest(params);
     if (!request) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, request.error().message);
+    Spawn(id, [this, request = std::move(*request)](std::int64_t rid, const core::CancelToken& token) -> core::Result<Json> {
+      OutputRelay relay(client_, rid, request.output_cap);
+      auto outcome = capabilities::RunOnThisMachine(runner_, request, token, &relay);
+      if (!outcome) return outcome.error();
+      return EncodeOutcome(*outcome);
+    });
+  }
+
+  // screen.*, camera.*, location.get: this device's own backends, from its device.toml.
+  void StartCapture(const Json& id, const std::string& method, const Json& params) {
+    auto request = capabilities::DecodeCaptureRequest(params);
+    if (!request) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, request.error().message);
+    if (request->Method() != method) {
+      return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, method + " carried a " + request->Method() + " request");
+    }
+    Spawn(id, [this, request = std::move(*request)](std::int64_t, const core::CancelToken& token) -> core::Result<Json> {
+      capabilities::ThisMachine machine(runner_, config_.node_id);
+      auto result = capabilities::Perform(machine, device_, request, token);
+      if (!result) return result.error();
+      return capabilities::EncodeCaptureResult(*result);
+    });
+  }
+
+  // Runs `work` on its own thread, cancellable by $/cancel, and answers with what it returns.
+  void Spawn(const Json& id, std::function<core::Result<Json>(std::int64_t, const core::CancelToken&)> work) {
     if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
     const std::int64_t rid = id.get<std::int64_t>();
     auto token = std::make_shared<core::CancelToken>();
@@ -136,14 +166,13 @@ class LinkService {
       std::lock_guard<std::mutex> lock(mutex_);
       running_[rid] = token;
     }
-    std::thread([this, rid, token, request = std::move(*request)] {
-      OutputRelay relay(client_, rid, request.output_cap);
-      auto outcome = capabilities::RunOnThisMachine(runner_, request, *token, &relay);
+    std::thread([this, rid, token, work = std::move(work)] {
+      auto answer = work(rid, *token);
       auto client = client_;
-      if (outcome) {
-        client->Post([client, rid, body = EncodeOutcome(*outcome)]() mutable { client->rpc().Respond(rid, std::move(body)); });
+      if (answer) {
+        client->Post([client, rid, body = std::move(*answer)]() mutable { client->rpc().Respond(rid, std::move(body)); });
       } else {
-        client->Post([client, rid, msg = outcome.error().message] { client->rpc().RespondError(rid, kErrFailed, msg); });
+        client->Post([client, rid, msg = answer.error().message] { client->rpc().RespondError(rid, kErrFailed, msg); });
       }
       std::lock_guard<std::mutex> lock(mutex_);
       running_.erase(rid);
@@ -177,6 +206,7 @@ class LinkService {
   NodeConfig& config_;
   const std::string& state_dir_;
   core::ProcessRunner& runner_;
+  const capabilities::DeviceConfig& device_;
   std::mutex mutex_;
   std::condition_variable idle_;
   std::map<std::int64_t, std::shared_ptr<core::CancelToken>> running_;
@@ -321,8 +351,9 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
   return config;
 }
 
-NodeAgent::NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version)
-    : state_dir_(std::move(state_dir)), runner_(runner), version_(std::move(version)) {}
+NodeAgent::NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version,
+                     capabilities::DeviceConfig device)
+    : state_dir_(std::move(state_dir)), runner_(runner), version_(std::move(version)), device_(std::move(device)) {}
 
 core::Status NodeAgent::Run(const core::CancelToken& stop) {
   auto config = LoadNodeConfig(state_dir_);
@@ -353,7 +384,7 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
       std::shared_ptr<AgentClient> link = std::move(*client);
       auto started = std::chrono::steady_clock::now();
       {
-        LinkService service(link, *config, state_dir_, runner_);
+        LinkService service(link, *config, state_dir_, runner_, device_);
         link->Post([&] {
           link->rpc().Request("node.hello",
                               {{"nodeId", config->node_id},

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "capabilities/device_config.h"
 #include "core/cancel.h"
 #include "core/process_runner.h"
 #include "core/result.h"
@@ -52,7 +53,9 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
 /// exponential backoff and jitter. Run blocks until `stop` fires.
 class NodeAgent {
  public:
-  NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version);
+  /// `device` says which backends serve screen, camera and location here (device.toml).
+  NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::string version,
+            capabilities::DeviceConfig device = {});
   /// Fails only when the state dir holds no pairing; link failures are retried.
   core::Status Run(const core::CancelToken& stop);
 
@@ -60,6 +63,7 @@ class NodeAgent {
   std::string state_dir_;
   core::ProcessRunner& runner_;
   std::string version_;
+  capabilities::DeviceConfig device_;
 };
 
 }  // namespace labgate::nodes

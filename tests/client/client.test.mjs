@@ -71,10 +71,13 @@ describe('labgate MCP server (official TypeScript SDK client)', () => {
     assert.equal(client.getServerVersion()?.name, 'labgate');
 
     const names = tools.map((t) => t.name);
-    assert.ok(names.includes('run'), `tools: ${names.join(', ')}`);
-    assert.ok(names.includes('targets'), `tools: ${names.join(', ')}`);
-    for (const absent of ['screen', 'camera', 'location']) {
-      assert.ok(!names.includes(absent), `tool ${absent} must not be listed yet`);
+    for (const name of ['run', 'targets', 'screen', 'camera', 'location']) {
+      assert.ok(names.includes(name), `tools: ${names.join(', ')}`);
+      assert.equal(tool(name).inputSchema?.type, 'object', `${name} declares its input schema`);
+    }
+    for (const name of ['screen', 'camera', 'location']) {
+      assert.equal(tool(name).outputSchema?.type, 'object', `${name} declares its output schema`);
+      assert.deepEqual(tool(name).inputSchema.required, ['target']);
     }
 
     const run = tool('run');

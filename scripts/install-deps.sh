@@ -7,6 +7,8 @@ packages=(
   libssh-dev libssl-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev
   libspdlog-dev libtomlplusplus-dev libgtest-dev
   procps openssh-server openssh-client
+  # screen, camera and location tests: a virtual X display, ffmpeg, gpsd with gpsfake
+  xvfb x11-xserver-utils ffmpeg gpsd gpsd-clients
 )
 # The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -222,14 +222,13 @@ BackendCommand Gpsd(const LocationConfig& c, const CaptureRequest& r) {
   // The first complete report with a fix ends the pipeline; gpspipe stops at its next write.
   // Its own limit (-x, whole seconds) ends a wait without a fix just inside the deadline. grep,
   // not awk: mawk holds pipe input back until gpspipe exits. gpsd writes mode before time and
-  // lat, and its first reports after opening a device can lack them.
+  // lat and its error estimates, and its first reports after opening a device can lack them.
   const std::int64_t secs = std::max<std::int64_t>(1, r.timeout_ms / 1000);
   const std::string modes = r.accuracy == "precise" ? "3" : "[23]";
   std::ostringstream s;
-  s << kPrelude << "need gpspipe
-"
+  s << kPrelude << "need gpspipe\n"
     << "gpspipe -w -x " << secs << (c.gpsd.empty() ? "" : " " + ShellQuote(c.gpsd))
-    << " | grep -m1 -E '\"class\":\"TPV\".*\"mode\":" << modes << ".*\"time\".*\"lat\"'\n"
+    << " | grep -m1 -E '\"class\":\"TPV\".*\"mode\":" << modes << ".*\"time\".*\"lat\".*\"ep[hxy]\"'\n"
     << "exit 0\n";
   return BackendCommand{"gpsd", s.str(), "application/json"};
 }

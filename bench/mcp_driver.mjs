@@ -1,6 +1,7 @@
 // Drives `labgate mcp` over stdio with raw JSON-RPC and times tool calls.
 // usage: node mcp_driver.mjs LABGATE CONFIG single TARGET N
 //        node mcp_driver.mjs LABGATE CONFIG fanout SELECTOR N
+//        node mcp_driver.mjs LABGATE CONFIG screen TARGET N     (screen snapshots)
 // Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm.
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
@@ -28,15 +29,17 @@ function request(method, params) {
 
 await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
 child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
-const args = mode === 'single'
-  ? { target, command: ['true'] }
+const tool = mode === 'screen' ? 'screen' : 'run';
+const args = mode === 'screen' ? { target }
+  : mode === 'single' ? { target, command: ['true'] }
   : { target, command: ['uptime'] };
 async function call() {
   const t0 = process.hrtime.bigint();
-  const r = await request('tools/call', { name: 'run', arguments: args });
+  const r = await request('tools/call', { name: tool, arguments: args });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const s = r.result?.structuredContent?.summary;
-  if (!s || s.ok !== s.total) {
+  const failed = tool === 'screen' ? r.result?.isError !== false : !s || s.ok !== s.total;
+  if (failed) {
     console.error(JSON.stringify(r).slice(0, 2000));
     process.exit(1);
   }

@@ -4,7 +4,8 @@
 # Starts BENCH_HOSTS (default 20) OpenSSH sshd instances on 127.0.1.x and measures, side by side
 # in one run: a warm `run true` through labgate vs a raw libssh channel exec vs OpenSSH with a
 # ControlMaster vs fresh `ssh`; and a fan-out of `uptime` to every host, cold and warm, vs
-# parallel-ssh and Ansible. Logs in as a user whose login shell is /bin/sh (created when run as
+# parallel-ssh and Ansible; and a screen snapshot of an Xvfb display on a host through labgate vs
+# the same ffmpeg command over OpenSSH. Logs in as a user whose login shell is /bin/sh (created when run as
 # root), so no shell start-up file distorts the numbers. Only loopback traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,12 +38,16 @@ fi
 WORK=$(mktemp -d /tmp/labgate-bench.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
+# A 1280x720 display every user may use (-ac; Unix socket only) for the screenshot comparison.
+DISPLAY_NO=$((90 + RANDOM % 100))
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -S "$WORK/cm-master" ] && ssh -F "$WORK/ssh_config" -O exit -o ControlPath="$WORK/cm-master" 127.0.1.1 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+Xvfb ":$DISPLAY_NO" -screen 0 1280x720x24 -nolisten tcp -noreset -ac 2>/dev/null &
+PIDS+=($!)
 
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$WORK/client"
 cp "$WORK/client.pub" "$WORK/authorized_keys"
@@ -72,8 +77,9 @@ CONF
   echo "[$ip]:$PORT $(cat "$WORK/host$i.pub")" >> "$WORK/known_hosts"
   echo "$ip" >> "$WORK/pssh_hosts"
   echo "b$i ansible_host=$ip" >> "$WORK/inventory.ini"
-  printf '[[hosts]]\nid = "b%s"\naddress = "%s"\nport = %s\nuser = "%s"\nidentity_file = "%s/client"\ngroups = ["bench"]\n\n' \
+  printf '[[hosts]]\nid = "b%s"\naddress = "%s"\nport = %s\nuser = "%s"\nidentity_file = "%s/client"\ngroups = ["bench"]\n' \
     "$i" "$ip" "$PORT" "$BENCH_USER" "$WORK" >> "$WORK/hosts.toml"
+  printf 'capabilities = ["run", "screen"]\n[hosts.screen]\nbackend = "x11"\ndisplay = ":%s"\n\n' "$DISPLAY_NO" >> "$WORK/hosts.toml"
 done
 mkdir -p "$WORK/state" && cp "$WORK/known_hosts" "$WORK/state/known_hosts"
 cat >> "$WORK/inventory.ini" <<INV
@@ -111,6 +117,11 @@ lg_single=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" single b1
 cm=$($T "$ITER" 5 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath="$WORK/cm-master" 127.0.1.1 true)
 fresh=$($T 20 2 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath=none 127.0.1.1 true)
 
+GRAB="ffmpeg -hide_banner -nostdin -loglevel error -f x11grab -draw_mouse 0 -probesize 32 -i :$DISPLAY_NO -frames:v 1 -f image2pipe -vcodec png -"
+lg_screen=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" screen b1 20)
+cm_screen=$($T 20 2 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath="$WORK/cm-master" 127.0.1.1 "$GRAB")
+fresh_screen=$($T 10 1 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath=none 127.0.1.1 "$GRAB")
+
 lg_fan_cold=$($T 10 1 -- build/labgate run group:bench --config "$WORK/hosts.toml" -- uptime)
 lg_fan_warm=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" fanout group:bench 30)
 pssh_cold=$($T 10 1 -- parallel-ssh -p "$HOSTS" -t 60 -h "$WORK/pssh_hosts" -x "-F $WORK/ssh_config -o ControlPath=none" uptime)
@@ -124,10 +135,11 @@ ans_warm=$(ANSIBLE_SSH_ARGS="-F $WORK/ssh_config -o ControlMaster=auto -o Contro
   $T 3 1 -- ansible all -i "$WORK/inventory.ini" -m command -a uptime -f "$HOSTS")
 
 ROOT_DIR=$ROOT python3 - "$raw" "$lg_single" "$cm" "$fresh" "$lg_fan_cold" "$lg_fan_warm" "$pssh_cold" "$pssh_warm" \
-  "$ans_cold" "$ans_warm" "$HOSTS" <<'PY'
+  "$ans_cold" "$ans_warm" "$HOSTS" "$lg_screen" "$cm_screen" "$fresh_screen" <<'PY'
 import json, sys
 raw, lg, cm, fresh, lfc, lfw, pc, pw, ac, aw = (json.loads(a) for a in sys.argv[1:11])
 hosts = sys.argv[11]
+ls, cs, fs = (json.loads(a) for a in sys.argv[12:15])
 raw_ms = raw["median_us"] / 1000
 lg_ms = lg["median_ms"]
 print(f"## labgate SSH benchmark (medians; {hosts} sshd on loopback)\n")
@@ -146,4 +158,10 @@ print(f"| parallel-ssh -p {hosts} cold | {pc['median_ms']:.1f} | {pc['median_ms'
 print(f"| parallel-ssh -p {hosts} with ControlMaster | {pw['median_ms']:.1f} | {pw['median_ms'] / lfw['median_ms']:.1f}x faster warm |")
 print(f"| ansible -f {hosts} cold | {ac['median_ms']:.1f} | {ac['median_ms'] / lfc['median_ms']:.1f}x faster cold (goal >= 10x) |")
 print(f"| ansible -f {hosts} with ControlPersist | {aw['median_ms']:.1f} | {aw['median_ms'] / lfw['median_ms']:.1f}x faster warm |")
+print()
+print("| screen snapshot of a 1280x720 Xvfb on a host | ms | labgate is |")
+print("|---|---:|---|")
+print(f"| labgate `screen` (MCP, pooled session; audited, kept as artifact) | {ls['median_ms']:.1f} | - |")
+print(f"| same ffmpeg over OpenSSH ControlMaster | {cs['median_ms']:.1f} | {cs['median_ms'] / ls['median_ms']:.2f}x as fast |")
+print(f"| same ffmpeg over fresh `ssh` | {fs['median_ms']:.1f} | {fs['median_ms'] / ls['median_ms']:.2f}x as fast |")
 PY

@@ -62,7 +62,7 @@ Json CameraList(const std::string& backend, const CameraConfig& config, std::str
       for (const auto& c : cams) {
         if (!c.is_object() || !c.contains("id")) continue;
         const std::string id = c["id"].is_string() ? c["id"].get<std::string>() : c["id"].dump();
-        add(id, "camera " + id, c.value("facing", ""));
+        add(id, "camera " + id, c.contains("facing") && c["facing"].is_string() ? c["facing"].get<std::string>() : "");
       }
     }
   } else {

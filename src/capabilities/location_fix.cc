@@ -29,10 +29,10 @@ bool ValidLatLon(const Json& fix) {
 
 core::Result<Json> ParseGpsdReport(std::string_view line) {
   Json tpv = Json::parse(line, nullptr, false);
-  if (!tpv.is_object() || tpv.value("class", "") != "TPV") {
+  if (!tpv.is_object() || !tpv.contains("class") || tpv["class"] != "TPV") {
     return MakeError(ErrorCode::kParse, "gpsd sent something other than a TPV report");
   }
-  const int mode = tpv.value("mode", 0);
+  const int mode = tpv.contains("mode") && tpv["mode"].is_number_integer() ? tpv["mode"].get<int>() : 0;
   if (mode < 2 || !tpv.contains("lat") || !tpv.contains("lon") || !tpv["lat"].is_number() || !tpv["lon"].is_number()) {
     return MakeError(ErrorCode::kUnavailable, "gpsd has no position fix yet");
   }
@@ -75,7 +75,8 @@ core::Result<Json> ParseTermuxLocation(std::string_view text, std::chrono::syste
                                                  ? j["elapsedMs"].get<std::int64_t>()
                                                  : 0);
   fix["timestamp"] = core::FormatTimestamp(now - age);
-  fix["source"] = "termux:" + j.value("provider", std::string("unknown"));
+  fix["source"] = "termux:" + (j.contains("provider") && j["provider"].is_string() ? j["provider"].get<std::string>()
+                                                                                   : std::string("unknown"));
   if (!ValidLatLon(fix)) return MakeError(ErrorCode::kParse, "termux-location reported a position outside the globe");
   return fix;
 }

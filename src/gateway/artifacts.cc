@@ -36,6 +36,10 @@ std::string Hex(std::string_view bytes) {
   return out;
 }
 
+std::int64_t EpochMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 std::optional<Artifact> FromJson(const Json& j) {
   try {
     Artifact a;
@@ -103,8 +107,13 @@ core::Result<std::pair<Artifact, std::string>> ArtifactStore::Read(std::string_v
     return MakeError(ErrorCode::kNotFound, "no artifact " + sid + ": it never existed here or was pruned (artifacts "
                                            "are kept for [gateway] artifact_max_age_s within artifact_max_bytes)");
   }
-  auto a = FromJson(Json::parse(*meta, nullptr, false));
+  const Json j = Json::parse(*meta, nullptr, false);
+  auto a = FromJson(j);
   if (!a || a->id != sid) return MakeError(ErrorCode::kNotFound, "artifact " + sid + " has damaged metadata");
+  const std::int64_t created = j.contains("createdAtMs") && j["createdAtMs"].is_number_integer() ? j["createdAtMs"].get<std::int64_t>() : 0;
+  if (created < EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count()) {
+    return MakeError(ErrorCode::kNotFound, "artifact " + sid + " has expired ([gateway] artifact_max_age_s)");
+  }
   auto data = core::ReadFile(dir_ + "/" + sid + ".data");
   if (!data) return MakeError(ErrorCode::kNotFound, "artifact " + sid + " was pruned while being read");
   return std::make_pair(*a, std::move(*data));
@@ -118,7 +127,9 @@ static std::vector<std::pair<std::int64_t, Artifact>> ScanNewestFirst(const std:
     auto text = core::ReadFile(it->path().string());
     if (!text) continue;
     Json j = Json::parse(*text, nullptr, false);
-    if (auto a = FromJson(j)) found.emplace_back(j.value("createdAtMs", std::int64_t{0}), *a);
+    auto a = FromJson(j);
+    if (!a || !j.contains("createdAtMs") || !j["createdAtMs"].is_number_integer()) continue;
+    found.emplace_back(j["createdAtMs"].get<std::int64_t>(), *a);
   }
   std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
   return found;
@@ -126,6 +137,9 @@ static std::vector<std::pair<std::int64_t, Artifact>> ScanNewestFirst(const std:
 
 std::vector<Artifact> ArtifactStore::List() const {
   auto found = ScanNewestFirst(dir_);
+  // Expired ones are gone for callers even before the next Save prunes them.
+  const std::int64_t oldest_ms = EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count();
+  found.erase(std::remove_if(found.begin(), found.end(), [&](const auto& f) { return f.first < oldest_ms; }), found.end());
   std::vector<Artifact> out;
   for (auto& [when, a] : found) out.push_back(std::move(a));
   return out;
@@ -133,8 +147,7 @@ std::vector<Artifact> ArtifactStore::List() const {
 
 void ArtifactStore::Prune(const std::string& keep) {
   auto all = ScanNewestFirst(dir_);
-  const std::int64_t now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch()).count();
+  const std::int64_t now_ms = EpochMs(clock_.Now());
   const std::int64_t oldest_ms = now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count();
   std::uint64_t total = 0;
   for (const auto& [when, a] : all) {

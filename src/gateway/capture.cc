@@ -15,6 +15,13 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kProgressInterval{500};
 
+// How demanding a desiredAccuracy is; a cached fix serves requests no more demanding than its own.
+int AccuracyRank(const std::string& accuracy) {
+  if (accuracy == "coarse") return 0;
+  if (accuracy == "precise") return 2;
+  return 1;
+}
+
 std::string PathOf(const inventory::Target& target) {
   switch (target.kind) {
     case inventory::TargetKind::kLocal: return "local";
@@ -172,7 +179,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
   if (call.max_age_ms) {
     std::lock_guard<std::mutex> lock(fixes_mutex_);
     auto it = fixes_.find(target.id);
-    if (it != fixes_.end()) {
+    if (it != fixes_.end() && AccuracyRank(it->second.accuracy) >= AccuracyRank(request.accuracy)) {
       const auto age = std::chrono::duration_cast<milliseconds>(clock_.SteadyNow() - it->second.at).count();
       if (age <= *call.max_age_ms) {
         report.decision = "cached";
@@ -238,7 +245,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
     }
     if (request.capability == "location") {
       std::lock_guard<std::mutex> lock(fixes_mutex_);
-      fixes_[target.id] = CachedFix{*result, clock_.SteadyNow()};
+      fixes_[target.id] = CachedFix{*result, clock_.SteadyNow(), request.accuracy};
     }
     report.result = std::move(*result);
   }

@@ -208,6 +208,7 @@ class Gateway {
   struct CachedFix {
     capabilities::CaptureResult result;
     std::chrono::steady_clock::time_point at;
+    std::string accuracy;  // what the request that got it asked for
   };
   std::mutex fixes_mutex_;
   std::map<std::string, CachedFix> fixes_;

@@ -128,6 +128,11 @@ class TableReader {
     return v;
   }
   std::vector<std::string>& errors() { return errors_; }
+  /// Whether `key` is present; marks it handled without offering it in "allowed here" lists.
+  bool Present(const char* key) {
+    seen_.insert(key);
+    return table_.contains(key);
+  }
   const toml::node* Get(const char* key) {
     seen_.insert(key);
     allowed_.push_back(key);
@@ -330,7 +335,7 @@ void ReadTargetList(const toml::table& root, const char* list_key, TargetKind ki
       ReadDeviceConfig(r, t.capture);
     } else {
       for (const char* key : {"screen", "camera", "location"}) {
-        if (r.Get(key)) {
+        if (r.Present(key)) {
           r.Error(r.Line(key), r.Name(key),
                   "a node's capture backends are set on the device, in its device.toml (see README: Screen, "
                   "camera and location), not in hosts.toml");

@@ -7,7 +7,9 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "audit/audit_storage.h"
@@ -149,11 +151,54 @@ class FakeExecutor final : public gateway::Executor {
     return calls_;
   }
 
+  /// Records each capture; answers with the scripted results in order, after `capture_delay`.
+  /// With nothing scripted it does what every executor does (the target's backends through Run).
+  core::Result<capabilities::CaptureResult> Capture(const inventory::Target& target,
+                                                    const capabilities::CaptureRequest& request,
+                                                    const core::CancelToken& cancel) override {
+    std::optional<core::Result<capabilities::CaptureResult>> reply;
+    std::chrono::milliseconds delay{0};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      captures_.push_back(CaptureCall{target.id, request, audit_ ? audit_->lines().size() : 0});
+      if (!capture_replies_.empty()) {
+        reply = capture_replies_.front();
+        capture_replies_.pop_front();
+      }
+      delay = capture_delay_;
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (reply) return *reply;
+    return gateway::Executor::Capture(target, request, cancel);
+  }
+  /// The next Capture answers with this.
+  void ScriptCapture(core::Result<capabilities::CaptureResult> reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capture_replies_.push_back(std::move(reply));
+  }
+  /// How long each Capture takes (a recording in progress).
+  void set_capture_delay(std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capture_delay_ = delay;
+  }
+  struct CaptureCall {
+    std::string target;
+    capabilities::CaptureRequest request;
+    std::size_t audit_lines_before = 0;
+  };
+  std::vector<CaptureCall> captures() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return captures_;
+  }
+
  private:
   const FakeAuditStorage* audit_;
   mutable std::mutex mutex_;
   std::vector<Call> calls_;
   ScriptedOutcomes replies_;
+  std::vector<CaptureCall> captures_;
+  std::deque<core::Result<capabilities::CaptureResult>> capture_replies_;
+  std::chrono::milliseconds capture_delay_{0};
 };
 
 /// A human who gives a scripted answer and records each question.
@@ -206,6 +251,35 @@ class RecordingOutbox final : public mcp::Outbox {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<nlohmann::json> messages_;
+};
+
+/// A machine for the capture code: records each command it was asked to run and replays
+/// scripted outcomes in order (then: exit 0, no output).
+class FakeCommandHost final : public capabilities::CommandHost {
+ public:
+  explicit FakeCommandHost(std::string name = "maul") : name_(std::move(name)) {}
+  std::string Name() const override { return name_; }
+  core::Result<core::ProcessOutcome> Run(const capabilities::RunRequest& request, const core::CancelToken&) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requests_.push_back(request);
+    core::ProcessOutcome ok;
+    ok.exit_code = 0;
+    return replies_.Next(ok);
+  }
+  void Script(core::Result<core::ProcessOutcome> reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    replies_.Push(std::move(reply));
+  }
+  std::vector<capabilities::RunRequest> requests() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  std::string name_;
+  mutable std::mutex mutex_;
+  std::vector<capabilities::RunRequest> requests_;
+  ScriptedOutcomes replies_;
 };
 
 }  // namespace labgate::fakes

@@ -1,6 +1,10 @@
 #include "inventory/inventory.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "inventory/selector.h"
 
@@ -206,6 +210,175 @@ TEST(Selector, MalformedSelectorsAreRefused) {
   EXPECT_FALSE(ValidateSelector("tag:a;b").ok());
   EXPECT_TRUE(ValidateSelector("tag:a.b").ok());
   EXPECT_FALSE(Resolve(DefaultInventory(), {"group:nope"}).ok());
+}
+
+// --- capture backends: [hosts.screen], [local.camera], ..., and a node's device.toml ---
+
+TEST(Inventory, CaptureTables_FillTheTargetsDeviceConfig) {
+  auto inv = Parse(R"(
+[local]
+capabilities = ["run", "screen", "camera", "location"]
+[local.screen]
+backend = "x11"
+display = ":1"
+[local.camera]
+backend = "v4l2"
+device = "/dev/video0"
+input_format = "v4l2"
+front = "/dev/video2"
+back = "/dev/video0"
+[local.location]
+backend = "static"
+latitude = 47.3769
+longitude = 8
+accuracy_m = 25
+altitude_m = 408.5
+
+[[hosts]]
+id = "maul"
+address = "10.0.0.5"
+capabilities = ["run", "screen", "location"]
+[hosts.screen]
+backend = "wayland"
+outputs = ["DP-1", "HDMI-A-1"]
+[hosts.location]
+backend = "gpsd"
+gpsd = "127.0.0.1:2947"
+)");
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  const auto& local = inv->Find("local")->capture;
+  EXPECT_EQ(local.screen.backend, "x11");
+  EXPECT_EQ(local.screen.display, ":1");
+  EXPECT_EQ(local.camera.backend, "v4l2");
+  EXPECT_EQ(local.camera.device, "/dev/video0");
+  EXPECT_EQ(local.camera.input_format, "v4l2");
+  EXPECT_EQ(local.camera.front, "/dev/video2");
+  EXPECT_EQ(local.camera.back, "/dev/video0");
+  EXPECT_EQ(local.location.backend, "static");
+  ASSERT_TRUE(local.location.latitude && local.location.longitude && local.location.altitude_m);
+  EXPECT_DOUBLE_EQ(*local.location.latitude, 47.3769);
+  EXPECT_DOUBLE_EQ(*local.location.longitude, 8.0);
+  EXPECT_DOUBLE_EQ(local.location.accuracy_m, 25.0);
+  EXPECT_DOUBLE_EQ(*local.location.altitude_m, 408.5);
+
+  const auto& maul = inv->Find("maul")->capture;
+  EXPECT_EQ(maul.screen.backend, "wayland");
+  EXPECT_EQ(maul.screen.outputs, (std::vector<std::string>{"DP-1", "HDMI-A-1"}));
+  EXPECT_EQ(maul.camera.backend, "auto");
+  EXPECT_EQ(maul.location.backend, "gpsd");
+  EXPECT_EQ(maul.location.gpsd, "127.0.0.1:2947");
+  EXPECT_FALSE(maul.location.latitude);
+}
+
+TEST(Inventory, CaptureTablesAbsent_EverythingAuto) {
+  auto inv = Parse("[[hosts]]\nid = \"maul\"\naddress = \"10.0.0.5\"\n");
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  for (const auto& t : inv->targets) {
+    EXPECT_EQ(t.capture.screen.backend, "auto") << t.id;
+    EXPECT_EQ(t.capture.camera.backend, "auto") << t.id;
+    EXPECT_EQ(t.capture.location.backend, "auto") << t.id;
+  }
+}
+
+TEST(Inventory, UnknownCaptureBackend_NamesFileLineAndKey) {
+  std::string e = ErrorOf("[[hosts]]\nid = \"maul\"\naddress = \"10.0.0.5\"\n[hosts.screen]\nbackend = \"x12\"\n");
+  EXPECT_NE(e.find("hosts.toml:5: hosts[0].screen.backend: unknown backend 'x12' (auto, x11, wayland or macos)"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Inventory, UnknownLocalCameraBackend_NamesKey) {
+  std::string e = ErrorOf("[local]\n[local.camera]\nbackend = \"gphoto\"\n");
+  EXPECT_NE(e.find("hosts.toml:3: local.camera.backend: unknown backend 'gphoto'"), std::string::npos) << e;
+}
+
+TEST(Inventory, StaticLocationWithoutLatitude_Refused) {
+  std::string e = ErrorOf("[local.location]\nbackend = \"static\"\nlongitude = 8.5\n");
+  EXPECT_NE(e.find("hosts.toml:2: local.location.backend: static needs latitude and longitude"), std::string::npos)
+      << e;
+}
+
+TEST(Inventory, LatitudeOutOfRange_Refused) {
+  std::string e = ErrorOf("[local.location]\nlatitude = 95\nlongitude = 8.5\n");
+  EXPECT_NE(e.find("hosts.toml:2: local.location.latitude: must be between"), std::string::npos) << e;
+}
+
+TEST(Inventory, UnknownKeyInCaptureTable_Refused) {
+  std::string e = ErrorOf("[local.camera]\nresolution = \"1080p\"\n");
+  EXPECT_NE(e.find("hosts.toml:2: local.camera.resolution: unknown key"), std::string::npos) << e;
+}
+
+TEST(Inventory, CaptureTableUnderNodes_RefusedPointingToDeviceToml) {
+  std::string e = ErrorOf("[[nodes]]\nid = \"phone\"\n[nodes.camera]\nbackend = \"termux\"\n");
+  EXPECT_NE(e.find("nodes[0].camera"), std::string::npos) << e;
+  EXPECT_NE(e.find("device.toml"), std::string::npos) << e;
+}
+
+class DeviceConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/labgate-device-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/device.toml";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::string& text) { std::ofstream(path_, std::ios::trunc) << text; }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(DeviceConfigFile, Valid_FillsTheConfig) {
+  Write(
+      "[screen]\nbackend = \"x11\"\ndisplay = \":0\"\n[camera]\nbackend = \"termux\"\nfront = \"1\"\n"
+      "[location]\nbackend = \"termux\"\n");
+  auto config = LoadDeviceConfig(path_);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->screen.backend, "x11");
+  EXPECT_EQ(config->screen.display, ":0");
+  EXPECT_EQ(config->camera.backend, "termux");
+  EXPECT_EQ(config->camera.front, "1");
+  EXPECT_EQ(config->location.backend, "termux");
+}
+
+TEST_F(DeviceConfigFile, BadKey_NamesFileAndLine) {
+  Write("[screen]\nbackend = \"x11\"\n[camera]\nbogus = 1\n");
+  auto config = LoadDeviceConfig(path_);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find(path_ + ":4: camera.bogus: unknown key"), std::string::npos)
+      << config.error().message;
+}
+
+TEST_F(DeviceConfigFile, UnknownTopLevelTable_NamesFileAndLine) {
+  Write("[screen]\nbackend = \"x11\"\n[microphone]\nbackend = \"alsa\"\n");
+  auto config = LoadDeviceConfig(path_);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find(path_ + ":3: microphone: unknown key"), std::string::npos)
+      << config.error().message;
+}
+
+TEST_F(DeviceConfigFile, BadBackend_NamesFileLineAndKey) {
+  Write("\n[location]\nbackend = \"galileo\"\n");
+  auto config = LoadDeviceConfig(path_);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find(path_ + ":3: location.backend: unknown backend 'galileo'"), std::string::npos)
+      << config.error().message;
+}
+
+TEST_F(DeviceConfigFile, TomlSyntaxError_NamesFileAndLine) {
+  Write("[screen]\nbackend = x11\n");
+  auto config = LoadDeviceConfig(path_);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().code, core::ErrorCode::kParse);
+  EXPECT_NE(config.error().message.find(path_ + ":2:"), std::string::npos) << config.error().message;
+}
+
+TEST_F(DeviceConfigFile, Missing_NotFoundNamingThePath) {
+  auto config = LoadDeviceConfig(dir_ + "/nope.toml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().code, core::ErrorCode::kNotFound);
+  EXPECT_NE(config.error().message.find(dir_ + "/nope.toml"), std::string::npos) << config.error().message;
 }
 
 }  // namespace

@@ -22,15 +22,6 @@ int AccuracyRank(const std::string& accuracy) {
   return 1;
 }
 
-std::string PathOf(const inventory::Target& target) {
-  switch (target.kind) {
-    case inventory::TargetKind::kLocal: return "local";
-    case inventory::TargetKind::kHost: return "ssh";
-    case inventory::TargetKind::kNode: return "node";
-  }
-  return "local";
-}
-
 // What a human is shown and what an approval binds: the action and every argument.
 std::string Describe(const capabilities::CaptureRequest& r) {
   std::string out = r.capability + " " + r.action;
@@ -114,7 +105,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
   }
   const inventory::Target& target = *targets->front();
   report.target = target.id;
-  report.via = PathOf(target);
+  report.via = PathName(target);
 
   // Scoping: the target lists the capability, [policies.CAP] enables and approves it, and a
   // node's pairing granted it. Deny wins.

@@ -19,15 +19,6 @@ using Verdict = policy::CommandDecision::Verdict;
 constexpr milliseconds kDiagnosticTimeout{5000};
 constexpr std::size_t kDiagnosticOutputCap = 4096;
 
-std::string PathName(const inventory::Target& target) {
-  switch (target.kind) {
-    case inventory::TargetKind::kLocal: return "local";
-    case inventory::TargetKind::kHost: return "ssh";
-    case inventory::TargetKind::kNode: return "node";
-  }
-  return "local";
-}
-
 bool IsSecretFlag(std::string_view word) {
   static constexpr std::string_view kFlags[] = {"--password", "--passwd", "--pass", "--token", "--api-key",
                                                 "--apikey",   "--secret", "--client-secret", "--auth-token"};
@@ -40,6 +31,15 @@ audit::Json CommandJson(const capabilities::Command& command) {
 }
 
 }  // namespace
+
+std::string PathName(const inventory::Target& target) {
+  switch (target.kind) {
+    case inventory::TargetKind::kLocal: return "local";
+    case inventory::TargetKind::kHost: return "ssh";
+    case inventory::TargetKind::kNode: return "node";
+  }
+  return "local";
+}
 
 const char* ConfirmKindName(ConfirmAnswer::Kind kind) {
   switch (kind) {

@@ -50,6 +50,9 @@ struct ConfirmAnswer {
 };
 const char* ConfirmKindName(ConfirmAnswer::Kind kind);
 
+/// How a target is reached, as results and audit records name it: "local", "ssh" or "node".
+std::string PathName(const inventory::Target& target);
+
 /// Someone who can answer yes or no now (MCP elicitation, a terminal). Given per call; a caller
 /// without one gets an approval request instead.
 class Confirmer {

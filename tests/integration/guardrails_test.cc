@@ -92,15 +92,7 @@ class Guardrails : public ::testing::Test {
     }
     agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
     ready_ = PollUntil(
-        [] {
-          auto c = Labgate({"nodes", "list", "--json"});
-          if (c.status != 0) return false;
-          const Json list = Json::parse(c.out);
-          for (const auto& n : list["nodes"]) {
-            if (n["id"] == "alpha" && n["online"].get<bool>()) return true;
-          }
-          return false;
-        },
+        [] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "alpha"); },
         milliseconds(10000));
     if (!ready_) {
       auto list = Labgate({"nodes", "list", "--json"});

@@ -228,4 +228,14 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+bool NodeListedOnline(const Completed& listing, const std::string& id) {
+  if (listing.status != 0) return false;
+  const nlohmann::json list = nlohmann::json::parse(listing.out, nullptr, false);
+  if (!list.is_object() || !list.contains("nodes")) return false;
+  for (const auto& n : list["nodes"]) {
+    if (n.value("id", "") == id && n.value("online", false)) return true;
+  }
+  return false;
+}
+
 }  // namespace labgate::testing

@@ -90,6 +90,9 @@ bool WaitUntilPresent(const std::string& marker, std::chrono::milliseconds timeo
 /// Polls until no process carries `marker`; false if one is still there after `timeout`.
 bool WaitUntilGone(const std::string& marker, std::chrono::milliseconds timeout);
 
+/// True when `labgate nodes list --json` (its completed run) shows node `id` online.
+bool NodeListedOnline(const Completed& listing, const std::string& id);
+
 /// Lines of a JSONL file, parsed.
 std::vector<nlohmann::json> ReadJsonLines(const std::string& path);
 

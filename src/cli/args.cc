@@ -14,7 +14,12 @@ core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
                                                 // screen / camera / location / node run
                                                 "--record", "--fps", "--screen", "--output", "--facing", "--clip",
                                                 "--quality", "--max-width", "--device", "--accuracy", "--max-age",
-                                                "--device-config"};
+                                                "--device-config",
+                                                // doctor
+                                                "--capture",
+                                                // hosts add
+                                                "--address", "--port", "--user", "--identity-file", "--groups", "--tags",
+                                                "--owner", "--purpose", "--role"};
   static const std::map<std::string, std::string> kShort = {{"-h", "--help"},   {"-c", "--config"}, {"-V", "--version"},
                                                             {"-n", "--lines"}, {"-f", "--follow"},
                                                             {"-o", "--output"}};

@@ -63,14 +63,31 @@ const std::map<std::string, Verb>& Verbs() {
         "Lists the built-in `local` target, SSH hosts and nodes from the inventory with kind, online\n"
         "state, capabilities, groups, device and purpose. SELECTOR is an id, group:NAME, tag:NAME or *.\n"}},
       {"hosts",
-       {"list SSH hosts and trust their host keys",
+       {"list, add, remove and change SSH hosts; trust their host keys",
         "usage: labgate hosts list [--json] [--config FILE]\n"
-        "       labgate hosts trust ID [--fingerprint SHA256:...] [--config FILE]\n\n"
+        "       labgate hosts trust ID [--fingerprint SHA256:...] [--config FILE]\n"
+        "       labgate hosts add ID --address ADDRESS [--port N] [--user USER] [--identity-file FILE]\n"
+        "                         [--groups a,b] [--tags a,b] [--caps run,...] [--device TEXT] [--owner TEXT]\n"
+        "                         [--purpose TEXT] [--role admin|daily] [--config FILE]\n"
+        "       labgate hosts remove ID [--config FILE]\n"
+        "       labgate hosts set ID KEY=VALUE [KEY=VALUE ...] [--config FILE]\n"
+        "       labgate hosts check [--json] [--config FILE]\n\n"
         "list   shows every [[hosts]] entry: address, user, groups, jump host, and whether its host key\n"
         "       is recorded (labgate's known_hosts in state_dir, or ~/.ssh/known_hosts).\n"
         "trust  connects to ID, shows the fingerprint of the key it offers and, after you confirm (or when\n"
         "       it equals --fingerprint), records it in labgate's known_hosts. A different key already\n"
-        "       recorded is never overwritten: remove the old line first.\n"}},
+        "       recorded is never overwritten: remove the old line first.\n"
+        "add    appends a [[hosts]] entry after the last one; refuses an id already in use\n"
+        "remove deletes the [[hosts]] or [[nodes]] entry ID with its subtables ([hosts.screen] ...) and the\n"
+        "       comment lines directly above it; a removed node should also be `labgate nodes revoke`d\n"
+        "set    changes keys of entry ID (a host or a node): port=2222, groups=servers,lab (or a TOML array),\n"
+        "       user= removes a key. Secrets stay out: use passphrase_env=VAR or passphrase_file=PATH.\n"
+        "add, remove and set keep every other line and comment of the file as it was, take a lock, and\n"
+        "write only when the edited file still loads (else it is left unchanged and the problem named).\n"
+        "They need a hosts.toml (--config, ./hosts.toml or ~/.config/labgate/hosts.toml).\n"
+        "check  the inventory's part of `labgate doctor`: the file loads (else every file:line: key: error),\n"
+        "       every host and node answers `uname -n`, no node key is stale, every entry has owner and\n"
+        "       purpose. Exit 0 when all pass, 1 when any fails.\n"}},
       {"gateway",
        {"run the gateway daemon: node listener, MCP and operator sockets",
         "usage: labgate gateway [--config FILE]\n\n"
@@ -166,6 +183,37 @@ const std::map<std::string, Verb>& Verbs() {
         "usage: labgate location TARGET [--accuracy coarse|balanced|precise] [--timeout 30s] [--max-age 5m]\n"
         "                        [--json] [--config FILE]\n\n"
         "--max-age accepts a fix the gateway got no longer ago than that. precise waits for a 3D fix.\n"}},
+      {"doctor",
+       {"check the whole setup: pairing, remote commands, capture, audit log, keys",
+        "usage: labgate doctor [--capture TARGET] [--json] [--config FILE]\n\n"
+        "The guide's final checklist against the real lab, one line per item (PASS/FAIL, the facts, and\n"
+        "what to do next). Exit 0 when every item passes, 1 when any fails, 255 when labgate itself failed.\n\n"
+        "  pairing      [[nodes]] entries vs the pairing store: never paired, paired but not listed, or a\n"
+        "               key that differs from the entry's key_fingerprint\n"
+        "  remote-exec  `uname -n` (read-only, 10 s) on every target with run (nodes: when online), with\n"
+        "               timings; passes when at least two answer\n"
+        "  capture      the last screen or camera capture that worked (STATE_DIR/last-capture.json);\n"
+        "               --capture TARGET takes one now (a screen snapshot, else a camera photo)\n"
+        "  audit        the hash chain verifies and run/capture records carry who, target, payload,\n"
+        "               timestamps and exit code or outcome\n"
+        "  keys         every node key is younger than [gateway] key_max_age_days, no revoked node is\n"
+        "               still listed, and where docs/key-rotation.md is\n"
+        "With a gateway running it checks through it (nodes reachable); otherwise in-process, where\n"
+        "nodes cannot be reached. Its probes are written to the audit log like any other action.\n"
+        "  --json   {ok, items:[{id, title, ok, details[], next}]}\n"}},
+      {"checks",
+       {"routine checks from hosts.toml: status, next run, run one now",
+        "usage: labgate checks list [--json] [--config FILE]\n"
+        "       labgate checks run NAME [--target ID] [--json] [--config FILE]\n\n"
+        "[[checks]] in hosts.toml are read-only commands (or a camera/screen snapshot) that the gateway daemon\n"
+        "runs on their targets every DURATION, at HH:MM, or when a node comes back after being offline.\n"
+        "A failure runs the check's alert once (until it passes again) and, when it has a remediation,\n"
+        "files an approval request: the remediation runs once, through policy and the audit log, only after\n"
+        "`labgate approvals approve ID`.\n\n"
+        "list  every check and target: last status and summary, when it last ran, when it runs next, and a\n"
+        "      remediation waiting for approval\n"
+        "run   runs NAME now on its targets (or only --target ID); exit 0 when all pass, 1 otherwise.\n"
+        "      Without a running gateway it runs in this process and still records the result.\n"}},
       {"help", {"show help for labgate or one verb", "usage: labgate help [VERB]\n"}},
   };
   return verbs;
@@ -331,6 +379,9 @@ int Targets(const Args& args) {
 
 int Hosts(const Args& args) {
   const std::string sub = args.positional.empty() ? "list" : args.positional[0];
+  // Edits validate the file they produce, so they need not (and, to repair it, must not) load it first.
+  if (sub == "add" || sub == "remove" || sub == "set") return HostsEditVerb(args);
+  if (sub == "check") return HostsCheckVerb(args);  // reports a file that does not load as a finding
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
   if (sub == "list") {
@@ -389,7 +440,7 @@ int Hosts(const Args& args) {
     std::cout << "recorded in " << spec->known_hosts << "\n";
     return 0;
   }
-  return Fail("unknown hosts subcommand '" + sub + "' (list or trust)", kExitUsage);
+  return Fail("unknown hosts subcommand '" + sub + "' (list, trust, add, remove, set or check)", kExitUsage);
 }
 
 }  // namespace
@@ -439,6 +490,8 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "hosts") return Hosts(args);
   if (args.verb == "approvals") return ApprovalsVerb(args);
   if (args.verb == "audit") return AuditVerb(args);
+  if (args.verb == "checks") return ChecksVerb(args);
+  if (args.verb == "doctor") return DoctorVerb(args);
   if (args.verb == "screen" || args.verb == "camera" || args.verb == "location") return CaptureVerb(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }

@@ -55,5 +55,13 @@ int ApprovalsVerb(const Args& args);
 int CaptureVerb(const Args& args);
 /// `labgate audit verify|tail|query` (audit_commands.cc): reads the audit log, never changes it.
 int AuditVerb(const Args& args);
+/// `labgate checks list|run` (checks_commands.cc): routine checks, through the daemon or in-process.
+int ChecksVerb(const Args& args);
+/// `labgate doctor` (doctor_commands.cc): the guide's final checklist; exit 0 all pass, 1 any fails.
+int DoctorVerb(const Args& args);
+/// `labgate hosts check` (doctor_commands.cc): inventory validation, reachability, stale keys, owner/purpose.
+int HostsCheckVerb(const Args& args);
+/// `labgate hosts add|remove|set` (hosts_commands.cc): edits hosts.toml in place, keeping its comments.
+int HostsEditVerb(const Args& args);
 
 }  // namespace labgate::cli

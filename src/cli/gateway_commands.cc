@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "core/cancel.h"
 #include "core/os_user.h"
+#include "gateway/config_reload.h"
 #include "gateway/control_socket.h"
 #include "gateway/operator_service.h"
 #include "gateway/runtime.h"
@@ -41,6 +42,39 @@ int WaitForShutdown(const sigset_t& set) {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+// Reloads hosts.toml on SIGHUP and whenever the file changes (checked every second: an edit by
+// `labgate hosts`, an editor or config management), until SIGTERM or SIGINT; returns that signal.
+int ServeUntilShutdown(gateway::Runtime& runtime, const sigset_t& signals) {
+  const std::string config = runtime.inventory().source;
+  const bool has_file = gateway::StampOf(config).has_value();
+  auto stamp = gateway::StampOf(config);
+  for (;;) {
+    timespec tick{1, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGTERM || sig == SIGINT) return sig;
+    std::string why;
+    if (sig == SIGHUP) {
+      why = "SIGHUP";
+    } else if (has_file) {
+      auto now = gateway::StampOf(config);
+      if (now && now != stamp) why = "file changed";
+    }
+    if (why.empty()) continue;
+    if (!has_file) {
+      spdlog::warn("SIGHUP: the gateway runs on built-in defaults; there is no hosts.toml to reload");
+      continue;
+    }
+    stamp = gateway::StampOf(config);
+    auto notes = gateway::ReloadInventory(runtime, config, why);
+    if (!notes) {
+      spdlog::error("reload of {} ({}) refused: {}", config, why, notes.error().message);
+      continue;
+    }
+    spdlog::info("reloaded {} ({}): {} targets", config, why, runtime.inventory().targets.size());
+    for (const auto& note : *notes) spdlog::warn("{}", note);
+  }
 }
 
 std::vector<std::string> SplitCaps(const std::string& text) {
@@ -137,7 +171,9 @@ int McpVerb(const Args& args) {
 int GatewayVerb(const Args& args) {
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message, 1);
-  const sigset_t signals = BlockShutdownSignals();
+  sigset_t signals = BlockShutdownSignals();
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts, so all inherit it
   const auto paths = gateway::PathsFor(inv->gateway);
   gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kDaemon, ConfigHint(args));
   if (auto ok = runtime.Start(); !ok) return Fail(ok.error().message, 1);
@@ -156,7 +192,7 @@ int GatewayVerb(const Args& args) {
   spdlog::info("labgate gateway {} ready: inventory {}, nodes on {} (host key {}), MCP {}, operator {}",
                LABGATE_VERSION, runtime.inventory().source, runtime.agents()->address(),
                runtime.agents()->fingerprint(), paths.mcp_socket, paths.operator_socket);
-  const int sig = WaitForShutdown(signals);
+  const int sig = ServeUntilShutdown(runtime, signals);
   spdlog::info("received SIG{}; closing sockets and node sessions", sig == SIGTERM ? "TERM" : "INT");
   (*mcp_listener)->Stop();
   (*op)->Stop();

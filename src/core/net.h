@@ -1,6 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace labgate::core {
 
@@ -15,5 +20,22 @@ struct KeepaliveSettings {
 
 /// Applies `settings` to a connected TCP socket; failures are ignored (the defaults still work).
 void TuneTcpSocket(int fd, const KeepaliveSettings& settings);
+
+/// An IPv4 network: address and prefix length, host bits cleared.
+struct Ipv4Network {
+  std::uint32_t address = 0;  // host byte order
+  int prefix = 32;
+
+  bool Contains(std::uint32_t ip) const;
+};
+
+/// "100.64.0.0/10" or "10.0.0.4" (a /32). nullopt for anything else, including IPv6.
+std::optional<Ipv4Network> ParseIpv4Network(std::string_view text);
+
+/// "127.0.0.1" -> host-order address; nullopt when not a dotted quad.
+std::optional<std::uint32_t> ParseIpv4(std::string_view text);
+
+/// Whether `ip` lies in any of `networks` (written as ParseIpv4Network accepts; others never match).
+bool InAnyNetwork(std::uint32_t ip, const std::vector<std::string>& networks);
 
 }  // namespace labgate::core

@@ -44,6 +44,9 @@ class ArtifactStore {
   /// The id in "labgate://artifacts/ID", or nullopt for any other URI.
   static std::optional<std::string> IdFromUri(std::string_view uri);
 
+  /// Where the files are kept (STATE_DIR/artifacts in a Runtime).
+  const std::string& dir() const { return dir_; }
+
  private:
   void Prune(const std::string& keep);
 

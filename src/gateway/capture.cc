@@ -1,7 +1,11 @@
 // Gateway::Capture: screen, camera and location through the guardrail pipeline (DESIGN §3).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "core/hashing.h"
+#include "gateway/doctor.h"
 #include "gateway/gateway.h"
 #include "inventory/selector.h"
 #include "policy/capability_scope.h"
@@ -242,6 +246,16 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
   }
   if (auto ok = audit_.Append(audit::EncodeOutcome(record), audit::Durability::kSoon); !ok && !report.error) {
     report.error = MakeError(ErrorCode::kIo, "the result could not be written to the audit log: " + ok.error().message);
+  }
+  if (!report.error && report.artifact && (request.capability == "screen" || request.capability == "camera")) {
+    // `labgate doctor` asks whether a capture ever worked end to end. The artifact store lives in
+    // STATE_DIR/artifacts; a capture that worked is not failed by this note.
+    const LastCapture last{target.id, report.action, core::FormatTimestamp(clock_.Now()), report.artifact->bytes,
+                           report.artifact->sha256, report.artifact->Uri()};
+    const std::string state_dir = std::filesystem::path(artifacts_->dir()).parent_path().string();
+    if (auto ok = RememberLastCapture(LastCapturePath(state_dir), last); !ok) {
+      spdlog::warn("could not note the last capture in {}: {}", state_dir, ok.error().message);
+    }
   }
   return report;
 }

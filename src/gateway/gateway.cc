@@ -89,7 +89,15 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
 Gateway::Gateway(std::shared_ptr<const inventory::Inventory> inventory, audit::AuditLog& audit, Executor& local,
                  const core::Clock& clock, Executor* ssh, Executor* nodes, ApprovalStore* approvals,
                  std::function<std::string(std::string_view)> redact, ArtifactStore* artifacts)
-    : inventory_(std::move(inventory)),
+    : Gateway(*new LiveInventory(std::move(inventory)), audit, local, clock, ssh, nodes, approvals, std::move(redact),
+              artifacts) {
+  owned_inventory_.reset(&inventory_);
+}
+
+Gateway::Gateway(LiveInventory& inventory, audit::AuditLog& audit, Executor& local, const core::Clock& clock,
+                 Executor* ssh, Executor* nodes, ApprovalStore* approvals,
+                 std::function<std::string(std::string_view)> redact, ArtifactStore* artifacts)
+    : inventory_(inventory),
       audit_(audit),
       local_(local),
       clock_(clock),

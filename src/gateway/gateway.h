@@ -16,6 +16,7 @@
 #include "gateway/approvals.h"
 #include "gateway/artifacts.h"
 #include "gateway/executor.h"
+#include "gateway/live_inventory.h"
 #include "inventory/inventory.h"
 #include "policy/decide.h"
 
@@ -153,6 +154,10 @@ class Gateway {
           const core::Clock& clock, Executor* ssh = nullptr, Executor* nodes = nullptr,
           ApprovalStore* approvals = nullptr, std::function<std::string(std::string_view)> redact = nullptr,
           ArtifactStore* artifacts = nullptr);
+  /// The same, reading a LiveInventory the caller owns and reloads (the daemon's Runtime).
+  Gateway(LiveInventory& inventory, audit::AuditLog& audit, Executor& local, const core::Clock& clock,
+          Executor* ssh = nullptr, Executor* nodes = nullptr, ApprovalStore* approvals = nullptr,
+          std::function<std::string(std::string_view)> redact = nullptr, ArtifactStore* artifacts = nullptr);
 
   /// `confirmer` is the human the caller can reach now, if any.
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
@@ -168,6 +173,7 @@ class Gateway {
 
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
+  /// The inventory in force now; a reload replaces it (see LiveInventory).
   const inventory::Inventory& inventory() const { return *inventory_; }
   ApprovalStore* approvals() const { return approvals_; }
   /// Masks secrets (the inventory's *_env values, tokens, keys) in text for callers and logs.
@@ -198,7 +204,8 @@ class Gateway {
   void AuditRefusal(const audit::Actor& actor, const RunCall& call, const std::string& rule, const std::string& why);
   void AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target, audit::Json details);
 
-  std::shared_ptr<const inventory::Inventory> inventory_;
+  std::unique_ptr<LiveInventory> owned_inventory_;  // when constructed from a plain inventory
+  LiveInventory& inventory_;
   audit::AuditLog& audit_;
   Executor& local_;
   const core::Clock& clock_;

@@ -12,6 +12,7 @@
 #include "core/base64.h"
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
+#include "gateway/doctor.h"
 #include "gateway/views.h"
 #include "inventory/selector.h"
 #include "nodes/pairing_code.h"
@@ -126,10 +127,34 @@ core::Result<Json> OperatorService::Handle(const std::string& method, const Json
   if (method == "nodes.rotate") return Rotate(params, actor);
   if (method == "run") return RunCommand(params, actor);
   if (method == "capture") return CaptureCommand(params, actor);
+  if (method == "checks.list" || method == "checks.run") {
+    CheckScheduler* checks = runtime_.checks();
+    if (checks == nullptr) {
+      return MakeError(ErrorCode::kUnavailable, "routine checks run in the gateway daemon, not in `labgate mcp`; start "
+                                                "`labgate gateway" + runtime_.config_hint() + "` for " + method);
+    }
+    if (method == "checks.list") return Json{{"checks", checks->List()}};
+    auto ran = checks->RunNow(Text(params, "name"), Text(params, "target"));
+    if (!ran) return ran.error();
+    Json results = Json::array();
+    for (const auto& r : *ran) results.push_back(CheckRunResultJson(r));
+    return Json{{"results", results}};
+  }
   if (method == "targets") {
     auto views = runtime_.gateway().Targets(params.value("selectors", std::vector<std::string>{}));
     if (!views) return views.error();
     return Json{{"targets", TargetsJson(*views)}};
+  }
+  if (method == "doctor") {
+    // The checklist with the daemon's pairing store and live node links; its probes are audited
+    // as the doctor acting for this peer.
+    DoctorOptions options;
+    options.capture_target = Text(params, "capture");
+    options.hosts_only = params.value("hostsOnly", false);
+    options.config_hint = Text(params, "configHint");
+    audit::Actor doctor = actor;
+    doctor.via = "doctor";
+    return DoctorReportJson(RunDoctor(runtime_, doctor, options));
   }
   if (method == "gateway.status") {
     if (runtime_.agents() == nullptr) {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 #include "core/files.h"
@@ -21,8 +22,11 @@ StatePaths PathsFor(const inventory::GatewaySettings& settings) {
 /// Turns what the node listener sees into audit records.
 class Runtime::AuditObserver final : public nodes::AgentObserver {
  public:
-  explicit AuditObserver(audit::AuditLog& audit) : audit_(audit) {}
+  AuditObserver(audit::AuditLog& audit, CheckScheduler* checks) : audit_(audit), checks_(checks) {}
   void OnAgentEvent(const nodes::AgentEvent& e) override {
+    // node-online-after-offline checks: the scheduler keeps when each node went away.
+    if (checks_ && e.event == "node.offline") checks_->OnNodeOffline(e.node_id);
+    if (checks_ && e.event == "node.online") checks_->OnNodeOnline(e.node_id);
     audit::Event event;
     event.event = e.event;
     event.actor = {"agent", "", "", "", ""};
@@ -38,6 +42,7 @@ class Runtime::AuditObserver final : public nodes::AgentObserver {
 
  private:
   audit::AuditLog& audit_;
+  CheckScheduler* checks_;
 };
 
 namespace {
@@ -60,21 +65,30 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
     : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
       mode_(mode),
       config_hint_(std::move(config_hint)),
-      redactor_(ReferencedSecrets(*inventory_)),
+      redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_))),
       audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
       audit_(audit_storage_, clock_),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),
-      ssh_(*inventory_, ssh_pool_),
+      ssh_(inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
       approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),
       artifacts_(inventory_->gateway.state_dir + "/artifacts",
                  static_cast<std::uint64_t>(inventory_->gateway.artifact_max_bytes),
                  std::chrono::seconds(inventory_->gateway.artifact_max_age_s), clock_),
       gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_,
-               [this](std::string_view text) { return redactor_.Redact(text); }, &artifacts_) {}
+               [this](std::string_view text) {
+                 std::shared_ptr<const core::Redactor> redactor;
+                 {
+                   std::lock_guard<std::mutex> lock(redactor_mutex_);
+                   redactor = redactor_;
+                 }
+                 return redactor->Redact(text);
+               },
+               &artifacts_) {}
 
 Runtime::~Runtime() {
+  if (checks_) checks_->Stop();
   if (server_) server_->Stop();
   if (store_) (void)store_->Flush();
 }
@@ -99,6 +113,43 @@ void Runtime::RecordPolicyLoaded(const std::string& mode_name) {
   (void)audit_.Append(audit::EncodeEvent(event));
 }
 
+std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
+  std::lock_guard<std::mutex> lock(reload_mutex_);
+  const auto& running = inventory_->gateway;
+  std::vector<std::string> notes;
+  // These are bound to open files, sockets and the listener: changing them needs a restart.
+  auto keep = [&](auto& value, const auto& current, const char* key) {
+    if (value == current) return;
+    std::ostringstream was, now;
+    was << current;
+    now << value;
+    notes.push_back(std::string("gateway.") + key + " changed to " + now.str() + "; still using " + was.str() +
+                    " until `labgate gateway` restarts");
+    value = current;
+  };
+  auto& g = next.gateway;
+  keep(g.listen, running.listen, "listen");
+  keep(g.state_dir, running.state_dir, "state_dir");
+  keep(g.audit_log, running.audit_log, "audit_log");
+  keep(g.audit_max_bytes, running.audit_max_bytes, "audit_max_bytes");
+  keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
+  keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
+  keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
+  auto redactor = std::make_shared<const core::Redactor>(ReferencedSecrets(next));
+  inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));
+  {
+    std::lock_guard<std::mutex> redactor_lock(redactor_mutex_);
+    redactor_ = std::move(redactor);
+  }
+  const auto& now = *inventory_;
+  if (server_) {
+    server_->UpdateSourceRules(now.gateway.allowed_networks, static_cast<int>(now.gateway.auth_fail_limit),
+                               std::chrono::seconds(now.gateway.auth_fail_window_s));
+  }
+  RecordPolicyLoaded("reload");
+  return notes;
+}
+
 core::Status Runtime::Start() {
   if (mode_ != Mode::kDaemon) return core::Status();
   const auto& settings = inventory_->gateway;
@@ -110,16 +161,23 @@ core::Status Runtime::Start() {
   auto store = nodes::PairingStore::Open(paths.pairing, clock_);
   if (!store) return store.error();
   store_ = std::move(*store);
-  observer_ = std::make_unique<AuditObserver>(audit_);
+  checks_ = std::make_unique<CheckScheduler>(gateway_, approvals_, audit_, settings.state_dir + "/checks.json", clock_,
+                                             runner_);
+  if (auto ok = checks_->Load(); !ok) return ok.error();
+  observer_ = std::make_unique<AuditObserver>(audit_, checks_.get());
   nodes::AgentServerSettings agent;
   agent.listen = settings.listen;
   agent.host_key_path = paths.host_key;
   agent.allow_pairing = settings.allow_pairing;
   agent.loops = static_cast<int>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())));
   agent.version = LABGATE_VERSION;
+  agent.allowed_networks = settings.allowed_networks;
+  agent.auth_fail_limit = static_cast<int>(settings.auth_fail_limit);
+  agent.auth_fail_window = std::chrono::seconds(settings.auth_fail_window_s);
   server_ = std::make_unique<nodes::AgentServer>(*store_, agent, *observer_);
   if (auto ok = server_->Start(); !ok) return ok.error();
   nodes_ = NodeExecutor(store_.get(), server_.get(), config_hint_);
+  checks_->Start();
   return core::Status();
 }
 

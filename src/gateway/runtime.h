@@ -1,6 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include "audit/audit_log.h"
@@ -10,6 +13,7 @@
 #include "core/text.h"
 #include "gateway/approvals.h"
 #include "gateway/artifacts.h"
+#include "gateway/checks.h"
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
 #include "gateway/node_executor.h"
@@ -39,7 +43,7 @@ class Runtime {
     kDaemon,    // `labgate gateway`: owns the pairing store and listens for nodes
   };
   /// `config_hint` is " --config FILE" (or "") for messages that tell the user what to run.
-  Runtime(inventory::Inventory inventory, Mode mode = Mode::kEmbedded, std::string config_hint = "");
+  explicit Runtime(inventory::Inventory inventory, Mode mode = Mode::kEmbedded, std::string config_hint = "");
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -50,23 +54,33 @@ class Runtime {
   /// Writes a `policy.loaded` event: which inventory (and its digest) the policy now comes from.
   void RecordPolicyLoaded(const std::string& mode_name);
 
+  /// Puts a newly loaded hosts.toml in force without dropping node sessions or pooled SSH
+  /// connections. Settings that only a restart can change (listen, state_dir, audit_log) keep
+  /// their running values; the returned notes say which were ignored. Audited as policy.loaded.
+  std::vector<std::string> Reload(inventory::Inventory next);
+
   Gateway& gateway() { return gateway_; }
   audit::AuditLog& audit() { return audit_; }
   ApprovalStore& approvals() { return approvals_; }
+  /// The inventory in force now (Reload replaces it).
   const inventory::Inventory& inventory() const { return *inventory_; }
   /// Daemon mode only (null otherwise, and before Start).
   nodes::PairingStore* pairing() { return store_.get(); }
   nodes::AgentServer* agents() { return server_.get(); }
+  /// Daemon mode only: the [[checks]] scheduler (null otherwise, and before Start).
+  CheckScheduler* checks() { return checks_.get(); }
   const std::string& config_hint() const { return config_hint_; }
 
  private:
   class AuditObserver;
 
-  std::shared_ptr<const inventory::Inventory> inventory_;
+  LiveInventory inventory_;
   Mode mode_;
   std::string config_hint_;
   core::SystemClock clock_;
-  core::Redactor redactor_;  // the values of the inventory's *_env secrets, and every built-in rule
+  // The values of the inventory's *_env secrets, and every built-in rule; replaced on reload.
+  mutable std::mutex redactor_mutex_;
+  std::shared_ptr<const core::Redactor> redactor_;
   audit::FileAuditStorage audit_storage_;
   audit::AuditLog audit_;
   core::SystemProcessRunner runner_;
@@ -80,6 +94,8 @@ class Runtime {
   ApprovalStore approvals_;
   ArtifactStore artifacts_;
   Gateway gateway_;
+  std::mutex reload_mutex_;  // one Reload at a time
+  std::unique_ptr<CheckScheduler> checks_;  // last: stops before what it uses goes away
 };
 
 }  // namespace labgate::gateway

@@ -71,7 +71,7 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
                                                     const capabilities::RunRequest& request,
                                                     const core::CancelToken& cancel) {
   if (auto ok = capabilities::ValidateCommand(request.command); !ok) return ok.error();
-  auto spec = HostSpecFor(inventory_, target);
+  auto spec = HostSpecFor(*inventory_, target);
   if (!spec) return spec.error();
   ssh::ExecRequest exec;
   exec.argv = request.command.argv;

@@ -4,6 +4,7 @@
 
 #include "core/result.h"
 #include "gateway/executor.h"
+#include "gateway/live_inventory.h"
 #include "inventory/inventory.h"
 #include "ssh/host_spec.h"
 #include "ssh/pool.h"
@@ -18,13 +19,13 @@ core::Result<ssh::HostSpec> HostSpecFor(const inventory::Inventory& inventory, c
 /// `run` on [[hosts]] entries, through the shared SSH connection pool.
 class SshExecutor final : public Executor {
  public:
-  SshExecutor(const inventory::Inventory& inventory, ssh::Pool& pool) : inventory_(inventory), pool_(pool) {}
+  SshExecutor(const LiveInventory& inventory, ssh::Pool& pool) : inventory_(inventory), pool_(pool) {}
   const char* via() const override { return "ssh"; }
   core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
                                          const core::CancelToken& cancel) override;
 
  private:
-  const inventory::Inventory& inventory_;
+  const LiveInventory& inventory_;
   ssh::Pool& pool_;
 };
 

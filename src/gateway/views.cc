@@ -224,6 +224,7 @@ Json TargetsJson(const std::vector<TargetView>& views) {
                        {"device", t.device},
                        {"owner", t.owner},
                        {"purpose", t.purpose},
+                       {"role", t.role},
                        {"address", t.address.empty() ? Json(nullptr) : Json(t.address + ":" + std::to_string(t.port))},
                        {"lastKeyRotation", OrNull(v.state.key_since)},
                        {"lastSeen", OrNull(v.state.last_seen)}});

@@ -1,14 +1,17 @@
 #include "inventory/inventory.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "capabilities/device_config.h"
+#include "core/net.h"
 #include "core/os_user.h"
 #include "inventory/selector.h"
 
@@ -248,7 +251,25 @@ void ReadCommonTargetKeys(TableReader& r, Target& t) {
   if (auto v = r.String("owner")) t.owner = *v;
   if (auto v = r.String("purpose")) t.purpose = *v;
   if (auto v = r.Strings("capabilities", CheckCapability)) t.capabilities = *v;
+  if (auto v = r.String("role")) {
+    if (std::find(std::begin(kRoles), std::end(kRoles), *v) == std::end(kRoles)) {
+      r.Error(r.Line("role"), r.Name("role"), "unknown role '" + *v + "' (admin or daily)");
+    } else {
+      t.role = *v;
+      t.role_line = r.Line("role");
+    }
+  }
   ReadCommandRules(r, r.source(), t.rules);
+}
+
+std::string CheckRole(const std::string& v) {
+  return std::find(std::begin(kRoles), std::end(kRoles), v) != std::end(kRoles) ? ""
+                                                                                 : "unknown role '" + v + "' (admin or daily)";
+}
+
+// "A.B.C.D/N" with N in 0..32, or "A.B.C.D" (a /32).
+std::string CheckNetwork(const std::string& v) {
+  return core::ParseIpv4Network(v) ? "" : "'" + v + "' is not an IPv4 network (write it as 100.64.0.0/10)";
 }
 
 void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
@@ -276,6 +297,9 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (auto v = r.Integer("elicitation_timeout_s", 5, 3600)) g.elicitation_timeout_s = *v;
   if (auto v = r.Integer("artifact_max_bytes", 1LL << 20, 1LL << 40)) g.artifact_max_bytes = *v;
   if (auto v = r.Integer("artifact_max_age_s", 60, 365LL * 24 * 3600)) g.artifact_max_age_s = *v;
+  if (auto v = r.Strings("allowed_networks", CheckNetwork)) g.allowed_networks = *v;
+  if (auto v = r.Integer("auth_fail_limit", 1, 100000)) g.auth_fail_limit = *v;
+  if (auto v = r.Integer("auth_fail_window_s", 1, 7 * 24 * 3600)) g.auth_fail_window_s = *v;
   if (g.default_timeout_ms > g.max_timeout_ms) {
     r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
   }
@@ -334,6 +358,14 @@ void ReadTargetList(const toml::table& root, const char* list_key, TargetKind ki
       t.capabilities = {"run"};
       ReadDeviceConfig(r, t.capture);
     } else {
+      if (auto v = r.String("key_fingerprint")) {
+        if (v->rfind("SHA256:", 0) != 0) {
+          r.Error(r.Line("key_fingerprint"), r.Name("key_fingerprint"),
+                  "must be a key fingerprint as `labgate nodes list` shows it (SHA256:...)");
+        } else {
+          t.key_fingerprint = *v;
+        }
+      }
       for (const char* key : {"screen", "camera", "location"}) {
         if (r.Present(key)) {
           r.Error(r.Line(key), r.Name(key),
@@ -379,6 +411,7 @@ void ReadPolicies(const toml::table& table, const std::string& source, Inventory
     if (auto v = r.Bool("confirm")) p.confirm = *v;
     p.approved_nodes = r.Strings("approved_nodes", CheckName);
     p.approved_hosts = r.Strings("approved_hosts", CheckName);
+    p.roles = r.Strings("roles", CheckRole);
     if (cap == "run") {
       ReadCommandRules(r, source, inv.run_rules);
       if (auto v = r.Strings("diagnostics", [](const std::string& c) {
@@ -428,6 +461,197 @@ void ReadClassify(const toml::table& table, const std::string& source, Inventory
     for (auto& p : *patterns) {
       inv.classify.push_back({p, risk, source + ":" + std::to_string(r.Line(key)) + " classify." + key});
     }
+  }
+}
+
+// "HH:MM" (24-hour) -> minutes after midnight.
+std::optional<int> ParseClock(const std::string& text) {
+  if (text.size() != 5 || text[2] != ':') return std::nullopt;
+  for (int i : {0, 1, 3, 4}) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+  }
+  const int hour = (text[0] - '0') * 10 + (text[1] - '0');
+  const int minute = (text[3] - '0') * 10 + (text[4] - '0');
+  if (hour > 23 || minute > 59) return std::nullopt;
+  return hour * 60 + minute;
+}
+
+// A duration key of a check: "15m", "24h", "1h30m".
+std::optional<std::int64_t> ReadDuration(TableReader& r, const char* key, std::int64_t min_ms) {
+  auto v = r.String(key);
+  if (!v) return std::nullopt;
+  auto ms = ParseCheckDuration(*v);
+  if (!ms || *ms < min_ms) {
+    r.Error(r.Line(key), r.Name(key),
+            "'" + *v + "' is not a duration of at least " + (min_ms >= 1000 ? std::to_string(min_ms / 1000) + "s" : std::to_string(min_ms) + "ms") +
+                " (write it as 30s, 15m, 24h or 1h30m)");
+    return std::nullopt;
+  }
+  return ms;
+}
+
+// [[checks]]: after the targets, which their selectors name.
+void ReadChecks(const toml::table& root, const std::string& source, Inventory& inv, std::vector<std::string>& errors) {
+  const toml::node* node = root.get("checks");
+  if (!node) return;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    errors.push_back(source + ":" + std::to_string(LineOf(*node)) + ": checks: must be written as [[checks]] tables");
+    return;
+  }
+  std::size_t index = 0;
+  std::map<std::string, int> names;  // name -> line, valid or not, for duplicates
+  for (const auto& item : *array) {
+    const toml::table& table = *item.as_table();
+    const std::string path = "checks[" + std::to_string(index++) + "]";
+    TableReader r(table, path, source, errors);
+    const std::size_t errors_before = errors.size();
+    Check c;
+    c.line = LineOf(table);
+    c.source = source + ":" + std::to_string(c.line) + ": " + path;
+    if (auto v = r.String("name")) {
+      if (!IsValidName(*v)) {
+        r.Error(r.Line("name"), r.Name("name"), "'" + *v + "' is not a valid name (letters, digits, '.', '_', '-'; at most 63)");
+      } else {
+        if (auto same = names.find(*v); same != names.end()) {
+          r.Error(r.Line("name"), r.Name("name"), "duplicate check name '" + *v + "' (first declared on line " +
+                                                      std::to_string(same->second) + ")");
+        } else {
+          names.emplace(*v, c.line);
+        }
+        c.name = *v;
+      }
+    } else {
+      r.Error(c.line, r.Name("name"), "missing: every check needs a name");
+    }
+
+    // targets: one selector or an array of them, each resolving to something.
+    if (const toml::node* t = table.get("targets")) {
+      if (t->is_string()) {
+        c.targets = {*r.String("targets")};
+      } else if (auto list = r.Strings("targets", [](const std::string&) { return std::string(); })) {
+        c.targets = *list;
+        if (c.targets.empty()) {
+          r.Error(r.Line("targets"), r.Name("targets"), "names no target (write an id, group:NAME, tag:NAME or *)");
+        }
+      }
+    } else {
+      r.Get("targets");
+      r.Error(c.line, r.Name("targets"), "missing: name the targets to check (an id, group:NAME, tag:NAME, * or an array)");
+    }
+    std::vector<const Target*> resolved;
+    if (!c.targets.empty()) {
+      auto targets = Resolve(inv, c.targets);
+      if (!targets) {
+        r.Error(r.Line("targets"), r.Name("targets"), targets.error().message);
+      } else {
+        resolved = *targets;
+      }
+    }
+
+    // What runs: a command or a snapshot.
+    if (auto v = r.String("command")) {
+      c.command = *v;
+      c.command_source = source + ":" + std::to_string(r.Line("command")) + ": " + r.Name("command");
+      if (v->find_first_not_of(" \t\n") == std::string::npos) r.Error(r.Line("command"), r.Name("command"), "is empty");
+    }
+    if (auto v = r.String("capture")) {
+      if (*v != "camera" && *v != "screen") {
+        r.Error(r.Line("capture"), r.Name("capture"), "unknown capture '" + *v + "' (camera or screen: a snapshot)");
+      } else {
+        c.capture = *v;
+        for (const Target* t : resolved) {
+          if (!t->HasCapability(c.capture)) {
+            r.Error(r.Line("capture"), r.Name("capture"),
+                    t->id + " does not list " + c.capture + " in its capabilities; narrow targets or add it there");
+          }
+        }
+      }
+    }
+    if (!c.command.empty() && !c.capture.empty()) {
+      r.Error(r.Line("capture"), r.Name("capture"), "give either command or capture, not both");
+    } else if (c.command.empty() && c.capture.empty() && !r.Present("command") && !r.Present("capture")) {
+      r.Error(c.line, r.Name("command"), "missing: what to check (command = \"...\", or capture = \"camera\")");
+    }
+
+    // When: exactly one of every, at and on.
+    const bool has_every = r.Present("every");
+    const bool has_at = r.Present("at");
+    const bool has_on = r.Present("on");
+    if (auto ms = ReadDuration(r, "every", 1000)) c.every_ms = *ms;
+    if (auto v = r.String("at")) {
+      if (auto minute = ParseClock(*v)) {
+        c.at_minute = *minute;
+        c.at = *v;
+      } else {
+        r.Error(r.Line("at"), r.Name("at"), "'" + *v + "' is not a time of day (HH:MM, 24-hour, gateway local time)");
+      }
+    }
+    if (auto v = r.String("on")) {
+      if (std::find(std::begin(kCheckEvents), std::end(kCheckEvents), *v) == std::end(kCheckEvents)) {
+        r.Error(r.Line("on"), r.Name("on"), "unknown event '" + *v + "' (node-online-after-offline)");
+      } else {
+        c.on = *v;
+        if (!resolved.empty() && std::none_of(resolved.begin(), resolved.end(), [](const Target* t) {
+              return t->kind == TargetKind::kNode;
+            })) {
+          r.Error(r.Line("targets"), r.Name("targets"), "covers no node; node-online-after-offline fires only for paired nodes");
+        }
+      }
+    }
+    const int whens = int{has_every} + int{has_at} + int{has_on};
+    if (whens != 1) {
+      r.Error(whens == 0 ? c.line : r.Line(has_on ? "on" : "at"), r.Name(whens == 0 ? "every" : has_on ? "on" : "at"),
+              whens == 0 ? "missing: say when it runs (every = \"15m\", at = \"03:00\" or on = \"node-online-after-offline\")"
+                         : "give exactly one of every, at and on");
+    }
+    if (auto ms = ReadDuration(r, "offline_for", 1000)) {
+      if (!has_on) {
+        r.Error(r.Line("offline_for"), r.Name("offline_for"), "only means something with on = \"node-online-after-offline\"");
+      }
+      c.offline_for_ms = *ms;
+    }
+    if (auto ms = ReadDuration(r, "timeout", 1)) {
+      if (*ms > inv.gateway.max_timeout_ms) {
+        r.Error(r.Line("timeout"), r.Name("timeout"),
+                "is longer than [gateway] max_timeout_ms (" + std::to_string(inv.gateway.max_timeout_ms) + " ms)");
+      } else {
+        c.timeout_ms = *ms;
+      }
+    }
+
+    if (const toml::table* e = r.Table("expect")) {
+      if (!c.capture.empty()) {
+        r.Error(r.Line("expect"), r.Name("expect"), "a capture check passes when the snapshot is taken; expect is for commands");
+      }
+      TableReader er(*e, r.Name("expect"), source, errors);
+      if (auto v = er.Integer("exit_code", 0, 255)) c.expect.exit_code = static_cast<int>(*v);
+      if (auto v = er.String("stdout_matches")) {
+        try {
+          std::regex re(*v);
+          c.expect.stdout_matches = *v;
+        } catch (const std::regex_error& ex) {
+          er.Error(er.Line("stdout_matches"), er.Name("stdout_matches"),
+                   "'" + *v + "' is not a regular expression (" + ex.what() + ")");
+        }
+      }
+      c.expect.below = er.Number("below", -1e15, 1e15);
+      c.expect.above = er.Number("above", -1e15, 1e15);
+      if (c.expect.below && c.expect.above && *c.expect.above >= *c.expect.below) {
+        er.Error(er.Line("above"), er.Name("above"), "must be less than below, or nothing could pass");
+      }
+    }
+    if (auto v = r.String("alert")) c.alert = *v;
+    if (auto v = r.String("remediation")) {
+      if (!c.capture.empty()) {
+        r.Error(r.Line("remediation"), r.Name("remediation"), "a capture check has nothing to remediate");
+      } else if (v->find_first_not_of(" \t\n") == std::string::npos) {
+        r.Error(r.Line("remediation"), r.Name("remediation"), "is empty");
+      } else {
+        c.remediation = *v;
+      }
+    }
+    if (errors.size() == errors_before) inv.checks.push_back(std::move(c));
   }
 }
 
@@ -545,6 +769,8 @@ core::Result<Inventory> ParseInventory(std::string_view text, const std::string&
     section("policies", [&](const toml::table& t) { ReadPolicies(t, source, inv, errors); });
     section("groups", [&](const toml::table& t) { ReadGroups(t, source, inv, errors); });
     section("classify", [&](const toml::table& t) { ReadClassify(t, source, inv, errors); });
+    top.Get("checks");
+    ReadChecks(root, source, inv, errors);
   }
   if (state_dir_set && !audit_log_set) inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
   CheckPolicyReferences(root, source, inv, errors);
@@ -598,6 +824,32 @@ core::Result<capabilities::DeviceConfig> LoadDeviceConfig(const std::string& pat
     return MakeError(ErrorCode::kInvalidArgument, message);
   }
   return config;
+}
+
+std::optional<std::int64_t> ParseCheckDuration(std::string_view text) {
+  if (text.empty() || text.size() > 32) return std::nullopt;
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t digits = i;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+    if (digits == i || digits - i > 9) return std::nullopt;
+    const std::int64_t value = std::stoll(std::string(text.substr(i, digits - i)));
+    std::size_t unit_end = digits;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) ++unit_end;
+    const std::string_view unit = text.substr(digits, unit_end - digits);
+    std::int64_t scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60 * 1000;
+    else if (unit == "h") scale = 3600 * 1000;
+    else if (unit == "d") scale = 24LL * 3600 * 1000;
+    else return std::nullopt;
+    total += value * scale;
+    i = unit_end;
+  }
+  if (total <= 0 || total > 366LL * 24 * 3600 * 1000) return std::nullopt;
+  return total;
 }
 
 std::string DefaultConfigPath() {

@@ -40,7 +40,16 @@ struct GatewaySettings {
   std::int64_t elicitation_timeout_s = 300;  // how long a human has to answer an MCP elicitation
   std::int64_t artifact_max_bytes = 512LL * 1024 * 1024;  // captures kept in state_dir/artifacts, oldest go first
   std::int64_t artifact_max_age_s = 24 * 3600;
+  /// Source networks the agent listener accepts ("127.0.0.0/8", "100.64.0.0/10"); others are
+  /// refused before the SSH handshake. Empty: every source may try.
+  std::vector<std::string> allowed_networks;
+  std::int64_t auth_fail_limit = 10;      // failed node logins per source address within the window
+  std::int64_t auth_fail_window_s = 300;  // ... after which that address is refused until the window passes
 };
+
+/// Target roles: an admin target may receive privileged commands (sudo, doas, writes into system
+/// paths) when policy allows them; a daily-use target never does.
+inline constexpr std::string_view kRoles[] = {"admin", "daily"};
 
 /// Modes of `run` on a target, least permissive first (see policy/decide.h).
 inline constexpr std::string_view kRunModes[] = {"read-only", "confirm-mutating", "confirm-destructive", "full"};
@@ -73,6 +82,7 @@ struct CapabilityPolicy {
   std::optional<std::vector<std::string>> approved_nodes;  // ids of nodes (and `local`)
   std::optional<std::vector<std::string>> approved_hosts;  // ids of SSH hosts
   bool confirm = false;
+  std::optional<std::vector<std::string>> roles;  // only targets of these roles may use the capability
   int line = 0;
 };
 
@@ -104,12 +114,47 @@ struct Target {
   std::string owner;
   std::string purpose;
   std::vector<std::string> capabilities;
+  std::string role = "admin";    // "admin" or "daily" (kRoles)
+  int role_line = 0;             // where role was written; 0 when defaulted
+  std::string key_fingerprint;   // nodes: the identity the pairing store must hold ("SHA256:..."), if pinned
   CommandRules rules;  // this target's own mode, allow and deny
   capabilities::DeviceConfig capture;  // `local` and SSH hosts: capture backends; nodes keep theirs on the device
   int line = 0;  // where it is declared in hosts.toml; 0 for built-ins
 
   bool HasCapability(std::string_view capability) const;
 };
+
+/// What a check's output must show to pass. Every part given must hold.
+struct CheckExpect {
+  int exit_code = 0;           // the command's exit code
+  std::string stdout_matches;  // an ECMAScript regex searched in stdout; "" when not checked
+  std::optional<double> below;  // the first number in stdout must be below this ...
+  std::optional<double> above;  // ... and above this
+};
+
+/// [[checks]]: a read-only command (or a snapshot) run on targets on a schedule or an event,
+/// with an alert on failure and a remediation that runs only after an operator approves it.
+struct Check {
+  std::string name;
+  std::vector<std::string> targets;  // selectors
+  std::string command;               // run by sh -c; empty for a capture check
+  std::string capture;               // "camera" or "screen": take a snapshot instead of a command
+  std::int64_t every_ms = 0;         // every = "15m": run this often
+  int at_minute = -1;                // at = "03:00": minutes after local midnight
+  std::string at;                    // as written
+  std::string on;                    // "node-online-after-offline"
+  std::int64_t offline_for_ms = 0;   // with `on`: how long the node must have been away
+  std::optional<std::int64_t> timeout_ms;  // unset: [gateway] default_timeout_ms
+  CheckExpect expect;
+  std::string alert;        // run by /bin/sh -c on the gateway when a failure starts
+  std::string remediation;  // run on the target only after `labgate approvals approve`
+  std::string source;          // "hosts.toml:40: checks[0]", the start of error messages
+  std::string command_source;  // "hosts.toml:43: checks[0].command"
+  int line = 0;
+};
+
+/// The check events `on` accepts.
+inline constexpr std::string_view kCheckEvents[] = {"node-online-after-offline"};
 
 /// A loaded, validated inventory. Immutable once built; safe to share between threads.
 struct Inventory {
@@ -121,6 +166,7 @@ struct Inventory {
   std::map<std::string, CommandRules, std::less<>> groups;  // [groups.NAME]
   std::vector<ClassifyEntry> classify;                      // [classify]
   std::vector<DiagnosticCommand> diagnostics;  // [policies.run] diagnostics, or the defaults
+  std::vector<Check> checks;                   // [[checks]], in file order
 
   const Target* Find(std::string_view id) const;
   const CapabilityPolicy* Policy(std::string_view capability) const;
@@ -130,6 +176,9 @@ struct Inventory {
 /// one per line, so an operator can fix them all in one pass. Relative paths resolve against
 /// `base_dir`.
 core::Result<Inventory> ParseInventory(std::string_view text, const std::string& source, const std::string& base_dir);
+
+/// "90s", "15m", "24h", "1d", "1h30m", "500ms" -> milliseconds; nullopt when malformed or zero.
+std::optional<std::int64_t> ParseCheckDuration(std::string_view text);
 
 /// Reads and parses a hosts.toml file.
 core::Result<Inventory> LoadInventory(const std::string& path);

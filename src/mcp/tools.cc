@@ -109,6 +109,7 @@ Json TargetsOutputSchema() {
             "device": {"type": "string"},
             "owner": {"type": "string"},
             "purpose": {"type": "string"},
+            "role": {"type": "string", "enum": ["admin", "daily"]},
             "address": {"type": ["string", "null"]},
             "lastKeyRotation": {"type": ["string", "null"]},
             "lastSeen": {"type": ["string", "null"]}

@@ -65,6 +65,9 @@ std::string PeerOf(const sockaddr_storage& addr) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
+// "127.0.0.1:5555" -> "127.0.0.1"; "::1:5555" -> "::1".
+std::string AddressOf(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
+
 /// The result of a Call, shared by the waiting thread and the loop that completes it.
 struct CallState {
   std::mutex mutex;
@@ -151,7 +154,15 @@ struct AgentServer::Loop {
 };
 
 AgentServer::AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer)
-    : store_(store), settings_(std::move(settings)), observer_(observer) {}
+    : store_(store),
+      settings_(std::move(settings)),
+      observer_(observer),
+      gate_({settings_.allowed_networks, settings_.auth_fail_limit, settings_.auth_fail_window}) {}
+
+void AgentServer::UpdateSourceRules(std::vector<std::string> allowed_networks, int auth_fail_limit,
+                                    std::chrono::seconds auth_fail_window) {
+  gate_.Update({std::move(allowed_networks), auth_fail_limit, auth_fail_window});
+}
 
 AgentServer::~AgentServer() { Stop(); }
 
@@ -303,6 +314,18 @@ void AgentServer::AcceptLoop() {
       }
       continue;
     }
+    const std::string peer = PeerOf(addr);
+    // Before any SSH byte: a source outside allowed_networks, or one that keeps failing to log
+    // in, never gets a handshake (no banner, no key exchange, no CPU spent on crypto).
+    if (auto refusal = gate_.Admit(AddressOf(peer), SourceGate::Clock::now())) {
+      ::close(fd);
+      if (refusal->report) {
+        Json data = {{"rule", refusal->rule}};
+        if (refusal->suppressed > 0) data["suppressed"] = refusal->suppressed;
+        Emit({"connection.refused", "", "", peer, refusal->reason, data});
+      }
+      continue;
+    }
     TuneSocket(fd);
     ssh_session session = ssh_new();
     int verbosity = SSH_LOG_NOLOG;
@@ -315,7 +338,6 @@ void AgentServer::AcceptLoop() {
       continue;
     }
     Loop& loop = *loops_[next_loop_++ % loops_.size()];
-    std::string peer = PeerOf(addr);
     loop.Post([this, &loop, session, peer] { Adopt(loop, session, peer); });
   }
 }
@@ -395,6 +417,7 @@ int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state
   auto refuse = [&](const std::string& why) {
     if (!c.refusal_reported) {
       c.refusal_reported = true;
+      gate_.RecordFailure(AddressOf(c.peer), SourceGate::Clock::now());
       Emit({"auth.refused", user == kPairUser ? "" : user, fp, c.peer, why});
     }
     return static_cast<int>(SSH_AUTH_DENIED);
@@ -578,6 +601,7 @@ void AgentServer::Tick(Loop& loop) {
     if (c.closing) continue;
     if (!c.hello && !c.waiting_pair_id && now > c.login_deadline) {
       if (!c.authenticated) {
+        gate_.RecordFailure(AddressOf(c.peer), SourceGate::Clock::now());
         Emit({"auth.refused", c.user, "", c.peer, "no successful login within " +
                                                       std::to_string(settings_.login_timeout.count() / 1000) + " s"});
       }

@@ -16,6 +16,7 @@
 #include "nodes/agent_protocol.h"
 #include "nodes/pairing_store.h"
 #include "nodes/rpc_peer.h"
+#include "nodes/source_gate.h"
 
 namespace labgate::nodes {
 
@@ -29,11 +30,14 @@ struct AgentServerSettings {
   std::chrono::milliseconds heartbeat_timeout = kHeartbeatTimeout;
   std::chrono::milliseconds login_timeout{10000};  // key exchange + authentication + hello
   std::string version;                             // sent to nodes in the hello answer
+  std::vector<std::string> allowed_networks;       // IPv4 CIDR sources admitted; empty: any
+  int auth_fail_limit = 10;                        // failed logins per source within the window ...
+  std::chrono::seconds auth_fail_window{300};      // ... before that source is refused until it passes
 };
 
 /// Something the listener saw that the operator should find in the audit log.
 struct AgentEvent {
-  std::string event;  // node.online, node.offline, auth.refused, pairing.paired, pairing.pending, pairing.refused
+  std::string event;  // node.online, node.offline, auth.refused, connection.refused, pairing.paired, pairing.pending, pairing.refused
   std::string node_id;
   std::string fingerprint;
   std::string peer;  // "address:port" of the device
@@ -91,6 +95,9 @@ class AgentServer {
   void Disconnect(const std::string& node_id, const std::string& reason);
   /// Answers a device waiting on a pairing request once the operator approved or rejected it.
   void PairingDecided(const std::string& node_id);
+  /// Takes new allowed_networks and auth limits (a reloaded hosts.toml); live sessions stay.
+  void UpdateSourceRules(std::vector<std::string> allowed_networks, int auth_fail_limit,
+                         std::chrono::seconds auth_fail_window);
 
  private:
   struct Conn;
@@ -126,6 +133,7 @@ class AgentServer {
   std::atomic<std::size_t> next_loop_{0};
   std::atomic<std::uint64_t> next_serial_{1};
   std::atomic<bool> started_{false};
+  SourceGate gate_;
 
   mutable std::mutex online_mutex_;
   std::map<std::string, Online> online_;

@@ -23,6 +23,17 @@ Decision DecideCapability(const inventory::Inventory& inventory, const inventory
                           "] " + key + " in " + inventory.source};
     }
   }
+  if (const auto* policy = inventory.Policy(capability); policy && policy->roles) {
+    const auto& roles = *policy->roles;
+    if (std::find(roles.begin(), roles.end(), target.role) == roles.end()) {
+      std::string list;
+      for (const auto& r : roles) list += (list.empty() ? "" : ", ") + r;
+      return Decision{false, "policies." + cap + ".roles",
+                      cap + " is limited to " + list + " targets by [policies." + cap + "] roles in " + inventory.source +
+                          ":" + std::to_string(policy->line) + ", and " + target.id + " is " + target.role +
+                          "; change its role or the policy"};
+    }
+  }
   if (!target.HasCapability(capability)) {
     return Decision{false, "targets." + target.id + ".capabilities",
                     target.id + " (" + kind + ") does not offer " + cap + ": its capabilities are [" + [&] {

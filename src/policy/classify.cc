@@ -1544,4 +1544,20 @@ Classification Classify(const ParsedCommand& command, const std::vector<Classify
   return best;
 }
 
+std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command, const std::vector<ClassifyRule>& extra) {
+  if (!command.complete) {
+    return Classification{Risk::kDestructive, "builtin:incomplete",
+                          "labgate could not read the whole command (" + command.problem + ")", ""};
+  }
+  for (size_t i = 0; i < command.commands.size(); ++i) {
+    Verdict v = JudgeOne(command.commands, i, extra);
+    const bool system_write = OneOf(v.rule, {"builtin:write /etc", "builtin:write /boot", "builtin:write device",
+                                             "builtin:write system"});
+    if (v.risk == Risk::kPrivileged || system_write || v.rule == "builtin:dynamic") {
+      return Classification{v.risk, std::move(v.rule), std::move(v.reason), CommandText(command.commands[i])};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace labgate::policy

@@ -39,4 +39,11 @@ struct Classification {
 /// the size of the command times the number of rules.
 Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra = {});
 
+/// The first part of `command` a daily-use target must never receive: a privileged simple command
+/// (sudo, doas, su, ...; operator rules marking something privileged), a write into a system path
+/// (/etc, /boot, /usr, /bin, /lib*, devices, authorized_keys), or a part labgate cannot see
+/// (a computed program, an incomplete command). nullopt when there is none. Pure.
+std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command,
+                                                 const std::vector<ClassifyRule>& extra = {});
+
 }  // namespace labgate::policy

@@ -104,6 +104,21 @@ CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::
     }
   }
 
+  // A daily-use target never receives privileged commands: no mode, allow rule, grant or
+  // approval can change that, so it is decided before any of them.
+  if (target.role == "daily") {
+    if (auto part = FindPrivilegedPart(command, ClassifyRulesOf(inv))) {
+      d.risk = *part;
+      d.rule = "targets." + target.id + ".role";
+      d.reason = Quoted(part->command.empty() ? std::string("(the command)") : part->command) + " " +
+                 (part->reason.empty() ? std::string("needs privilege") : "is refused: " + part->reason) + " (" +
+                 part->rule + "); " + target.id + " is a daily-use target (role = \"daily\" in " + inv.source + ":" +
+                 std::to_string(target.role_line) +
+                 "), which never receives privileged commands or writes into system paths; run it on an admin target";
+      return d;
+    }
+  }
+
   // Allow rules and grants admit a command only when every simple command the shell runs
   // matches one, so `df -h*` never admits `df -h; rm -rf /`.
   if (command.complete && !command.commands.empty()) {
@@ -214,6 +229,16 @@ core::Status CheckInventory(const inventory::Inventory& inventory) {
     if (c.risk != Risk::kReadOnly) {
       problems += "\n  " + diag.source + ": '" + diag.command + "' is " + RiskName(c.risk) + " (" + c.rule +
                   "); diagnostics must be read-only (or add it to [classify] read_only)";
+    }
+  }
+  for (const auto& check : inventory.checks) {
+    if (check.command.empty()) continue;
+    Classification c = Classify(ParseShell(check.command), rules);
+    if (c.risk != Risk::kReadOnly) {
+      problems += "\n  " + check.command_source + ": '" + check.command + "' is " + RiskName(c.risk) + " (" + c.rule +
+                  (c.reason.empty() ? "" : ": " + c.reason) +
+                  "); a check must be read-only; put changes in remediation (or, if it only reads, add it to "
+                  "[classify] read_only)";
     }
   }
   if (problems.empty()) return core::Ok();

@@ -131,10 +131,18 @@ class FakeExecutor final : public gateway::Executor {
                                          const core::CancelToken&) override {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_.push_back(Call{target.id, request, audit_ ? audit_->lines().size() : 0});
+    if (responder_) return responder_(target, request);
     core::ProcessOutcome ok;
     ok.exit_code = 0;
     ok.out.text = "ran on " + target.id + "\n";
     return replies_.Next(ok);
+  }
+  /// Answers every Run from now on (instead of the scripted outcomes): a machine with state.
+  using Responder = std::function<core::Result<core::ProcessOutcome>(const inventory::Target&,
+                                                                     const capabilities::RunRequest&)>;
+  void set_responder(Responder responder) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    responder_ = std::move(responder);
   }
   /// The next Run answers with this instead of "exit 0".
   void Script(core::Result<core::ProcessOutcome> reply) {
@@ -196,6 +204,7 @@ class FakeExecutor final : public gateway::Executor {
   mutable std::mutex mutex_;
   std::vector<Call> calls_;
   ScriptedOutcomes replies_;
+  Responder responder_;
   std::vector<CaptureCall> captures_;
   std::deque<core::Result<capabilities::CaptureResult>> capture_replies_;
   std::chrono::milliseconds capture_delay_{0};

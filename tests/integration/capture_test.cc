@@ -172,18 +172,8 @@ class Capture : public ::testing::Test {
       setup_error_ = "gateway did not answer";
       return;
     }
-    auto code = Labgate({"pair", "new", "--node", "alpha", "--json"});
-    if (code.status != 0) {
-      setup_error_ = "pair new: " + code.err;
-      return;
-    }
     const std::string device = dir_->path() + "/device-alpha";
-    auto paired = RunToCompletion(
-        {LABGATE_BINARY, "node", "pair", Json::parse(code.out)["code"].get<std::string>(), "--state-dir", device});
-    if (paired.status != 0) {
-      setup_error_ = "node pair: " + paired.err;
-      return;
-    }
+    if (setup_error_ = PairNode(config_, "alpha", device, dir_->path()); !setup_error_.empty()) return;
     // The node's own backends, in its own config.
     std::ofstream(device + "/device.toml")
         << "[screen]\nbackend = \"x11\"\ndisplay = \"" << node_screen_->name() << "\"\n\n"

@@ -78,18 +78,8 @@ class Guardrails : public ::testing::Test {
       setup_error_ = "gateway did not answer";
       return;
     }
-    auto code = Labgate({"pair", "new", "--node", "alpha", "--json"});
-    if (code.status != 0) {
-      setup_error_ = "pair new: " + code.err;
-      return;
-    }
     const std::string device = dir_->path() + "/device-alpha";
-    const std::string pairing_code = Json::parse(code.out)["code"].get<std::string>();
-    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", pairing_code, "--state-dir", device});
-    if (paired.status != 0) {
-      setup_error_ = "node pair: " + paired.err;
-      return;
-    }
+    if (setup_error_ = PairNode(config_, "alpha", device, dir_->path()); !setup_error_.empty()) return;
     agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
     ready_ = PollUntil(
         [] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "alpha"); },

@@ -228,6 +228,18 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+std::string PairNode(const std::string& config, const std::string& id, const std::string& device_dir,
+                     const std::string& cwd) {
+  auto code = RunToCompletion({LABGATE_BINARY, "pair", "new", "--config", config, "--node", id, "--json"}, cwd);
+  if (code.status != 0) return "pair new: " + code.err;
+  const nlohmann::json answer = nlohmann::json::parse(code.out, nullptr, false);
+  if (!answer.is_object() || !answer.contains("code")) return "pair new printed no code: " + code.out;
+  auto paired = RunToCompletion(
+      {LABGATE_BINARY, "node", "pair", answer["code"].get<std::string>(), "--state-dir", device_dir}, cwd);
+  if (paired.status != 0) return "node pair: " + paired.err;
+  return "";
+}
+
 bool NodeListedOnline(const Completed& listing, const std::string& id) {
   if (listing.status != 0) return false;
   const nlohmann::json list = nlohmann::json::parse(listing.out, nullptr, false);

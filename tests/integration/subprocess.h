@@ -90,6 +90,11 @@ bool WaitUntilPresent(const std::string& marker, std::chrono::milliseconds timeo
 /// Polls until no process carries `marker`; false if one is still there after `timeout`.
 bool WaitUntilGone(const std::string& marker, std::chrono::milliseconds timeout);
 
+/// Pairs node `id` with the running gateway of `config`: `labgate pair new --node ID`, then
+/// `labgate node pair CODE --state-dir DEVICE_DIR`. "" when it worked, else what failed.
+std::string PairNode(const std::string& config, const std::string& id, const std::string& device_dir,
+                     const std::string& cwd = "");
+
 /// True when `labgate nodes list --json` (its completed run) shows node `id` online.
 bool NodeListedOnline(const Completed& listing, const std::string& id);
 

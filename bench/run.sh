@@ -42,7 +42,10 @@ PIDS=()
 DISPLAY_NO=$((90 + RANDOM % 100))
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -S "$WORK/cm-master" ] && ssh -F "$WORK/ssh_config" -O exit -o ControlPath="$WORK/cm-master" 127.0.1.1 2>/dev/null || true
+  # Every ControlPersist master this run opened (ours, parallel-ssh's, Ansible's), so none outlives it.
+  for sock in "$WORK/cm-master" "$WORK"/pcm-* "$WORK"/ansible-cp/*; do
+    [ -S "$sock" ] && ssh -F "$WORK/ssh_config" -O exit -o ControlPath="$sock" 127.0.1.1 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

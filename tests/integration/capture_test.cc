@@ -168,7 +168,7 @@ class Capture : public ::testing::Test {
             "[hosts.location]\nbackend = \"gpsd\"\ngpsd = \"127.0.0.1:" + std::to_string(nofix_port) + "\"\n\n"
             "[[nodes]]\nid = \"alpha\"\ncapabilities = [\"run\", \"screen\", \"camera\", \"location\"]\n");
     gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
-    if (!PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000))) {
+    if (!GatewayAnswers(config_, dir_->path())) {
       setup_error_ = "gateway did not answer";
       return;
     }
@@ -180,9 +180,7 @@ class Capture : public ::testing::Test {
         << "[camera]\nbackend = \"v4l2\"\ninput_format = \"lavfi\"\ndevice = \"" << kCameraSource << "\"\n\n"
         << "[location]\nbackend = \"gpsd\"\ngpsd = \"127.0.0.1:" << fix_port << "\"\n";
     agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
-    ready_ = PollUntil(
-        [] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "alpha"); },
-        milliseconds(10000));
+    ready_ = NodeOnline(config_, "alpha", dir_->path());
     if (!ready_) {
       auto list = Labgate({"nodes", "list", "--json"});
       setup_error_ = "node alpha did not come online: " + agent_->Stderr() + "\nnodes list: " + list.out + list.err;

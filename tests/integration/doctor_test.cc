@@ -130,7 +130,7 @@ class Doctor : public ::testing::Test {
   }
   static bool StartGateway() {
     gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
-    return PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000));
+    return GatewayAnswers(config_, dir_->path());
   }
   static void StopGateway() {
     if (!gateway_) return;
@@ -140,7 +140,7 @@ class Doctor : public ::testing::Test {
     gateway_ = nullptr;
   }
   static bool AlphaOnline() {
-    return PollUntil([] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "alpha"); }, milliseconds(15000));
+    return NodeOnline(config_, "alpha", dir_->path(), milliseconds(15000));
   }
   // Restarts the daemon on the full lab config and waits for the node to reconnect.
   static bool RestoreLab() {

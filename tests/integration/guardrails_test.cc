@@ -74,16 +74,14 @@ class Guardrails : public ::testing::Test {
     // The gateway masks the values of the secrets hosts.toml names by reference.
     ::setenv("LG_GUARD_SECRET", kPlantedSecret, 1);
     gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
-    if (!PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000))) {
+    if (!GatewayAnswers(config_, dir_->path())) {
       setup_error_ = "gateway did not answer";
       return;
     }
     const std::string device = dir_->path() + "/device-alpha";
     if (setup_error_ = PairNode(config_, "alpha", device, dir_->path()); !setup_error_.empty()) return;
     agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
-    ready_ = PollUntil(
-        [] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "alpha"); },
-        milliseconds(10000));
+    ready_ = NodeOnline(config_, "alpha", dir_->path());
     if (!ready_) {
       auto list = Labgate({"nodes", "list", "--json"});
       setup_error_ = "node alpha did not come online: " + agent_->Stderr() + "\nnodes list: " + list.out + list.err;

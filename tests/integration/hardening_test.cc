@@ -81,15 +81,14 @@ class Hardening : public ::testing::Test {
     // The CLI reads its own copy, so it keeps working while the gateway's file is broken.
     client_config_ = dir_->Write("client.toml", ConfigText(""));
     gateway_ = new Subprocess({LABGATE_BINARY, "gateway", "--config", config_});
-    if (!PollUntil([] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000))) {
+    if (!GatewayAnswers(client_config_, dir_->path())) {
       setup_error_ = "gateway did not answer";
       return;
     }
     const std::string device = dir_->path() + "/device-desk";
     if (setup_error_ = PairNode(client_config_, "desk", device, dir_->path()); !setup_error_.empty()) return;
     agent_ = new Subprocess({LABGATE_BINARY, "node", "run", "--state-dir", device});
-    ready_ = PollUntil([] { return NodeListedOnline(Labgate({"nodes", "list", "--json"}), "desk"); },
-                       milliseconds(10000));
+    ready_ = NodeOnline(client_config_, "desk", dir_->path());
     if (!ready_) setup_error_ = "node desk did not come online: " + agent_->Stderr();
   }
   static void TearDownTestSuite() {
@@ -255,7 +254,7 @@ class ListenerHardening : public ::testing::Test {
                                            "\"\nallowed_networks = [\"127.0.0.2/32\", \"127.0.0.3/32\"]\n"
                                            "auth_fail_limit = 2\n\n[[nodes]]\nid = \"far\"\ncapabilities = [\"run\"]\n");
     gateway_ = std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "gateway", "--config", config_});
-    ASSERT_TRUE(PollUntil([&] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000)))
+    ASSERT_TRUE(GatewayAnswers(config_, dir_.path()))
         << gateway_->Stderr();
   }
   void TearDown() override {

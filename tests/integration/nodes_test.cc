@@ -44,8 +44,7 @@ class Nodes : public ::testing::Test {
 
   void StartGateway() {
     gateway_ = std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "gateway", "--config", config_});
-    ASSERT_TRUE(PollUntil([&] { return Labgate({"nodes", "list"}).status == 0; }, milliseconds(10000)))
-        << gateway_->Stderr();
+    ASSERT_TRUE(GatewayAnswers(config_, dir_.path())) << gateway_->Stderr();
   }
   void StopGateway() {
     ::kill(gateway_->pid(), SIGTERM);

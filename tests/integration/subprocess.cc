@@ -250,4 +250,18 @@ bool NodeListedOnline(const Completed& listing, const std::string& id) {
   return false;
 }
 
+bool GatewayAnswers(const std::string& config, const std::string& cwd, std::chrono::milliseconds timeout) {
+  return PollUntil([&] { return RunToCompletion({LABGATE_BINARY, "nodes", "list", "--config", config}, cwd).status == 0; },
+                   timeout);
+}
+
+bool NodeOnline(const std::string& config, const std::string& id, const std::string& cwd,
+                std::chrono::milliseconds timeout) {
+  return PollUntil(
+      [&] {
+        return NodeListedOnline(RunToCompletion({LABGATE_BINARY, "nodes", "list", "--json", "--config", config}, cwd), id);
+      },
+      timeout);
+}
+
 }  // namespace labgate::testing

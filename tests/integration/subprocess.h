@@ -98,6 +98,13 @@ std::string PairNode(const std::string& config, const std::string& id, const std
 /// True when `labgate nodes list --json` (its completed run) shows node `id` online.
 bool NodeListedOnline(const Completed& listing, const std::string& id);
 
+/// Waits until the gateway daemon of `config` answers on its operator socket (`labgate nodes list`).
+bool GatewayAnswers(const std::string& config, const std::string& cwd,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+/// Waits until `labgate nodes list` for `config` shows node `id` online.
+bool NodeOnline(const std::string& config, const std::string& id, const std::string& cwd,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// Lines of a JSONL file, parsed.
 std::vector<nlohmann::json> ReadJsonLines(const std::string& path);
 

@@ -48,8 +48,8 @@ int WaitForShutdown(const sigset_t& set) {
 // `labgate hosts`, an editor or config management), until SIGTERM or SIGINT; returns that signal.
 int ServeUntilShutdown(gateway::Runtime& runtime, const sigset_t& signals) {
   const std::string config = runtime.inventory().source;
-  const bool has_file = gateway::StampOf(config).has_value();
   auto stamp = gateway::StampOf(config);
+  const bool has_file = stamp.has_value();
   for (;;) {
     timespec tick{1, 0};
     const int sig = sigtimedwait(&signals, nullptr, &tick);

@@ -430,7 +430,7 @@ DoctorItem CheckKeys(const inventory::Inventory& inv, const std::vector<nodes::N
     any = true;
     const std::int64_t days = DaysBetween(r.key_since(), now);
     const std::string since = nodes::FormatTime(r.key_since()) + (r.rotated_at ? ", rotated" : ", paired");
-    if (now - r.key_since() > max_age) {
+    if (r.KeyStale(now, max_days)) {
       item.ok = false;
       item.details.push_back("key of " + r.id + " is " + std::to_string(days) + " days old (since " + since +
                              "); the limit is " + std::to_string(max_days) + " days");

@@ -204,7 +204,7 @@ core::Result<Json> OperatorService::PairNew(const Json& params, const audit::Act
 }
 
 core::Result<Json> OperatorService::NodesList() {
-  const auto max_age = std::chrono::hours(24) * runtime_.inventory().gateway.key_max_age_days;
+  const std::int64_t max_age_days = runtime_.inventory().gateway.key_max_age_days;
   const auto now = std::chrono::system_clock::now();
   Json rows = Json::array();
   auto records = runtime_.pairing()->Nodes();
@@ -220,14 +220,14 @@ core::Result<Json> OperatorService::NodesList() {
                     {"pairedAt", nodes::FormatTime(r.paired_at)},
                     {"rotatedAt", r.rotated_at ? Json(nodes::FormatTime(*r.rotated_at)) : Json(nullptr)},
                     {"revokedAt", r.revoked_at ? Json(nodes::FormatTime(*r.revoked_at)) : Json(nullptr)},
-                    {"stale", !r.revoked() && now - r.key_since() > max_age},
+                    {"stale", r.KeyStale(now, max_age_days)},
                     {"inInventory", target != nullptr && target->kind == inventory::TargetKind::kNode},
                     {"device", {{"platform", r.device.platform}, {"hostname", r.device.hostname},
                                 {"version", r.device.version}}}});
   }
   return Json{{"nodes", rows},
               {"gateway", {{"listen", runtime_.agents()->address()}, {"fingerprint", runtime_.agents()->fingerprint()}}},
-              {"keyMaxAgeDays", runtime_.inventory().gateway.key_max_age_days}};
+              {"keyMaxAgeDays", max_age_days}};
 }
 
 core::Result<Json> OperatorService::NodesPending() {

@@ -37,6 +37,10 @@ struct NodeRecord {
   bool revoked() const { return revoked_at.has_value(); }
   /// When the current key was made: the last rotation, else the pairing.
   TimePoint key_since() const { return rotated_at.value_or(paired_at); }
+  /// An unrevoked key older than `max_age_days` at `now`: `nodes list` and `doctor` say "stale".
+  bool KeyStale(TimePoint now, std::int64_t max_age_days) const {
+    return !revoked() && now - key_since() > std::chrono::hours(24) * max_age_days;
+  }
 };
 
 /// A pairing request without a code, waiting for `labgate nodes approve|reject`.

@@ -210,6 +210,13 @@ std::optional<Verdict> SystemWrite(std::string_view path) {
   if (Under(n, "/etc")) {
     return Builtin(Risk::kDestructive, "write /etc", "changing " + Quoted(path) + " changes system configuration");
   }
+  if (Under(n, "/proc") && !Under(n, "/proc/self/fd")) {
+    return Builtin(Risk::kDestructive, "write /proc",
+                   "writing " + Quoted(path) + " changes the running kernel (e.g. sysrq-trigger reboots at once)");
+  }
+  if (Under(n, "/sys")) {
+    return Builtin(Risk::kDestructive, "write /sys", "writing " + Quoted(path) + " changes devices or power state");
+  }
   if (Under(n, "/boot")) {
     return Builtin(Risk::kDestructive, "write /boot", "changing " + Quoted(path) + " can leave the machine unbootable");
   }
@@ -257,7 +264,10 @@ bool IsInterpreter(std::string_view prog) {
 
 bool IsDownloader(std::string_view prog) { return OneOf(prog, {"curl", "wget", "fetch", "nc", "ncat"}); }
 
-bool IsPrivilegeWrapper(std::string_view prog) { return OneOf(prog, {"sudo", "doas", "su", "pkexec", "runuser"}); }
+bool IsPrivilegeWrapper(std::string_view prog) {
+  return OneOf(prog, {"sudo", "sudo-rs", "doas", "su", "pkexec", "runuser", "gosu", "su-exec", "run0", "pfexec",
+                      "setuidgid", "s6-setuidgid", "chpst"});
+}
 
 // The program name as the classifier sees it: the basename of words[0].
 std::string_view Program(const SimpleCommand& c) { return c.words.empty() ? "" : Basename(c.words[0]); }
@@ -282,7 +292,11 @@ bool SubstitutionDownloads(std::string_view word) {
 // ---------------------------------------------------------------------------------------------
 // Script checks for sed and awk.
 
-bool SedScriptIsSafe(std::string_view s) {
+// What a sed script can do beyond printing.
+enum class SedEffect { kPrints, kWrites, kRuns };
+
+SedEffect SedScriptEffect(std::string_view s) {
+  SedEffect effect = SedEffect::kPrints;
   size_t i = 0;
   auto skip_delimited = [&](char delim) {  // past the next unescaped `delim`
     while (i < s.size() && s[i] != delim) {
@@ -315,18 +329,19 @@ bool SedScriptIsSafe(std::string_view s) {
     ++i;
     switch (c) {
       case 's': {
-        if (i >= s.size()) return false;
+        if (i >= s.size()) return SedEffect::kRuns;
         const char delim = s[i++];
         skip_delimited(delim);
         skip_delimited(delim);
         while (i < s.size() && s[i] != ';' && s[i] != '\n' && s[i] != '}') {
-          if (s[i] == 'w' || s[i] == 'W' || s[i] == 'e') return false;
+          if (s[i] == 'e') return SedEffect::kRuns;
+          if (s[i] == 'w' || s[i] == 'W') effect = SedEffect::kWrites;
           ++i;
         }
         break;
       }
       case 'y': {
-        if (i >= s.size()) return false;
+        if (i >= s.size()) return SedEffect::kRuns;
         const char delim = s[i++];
         skip_delimited(delim);
         skip_delimited(delim);
@@ -334,8 +349,11 @@ bool SedScriptIsSafe(std::string_view s) {
       }
       case 'w':
       case 'W':
+        effect = SedEffect::kWrites;
+        skip_line();
+        break;
       case 'e':
-        return false;
+        return SedEffect::kRuns;
       case 'a':
       case 'i':
       case 'c':
@@ -373,10 +391,19 @@ bool SedScriptIsSafe(std::string_view s) {
       case 'L':
         break;
       default:
-        return false;  // unknown: assume the worst
+        return SedEffect::kRuns;  // unknown: assume the worst
     }
   }
-  return true;
+  return effect;
+}
+
+// Whether an awk program can run commands: system(), or a pipe to or from a command.
+bool AwkProgramRuns(std::string_view p) {
+  if (p.find("system") != std::string_view::npos) return true;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '|' && !(i + 1 < p.size() && p[i + 1] == '|') && !(i > 0 && p[i - 1] == '|')) return true;
+  }
+  return false;
 }
 
 bool AwkProgramIsSafe(std::string_view p) {
@@ -491,12 +518,19 @@ constexpr std::string_view kReadOnlyPrograms =
     "expr|bc|dc|factor|numfmt|printenv|tree|namei|ldd|nm|objdump|readelf|size|apt-cache|dpkg-query|lvs|"
     "vgs|pvs|lvdisplay|vgdisplay|pvdisplay|lvscan|vgscan|pvscan|iptables-save|ip6tables-save|vnstat|"
     "lsinitramfs|systemd-analyze|systemd-cgls|systemd-cgtop|ipcs|tput|clear|sync|cd|pushd|popd|dirs|"
-    "export|declare|typeset|local|readonly|set|unset|shift|read|alias|unalias|hash|ulimit|umask|getopts|"
-    "wait|exit|return|break|continue|times|jobs|history|help|shopt|let";
+    "export|declare|typeset|local|readonly|set|unset|shift|read|unalias|ulimit|umask|getopts|"
+    "wait|exit|return|break|continue|times|jobs|history|help|shopt|"
+    // Everyday diagnostics of storage, network, hardware and services.
+    "lsscsi|lsmem|lsirq|lslogins|lsfd|nstat|ifstat|pveversion|pveperf|acpi|upower|getfacl|debsums|"
+    "checkrestart|iwgetid|pinky|zdump|whatis|apropos|ntpq|ntpstat|ipcalc|sipcalc|lsinitrd|dpkg-architecture|"
+    "apcaccess|upsc|inxi|neofetch|fastfetch|screenfetch|"
+    "systemd-detect-virt|virt-what|nmblookup|avahi-browse|showmount|ps_mem|smem|"
+    "delv|drill|kdig|resolveip|tcptraceroute|nfsstat|man";
 
 // Programs that only run the command they wrap; that command is listed and judged on its own.
 constexpr std::string_view kPlainWrappers =
-    "env|nice|timeout|nohup|stdbuf|xargs|exec|command|time|setsid|flock|watch|busybox|builtin|trap";
+    "env|nice|timeout|nohup|stdbuf|xargs|exec|command|time|setsid|flock|watch|busybox|builtin|trap|parallel|"
+    "strace|ltrace|unbuffer";
 
 // Programs that run as another user or with other privileges, or manage accounts and kernels.
 struct Privileged {
@@ -536,6 +570,16 @@ constexpr Privileged kPrivilegedPrograms[] = {
     {"rmmod", "unloads kernel modules"},
     {"modprobe", "loads or unloads kernel modules"},
     {"setcap", "grants capabilities to a program"},
+    {"sudo-rs", "runs a command as another user, usually root"},
+    {"gosu", "runs a command as another user"},
+    {"su-exec", "runs a command as another user"},
+    {"run0", "runs a command as another user, usually root, through systemd"},
+    {"pfexec", "runs a command with a privileged profile"},
+    {"setuidgid", "runs a command as another user"},
+    {"s6-setuidgid", "runs a command as another user"},
+    {"chpst", "runs a command with another user or limits"},
+    {"machinectl", "opens shells and runs commands in containers and as other users"},
+    {"labgate", "is labgate's own operator command line: approving, pairing and editing policy are for a human"},
 };
 
 // Known programs that change files or state (named so the rule is clearer than unknown-program).
@@ -543,13 +587,15 @@ constexpr std::string_view kMutatingPrograms =
     "touch|mkdir|rmdir|ln|unlink|rsync|scp|sftp|curl|wget|unzip|gzip|gunzip|bzip2|bunzip2|xz|unxz|zstd|"
     "patch|chattr|umount|swapon|swapoff|ifup|ifdown|pvcreate|vgcreate|lvcreate|lvextend|lvresize|"
     "vgextend|vgreduce|dpkg-reconfigure|update-grub|grub-install|update-initramfs|make|logger|at|batch|"
-    "chronyc|ntpdate|mktemp|split|csplit|ssh-keygen|gpg|openssl|tmux|screen";
+    "chronyc|ntpdate|mktemp|split|csplit|ssh-keygen|gpg|openssl|atrm|swapon|strace|ltrace";
 
+// Programs labgate does not know need a human (fail closed): labgate cannot show that they are
+// harmless. Operators teach it their own tools with [classify] rules.
 Verdict Unknown(std::string_view prog) {
-  return Builtin(kMut, "unknown-program",
+  return Builtin(kDes, "unknown-program",
                  Quoted(prog) +
-                     " is not in labgate's table, and unknown programs count as mutating; an operator "
-                     "can classify it with a [classify] rule");
+                     " is not in labgate's table, so labgate cannot tell what it does and a human confirms it; an "
+                     "operator can classify it with a [classify] rule");
 }
 
 // What file-changing programs change, judged by where.
@@ -715,9 +761,13 @@ Verdict Sed(const Words& w) {
   if (a.Short('i') || a.LongPrefix("--in-place", 4)) {
     return FileWriter("sed -i", files, "sed -i edits files in place");
   }
-  if (a.Value("-f", "--file")) return Mutating("sed -f", "sed -f runs a script file labgate does not read");
+  if (a.Value("-f", "--file")) return Builtin(kDes, "sed -f", "sed -f runs a script file labgate does not read");
   for (std::string_view s : scripts) {
-    if (!SedScriptIsSafe(s)) return Mutating("sed w", "the sed script writes files or runs commands (w, W or e)");
+    const SedEffect effect = SedScriptEffect(s);
+    if (effect == SedEffect::kRuns) {
+      return Builtin(kDes, "sed e", "the sed script runs commands (e) or holds what labgate cannot read");
+    }
+    if (effect == SedEffect::kWrites) return Mutating("sed w", "the sed script writes files (w or W)");
   }
   return Builtin(kRO, "sed", "sed without -i only prints");
 }
@@ -727,13 +777,19 @@ Verdict Awk(std::string_view prog, const Words& w) {
   if (a.Value("-i", "--include") || a.Value("-l", "--load")) {
     return Mutating(prog, Quoted(prog) + " -i/-l loads extensions (e.g. inplace) that can write files");
   }
-  if (a.Value("-f", "--file")) return Mutating(prog, Quoted(prog) + " -f runs a program file labgate does not read");
+  if (a.Value("-f", "--file")) {
+    return Builtin(kDes, std::string(prog) + " -f", Quoted(prog) + " -f runs a program file labgate does not read");
+  }
   std::vector<std::string_view> programs;
   for (const auto& v : a.values) {
     if (v.first == "-e" || v.first == "--source") programs.push_back(v.second);
   }
   if (programs.empty() && !a.operands.empty()) programs.push_back(a.operands[0]);
   for (std::string_view p : programs) {
+    if (AwkProgramRuns(p)) {
+      return Builtin(kDes, std::string(prog) + " system",
+                     "the " + std::string(prog) + " program runs commands (system() or a pipe), which labgate cannot see");
+    }
     if (!AwkProgramIsSafe(p)) {
       return Mutating(prog, "the " + std::string(prog) + " program runs commands or writes files (system, | or >)");
     }
@@ -1002,7 +1058,8 @@ Verdict Shell(std::string_view prog, const Words& w) {
     return Builtin(kRO, name + " -c", name + " -c only runs its script, whose commands are judged on their own");
   }
   if (i < w.size()) {
-    return Mutating(name + " script", name + " runs the script file " + Quoted(w[i]) + ", which labgate does not read");
+    return Builtin(kDes, name + " script",
+                   name + " runs the script file " + Quoted(w[i]) + ", which labgate does not read");
   }
   return Builtin(kDes, name + " stdin", name + " runs commands read from its input, which labgate cannot see");
 }
@@ -1020,11 +1077,445 @@ Verdict Pihole(const Words& w) {
   return Mutating("pihole " + std::string(verb), "pihole " + std::string(verb) + " changes Pi-hole's settings");
 }
 
+// Whether `path` (a program named with a slash) lies in one of the system's bin directories,
+// where a program's name says what it is; `/usr/../bin/rm` counts as /bin/rm.
+bool InSystemBin(std::string_view path) {
+  const std::string n = NormalizePath(path);
+  const std::string_view dir = std::string_view(n).substr(0, n.rfind('/'));
+  return OneOf(dir, {"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"});
+}
+
+// Bash evaluates `[...]` in a variable name as arithmetic, which can run `$(...)` hidden in
+// quotes: `printf -v 'a[$(cmd)]' x`. These builtins take variable names.
+bool TakesVariableNames(std::string_view prog) {
+  return OneOf(prog, {"printf", "read", "declare", "typeset", "local", "export", "readonly", "unset", "getopts",
+                      "mapfile", "readarray", "wait", "test", "[", "let", "shift"});
+}
+
+// Names whose value no program runs as code or uses to find code: locale, time zone, terminal.
+bool InertVariable(std::string_view name) {
+  if (OneOf(name, {"LANG", "LANGUAGE", "TZ", "TERM", "COLUMNS", "LINES", "NO_COLOR", "CLICOLOR", "SYSTEMD_COLORS",
+                   "DEBIAN_FRONTEND", "FORCE_COLOR"}) ||
+      StartsWith(name, "LC_")) {
+    return true;
+  }
+  // Lower-case names are the shell's own by convention; no common program reads them as code.
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+  }) && !OneOf(name, {"http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy"});
+}
+
+// The verdict for `NAME=value` (a prefix, a plain assignment, `export`, `env`) when NAME is one
+// that can change what programs run: PATH, LD_PRELOAD, BASH_ENV, IFS, PAGER, GIT_SSH_COMMAND, ...
+std::optional<Verdict> AssignmentVerdict(std::string_view assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  std::string_view name = assignment.substr(0, eq);
+  if (!name.empty() && name.back() == '+') name.remove_suffix(1);
+  if (InertVariable(name)) return std::nullopt;
+  return Builtin(kDes, "environment",
+                 "setting " + std::string(name) +
+                     " can change which program runs or make a program run other code (search paths, loaders, "
+                     "shell start-up files, pagers, editors); a human confirms it");
+}
+
+Verdict Interpreter(std::string_view prog, const Words& w) {
+  const bool only_version = w.size() == 2 && OneOf(w[1], {"--version", "-V", "-v", "--help", "-h", "version"});
+  if (only_version) return Builtin(kRO, std::string(prog) + " --version", "only prints its version");
+  return Builtin(kDes, std::string(prog),
+                 Quoted(prog) + " runs program code (inline, from a file or from its input) that labgate cannot judge");
+}
+
+// Families of programs the original table treated as unknown or too leniently. nullopt: not one.
+std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
+  const std::string name(prog);
+  if (IsInterpreter(prog) || OneOf(prog, {"expect", "gdb", "jshell", "irb", "pwsh", "tclsh", "wish", "guile"})) {
+    return Interpreter(prog, w);
+  }
+  if (OneOf(prog, {"vi", "vim", "nvim", "view", "ex", "vimdiff", "emacs", "nano", "ed", "mcedit", "joe"})) {
+    return Builtin(kDes, "editor", Quoted(prog) + " is an editor: its commands can write any file and run programs");
+  }
+  if (OneOf(prog, {"let", "alias", "enable"})) {
+    return Builtin(kDes, name,
+                   name + " can rename commands or run code hidden in its arguments (aliases, bash arithmetic, "
+                          "loadable builtins)");
+  }
+  if (prog == "hash") {
+    if (w.size() == 1 || (w.size() == 2 && w[1] == "-r")) return ReadOnly("hash");
+    return Builtin(kDes, "hash -p", "hash -p makes a command name run another program");
+  }
+  if (TakesVariableNames(prog)) {
+    for (size_t i = 1; i < w.size(); ++i) {
+      if (w[i].find('[') != std::string::npos && (prog != "test" && prog != "[" ? true : w[i - 1] == "-v")) {
+        return Builtin(kDes, name + " NAME[...]",
+                       "bash evaluates the subscript of " + Quoted(w[i]) + " as arithmetic, which can run commands");
+      }
+    }
+    if (OneOf(prog, {"export", "declare", "typeset", "local", "readonly"})) {
+      for (size_t i = 1; i < w.size(); ++i) {
+        if (std::optional<Verdict> v = AssignmentVerdict(w[i])) return v;
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "env") {
+    for (size_t i = 1; i < w.size() && w[i].find('=') != std::string::npos; ++i) {
+      if (std::optional<Verdict> v = AssignmentVerdict(w[i])) return v;
+    }
+    return std::nullopt;
+  }
+  if (prog == "systemd-run") {
+    return Builtin(kDes, "systemd-run",
+                   "systemd-run starts the command as a service, outside labgate's deadline and sandbox");
+  }
+  if (prog == "at" || prog == "batch") {
+    const Args a = ParseArgs(w, "qfMt", {});
+    if (prog == "at" && (a.AnyShort("lc") || (w.size() > 1 && w[1] == "-l"))) return Builtin(kRO, "at -l", "only lists jobs");
+    return Builtin(kDes, name, name + " schedules commands read from its input or a file, which labgate cannot see");
+  }
+  if (prog == "atq") return ReadOnly("atq");
+  if (prog == "tmux") {
+    const Args a = ParseArgs(w, "cfLSTM", {}, 1, false);
+    const std::string_view verb = a.Operand(0);
+    if (OneOf(verb, {"ls", "list-sessions", "list-windows", "lsw", "list-panes", "lsp", "has-session", "has",
+                     "list-clients", "lsc", "list-buffers", "show-options", "show", "info", "capture-pane", "capturep",
+                     "display-message"}) &&
+        !a.Short('c')) {
+      return Builtin(kRO, "tmux " + std::string(verb), "only lists or shows");
+    }
+    return Builtin(kDes, "tmux", "tmux runs commands or types keys in sessions that outlive the call, unseen by labgate");
+  }
+  if (prog == "screen") {
+    if (w.size() == 2 && OneOf(w[1], {"-ls", "-list", "-v", "--version"})) return Builtin(kRO, "screen -ls", "only lists");
+    return Builtin(kDes, "screen", "screen runs commands or types keys in sessions that outlive the call, unseen by labgate");
+  }
+  if (prog == "script") {
+    const Args a = ParseArgs(w, "cEIOBTm", {"--command"});
+    if (!a.Value("-c", "--command")) {
+      return Builtin(kDes, "script", "script without -c runs a shell reading its input, which labgate cannot see");
+    }
+    return Mutating("script", "script records a typescript file");
+  }
+  if (prog == "chrt") {
+    const Args a = ParseArgs(w);
+    if (a.Short('p') && a.operands.size() <= 1) return Builtin(kRO, "chrt -p", "only shows a policy");
+    return Mutating("chrt", "chrt changes scheduling priority");
+  }
+  if (OneOf(prog, {"umount", "swapoff"})) {
+    return Builtin(kDes, name, name + " detaches storage in use, which can stop services or the machine");
+  }
+  if (prog == "swapon") {
+    const Args a = ParseArgs(w);
+    if (w.size() == 1 || a.Short('s') || a.Long("--show") || a.Long("--summary")) return ReadOnly("swapon");
+    return std::nullopt;
+  }
+  if (prog == "mount") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      if (w[i].find("remount") != std::string::npos || OneOf(w[i], {"--move", "-M", "--make-private"})) {
+        return Builtin(kDes, "mount -o remount", "remounting (e.g. read-only) or moving a mount disturbs everything on it");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "ifdown") return Builtin(kDes, "ifdown", "taking an interface down can cut the machine off");
+  if (prog == "ifup") return Mutating("ifup", "ifup brings an interface up");
+  if (prog == "nmcli") {
+    const Args a = ParseArgs(w, "fgpemt", {"--fields", "--get-values", "--escape", "--mode", "--terse", "--wait"});
+    for (std::string_view op : a.operands) {
+      if (OneOf(op, {"down", "delete", "del", "disconnect", "off", "reload", "modify", "mod"})) {
+        return Builtin(kDes, "nmcli " + std::string(op), "this nmcli command can cut the machine off the network");
+      }
+    }
+    if (a.operands.size() <= 1 ||
+        OneOf(a.operands[1], {"show", "status", "list", "monitor", "permissions", "logging", "connectivity", "s"})) {
+      return Builtin(kRO, "nmcli show", "nmcli only shows state");
+    }
+    return Mutating("nmcli", "nmcli changes network settings");
+  }
+  if (prog == "wg-quick") {
+    if (w.size() > 1 && w[1] == "down") return Builtin(kDes, "wg-quick down", "taking a VPN down can cut access");
+    return Mutating("wg-quick", "wg-quick changes a VPN interface");
+  }
+  if (prog == "wg") {
+    if (w.size() == 1 || OneOf(w[1], {"show", "showconf", "pubkey", "genkey", "genpsk", "--version"})) {
+      return Builtin(kRO, "wg show", "only shows WireGuard state");
+    }
+    return Mutating("wg set", "wg set changes a VPN interface");
+  }
+  if (prog == "networkctl") {
+    return ByVerb("networkctl", ParseArgs(w).operands, Verbs{"list|status|lldp|label|cat", "down|delete|forcerenew|reconfigure|reload"},
+                  kMut, kRO);
+  }
+  if (prog == "rfkill") {
+    return ByVerb("rfkill", ParseArgs(w).operands, Verbs{"list|event", "block"}, kMut, kRO);
+  }
+  if (prog == "iw") {
+    const Args a = ParseArgs(w);
+    for (std::string_view op : a.operands) {
+      if (OneOf(op, {"del", "disconnect", "set", "connect", "add", "switch", "leave"})) {
+        return Builtin(kDes, "iw set", "this iw command changes or drops a wireless link");
+      }
+    }
+    return Builtin(kRO, "iw", "iw only shows wireless state");
+  }
+  if (prog == "iwconfig") return w.size() <= 2 ? ReadOnly("iwconfig") : Mutating("iwconfig", "iwconfig changes a link");
+  if (prog == "resolvectl" || prog == "systemd-resolve") {
+    const Args a = ParseArgs(w);
+    if (a.operands.empty() ||
+        OneOf(a.operands[0], {"status", "query", "service", "openpgp", "tlsa", "statistics", "monitor", "show-cache",
+                              "show-server-state"}) ||
+        (OneOf(a.operands[0], {"dns", "domain", "default-route", "llmnr", "mdns", "dnssec", "dnsovertls"}) &&
+         a.operands.size() <= 2)) {
+      return Builtin(kRO, "resolvectl status", "only shows or queries DNS");
+    }
+    return Mutating("resolvectl", "resolvectl changes DNS settings");
+  }
+  if (prog == "arp") {
+    const Args a = ParseArgs(w);
+    if (a.AnyShort("dsf") || a.Long("--delete") || a.Long("--set")) return Mutating("arp -s", "changes the ARP table");
+    return ReadOnly("arp");
+  }
+  if (prog == "route") {
+    const Args a = ParseArgs(w);
+    if (std::any_of(a.operands.begin(), a.operands.end(), [](std::string_view op) { return OneOf(op, {"add", "del"}); })) {
+      return Builtin(kDes, "route del", "changing routes can cut the machine off");
+    }
+    return ReadOnly("route");
+  }
+  if (prog == "helm") {
+    return ByVerb("helm", ParseArgs(w, "n", {"--namespace", "--kube-context", "--kubeconfig"}).operands,
+                  Verbs{"list|ls|status|get|history|hist|show|inspect|search|repo list|version|env|template|lint|"
+                        "verify|dependency list",
+                        "uninstall|delete|del|un|rollback"},
+                  kMut, kRO);
+  }
+  if (prog == "btrfs") {
+    return ByVerb("btrfs", ParseArgs(w).operands,
+                  Verbs{"filesystem show|filesystem df|filesystem usage|filesystem du|subvolume list|subvolume "
+                        "show|subvolume get-default|device stats|device usage|scrub status|balance status|qgroup "
+                        "show|property get|property list|version|fi show|fi df|fi usage|sub list|sub show|dev stats",
+                        "subvolume delete|sub delete|sub del|device remove|device delete|dev remove|dev delete|balance "
+                        "start|filesystem resize|fi resize|check|rescue|replace start|restore|subvolume set-default"},
+                  kMut, kRO);
+  }
+  if (prog == "busctl") {
+    return ByVerb("busctl", ParseArgs(w, "", {"--address", "--machine", "--host", "--match"}).operands,
+                  Verbs{"list|status|monitor|capture|tree|introspect|get-property|help|version",
+                        "call|set-property|emit|wait"},
+                  kDes, kRO);
+  }
+  if (OneOf(prog, {"dbus-send", "gdbus", "qdbus", "dbus-monitor"})) {
+    if (prog == "dbus-monitor") return ReadOnly("dbus-monitor");
+    return Builtin(kDes, name, name + " calls D-Bus methods, which can power off, reboot or reconfigure the machine");
+  }
+  if (prog == "rsync" || prog == "scp" || prog == "sftp") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      const std::string_view a = w[i];
+      if (StartsWith(a, "--rsh") || a == "-e" || (prog == "rsync" && StartsWith(a, "-e") && a.size() > 2) ||
+          StartsWith(a, "--rsync-path") || (prog != "rsync" && (a == "-S" || a == "-D" || StartsWith(a, "-oProxyCommand") ||
+                                                                  a == "-o")) ||
+          StartsWith(a, "--config")) {
+        return Builtin(kDes, name + " -e", Quoted(a) + " makes " + name + " run a program labgate cannot judge");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "apt-mark") {
+    return ByVerb("apt-mark", ParseArgs(w).operands, Verbs{"showhold|showmanual|showauto|showinstall|showremove|showpurge", ""},
+                  kMut, kRO);
+  }
+  if (prog == "pvecm" || prog == "pvesm" || prog == "ha-manager") {
+    return ByVerb(prog, ParseArgs(w).operands,
+                  Verbs{"status|nodes|qdevice status|list|path|scan|config|groupconfig|help|mtunnel",
+                        "delnode|expected|remove|free|crm-command"},
+                  kMut, kRO);
+  }
+  if (prog == "vcgencmd") {
+    const std::string_view verb = w.size() > 1 ? std::string_view(w[1]) : std::string_view();
+    if (verb.empty() || StartsWith(verb, "measure_") || StartsWith(verb, "get_") ||
+        OneOf(verb, {"version", "commands", "otp_dump", "codec_enabled", "mem_oom", "mem_reloc_stats", "read_ring_osc",
+                     "pmic_read_adc", "bootloader_version", "bootloader_config"})) {
+      return Builtin(kRO, "vcgencmd measure", "only reads the Raspberry Pi firmware's state");
+    }
+    return Mutating("vcgencmd", "vcgencmd " + std::string(verb) + " changes firmware settings");
+  }
+  if (prog == "chronyc") {
+    return ByVerb("chronyc", ParseArgs(w, "h", {}).operands,
+                  Verbs{"tracking|sources|sourcestats|activity|ntpdata|serverstats|clients|selectdata|authdata|rtcdata|"
+                        "smoothing|waitsync",
+                        ""},
+                  kMut, kRO);
+  }
+  if (prog == "ethtool") {
+    const Args a = ParseArgs(w);
+    if (a.AnyShort("sKAGCLEfeWrp") || std::any_of(a.longs.begin(), a.longs.end(), [](std::string_view l) {
+          return OneOf(l, {"--change", "--offload", "--pause", "--set-ring", "--coalesce", "--set-channels",
+                           "--change-eeprom", "--flash", "--negotiate", "--identify", "--reset", "--set-eee"});
+        })) {
+      return Mutating("ethtool -s", "ethtool -s/-K changes a network interface");
+    }
+    return ReadOnly("ethtool");
+  }
+  if (prog == "hdparm") {
+    const Args a = ParseArgs(w);
+    if (a.shorts.find_first_not_of("iICtTgrv") == std::string::npos && a.longs.empty()) return ReadOnly("hdparm");
+    return Builtin(kDes, "hdparm", "hdparm settings can corrupt data or make a drive unusable");
+  }
+  if (prog == "nvme") {
+    return ByVerb("nvme", ParseArgs(w).operands,
+                  Verbs{"list|list-subsys|smart-log|id-ctrl|id-ns|error-log|fw-log|show-regs|get-feature|version|help",
+                        "format|sanitize|delete-ns|detach-ns|fw-download|fw-commit|reset|write-zeroes|set-feature"},
+                  kMut, kRO);
+  }
+  if (prog == "udevadm") {
+    return ByVerb("udevadm", ParseArgs(w).operands, Verbs{"info|monitor|test|test-builtin|verify|cat", ""}, kMut, kRO);
+  }
+  if (prog == "ipset") {
+    return ByVerb("ipset", ParseArgs(w).operands, Verbs{"list|save|test|version|help", "destroy|flush|x|del"}, kMut, kRO);
+  }
+  if (prog == "conntrack") {
+    const Args a = ParseArgs(w);
+    if (a.AnyShort("LGEC") || a.Long("--dump") || a.Long("--get") || a.Long("--event") || a.Long("--count")) {
+      return ReadOnly("conntrack");
+    }
+    return Mutating("conntrack", "conntrack changes tracked connections");
+  }
+  if (prog == "bridge") {
+    const Args a = ParseArgs(w);
+    if (a.operands.size() >= 2 && OneOf(a.operands[1], {"show", "list", "lst"})) return ReadOnly("bridge");
+    if (a.operands.size() <= 1) return ReadOnly("bridge");
+    return Mutating("bridge", "bridge changes a bridge");
+  }
+  if (prog == "brctl") {
+    if (w.size() > 1 && OneOf(w[1], {"show", "showmacs", "showstp"})) return ReadOnly("brctl");
+    return Mutating("brctl", "brctl changes a bridge");
+  }
+  if (prog == "crictl" || prog == "ctr") {
+    return ByVerb(prog, ParseArgs(w).operands,
+                  Verbs{"ps|images|img|logs|inspect|inspecti|inspectp|pods|stats|info|version|containers list|images "
+                        "list|tasks list|c ls|i ls|t ls",
+                        "rm|rmi|rmp|stop|stopp|kill"},
+                  kMut, kRO);
+  }
+  if (prog == "lxc" || prog == "incus") {
+    return ByVerb(prog, ParseArgs(w).operands,
+                  Verbs{"list|ls|info|config show|version|image list|network list|storage list|profile list|remote "
+                        "list|operation list|warning list",
+                        "delete|rm|stop|restart|snapshot delete|restore"},
+                  kMut, kRO);
+  }
+  if (prog == "fail2ban-client") {
+    return ByVerb("fail2ban-client", ParseArgs(w).operands, Verbs{"status|ping|version|get|banned", "stop|unban"}, kMut, kRO);
+  }
+  if (prog == "zramctl") return w.size() == 1 ? ReadOnly("zramctl") : Mutating("zramctl", "zramctl changes zram devices");
+  if (prog == "efibootmgr") {
+    const Args a = ParseArgs(w);
+    if (a.shorts.find_first_not_of("v") == std::string::npos && a.longs.size() <= 1 &&
+        (a.longs.empty() || a.longs[0] == "--verbose")) {
+      return ReadOnly("efibootmgr");
+    }
+    return Builtin(kDes, "efibootmgr", "efibootmgr changes how the machine boots");
+  }
+  if (prog == "bootctl") {
+    return ByVerb("bootctl", ParseArgs(w).operands, Verbs{"status|list|is-installed|random-seed-status", "remove"}, kDes, kRO);
+  }
+  if (prog == "certbot") {
+    return ByVerb("certbot", ParseArgs(w).operands, Verbs{"certificates|plugins|show_account", "delete|revoke"}, kMut, kMut);
+  }
+  if (prog == "hwclock") {
+    const Args a = ParseArgs(w);
+    if (w.size() == 1 || a.Short('r') || a.Long("--show") || a.Long("--get") || a.Long("--verbose")) return ReadOnly("hwclock");
+    return Mutating("hwclock", "hwclock sets a clock");
+  }
+  if (prog == "man" || prog == "git" || prog == "less" || prog == "more") {
+    // Pagers, editors and config given on the command line can run programs.
+    for (size_t i = 1; i < w.size(); ++i) {
+      const std::string_view a = w[i];
+      if ((prog == "man" && (a == "-P" || StartsWith(a, "--pager") || a == "-H" || StartsWith(a, "--html"))) ||
+          (prog == "git" && (a == "-c" || StartsWith(a, "--config-env") || StartsWith(a, "--exec-path=") ||
+                             StartsWith(a, "--upload-pack") || StartsWith(a, "--receive-pack") ||
+                             StartsWith(a, "--exec=") || a.find("ext::") != std::string_view::npos)) ||
+          ((prog == "less" || prog == "more") && (StartsWith(a, "+") || a == "-k"))) {
+        return Builtin(kDes, name + " " + std::string(a),
+                       Quoted(std::string(prog) + " " + std::string(a)) + " can make it run another program");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "tar") {
+    const Args a = ParseArgs(w, "fCTXbgKNVLHIF", {"--directory", "--file", "--to-command", "--use-compress-program",
+                                                  "--info-script", "--new-volume-script", "--checkpoint-action"});
+    for (std::string_view l : a.longs) {
+      if (OneOf(l, {"--to-command", "--use-compress-program", "--info-script", "--new-volume-script",
+                    "--checkpoint-action", "--rsh-command", "--absolute-names"})) {
+        return Builtin(kDes, "tar " + std::string(l), "tar " + std::string(l) + " runs a program or writes anywhere");
+      }
+    }
+    if (a.AnyShort("IFP") || (w.size() > 1 && !w[1].empty() && w[1][0] != '-' && w[1].find_first_of("P") != std::string::npos)) {
+      return Builtin(kDes, "tar -I", "tar -I/-F runs a program, and -P writes to absolute paths");
+    }
+    if (const std::string_view* dir = a.Value("-C", "--directory")) {
+      if (IsTopLevel(*dir)) return Builtin(kDes, "tar -C /", "extracting into " + Quoted(*dir) + " can overwrite the system");
+      if (std::optional<Verdict> system = SystemWrite(*dir)) return system;
+    }
+    if (const std::string_view* file = a.Value("-f", "--file")) {
+      const std::string n = NormalizePath(*file);
+      if (IsDevicePath(n)) return Builtin(kDes, "tar -f device", "tar on " + Quoted(*file) + " can overwrite a disk");
+    }
+    return std::nullopt;
+  }
+  if (prog == "unzip") {
+    const Args a = ParseArgs(w, "dxP", {});
+    if (const std::string_view* dir = a.Value("-d")) {
+      if (IsTopLevel(*dir)) return Builtin(kDes, "unzip -d /", "extracting into " + Quoted(*dir) + " can overwrite the system");
+      if (std::optional<Verdict> system = SystemWrite(*dir)) return system;
+    }
+    if (a.Short(':')) return Builtin(kDes, "unzip -:", "unzip -: writes outside the target directory");
+    if (a.Short('l') || a.Short('Z') || a.Short('t') || a.Short('v')) return Builtin(kRO, "unzip -l", "only lists");
+    return std::nullopt;
+  }
+  if (prog == "cpio") {
+    const Args a = ParseArgs(w, "DEFHIMORs", {"--directory", "--file", "--format", "--rsh-command"});
+    if (a.Short('t') || a.Long("--list")) return Builtin(kRO, "cpio -t", "only lists");
+    if ((a.Short('i') || a.Long("--extract")) && !a.Long("--no-absolute-filenames")) {
+      return Builtin(kDes, "cpio -i", "cpio -i writes every path the archive names, absolute ones too");
+    }
+    return Mutating("cpio", "cpio writes files");
+  }
+  if (prog == "loginctl") {
+    const Args a = ParseArgs(w);
+    if (!a.operands.empty() && OneOf(a.operands[0], {"poweroff", "reboot", "halt", "suspend", "hibernate",
+                                                     "hybrid-sleep", "suspend-then-hibernate", "kexec", "soft-reboot",
+                                                     "lock-sessions", "terminate-session", "terminate-user",
+                                                     "kill-session", "kill-user", "disable-linger"})) {
+      return Builtin(kDes, "loginctl " + std::string(a.operands[0]),
+                     "loginctl " + std::string(a.operands[0]) + " powers off, reboots or ends sessions");
+    }
+    return std::nullopt;
+  }
+  if (prog == "numactl") {
+    const Args a = ParseArgs(w);
+    if (a.Short('H') || a.Long("--hardware") || a.Short('s') || a.Long("--show")) return ReadOnly("numactl");
+    return Builtin(kDes, "numactl", "numactl runs a command labgate does not unwrap");
+  }
+  if (prog == "flatpak-spawn") {
+    return Builtin(kDes, "flatpak-spawn", "flatpak-spawn --host runs a command outside the sandbox");
+  }
+  return std::nullopt;
+}
+
 // The class of one simple command's program and arguments (not its redirections).
 Verdict ProgramVerdict(const SimpleCommand& c) {
   const Words& w = c.words;
   const std::string_view prog = Basename(w[0]);
   const std::string name(prog);
+
+  if (w[0].find('/') != std::string::npos && !InSystemBin(w[0])) {
+    return Builtin(kDes, "program path",
+                   Quoted(w[0]) + " is a program outside the system's bin directories (perhaps just written or "
+                                  "downloaded); labgate cannot tell what it does, so a human confirms it");
+  }
+  if (std::optional<Verdict> v = FamilyVerdict(prog, w)) return *v;
 
   for (const Privileged& p : kPrivilegedPrograms) {
     if (p.program == prog) return Builtin(kPriv, prog, name + " " + std::string(p.reason));
@@ -1043,11 +1534,9 @@ Verdict ProgramVerdict(const SimpleCommand& c) {
   }
   if (IsShell(prog)) return Shell(prog, w);
   if (prog == "ssh") {
-    const Args a = ParseArgs(w, "pliOoJFEbcDLRWwemQSBI", {}, 1, false);
-    if (a.operands.size() >= 2) {
-      return Builtin(kRO, "ssh", "ssh HOST CMD only runs CMD, which is judged on its own");
-    }
-    return Mutating("ssh", "ssh without a command opens a shell or tunnel that labgate cannot see into");
+    return Builtin(kDes, "ssh",
+                   "ssh runs commands on another machine (or this one) outside labgate's guardrails and sandbox; "
+                   "make that machine a labgate target instead");
   }
   if (InList(kReadOnlyPrograms, prog)) return ReadOnly(prog);
 
@@ -1437,18 +1926,55 @@ bool ReceivesCode(const std::vector<SimpleCommand>& cmds, size_t j) {
   return false;
 }
 
-std::optional<Verdict> DownloadRuns(const std::vector<SimpleCommand>& cmds, size_t i) {
+/// For each simple command that pipes on: whether a later command of its pipeline runs its input
+/// as code. Memoised, so a pipeline of n downloaders costs O(n), not O(n^2).
+class Downstream {
+ public:
+  explicit Downstream(const std::vector<SimpleCommand>& cmds) : cmds_(cmds), memo_(cmds.size(), kUnknown) {}
+
+  bool RunsCode(size_t i) {
+    // Walk forward to the first known answer, then fill in the answers on the way back.
+    std::vector<size_t> path;
+    bool answer = false;
+    size_t k = i;
+    while (true) {
+      if (memo_[k] != kUnknown) {
+        answer = memo_[k] == kYes;
+        break;
+      }
+      if (!cmds_[k].pipes_to_next) {
+        answer = false;
+        break;
+      }
+      const size_t j = NextAtSameLevel(cmds_, k);
+      if (j == std::string_view::npos) {
+        answer = false;
+        break;
+      }
+      path.push_back(k);
+      if (ReceivesCode(cmds_, j)) {
+        answer = true;
+        break;
+      }
+      k = j;
+    }
+    for (size_t p : path) memo_[p] = answer ? kYes : kNo;
+    return answer;
+  }
+
+ private:
+  static constexpr char kUnknown = 0, kYes = 1, kNo = 2;
+  const std::vector<SimpleCommand>& cmds_;
+  std::vector<char> memo_;
+};
+
+std::optional<Verdict> DownloadRuns(const std::vector<SimpleCommand>& cmds, size_t i, Downstream& downstream) {
   const SimpleCommand& c = cmds[i];
   const std::string_view prog = Program(c);
   const Verdict run = Builtin(kDes, "curl|sh",
                               "downloaded text is run as code (" + std::string(prog) +
                                   " feeding a shell or interpreter); labgate cannot see it");
-  if (IsDownloader(prog) && c.pipes_to_next) {
-    for (size_t j = NextAtSameLevel(cmds, i); j != std::string_view::npos; j = NextAtSameLevel(cmds, j)) {
-      if (ReceivesCode(cmds, j)) return run;
-      if (!cmds[j].pipes_to_next) break;
-    }
-  }
+  if (IsDownloader(prog) && c.pipes_to_next && downstream.RunsCode(i)) return run;
   if (IsShell(prog) || IsInterpreter(prog) || OneOf(prog, {"source", "."})) {
     for (size_t k = 1; k < c.words.size(); ++k) {
       if (SubstitutionDownloads(c.words[k])) return run;
@@ -1466,7 +1992,8 @@ std::optional<Verdict> RedirectVerdict(const Redirect& r) {
   return Builtin(kMut, "redirect", "`" + r.op + " " + r.target + "` writes a file");
 }
 
-Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::vector<ClassifyRule>& extra) {
+Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::vector<ClassifyRule>& extra,
+                 Downstream& downstream) {
   const SimpleCommand& c = cmds[i];
   Verdict v;
   if (c.words.empty()) {
@@ -1493,7 +2020,23 @@ Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::ve
             "an operator rule (" + matched->source + ") marks `" + matched->pattern + "` " + RiskName(matched->risk)};
       }
     }
-    if (std::optional<Verdict> download = DownloadRuns(cmds, i)) Raise(v, std::move(*download));
+    // At equal risk, "downloaded code runs" says more than "an interpreter runs".
+    if (std::optional<Verdict> download = DownloadRuns(cmds, i, downstream); download && download->risk >= v.risk) {
+      v = std::move(*download);
+    }
+    // Under xargs, parallel and find -exec the arguments come from input or the file system:
+    // a command that changes what it is given may change anything.
+    const bool args_from_input = std::any_of(c.wrappers.begin(), c.wrappers.end(), [](const std::string& w) {
+      return OneOf(w, {"xargs", "parallel", "find"});
+    });
+    if (args_from_input && v.risk == kMut) {
+      v = Builtin(kDes, "input arguments",
+                  Quoted(CommandText(c)) + " changes what it is given, and its arguments come from input labgate "
+                                           "cannot see");
+    }
+  }
+  for (const std::string& assignment : c.assignments) {
+    if (std::optional<Verdict> set = AssignmentVerdict(assignment)) Raise(v, std::move(*set));
   }
   for (const Redirect& r : c.redirects) {
     if (std::optional<Verdict> written = RedirectVerdict(r)) Raise(v, std::move(*written));
@@ -1527,14 +2070,21 @@ std::optional<Risk> ParseRisk(std::string_view name) {
 Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra) {
   Classification best;
   bool have = false;
+  Downstream downstream(command.commands);
   for (size_t i = 0; i < command.commands.size(); ++i) {
-    Verdict v = JudgeOne(command.commands, i, extra);
+    Verdict v = JudgeOne(command.commands, i, extra, downstream);
     if (!have || v.risk > best.risk) {
       best = Classification{v.risk, std::move(v.rule), std::move(v.reason), CommandText(command.commands[i])};
       have = true;
     }
   }
   if (!have) best = Classification{Risk::kReadOnly, "builtin:empty", "there is no command to run", ""};
+  if (command.defines_function && best.risk < Risk::kDestructive) {
+    best = Classification{Risk::kDestructive, "builtin:function",
+                          "the command defines a shell function, which can shadow a program's name or recurse "
+                          "without end (a fork bomb)",
+                          ""};
+  }
   if (!command.complete && best.risk < Risk::kDestructive) {
     best = Classification{
         Risk::kDestructive, "builtin:incomplete",
@@ -1549,8 +2099,9 @@ std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command, c
     return Classification{Risk::kDestructive, "builtin:incomplete",
                           "labgate could not read the whole command (" + command.problem + ")", ""};
   }
+  Downstream downstream(command.commands);
   for (size_t i = 0; i < command.commands.size(); ++i) {
-    Verdict v = JudgeOne(command.commands, i, extra);
+    Verdict v = JudgeOne(command.commands, i, extra, downstream);
     const bool system_write = OneOf(v.rule, {"builtin:write /etc", "builtin:write /boot", "builtin:write device",
                                              "builtin:write system"});
     if (v.risk == Risk::kPrivileged || system_write || v.rule == "builtin:dynamic") {

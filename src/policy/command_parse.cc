@@ -139,6 +139,13 @@ class Parser {
   enum class Mode { kNormal, kForHeader, kCaseSubject, kCaseIn, kFunctionName };
 
   char Peek(size_t ahead) const { return i_ + ahead < s_.size() ? s_[i_ + ahead] : '\0'; }
+
+  // Commands run under /bin/sh, which is dash on Debian and bash (or busybox ash) elsewhere. Where
+  // those shells read the same text differently, no single parse is right for every target, so
+  // the command counts as unreadable (and needs a human) instead of being guessed at.
+  void NotPortable(const std::string& construct, const std::string& why) {
+    shared_.Fail("`" + construct + "` is read differently by dash and bash (" + why + ")", false);
+  }
   bool AtEnd() const { return i_ >= s_.size(); }
   bool LookingAt(std::string_view text) const { return s_.substr(i_, text.size()) == text; }
 
@@ -225,8 +232,12 @@ class Parser {
         if (Peek(0) == ';') {
           ++i_;
           branch_end = true;
-          if (Peek(0) == '&') ++i_;
+          if (Peek(0) == '&') {
+            NotPortable(";;&", "a bash-only case terminator");
+            ++i_;
+          }
         } else if (Peek(0) == '&') {
+          NotPortable(";&", "a bash-only case terminator");
           ++i_;
           branch_end = true;
         }
@@ -237,6 +248,7 @@ class Parser {
       }
       if (c == '&') {
         if (n1 == '>') {
+          NotPortable("&>", "bash redirects both streams; dash runs what comes before in the background");
           ReadRedirect(cur, "");
           continue;
         }
@@ -253,6 +265,7 @@ class Parser {
           i_ += 2;
           finish(false);
         } else {
+          if (n1 == '&') NotPortable("|&", "bash pipes both streams; dash pipes, then backgrounds");
           i_ += n1 == '&' ? 2 : 1;
           finish(true);
         }
@@ -266,6 +279,7 @@ class Parser {
         if (IsTimePrefix(cur)) cur = Cmd{};
         if (at_start()) {
           if (n1 == '(') {
+            NotPortable("((", "bash evaluates arithmetic; dash runs a command in two subshells");
             i_ += 2;
             ScanArithmetic();
           } else {
@@ -281,6 +295,7 @@ class Parser {
           if (j < s_.size() && s_[j] == ')') {
             i_ = j + 1;
             cur = Cmd{};
+            shared_.out.defines_function = true;
             continue;
           }
         }
@@ -361,9 +376,11 @@ class Parser {
           continue;
         }
         if (w.text == "for" || w.text == "select") {
+          if (w.text == "select") NotPortable("select", "a bash keyword; dash runs a program named select");
           mode = Mode::kForHeader;
           SkipBlanks();
           if (LookingAt("((")) {
+            NotPortable("for ((", "bash arithmetic loop; a syntax error in dash");
             i_ += 2;
             ScanArithmetic();
           }
@@ -378,10 +395,17 @@ class Parser {
           continue;
         }
         if (w.text == "function") {
+          NotPortable("function", "a bash keyword; dash runs a program named function");
+          shared_.out.defines_function = true;
           mode = Mode::kFunctionName;
           continue;
         }
+        if (w.text == "coproc") {
+          NotPortable("coproc", "a bash keyword; dash runs a program named coproc");
+          continue;
+        }
         if (w.text == "[[") {
+          NotPortable("[[", "a bash keyword; dash runs `[[` as a program and the rest as further commands");
           cur.sc.words.push_back("[[");
           cur.computed.push_back(false);
           ReadCondition(cur);
@@ -416,6 +440,7 @@ class Parser {
       const char c = s_[i_];
       if (IsBlank(c) || c == '\n') break;
       if ((c == '<' || c == '>') && Peek(1) == '(') {
+        NotPortable(std::string(1, c) + "(", "bash process substitution; dash reads a redirection and a subshell");
         const size_t start = i_;
         i_ += 2;
         Nested(Term::kParen, "process substitution");
@@ -426,6 +451,7 @@ class Parser {
       }
       if (!cond && IsOperatorChar(c)) {
         if (c == '(' && array && w.assignment && !w.text.empty() && w.text.back() == '=') {
+          NotPortable(w.text + "(", "a bash array; a syntax error in dash");
           ReadArrayValue(w);
           continue;
         }
@@ -681,10 +707,12 @@ class Parser {
       i_ += 2;
       ScanParameter(in_double_quotes);
     } else if (n1 == '\'' && !in_double_quotes) {
+      NotPortable("$'", "bash decodes an ANSI-C string; dash reads `$` and a single-quoted string");
       ++i_;
       ReadAnsiC(w);
       return;
     } else if (n1 == '"' && !in_double_quotes) {
+      NotPortable("$\"", "bash translates the string; dash reads `$` and a double-quoted string");
       ++i_;
       ReadDoubleQuoted(w);  // $"..." (locale translation) reads like "..."
       return;
@@ -705,6 +733,13 @@ class Parser {
   // After `${`: up to the matching `}`, listing substitutions inside (`${X:-$(cmd)}`).
   void ScanParameter(bool in_double_quotes) {
     if (!Enter(false)) return;
+    if (Peek(0) == '!' && IsNameStart(Peek(1))) NotPortable("${!", "bash indirection");
+    for (size_t j = i_; j < s_.size() && IsNameChar(s_[j]); ++j) {
+      if (j + 1 < s_.size() && s_[j + 1] == '[') {
+        NotPortable("${NAME[", "a bash array, whose subscript bash evaluates as arithmetic");
+        break;
+      }
+    }
     Word scratch;
     bool closed = false;
     while (!AtEnd() && !shared_.stop) {
@@ -765,10 +800,14 @@ class Parser {
       } else if (c == '"') {
         ReadDoubleQuoted(scratch);
       } else if (c == '$') {
+        NotPortable("$((...$", "bash evaluates a variable's value inside arithmetic as code (array subscripts)");
         ReadDollar(scratch, true);
       } else if (c == '`') {
         ReadBackquote(scratch, true);
       } else {
+        if (IsNameStart(c) && !(i_ > 0 && IsNameChar(s_[i_ - 1]))) {
+          NotPortable("$((NAME", "bash evaluates a variable's value inside arithmetic as code (array subscripts)");
+        }
         ++i_;
       }
     }
@@ -824,6 +863,7 @@ class Parser {
       r.writes = true;
     } else if (s_[i_] == '<') {
       if (LookingAt("<<<")) {
+        NotPortable("<<<", "a bash here-string; dash reads a here-document");
         op = "<<<";
       } else if (LookingAt("<<-")) {
         op = "<<-";
@@ -950,6 +990,11 @@ struct Inner {
   std::vector<std::string> prefix;  // words placed before argv[start..end), e.g. {"sh"}
   size_t start = 0;
   size_t end = 0;
+  // For a script: the words its text came from. When one of them is computed at run time, the
+  // script is not the text labgate sees, and is not parsed (which also keeps nested `sh -c
+  // "$(sh -c ...)"` linear: each level is read once, by the outer parser).
+  size_t from_word = 0;
+  size_t to_word = 0;
 };
 
 /// Options a wrapper understands before its operands.
@@ -1030,7 +1075,9 @@ std::string JoinWords(const std::vector<std::string>& w, size_t from) {
 }
 
 Inner Argv(size_t start, size_t end) { return Inner{false, "", {}, start, end}; }
-Inner Script(std::string text) { return Inner{true, std::move(text), {}, 0, 0}; }
+Inner Script(std::string text, size_t from_word, size_t to_word) {
+  return Inner{true, std::move(text), {}, 0, 0, from_word, to_word};
+}
 Inner Fixed(std::vector<std::string> words) { return Inner{false, "", std::move(words), 0, 0}; }
 
 // The shell's own options before `-c SCRIPT`: clusters (`-lc`, `-ec`), `-o NAME`, `+o NAME`.
@@ -1055,12 +1102,13 @@ void ShellInner(const std::vector<std::string>& w, size_t from, std::vector<Inne
     }
     i += skip;
   }
-  if (command_string && i < w.size()) out.push_back(Script(w[i]));
+  if (command_string && i < w.size()) out.push_back(Script(w[i], i, i + 1));
 }
 
 // `su`/`runuser`: options may follow the user name; `-c STRING` is a script, otherwise a shell.
 void SuInner(const std::vector<std::string>& w, bool runuser, std::vector<Inner>& out) {
   std::string script;
+  size_t script_word = 0;
   bool has_script = false, as_user = false;
   size_t i = 1;
   size_t first_operand = w.size();
@@ -1083,6 +1131,7 @@ void SuInner(const std::vector<std::string>& w, bool runuser, std::vector<Inner>
       }
       if (name == "--command" || name == "--session-command") {
         script = value;
+        script_word = i;
         has_script = true;
       }
       if (name == "--user") as_user = true;
@@ -1096,6 +1145,7 @@ void SuInner(const std::vector<std::string>& w, bool runuser, std::vector<Inner>
         std::string value = k + 1 < a.size() ? a.substr(k + 1) : (i + 1 < w.size() ? w[++i] : "");
         if (f == 'c' || f == 'C') {
           script = value;
+          script_word = i;
           has_script = true;
         }
         if (f == 'u' && runuser) as_user = true;
@@ -1109,7 +1159,7 @@ void SuInner(const std::vector<std::string>& w, bool runuser, std::vector<Inner>
     ++i;
   }
   if (has_script) {
-    out.push_back(Script(script));
+    out.push_back(Script(script, script_word, script_word + 1));
   } else if (runuser && as_user && first_operand < w.size()) {
     out.push_back(Argv(first_operand, w.size()));
   } else {
@@ -1130,7 +1180,7 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
     }
   };
 
-  if (prog == "sudo") {
+  if (prog == "sudo" || prog == "sudo-rs") {
     OptionScan o = ScanOptions(w, 1, "ugCDhprtUT",
                                {"--user", "--group", "--close-from", "--chdir", "--host", "--prompt", "--role",
                                 "--type", "--other-user", "--command-timeout"});
@@ -1148,7 +1198,7 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
     if (const std::string* split = o.Value("-S", "--split-string")) {
       std::string script = *split;
       if (i < n) script += ' ' + JoinWords(w, i);
-      out.push_back(Script(script));
+      out.push_back(Script(script, 1, n));
     } else {
       argv_or(i, {});
     }
@@ -1182,11 +1232,11 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
   } else if (prog == "flock") {
     OptionScan o = ScanOptions(w, 1, "wEc", {"--timeout", "--conflict-exit-code", "--command"});
     if (const std::string* command = o.Value("-c", "--command")) {
-      out.push_back(Script(*command));
+      out.push_back(Script(*command, 1, n));
     } else if (o.next < n) {
       const size_t i = o.next + 1;  // skip the lock file or descriptor
       if (i + 1 < n && (w[i] == "-c" || w[i] == "--command")) {
-        out.push_back(Script(w[i + 1]));
+        out.push_back(Script(w[i + 1], i + 1, i + 2));
       } else {
         argv_or(i, {});
       }
@@ -1197,7 +1247,7 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
       if (o.Has('x') || o.HasLong("--exec")) {
         argv_or(o.next, {});
       } else {
-        out.push_back(Script(JoinWords(w, o.next)));
+        out.push_back(Script(JoinWords(w, o.next), o.next, n));
       }
     }
   } else if (prog == "su") {
@@ -1215,7 +1265,7 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
     OptionScan o = ScanOptions(w, 1, kValues, {});
     if (o.next < n) {
       OptionScan after_host = ScanOptions(w, o.next + 1, kValues, {});
-      if (after_host.next < n) out.push_back(Script(JoinWords(w, after_host.next)));
+      if (after_host.next < n) out.push_back(Script(JoinWords(w, after_host.next), after_host.next, n));
     }
   } else if (prog == "nsenter") {
     argv_or(ScanOptions(w, 1, "tSG", {"--target", "--setuid", "--setgid"}).next, {"sh"});
@@ -1247,7 +1297,80 @@ std::vector<Inner> FindInner(const std::vector<std::string>& w) {
   } else if (prog == "trap") {
     // `trap ACTION SIGNAL...` runs ACTION later; `trap -p`, `trap -l`, `trap - SIG` do not.
     const size_t i = n > 1 && w[1] == "--" ? 2 : 1;
-    if (i + 1 < n && w[i] != "-" && !(w[i].size() > 1 && w[i][0] == '-')) out.push_back(Script(w[i]));
+    if (i + 1 < n && w[i] != "-" && !(w[i].size() > 1 && w[i][0] == '-')) out.push_back(Script(w[i], i, i + 1));
+  } else if (prog == "gosu" || prog == "su-exec" || prog == "setuidgid" || prog == "s6-setuidgid") {
+    argv_or(2, {});  // skip USER[:GROUP]
+  } else if (prog == "chpst") {
+    argv_or(ScanOptions(w, 1, "ugUbeln/cmdofprt", {}).next, {});
+  } else if (prog == "run0" || prog == "systemd-run") {
+    OptionScan o = ScanOptions(w, 1, "upEMHdsD",
+                               {"--unit", "--property", "--setenv", "--machine", "--host", "--description", "--slice",
+                                "--uid", "--gid", "--nice", "--working-directory", "--chdir", "--on-active",
+                                "--on-boot", "--on-startup", "--on-unit-active", "--on-unit-inactive", "--on-calendar",
+                                "--timer-property", "--path-property", "--socket-property", "--user-unit",
+                                "--background", "--service-type", "--shell-prompt-prefix"});
+    argv_or(o.next, {"sh"});
+  } else if (prog == "pfexec" || prog == "unbuffer" || prog == "flatpak-spawn") {
+    argv_or(ScanOptions(w, 1, "", {}).next, {});
+  } else if (prog == "chrt") {
+    OptionScan o = ScanOptions(w, 1, "TPD", {"--sched-runtime", "--sched-period", "--sched-deadline"});
+    if (!o.Has('p') && !o.HasLong("--pid") && o.next < n) argv_or(o.next + 1, {});  // skip the priority
+  } else if (OneOf(prog, {"strace", "ltrace", "valgrind"})) {
+    argv_or(ScanOptions(w, 1, "abeoOpPsSuEIXU", {}).next, {});
+  } else if (prog == "parallel") {
+    // `parallel CMD ::: ARGS`; without `:::` the commands come from input (a dynamic name).
+    OptionScan o = ScanOptions(w, 1, "jSPIaCd", {"--jobs", "--arg-file", "--delimiter", "--colsep", "--sshlogin"});
+    size_t end = o.next;
+    while (end < n && w[end] != ":::" && w[end] != "::::" && w[end] != ":::+" && w[end] != "::::+") ++end;
+    if (end > o.next) {
+      out.push_back(Argv(o.next, end));
+    } else {
+      out.push_back(Fixed({"$command-from-input"}));
+    }
+  } else if (prog == "tmux") {
+    // `tmux new-session [-d] [-s NAME] ... [SHELL-COMMAND]`, also new-window, split-window, respawn-*.
+    OptionScan g = ScanOptions(w, 1, "cfLSTM", {});
+    if (g.Has('c')) {
+      if (const std::string* command = g.Value("-c")) out.push_back(Script(*command, 1, n));
+    } else if (g.next < n && OneOf(w[g.next], {"new", "new-session", "neww", "new-window", "splitw", "split-window",
+                                                  "respawn-pane", "respawnp", "respawn-window", "respawnw"})) {
+      OptionScan o = ScanOptions(w, g.next + 1, "cefnstxyFlpINSTXY", {});
+      if (o.next < n) out.push_back(Script(JoinWords(w, o.next), o.next, n));
+    }
+  } else if (prog == "screen") {
+    OptionScan o = ScanOptions(w, 1, "cehLpsStTX", {});
+    if (o.next < n) argv_or(o.next, {});
+  } else if (prog == "script") {
+    OptionScan o = ScanOptions(w, 1, "cEIOBTm", {"--command", "--echo", "--log-in", "--log-out", "--log-io",
+                                                  "--log-timing", "--logging-format"});
+    if (const std::string* command = o.Value("-c", "--command")) out.push_back(Script(*command, 1, n));
+  } else if (OneOf(prog, {"docker", "podman", "nerdctl", "lxc", "incus", "pct", "kubectl", "oc"})) {
+    // `docker exec [OPTIONS] CONTAINER CMD...`, `kubectl exec POD -- CMD...`, `pct exec ID -- CMD`.
+    size_t verb = 1;
+    while (verb < n && !w[verb].empty() && w[verb][0] == '-') ++verb;
+    if (verb < n && (w[verb] == "exec" || (prog == "pct" && w[verb] == "enter") ||
+                     (OneOf(prog, {"docker", "podman", "nerdctl"}) && w[verb] == "container" && verb + 1 < n &&
+                      w[verb + 1] == "exec"))) {
+      size_t i = w[verb] == "container" ? verb + 2 : verb + 1;
+      size_t dashdash = i;
+      while (dashdash < n && w[dashdash] != "--") ++dashdash;
+      if (dashdash < n) {
+        argv_or(dashdash + 1, {"sh"});
+      } else if (OneOf(prog, {"docker", "podman", "nerdctl"})) {
+        OptionScan o = ScanOptions(w, i, "euw", {"--env", "--env-file", "--user", "--workdir", "--detach-keys"});
+        if (o.next < n) argv_or(o.next + 1, {"sh"});  // skip CONTAINER
+      } else {
+        out.push_back(Fixed({"sh"}));
+      }
+    }
+  } else if (prog == "machinectl") {
+    if (n > 1 && OneOf(w[1], {"shell", "login"})) {
+      if (n > 3) {
+        argv_or(3, {"sh"});
+      } else {
+        out.push_back(Fixed({"sh"}));
+      }
+    }
   } else if (prog == "find") {
     // Each `-exec CMD ... ;` (or `+`), `-execdir`, `-ok`, `-okdir` clause runs CMD.
     for (size_t i = 1; i < n; ++i) {
@@ -1275,13 +1398,26 @@ void Unwrap(const Cmd& cmd, Shared& shared, int level) {
   for (Inner& inner : inners) {
     if (shared.stop) return;
     if (inner.script) {
+      bool computed = false;
+      for (size_t i = inner.from_word; i < inner.to_word && i < cmd.computed.size(); ++i) {
+        computed = computed || cmd.computed[i];
+      }
+      if (computed) {
+        Cmd in;
+        in.sc.words = {inner.text};
+        in.computed = {true};
+        in.sc.depth = cmd.sc.depth;
+        in.sc.wrappers = wrappers;
+        Emit(std::move(in), shared, level + 1);
+        continue;
+      }
       Parser child(inner.text, shared, cmd.sc.depth, level + 1, wrappers);
       child.ParseScript();
       continue;
     }
     Cmd in;
     in.sc.words = std::move(inner.prefix);
-    in.computed.assign(in.sc.words.size(), false);
+    for (const std::string& word : in.sc.words) in.computed.push_back(!word.empty() && word[0] == '$');
     for (size_t i = inner.start; i < inner.end; ++i) {
       in.sc.words.push_back(words[i]);
       in.computed.push_back(cmd.computed[i]);

@@ -45,6 +45,9 @@ struct ParsedCommand {
   /// then treats the command as the riskiest class. `problem` says what was wrong.
   bool complete = true;
   std::string problem;
+  /// The text defines a shell function: a function can shadow a program's name and recurse
+  /// (a fork bomb), so what its calls run is not what their names say.
+  bool defines_function = false;
 };
 
 /// Deepest nesting of subshells, substitutions and `sh -c` the parser follows.

@@ -57,21 +57,21 @@ INSTANTIATE_TEST_SUITE_P(
         ShellCase{"awk '{print $1}' f", kRO, "builtin:awk"}, ShellCase{"zpool status", kRO, "builtin:zpool status"},
         ShellCase{"smartctl -a /dev/sda", kRO, "builtin:smartctl"},
         ShellCase{"timeout 5 ping -c1 nas", kRO, "builtin:timeout"}, ShellCase{"command -v rm", kRO, "builtin:command"},
-        ShellCase{"[[ -f /etc/x ]] && cat /etc/x", kRO, "builtin:[["}, ShellCase{"echo $((1+2))", kRO, "builtin:echo"},
+        ShellCase{"[[ -f /etc/x ]] && cat /etc/x", kDes, "builtin:incomplete"}, ShellCase{"echo $((1+2))", kRO, "builtin:echo"},
         ShellCase{"pihole status", kRO, "builtin:pihole status"},
         ShellCase{"tailscale status", kRO, "builtin:tailscale status"},
         ShellCase{"for f in a b; do echo $f; done", kRO, "builtin:echo"},
-        ShellCase{"ssh nas df -h", kRO, "builtin:ssh"}, ShellCase{"kill -l", kRO, "builtin:kill -l"},
+        ShellCase{"ssh nas df -h", kDes, "builtin:ssh"}, ShellCase{"kill -l", kRO, "builtin:kill -l"},
         // Mutating.
         ShellCase{"ls > out.txt", kMut, "builtin:redirect"}, ShellCase{"apt install htop", kMut, "builtin:apt install"},
         ShellCase{"systemctl start nginx", kMut, "builtin:systemctl start"},
         ShellCase{"systemctl daemon-reload", kMut, "builtin:systemctl daemon-reload"},
-        ShellCase{"frobnicate --all", kMut, "builtin:unknown-program"}, ShellCase{"rm -f /tmp/x", kMut, "builtin:rm"},
+        ShellCase{"frobnicate --all", kDes, "builtin:unknown-program"}, ShellCase{"rm -f /tmp/x", kMut, "builtin:rm"},
         ShellCase{"ip route add default via 10.0.0.1", kMut, "builtin:ip route add"},
         ShellCase{"sed -i s/a/b/ notes.txt", kMut, "builtin:sed -i"}, ShellCase{"tar xzf x.tgz", kMut, "builtin:tar"},
         ShellCase{"git push origin main", kMut, "builtin:git push"},
-        ShellCase{"bash ./deploy.sh", kMut, "builtin:bash script"},
-        ShellCase{"awk '{system(\"rm \" $1)}' f", kMut, "builtin:awk"}, ShellCase{"ssh nas", kMut, "builtin:ssh"},
+        ShellCase{"bash ./deploy.sh", kDes, "builtin:bash script"},
+        ShellCase{"awk '{system(\"rm \" $1)}' f", kDes, "builtin:awk system"}, ShellCase{"ssh nas", kDes, "builtin:ssh"},
         ShellCase{"install -m 755 tool /usr/local/bin/tool", kMut, "builtin:install"},
         // Destructive.
         ShellCase{"rm -rf /tmp/x", kDes, "builtin:rm -r"}, ShellCase{"rm -fr build", kDes, "builtin:rm -r"},
@@ -115,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
         ShellCase{"truncate -s 0 app.log", kDes, "builtin:truncate"},
         ShellCase{"ip link set eth0 down", kDes, "builtin:ip link set down"},
         ShellCase{"watch -n 5 'rm -rf /tmp/cache'", kDes, "builtin:rm -r"},
-        ShellCase{"xargs rm -r < list", kDes, "builtin:rm -r"}, ShellCase{"ssh nas 'reboot'", kDes, "builtin:reboot"},
+        ShellCase{"xargs rm -r < list", kDes, "builtin:rm -r"}, ShellCase{"ssh nas 'reboot'", kDes, "builtin:ssh"},
         ShellCase{"trap 'rm -rf /tmp/x' EXIT", kDes, "builtin:rm -r"},
         ShellCase{"qm stop 101", kDes, "builtin:qm stop"},
         ShellCase{"service nginx restart", kDes, "builtin:service restart"},
@@ -164,7 +164,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ArgvCase{{"systemctl", "is-active", "nginx"}, kRO, "builtin:systemctl is-active"},
                       ArgvCase{{"sudo", "-u", "root", "ls"}, kPriv, "builtin:sudo"},
                       ArgvCase{{"nice", "-n", "10", "rm", "-rf", "x"}, kDes, "builtin:rm -r"},
-                      ArgvCase{{"env", "FOO=1", "ls"}, kRO, "builtin:env"},
+                      ArgvCase{{"env", "FOO=1", "ls"}, kDes, "builtin:environment"},
+                      ArgvCase{{"env", "LC_ALL=C", "ls"}, kRO, "builtin:env"},
                       ArgvCase{{"bash", "-c", "curl -s x | sh"}, kDes, "builtin:curl|sh"},
                       ArgvCase{{"sh", "-c", "echo ok > /etc/motd"}, kDes, "builtin:write /etc"},
                       ArgvCase{{"ssh", "nas", "sudo", "reboot"}, kPriv, "builtin:sudo"},
@@ -173,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ArgvCase{{"stdbuf", "-oL", "tail", "-f", "/var/log/syslog"}, kRO, "builtin:stdbuf"},
                       ArgvCase{{"flock", "/run/x", "-c", "rm -rf /srv/cache"}, kDes, "builtin:rm -r"},
                       ArgvCase{{"chroot", "/mnt"}, kPriv, "builtin:chroot"},
-                      ArgvCase{{"$CMD"}, kMut, "builtin:unknown-program"},  // a literal name, not an expansion
+                      ArgvCase{{"$CMD"}, kDes, "builtin:unknown-program"},  // a literal name, not an expansion
                       ArgvCase{{"eval", "ls"}, kDes, "builtin:dynamic"},
                       ArgvCase{{"find", "/tmp", "-exec", "shred", "{}", ";"}, kDes, "builtin:find -exec rm"},
                       ArgvCase{{}, kRO, "builtin:empty"}));
@@ -224,8 +225,10 @@ TEST(Classify, DownloadIntoPrivilegedShellIsStillCurlPipeSh) {
 
 TEST(Classify, OperatorRuleCanMarkReadOnly) {
   const std::vector<ClassifyRule> rules = {
-      {"docker exec nextcloud occ status*", kRO, "hosts.toml:12 classify.read-only"}};
-  EXPECT_EQ(Classify(ParseShell("docker exec nextcloud occ status")).risk, kMut);
+      {"docker exec nextcloud occ status*", kRO, "hosts.toml:12 classify.read-only"},
+      {"occ status*", kRO, "hosts.toml:13 classify.read-only"}};
+  // Without the rules, the program run inside the container is unknown: a human confirms it.
+  EXPECT_EQ(Classify(ParseShell("docker exec nextcloud occ status")).risk, kDes);
   Classification c = Classify(ParseShell("docker exec nextcloud occ status --output=json"), rules);
   EXPECT_EQ(c.risk, kRO);
   EXPECT_EQ(c.rule, "hosts.toml:12 classify.read-only");

@@ -109,7 +109,7 @@ TEST_F(GatewayTest, Pipeline_EmptyArgv_RefusedBeforeResolve) {
 }
 
 TEST_F(GatewayTest, Pipeline_SecretsInArgv_RedactedInAudit) {
-  (void)gateway_->Run(actor_, Call({"local"}, {"mysql", "--password=hunter2"}), cancel_);
+  (void)gateway_->Run(actor_, Call({"local"}, {"curl", "--password=hunter2"}), cancel_);
   ASSERT_EQ(executor_.calls().size(), 1u);
   EXPECT_EQ(executor_.calls()[0].request.command.argv[1], "--password=hunter2");
   EXPECT_EQ(storage_.lines()[0].find("hunter2"), std::string::npos);

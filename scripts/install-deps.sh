@@ -9,6 +9,8 @@ packages=(
   procps openssh-server openssh-client
   # screen, camera and location tests: a virtual X display, ffmpeg, gpsd with gpsfake
   xvfb x11-xserver-utils ffmpeg gpsd gpsd-clients
+  # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands
+  shfmt dash bash bubblewrap
 )
 # The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -198,6 +198,15 @@ std::optional<Verdict> SystemWrite(std::string_view path) {
     return Builtin(Risk::kPrivileged, "write authorized_keys",
                    "changing " + Quoted(path) + " decides who can log in over SSH");
   }
+  if (OneOf(base, {".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
+                   ".zprofile", ".zlogin", ".kshrc", ".mkshrc", ".xprofile", ".xsession", ".xinitrc", ".pam_environment",
+                   ".gitconfig", ".npmrc", ".pypirc", ".curlrc", ".wgetrc"}) ||
+      path.find(".config/autostart") != std::string_view::npos ||
+      path.find(".config/systemd") != std::string_view::npos ||
+      path.find(".config/environment.d") != std::string_view::npos || path.find(".ssh/") != std::string_view::npos) {
+    return Builtin(Risk::kDestructive, "write start-up file",
+                   "changing " + Quoted(path) + " makes programs run other commands later, where labgate cannot see");
+  }
   if (n.empty() || n[0] != '/') return std::nullopt;
   if (StartsWith(n, "/etc/sudoers")) {
     return Builtin(Risk::kPrivileged, "write /etc/sudoers", "changing " + Quoted(path) + " changes who may use sudo");
@@ -834,7 +843,7 @@ Verdict Docker(std::string_view label, const Words& w, bool compose_program) {
             "inspect|node ls|service ls|service ps|service logs|service inspect|stack ls|stack ps|stack "
             "services|buildx ls|plugin ls|manifest inspect|compose ps|compose logs|compose config|compose ls|compose "
             "images|compose top|compose version|compose events|compose port",
-            "rm|rmi|kill|stop|restart|system prune|image prune|image rm|container prune|container rm|container "
+            "rm|rmi|kill|stop|restart|system prune|system reset|image prune|image rm|container prune|container rm|container "
             "kill|container stop|container restart|volume prune|volume rm|network prune|network rm|builder "
             "prune|buildx prune|swarm leave|node rm|service rm|stack rm|compose up|compose down|compose pull|compose "
             "rm|compose restart|compose stop|compose kill"},
@@ -890,6 +899,9 @@ Verdict Ip(const Words& w) {
   }
   const std::string form = "ip " + std::string(object) + " " + std::string(verb);
   if (is(verb, "flush")) return Builtin(kDes, form, Quoted(form) + " removes every address or route it matches");
+  if ((is(verb, "delete") && verb.size() >= 3) || verb == "del" || is(verb, "replace") || is(verb, "change")) {
+    return Builtin(kDes, form, Quoted(form) + " removes or replaces addresses or routes, which can cut the machine off");
+  }
   if (is(object, "link")) {
     if (OneOf(verb, {"del", "delete"})) return Builtin(kDes, form, Quoted(form) + " deletes a network interface");
     if (verb == "set" && std::find(ops.begin(), ops.end(), "down") != ops.end()) {
@@ -1153,6 +1165,9 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     }
     if (OneOf(prog, {"export", "declare", "typeset", "local", "readonly"})) {
       for (size_t i = 1; i < w.size(); ++i) {
+        if (w[i].size() > 1 && (w[i][0] == '-' || w[i][0] == '+') && w[i].find_first_of("in") != std::string::npos) {
+          return Builtin(kDes, name + " -i", name + " -i/-n makes later assignments evaluate code (bash)");
+        }
         if (std::optional<Verdict> v = AssignmentVerdict(w[i])) return v;
       }
     }
@@ -1214,6 +1229,10 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
       if (w[i].find("remount") != std::string::npos || OneOf(w[i], {"--move", "-M", "--make-private"})) {
         return Builtin(kDes, "mount -o remount", "remounting (e.g. read-only) or moving a mount disturbs everything on it");
       }
+    }
+    const Args a = ParseArgs(w, "tOoL", {"--types", "--test-opts", "--options", "--label", "--uuid"});
+    if (!a.operands.empty() || a.Short('a') || a.Long("--all")) {
+      return Builtin(kDes, "mount DIR", "mounting over a directory hides or replaces what it holds");
     }
     return std::nullopt;
   }
@@ -1433,6 +1452,9 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
       const std::string_view a = w[i];
       if ((prog == "man" && (a == "-P" || StartsWith(a, "--pager") || a == "-H" || StartsWith(a, "--html"))) ||
           (prog == "git" && (a == "-c" || StartsWith(a, "--config-env") || StartsWith(a, "--exec-path=") ||
+                             (a == "-u" && std::any_of(w.begin(), w.end(), [](const std::string& x) {
+                                return OneOf(x, {"clone", "fetch", "pull", "ls-remote", "archive"});
+                              })) ||
                              StartsWith(a, "--upload-pack") || StartsWith(a, "--receive-pack") ||
                              StartsWith(a, "--exec=") || a.find("ext::") != std::string_view::npos)) ||
           ((prog == "less" || prog == "more") && (StartsWith(a, "+") || a == "-k"))) {
@@ -1497,6 +1519,107 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     const Args a = ParseArgs(w);
     if (a.Short('H') || a.Long("--hardware") || a.Short('s') || a.Long("--show")) return ReadOnly("numactl");
     return Builtin(kDes, "numactl", "numactl runs a command labgate does not unwrap");
+  }
+  if (prog == "split") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      if (StartsWith(w[i], "--filter")) return Builtin(kDes, "split --filter", "split --filter runs a shell command");
+    }
+    return std::nullopt;
+  }
+  if (prog == "apt" || prog == "apt-get" || prog == "aptitude") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      const std::string_view a = w[i];
+      if (a == "-o" || a == "-c" || StartsWith(a, "--option") || StartsWith(a, "--config-file") ||
+          (StartsWith(a, "-o") && a.size() > 2)) {
+        return Builtin(kDes, name + " -o", "apt options can name hooks that run commands");
+      }
+      if (i > 1 && (a.find('/') != std::string_view::npos || a.find(".deb") != std::string_view::npos)) {
+        return Builtin(kDes, name + " install ./file", "installing a package file runs its maintainer scripts as root");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "dpkg") {
+    const Args a = ParseArgs(w);
+    if (a.Short('i') || a.Long("--install") || a.Long("--unpack")) {
+      return Builtin(kDes, "dpkg -i", "installing a package file runs its maintainer scripts as root");
+    }
+    return std::nullopt;
+  }
+  if (StartsWith(prog, "pip") || OneOf(prog, {"npm", "pnpm", "yarn", "gem", "cargo", "go"})) {
+    const Args a = ParseArgs(w);
+    if (!a.operands.empty() && OneOf(a.operands[0], {"install", "i", "add", "ci", "exec", "run", "x", "dlx", "get"})) {
+      return Builtin(kDes, name + " install",
+                     name + " " + std::string(a.operands[0]) + " runs the package's own build or install code");
+    }
+    return std::nullopt;
+  }
+  if (prog == "crontab") {
+    const Args a = ParseArgs(w, "u", {});
+    if (a.Short('l')) return Builtin(kRO, "crontab -l", "crontab -l only lists");
+    return Builtin(kDes, "crontab", "crontab installs or deletes commands that cron runs later, unseen by labgate");
+  }
+  if (prog == "install" || prog == "chmod") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      std::string_view mode = w[i];
+      if (prog == "install" && (mode == "-m" || mode == "--mode") && i + 1 < w.size()) mode = w[++i];
+      else if (prog == "install" && StartsWith(mode, "--mode=")) mode = mode.substr(7);
+      else if (prog == "install" && StartsWith(mode, "-m") && mode.size() > 2) mode = mode.substr(2);
+      else if (prog == "install") continue;
+      const bool octal_set = mode.size() == 4 && std::all_of(mode.begin(), mode.end(), [](char ch) {
+                               return ch >= '0' && ch <= '7';
+                             }) && (mode[0] == '2' || mode[0] == '4' || mode[0] == '6');
+      const bool symbolic_set = !mode.empty() && mode[0] != '-' && mode.find_first_of("+=") != std::string_view::npos &&
+                                mode.find('s', mode.find_first_of("+=")) != std::string_view::npos;
+      if (octal_set || symbolic_set) {
+        return Builtin(kPriv, name + " setuid", Quoted(mode) + " makes a set-user-id or set-group-id program");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "cryptsetup") {
+    const Args a = ParseArgs(w);
+    if (!a.operands.empty() && OneOf(a.operands[0], {"close", "luksClose", "remove", "luksSuspend", "suspend"})) {
+      return Builtin(kDes, "cryptsetup close", "closing an encrypted device cuts off the file systems on it");
+    }
+    return std::nullopt;
+  }
+  if (prog == "sysctl") {
+    const Args a = ParseArgs(w);
+    if (a.AnyShort("wp") || a.Long("--write") || a.Long("--load") || a.Long("--system") ||
+        std::any_of(a.operands.begin(), a.operands.end(),
+                    [](std::string_view op) { return op.find('=') != std::string_view::npos; })) {
+      return Builtin(kDes, "sysctl -w", "changing kernel settings can cut the network or destabilise the machine");
+    }
+    return std::nullopt;
+  }
+  if (prog == "journalctl" || prog == "dmesg") {
+    for (size_t i = 1; i < w.size(); ++i) {
+      if (StartsWith(w[i], "--vacuum") || (prog == "dmesg" && (w[i] == "-C" || w[i] == "-c" || w[i] == "--clear" ||
+                                                               w[i] == "--read-clear"))) {
+        return Builtin(kDes, name + " " + w[i], name + " " + w[i] + " deletes logs");
+      }
+    }
+    return std::nullopt;
+  }
+  if (prog == "curl" || prog == "wget") {
+    std::vector<std::string_view> outputs;
+    for (size_t i = 1; i < w.size(); ++i) {
+      const std::string_view a = w[i];
+      const bool takes = (prog == "curl" && (a == "-o" || a == "--output" || a == "--output-dir" || a == "-K" ||
+                                             a == "--config" || a == "-c" || a == "--cookie-jar" || a == "-D" ||
+                                             a == "--dump-header")) ||
+                         (prog == "wget" && (a == "-O" || a == "--output-document" || a == "-P" ||
+                                             a == "--directory-prefix" || a == "-o" || a == "-a" || a == "-i"));
+      if (takes && i + 1 < w.size()) outputs.push_back(w[++i]);
+      const size_t eq = a.find('=');
+      if (StartsWith(a, "--") && eq != std::string_view::npos) outputs.push_back(a.substr(eq + 1));
+      if (a.size() > 2 && a[0] == '-' && a[1] != '-' && OneOf(a.substr(0, 2), {"-o", "-O", "-P"})) {
+        outputs.push_back(a.substr(2));
+      }
+    }
+    if (std::optional<Verdict> system = SystemWrites(outputs)) return system;
+    return std::nullopt;
   }
   if (prog == "flatpak-spawn") {
     return Builtin(kDes, "flatpak-spawn", "flatpak-spawn --host runs a command outside the sandbox");
@@ -1992,8 +2115,42 @@ std::optional<Verdict> RedirectVerdict(const Redirect& r) {
   return Builtin(kMut, "redirect", "`" + r.op + " " + r.target + "` writes a file");
 }
 
+// `$HOME/x` and `${HOME}/x` written as `~/x`, so one spelling of a protected path matches all.
+std::string HomeAsTilde(std::string text) {
+  for (std::string_view home : {"${HOME}", "$HOME"}) {
+    for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at + 1)) {
+      text.replace(at, home.size(), "~");
+    }
+  }
+  return text;
+}
+
+// A word or redirection of `c` that names one of labgate's own files.
+std::optional<Verdict> TouchesProtected(const SimpleCommand& c, const std::vector<std::string>& protected_paths) {
+  if (protected_paths.empty()) return std::nullopt;
+  auto names = [&](const std::string& text) -> const std::string* {
+    const std::string word = HomeAsTilde(text);
+    for (const std::string& p : protected_paths) {
+      if (word.find(p) != std::string::npos) return &p;
+    }
+    return nullptr;
+  };
+  std::vector<const std::string*> texts;
+  for (const std::string& w : c.words) texts.push_back(&w);
+  for (const Redirect& r : c.redirects) texts.push_back(&r.target);
+  for (const std::string& a : c.assignments) texts.push_back(&a);
+  for (const std::string* text : texts) {
+    if (const std::string* p = names(*text)) {
+      return Builtin(kPriv, "labgate state",
+                     Quoted(*text) + " names labgate's own configuration, state or audit log (" + *p +
+                         "), which only an operator changes or reads");
+    }
+  }
+  return std::nullopt;
+}
+
 Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::vector<ClassifyRule>& extra,
-                 Downstream& downstream) {
+                 Downstream& downstream, const std::vector<std::string>& protected_paths) {
   const SimpleCommand& c = cmds[i];
   Verdict v;
   if (c.words.empty()) {
@@ -2038,6 +2195,7 @@ Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::ve
   for (const std::string& assignment : c.assignments) {
     if (std::optional<Verdict> set = AssignmentVerdict(assignment)) Raise(v, std::move(*set));
   }
+  if (std::optional<Verdict> own = TouchesProtected(c, protected_paths)) Raise(v, std::move(*own));
   for (const Redirect& r : c.redirects) {
     if (std::optional<Verdict> written = RedirectVerdict(r)) Raise(v, std::move(*written));
   }
@@ -2067,18 +2225,23 @@ std::optional<Risk> ParseRisk(std::string_view name) {
   return std::nullopt;
 }
 
-Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra) {
+Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra,
+                        const std::vector<std::string>& protected_paths) {
   Classification best;
   bool have = false;
   Downstream downstream(command.commands);
   for (size_t i = 0; i < command.commands.size(); ++i) {
-    Verdict v = JudgeOne(command.commands, i, extra, downstream);
+    Verdict v = JudgeOne(command.commands, i, extra, downstream, protected_paths);
     if (!have || v.risk > best.risk) {
       best = Classification{v.risk, std::move(v.rule), std::move(v.reason), CommandText(command.commands[i])};
       have = true;
     }
   }
   if (!have) best = Classification{Risk::kReadOnly, "builtin:empty", "there is no command to run", ""};
+  if (command.loops && command.backgrounds && best.risk < Risk::kDestructive) {
+    best = Classification{Risk::kDestructive, "builtin:loop &",
+                          "a loop that starts commands in the background can start processes without end", ""};
+  }
   if (command.defines_function && best.risk < Risk::kDestructive) {
     best = Classification{Risk::kDestructive, "builtin:function",
                           "the command defines a shell function, which can shadow a program's name or recurse "
@@ -2094,14 +2257,15 @@ Classification Classify(const ParsedCommand& command, const std::vector<Classify
   return best;
 }
 
-std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command, const std::vector<ClassifyRule>& extra) {
+std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command, const std::vector<ClassifyRule>& extra,
+                                                 const std::vector<std::string>& protected_paths) {
   if (!command.complete) {
     return Classification{Risk::kDestructive, "builtin:incomplete",
                           "labgate could not read the whole command (" + command.problem + ")", ""};
   }
   Downstream downstream(command.commands);
   for (size_t i = 0; i < command.commands.size(); ++i) {
-    Verdict v = JudgeOne(command.commands, i, extra, downstream);
+    Verdict v = JudgeOne(command.commands, i, extra, downstream, protected_paths);
     const bool system_write = OneOf(v.rule, {"builtin:write /etc", "builtin:write /boot", "builtin:write device",
                                              "builtin:write system"});
     if (v.risk == Risk::kPrivileged || system_write || v.rule == "builtin:dynamic") {

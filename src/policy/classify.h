@@ -34,16 +34,22 @@ struct Classification {
 };
 
 /// Classifies every simple command of `command` against the operator's rules and the built-in
-/// table, and returns the riskiest. Programs in neither table are `mutating`; a command that is
+/// table, and returns the riskiest. Programs in neither table are `destructive` (a human confirms
+/// what labgate cannot judge), and so is a command that is
 /// dynamic or incomplete is `destructive` (policy cannot see what it runs). Pure; linear in
 /// the size of the command times the number of rules.
-Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra = {});
+///
+/// `protected_paths` are labgate's own files and directories (hosts.toml, the state directory,
+/// the audit log; `~/` for the home directory): a simple command naming one is privileged.
+Classification Classify(const ParsedCommand& command, const std::vector<ClassifyRule>& extra = {},
+                        const std::vector<std::string>& protected_paths = {});
 
 /// The first part of `command` a daily-use target must never receive: a privileged simple command
 /// (sudo, doas, su, ...; operator rules marking something privileged), a write into a system path
 /// (/etc, /boot, /usr, /bin, /lib*, devices, authorized_keys), or a part labgate cannot see
 /// (a computed program, an incomplete command). nullopt when there is none. Pure.
 std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command,
-                                                 const std::vector<ClassifyRule>& extra = {});
+                                                 const std::vector<ClassifyRule>& extra = {},
+                                                 const std::vector<std::string>& protected_paths = {});
 
 }  // namespace labgate::policy

@@ -252,6 +252,7 @@ class Parser {
           ReadRedirect(cur, "");
           continue;
         }
+        if (n1 != '&') shared_.out.backgrounds = true;
         i_ += n1 == '&' ? 2 : 1;
         finish(false);
         continue;
@@ -363,6 +364,7 @@ class Parser {
         continue;
       }
       if (plain && at_start()) {
+        if (OneOf(w.text, {"while", "until"})) shared_.out.loops = true;
         if (OneOf(w.text, {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!"})) continue;
         if (w.text == "{") {
           Nested(Term::kBrace, "group `{`");

@@ -48,6 +48,10 @@ struct ParsedCommand {
   /// The text defines a shell function: a function can shadow a program's name and recurse
   /// (a fork bomb), so what its calls run is not what their names say.
   bool defines_function = false;
+  /// The text has a `while`/`until` loop, and starts something in the background with `&`:
+  /// together they can start processes without end.
+  bool loops = false;
+  bool backgrounds = false;
 };
 
 /// Deepest nesting of subshells, substitutions and `sh -c` the parser follows.

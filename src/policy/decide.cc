@@ -1,5 +1,8 @@
 #include "policy/decide.h"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include <algorithm>
 
 #include "policy/glob.h"
@@ -63,10 +66,32 @@ std::vector<ClassifyRule> ClassifyRulesOf(const inventory::Inventory& inventory)
   return rules;
 }
 
+std::vector<std::string> ProtectedPathsOf(const inventory::Inventory& inv) {
+  std::vector<std::string> paths;
+  auto add = [&](std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (path.empty() || path == "/") return;
+    paths.push_back(path);
+    // The same place as a command would spell it from the home directory.
+    const char* home = std::getenv("HOME");
+    const std::string h = home ? home : "";
+    if (h.size() > 1 && path.rfind(h + "/", 0) == 0) paths.push_back("~" + path.substr(h.size()));
+  };
+  add(inv.gateway.state_dir);
+  add(inv.gateway.audit_log);  // also matches its rotated segments and head file
+  if (!inv.source.empty() && inv.source[0] == '/') add(inv.source);
+  add("/etc/labgate");
+  add("/var/lib/labgate");
+  paths.push_back("~/.local/state/labgate");
+  paths.push_back("~/.config/labgate");
+  return paths;
+}
+
 CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::Target& target,
                               const ParsedCommand& command, const std::vector<Grant>& grants) {
   CommandDecision d;
-  d.risk = Classify(command, ClassifyRulesOf(inv));
+  const std::vector<std::string> protected_paths = ProtectedPathsOf(inv);
+  d.risk = Classify(command, ClassifyRulesOf(inv), protected_paths);
   const auto scopes = ScopesOf(inv, target);
 
   // The strictest mode any scope sets; deny wins here too.
@@ -107,7 +132,7 @@ CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::
   // A daily-use target never receives privileged commands: no mode, allow rule, grant or
   // approval can change that, so it is decided before any of them.
   if (target.role == "daily") {
-    if (auto part = FindPrivilegedPart(command, ClassifyRulesOf(inv))) {
+    if (auto part = FindPrivilegedPart(command, ClassifyRulesOf(inv), protected_paths)) {
       d.risk = *part;
       d.rule = "targets." + target.id + ".role";
       d.reason = Quoted(part->command.empty() ? std::string("(the command)") : part->command) + " " +

@@ -57,6 +57,10 @@ ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::o
 CommandDecision DecideCommand(const inventory::Inventory& inventory, const inventory::Target& target,
                               const ParsedCommand& command, const std::vector<Grant>& grants = {});
 
+/// labgate's own files, in the forms a command would name them: the state directory, the audit
+/// log, hosts.toml, /etc/labgate, and `~/...` spellings of those under $HOME.
+std::vector<std::string> ProtectedPathsOf(const inventory::Inventory& inventory);
+
 /// The operator's [classify] entries as classifier rules.
 std::vector<ClassifyRule> ClassifyRulesOf(const inventory::Inventory& inventory);
 

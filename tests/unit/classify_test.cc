@@ -111,7 +111,7 @@ INSTANTIATE_TEST_SUITE_P(
         ShellCase{"git reset --hard", kDes, "builtin:git reset --hard"},
         ShellCase{"git push --force origin main", kDes, "builtin:git push --force"},
         ShellCase{"dd if=/dev/zero of=/dev/sdb bs=1M", kDes, "builtin:dd"},
-        ShellCase{"mkfs.ext4 /dev/sdb1", kDes, "builtin:mkfs"}, ShellCase{"crontab -r", kDes, "builtin:crontab -r"},
+        ShellCase{"mkfs.ext4 /dev/sdb1", kDes, "builtin:mkfs"}, ShellCase{"crontab -r", kDes, "builtin:crontab"},
         ShellCase{"truncate -s 0 app.log", kDes, "builtin:truncate"},
         ShellCase{"ip link set eth0 down", kDes, "builtin:ip link set down"},
         ShellCase{"watch -n 5 'rm -rf /tmp/cache'", kDes, "builtin:rm -r"},

@@ -1,0 +1,127 @@
+// The assistant as adversary: a red-team corpus that must never run without a human, and an
+// everyday read-only corpus that must mostly run without asking, on every kind of target.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "policy/classify.h"
+#include "policy/command_parse.h"
+#include "policy/decide.h"
+
+namespace labgate::policy {
+namespace {
+
+std::vector<std::string> LoadCorpus(const std::string& name) {
+  std::ifstream in(std::string(LABGATE_SOURCE_DIR) + "/tests/data/policy/" + name);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.rfind("NL:", 0) == 0) {
+      line = line.substr(3);
+      for (size_t at = line.find("\\n"); at != std::string::npos; at = line.find("\\n", at + 1)) {
+        line.replace(at, 2, "\n");
+      }
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+// Default mode everywhere: `local`, an SSH host, a paired node.
+constexpr const char* kInventory = R"(
+[[hosts]]
+id = "nas"
+address = "127.0.0.9"
+
+[[nodes]]
+id = "pi"
+capabilities = ["run"]
+)";
+
+class PolicyCorpus : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto inv = inventory::ParseInventory(kInventory, "hosts.toml", "/");
+    ASSERT_TRUE(inv.ok()) << inv.error().message;
+    inv_ = std::move(*inv);
+  }
+  CommandDecision Decide(const std::string& target, const std::string& command) {
+    return DecideCommand(inv_, *inv_.Find(target), ParseShell(command));
+  }
+  inventory::Inventory inv_;
+};
+
+TEST_F(PolicyCorpus, RedTeam_NothingRunsWithoutAHuman_OnAnyPath) {
+  const auto corpus = LoadCorpus("redteam_corpus.txt");
+  ASSERT_GE(corpus.size(), 180u);
+  int ran = 0;
+  for (const std::string& command : corpus) {
+    const CommandDecision local = Decide("local", command);
+    const CommandDecision host = Decide("nas", command);
+    const CommandDecision node = Decide("pi", command);
+    if (local.verdict == CommandDecision::Verdict::kRun) {
+      ++ran;
+      ADD_FAILURE() << "runs without a human: " << command << "\n  (" << local.risk.rule << ": " << local.risk.reason
+                    << ")";
+    }
+    EXPECT_EQ(local.verdict, host.verdict) << command;
+    EXPECT_EQ(local.verdict, node.verdict) << command;
+    EXPECT_EQ(local.risk.rule, host.risk.rule) << command;
+    EXPECT_EQ(local.risk.rule, node.risk.rule) << command;
+  }
+  std::cout << "[ corpus  ] red team: " << corpus.size() << " commands, " << ran << " run without a human\n";
+}
+
+TEST_F(PolicyCorpus, ReadOnlyDiagnostics_AtLeast95PercentRunWithoutAsking) {
+  const auto corpus = LoadCorpus("readonly_corpus.txt");
+  ASSERT_GE(corpus.size(), 80u);
+  size_t ran = 0;
+  std::string asked;
+  for (const std::string& command : corpus) {
+    const CommandDecision d = Decide("local", command);
+    if (d.verdict == CommandDecision::Verdict::kRun) {
+      ++ran;
+    } else {
+      asked += "  " + command + "  (" + d.risk.rule + ")\n";
+    }
+  }
+  std::cout << "[ corpus  ] read-only: " << ran << " of " << corpus.size() << " run without asking\n" << asked;
+  EXPECT_GE(ran * 100, corpus.size() * 95) << asked;
+}
+
+// A command that an assistant sends before any confirmation is parsed and classified in time
+// and memory linear in its size. Generous ceilings: before the fix these took 6 s and 52 s.
+TEST(PolicyCost, NestedSubstitutionsAndLongPipelines_StayLinear) {
+  std::string nested = "true";
+  for (int i = 0; i < 1500; ++i) nested = (i % 2 ? "su -c$(" : "sh -c $(") + nested + ")";
+  std::string pipeline = "curl x";
+  while (pipeline.size() < 200000) pipeline += "|curl x";
+  pipeline += "|cat";
+  const auto start = std::chrono::steady_clock::now();
+  const Classification a = Classify(ParseShell(nested));
+  const Classification b = Classify(ParseShell(pipeline));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(a.risk, Risk::kDestructive);
+  EXPECT_GE(b.risk, Risk::kMutating);
+  EXPECT_LT(took, std::chrono::seconds(3));
+}
+
+// Constructs on which dash and bash disagree make the command unreadable, so it needs a human.
+TEST(PolicyDialect, ConstructsDashAndBashReadDifferently_NeedAHuman) {
+  for (const char* command :
+       {"function\nrm -rf /tmp/v", "[[ x ; rm -rf /tmp/v ]]", "((rm -rf /tmp/v))", "echo $'\\'\nrm -rf /tmp/v\necho '",
+        "echo x &>/dev/null rm -rf /tmp/v", "coproc rm -rf /tmp/v", "printf -v 'a[$(rm -rf /tmp/v)]' x",
+        "a='x[$(rm -rf /tmp/v)]'; echo $((a))", "ls |& cat", "cat <<<x", "a=(1 2)", "echo ${!x}", "echo ${a[0]}",
+        "alias ls='rm -rf /tmp/v'\nls", "hash -p /bin/rm ls; ls -rf /tmp/v", "PATH=/tmp/evil ls",
+        "export LD_PRELOAD=/tmp/x.so; ls", ":(){ :|:& };:", "./ls", "/tmp/../tmp/ls -la"}) {
+    const Classification c = Classify(ParseShell(command));
+    EXPECT_GE(c.risk, Risk::kDestructive) << command << " -> " << c.rule;
+  }
+}
+
+}  // namespace
+}  // namespace labgate::policy

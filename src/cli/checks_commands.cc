@@ -58,8 +58,8 @@ int RunChecks(const Args& args, inventory::Inventory inv) {
     const std::string path = StatePath(inv);
     gateway::Runtime runtime(std::move(inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
     core::SystemClock clock;
-    core::SystemProcessRunner runner;
-    gateway::CheckScheduler scheduler(runtime.gateway(), runtime.approvals(), runtime.audit(), path, clock, runner);
+    gateway::CheckScheduler scheduler(runtime.gateway(), runtime.approvals(), runtime.audit(), path, clock,
+                                      runtime.runner());
     if (auto ok = scheduler.Load(); !ok) return Fail(ok.error().message);
     auto ran = scheduler.RunNow(name, target);
     if (!ran) return Fail(ran.error().message);

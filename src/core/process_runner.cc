@@ -58,6 +58,8 @@ int RemainingMs(Steady::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
+}  // namespace
+
 Result<std::string> ResolveProgram(const std::string& name) {
   if (name.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty command: argv[0] is an empty string");
   if (name.find('/') != std::string::npos) return name;
@@ -70,7 +72,6 @@ Result<std::string> ResolveProgram(const std::string& name) {
   return found.string();
 }
 
-}  // namespace
 
 std::string SignalName(int signal) {
   const char* abbrev = sigabbrev_np(signal);

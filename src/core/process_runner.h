@@ -82,6 +82,10 @@ class SystemProcessRunner final : public ProcessRunner {
   std::mutex spawn_mutex_;
 };
 
+/// argv[0] as the runner starts it: a path as given, a name looked up in PATH; kNotFound with
+/// what to do when it is nowhere.
+Result<std::string> ResolveProgram(const std::string& name);
+
 /// Name of a signal without the SIG prefix ("TERM", "KILL"), or its number as text.
 std::string SignalName(int signal);
 

@@ -171,6 +171,16 @@ class Gateway {
 
   ArtifactStore* artifacts() const { return artifacts_; }
 
+  /// Whether commands on `local` run in a kernel-enforced sandbox, and which (Runtime sets this
+  /// from its SandboxedRunner; unit tests with fake executors keep the default). Without one,
+  /// anything on `local` that is not read-only needs a human: fail closed.
+  void SetLocalSandbox(bool active, std::string description) {
+    local_sandboxed_ = active;
+    local_sandbox_ = std::move(description);
+  }
+  bool local_sandboxed() const { return local_sandboxed_; }
+  const std::string& local_sandbox() const { return local_sandbox_; }
+
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
   /// The inventory in force now; a reload replaces it (see LiveInventory).
@@ -214,6 +224,8 @@ class Gateway {
   ApprovalStore* approvals_;
   std::function<std::string(std::string_view)> redact_;
   ArtifactStore* artifacts_;
+  bool local_sandboxed_ = true;
+  std::string local_sandbox_ = "set by the runtime";
   // The last location fix per target, for maxAgeMs.
   struct CachedFix {
     capabilities::CaptureResult result;

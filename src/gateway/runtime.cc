@@ -1,5 +1,9 @@
 #include "gateway/runtime.h"
 
+#include <sys/prctl.h>
+
+#include <filesystem>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +72,7 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_))),
       audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
       audit_(audit_storage_, clock_),
+      runner_(system_runner_, SandboxPolicyFor(*inventory_)),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),
       ssh_(inventory_, ssh_pool_),
@@ -85,7 +90,30 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
                  }
                  return redactor->Redact(text);
                },
-               &artifacts_) {}
+               &artifacts_) {
+  gateway_.SetLocalSandbox(runner_.active(), runner_.description());
+  if (runner_.active()) {
+    // Same-user processes (the sandboxed commands among them) may not ptrace this process or
+    // open its /proc/PID/mem; root commands lose CAP_SYS_PTRACE in the sandbox for the same reason.
+    (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  }
+}
+
+core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inv) {
+  core::SandboxPolicy policy;
+  const auto& settings = inv.gateway;
+  policy.hidden.push_back(settings.state_dir);
+  const std::string audit_dir = std::filesystem::path(settings.audit_log).parent_path().string();
+  if (audit_dir != settings.state_dir) policy.read_only.push_back(audit_dir);
+  if (!inv.source.empty() && inv.source[0] == '/') policy.read_only.push_back(inv.source);
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) policy.read_only.push_back(exe.string());
+  const std::string run_user = "/run/user/" + std::to_string(::getuid());
+  policy.hidden.push_back(run_user + "/systemd");
+  policy.hidden.push_back(run_user + "/bus");
+  return policy;
+}
 
 Runtime::~Runtime() {
   if (checks_) checks_->Stop();

@@ -17,6 +17,7 @@
 #include "gateway/executor.h"
 #include "gateway/gateway.h"
 #include "gateway/node_executor.h"
+#include "core/sandbox.h"
 #include "gateway/ssh_executor.h"
 #include "inventory/inventory.h"
 #include "nodes/agent_server.h"
@@ -33,6 +34,11 @@ struct StatePaths {
   std::string operator_socket;  // operator.sock
 };
 StatePaths PathsFor(const inventory::GatewaySettings& settings);
+
+/// What commands labgate runs on its own machine must not reach: the state directory (sockets,
+/// keys, approvals) hidden; hosts.toml, the audit log and the labgate executable read-only; the
+/// user's systemd and D-Bus session sockets hidden (they start commands outside the sandbox).
+core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inventory);
 
 /// A gateway wired to the real world: the audit file, the system clock and process runner, the
 /// SSH pool and — in the daemon — the pairing store and the node listener. Not copyable.
@@ -70,6 +76,8 @@ class Runtime {
   /// Daemon mode only: the [[checks]] scheduler (null otherwise, and before Start).
   CheckScheduler* checks() { return checks_.get(); }
   const std::string& config_hint() const { return config_hint_; }
+  /// Runs commands on this machine inside the sandbox (when one could be set up).
+  core::SandboxedRunner& runner() { return runner_; }
 
  private:
   class AuditObserver;
@@ -83,7 +91,8 @@ class Runtime {
   std::shared_ptr<const core::Redactor> redactor_;
   audit::FileAuditStorage audit_storage_;
   audit::AuditLog audit_;
-  core::SystemProcessRunner runner_;
+  core::SystemProcessRunner system_runner_;
+  core::SandboxedRunner runner_;  // every command on this machine: local, captures, checks
   LocalExecutor local_;
   ssh::Pool ssh_pool_;
   SshExecutor ssh_;

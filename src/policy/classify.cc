@@ -1101,7 +1101,7 @@ bool InSystemBin(std::string_view path) {
 // quotes: `printf -v 'a[$(cmd)]' x`. These builtins take variable names.
 bool TakesVariableNames(std::string_view prog) {
   return OneOf(prog, {"printf", "read", "declare", "typeset", "local", "export", "readonly", "unset", "getopts",
-                      "mapfile", "readarray", "wait", "test", "[", "let", "shift"});
+                      "mapfile", "readarray", "wait", "test", "[", "let"});
 }
 
 // Names whose value no program runs as code or uses to find code: locale, time zone, terminal.
@@ -1158,7 +1158,12 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
   }
   if (TakesVariableNames(prog)) {
     for (size_t i = 1; i < w.size(); ++i) {
-      if (w[i].find('[') != std::string::npos && (prog != "test" && prog != "[" ? true : w[i - 1] == "-v")) {
+      // Which words are variable names: after -v for printf and test, after -p for wait, the
+      // second operand of getopts, every non-option word for the others.
+      const bool after_flag = OneOf(prog, {"printf", "test", "[", "wait"});
+      const bool name = after_flag ? (w[i - 1] == (prog == "wait" ? "-p" : "-v"))
+                                   : (prog == "getopts" ? i == 2 : !StartsWith(w[i], "-"));
+      if (name && w[i].find('[') != std::string::npos) {
         return Builtin(kDes, name + " NAME[...]",
                        "bash evaluates the subscript of " + Quoted(w[i]) + " as arithmetic, which can run commands");
       }
@@ -2131,7 +2136,14 @@ std::optional<Verdict> TouchesProtected(const SimpleCommand& c, const std::vecto
   auto names = [&](const std::string& text) -> const std::string* {
     const std::string word = HomeAsTilde(text);
     for (const std::string& p : protected_paths) {
-      if (word.find(p) != std::string::npos) return &p;
+      for (size_t at = word.find(p); at != std::string::npos; at = word.find(p, at + 1)) {
+        // `/etc/labgate` names /etc/labgate/x and /etc/labgate.d, not /etc/labgate-guard.
+        const size_t end = at + p.size();
+        const char next = end < word.size() ? word[end] : '/';
+        if (next == '/' || next == '.' || !(std::isalnum(static_cast<unsigned char>(next)) || next == '-' || next == '_')) {
+          return &p;
+        }
+      }
     }
     return nullptr;
   };

@@ -74,6 +74,9 @@ TEST_F(Cli, UnknownTargetIsAClearErrorAndAudited) {
 }
 
 TEST_F(Cli, CommandNotFoundIsAClearError) {
+  // An unknown program needs a human; an operator rule lets this one through to the runner.
+  config_ = dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() +
+                                         "/state\"\n[classify]\nread_only = [\"no-such-program-xyz\"]\n");
   auto c = Labgate({"run", "local", "--config", config_, "--", "no-such-program-xyz"});
   EXPECT_EQ(c.status, 255);
   EXPECT_NE(c.err.find("command not found: no-such-program-xyz"), std::string::npos) << c.err;

@@ -190,7 +190,7 @@ const PolicyCase kCases[] = {
     {"bash -c 'mkfs.ext4 /dev/sdz'", "refused", "policies.run.deny", "destructive"},
     {"dd if=/dev/zero of=/dev/sdz", "refused", "policies.run.deny", "destructive"},
     {"shutdown -h now", "refused", "policies.run.deny", "destructive"},
-    {"nc -lp 4444", "refused", "groups.lab.deny", "mutating"},
+    {"nc -lp 4444", "refused", "groups.lab.deny", "destructive"},
 };
 
 TEST_F(Guardrails, PolicyTable_SameDecisionOnLocalSshHostAndNode) {
@@ -282,14 +282,14 @@ TEST_F(Guardrails, Approval_CliApprove_RepeatedCallRunsOnce) {
   Json third = RunJson("box", command);
   EXPECT_EQ(third["results"][0]["decision"], "approval-pending");
 
-  // An approval is granted by an operator's shell, never by a command labgate ran.
+  // An approval is granted by an operator's shell, never by a command labgate ran: labgate's
+  // own CLI is privileged, so running it on a target is itself a request for a human.
   auto self = Labgate({"run", "local", "--json", "--", LABGATE_BINARY, "approvals", "approve",
                        third["results"][0]["approvalId"].get<std::string>(), "--config", config_});
   Json self_report = Json::parse(self.out);
-  EXPECT_NE(self_report["results"][0]["exitCode"], 0) << self.out;
-  EXPECT_NE(self_report["results"][0]["stderr"].get<std::string>().find("Approvals come from an operator"),
-            std::string::npos)
-      << self.out;
+  EXPECT_TRUE(self_report["results"][0]["exitCode"].is_null()) << self.out;
+  EXPECT_EQ(self_report["results"][0]["risk"], "privileged") << self.out;
+  EXPECT_EQ(self_report["results"][0]["decision"], "approval-pending") << self.out;
 }
 
 TEST_F(Guardrails, Grant_TimeBoxed_RunsMatchingCommandsOnly) {

@@ -1,6 +1,8 @@
 // The policy parser against real shells: every `touch` that dash or bash really runs must be
 // one the parser listed, and every simple command shfmt's POSIX parser sees must be listed too.
 #include <gtest/gtest.h>
+
+#include "corpus.h"
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -20,22 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> LoadCorpus(const std::string& name) {
-  std::ifstream in(std::string(LABGATE_SOURCE_DIR) + "/tests/data/policy/" + name);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (line.rfind("NL:", 0) == 0) {
-      line = line.substr(3);
-      for (size_t at = line.find("\\n"); at != std::string::npos; at = line.find("\\n", at + 1)) {
-        line.replace(at, 2, "\n");
-      }
-    }
-    out.push_back(line);
-  }
-  return out;
-}
+using labgate::testing::LoadPolicyCorpus;
 
 class ParserDifferential : public ::testing::Test {
  protected:
@@ -101,7 +88,7 @@ Prediction Predicted(const ParsedCommand& p) {
 }
 
 TEST_F(ParserDifferential, EveryTouchDashOrBashRuns_TheParserListed) {
-  const auto corpus = LoadCorpus("parser_corpus.txt");
+  const auto corpus = LoadPolicyCorpus("parser_corpus.txt");
   ASSERT_GE(corpus.size(), 120u);
   size_t touches = 0, unreadable = 0;
   for (const std::string& snippet : corpus) {
@@ -155,7 +142,7 @@ void CollectCalls(const nlohmann::json& node, std::map<std::string, int>& out) {
 }
 
 TEST_F(ParserDifferential, EveryCallShfmtSees_TheParserListed) {
-  const auto corpus = LoadCorpus("parser_corpus.txt");
+  const auto corpus = LoadPolicyCorpus("parser_corpus.txt");
   ASSERT_GE(corpus.size(), 120u);
   const fs::path file = dir_ / "snippet.sh";
   size_t compared = 0, shfmt_refused = 0;

@@ -2,6 +2,8 @@
 // everyday read-only corpus that must mostly run without asking, on every kind of target.
 #include <gtest/gtest.h>
 
+#include "corpus.h"
+
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -14,22 +16,7 @@
 namespace labgate::policy {
 namespace {
 
-std::vector<std::string> LoadCorpus(const std::string& name) {
-  std::ifstream in(std::string(LABGATE_SOURCE_DIR) + "/tests/data/policy/" + name);
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (line.rfind("NL:", 0) == 0) {
-      line = line.substr(3);
-      for (size_t at = line.find("\\n"); at != std::string::npos; at = line.find("\\n", at + 1)) {
-        line.replace(at, 2, "\n");
-      }
-    }
-    out.push_back(line);
-  }
-  return out;
-}
+using labgate::testing::LoadPolicyCorpus;
 
 // Default mode everywhere: `local`, an SSH host, a paired node.
 constexpr const char* kInventory = R"(
@@ -56,7 +43,7 @@ class PolicyCorpus : public ::testing::Test {
 };
 
 TEST_F(PolicyCorpus, RedTeam_NothingRunsWithoutAHuman_OnAnyPath) {
-  const auto corpus = LoadCorpus("redteam_corpus.txt");
+  const auto corpus = LoadPolicyCorpus("redteam_corpus.txt");
   ASSERT_GE(corpus.size(), 180u);
   int ran = 0;
   for (const std::string& command : corpus) {
@@ -77,7 +64,7 @@ TEST_F(PolicyCorpus, RedTeam_NothingRunsWithoutAHuman_OnAnyPath) {
 }
 
 TEST_F(PolicyCorpus, ReadOnlyDiagnostics_AtLeast95PercentRunWithoutAsking) {
-  const auto corpus = LoadCorpus("readonly_corpus.txt");
+  const auto corpus = LoadPolicyCorpus("readonly_corpus.txt");
   ASSERT_GE(corpus.size(), 80u);
   size_t ran = 0;
   std::string asked;

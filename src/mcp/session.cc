@@ -217,7 +217,20 @@ void Session::CallTool(const Json& id, const Json& params) {
   auto task = [this, id, key, cancel, actor, tool, arguments, progress_token] {
     ToolContext ctx{actor, *cancel, *this, nullptr};
     if (!progress_token.is_null()) {
-      ctx.progress = [this, progress_token](double progress, std::optional<double> total, const std::string& message) {
+      // The spec requires progress to increase with each notification; a capture that reports its
+      // final value again (or a retry that starts over) must not break that, so such values are dropped.
+      struct Sent {
+        std::mutex mutex;
+        std::optional<double> last;
+      };
+      auto sent = std::make_shared<Sent>();
+      ctx.progress = [this, progress_token, sent](double progress, std::optional<double> total,
+                                                  const std::string& message) {
+        {
+          std::lock_guard<std::mutex> lock(sent->mutex);
+          if (sent->last && progress <= *sent->last) return;
+          sent->last = progress;
+        }
         Json p = {{"progressToken", progress_token}, {"progress", progress}};
         if (total) p["total"] = *total;
         if (!message.empty()) p["message"] = message;

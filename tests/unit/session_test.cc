@@ -34,6 +34,11 @@ class SessionTest : public ::testing::Test {
           r.structured = Json{{"who", ctx.actor.client_name}};
           return r;
         }});
+    tools.push_back(ToolDefinition{Json{{"name", "repeat"}, {"inputSchema", {{"type", "object"}}}},
+                                   [](ToolContext& ctx, const Json&) {
+                                     for (double v : {1.0, 1.0, 0.5, 2.0, 2.0}) ctx.progress(v, 2, "step");
+                                     return ToolResult{};
+                                   }});
     tools.push_back(ToolDefinition{Json{{"name", "wait"}, {"inputSchema", {{"type", "object"}}}},
                                    [this](ToolContext& ctx, const Json&) {
                                      waiting_ = true;
@@ -130,7 +135,7 @@ TEST_F(SessionTest, ToolsList_ListsDescriptors) {
   Initialize();
   session_->HandleLine(Line(Request(1, "tools/list")));
   Json r = Answer(1);
-  ASSERT_EQ(r["result"]["tools"].size(), 3u);
+  ASSERT_EQ(r["result"]["tools"].size(), 4u);
   EXPECT_EQ(r["result"]["tools"][0]["name"], "echo");
 }
 
@@ -154,6 +159,20 @@ TEST_F(SessionTest, ToolCall_WithProgressToken_SendsProgress) {
   EXPECT_EQ(p["params"]["progressToken"], "tok");
   EXPECT_EQ(p["params"]["progress"], 1);
   EXPECT_EQ(p["params"]["total"], 2);
+}
+
+TEST_F(SessionTest, ToolCall_ProgressThatDoesNotIncrease_IsNotSent) {
+  // The spec says progress MUST increase with each notification; a tool repeating its last value
+  // (a capture's final tick) or starting over (a retry) must not make the server break that.
+  Initialize();
+  session_->HandleLine(
+      Line(Request(6, "tools/call", {{"name", "repeat"}, {"_meta", {{"progressToken", 7}}}})));
+  Answer(6);
+  std::vector<double> sent;
+  for (const auto& m : outbox_.messages()) {
+    if (m.value("method", "") == "notifications/progress") sent.push_back(m["params"]["progress"].get<double>());
+  }
+  EXPECT_EQ(sent, (std::vector<double>{1.0, 2.0}));
 }
 
 TEST_F(SessionTest, ToolCall_WithoutProgressToken_SendsNoProgress) {

@@ -517,6 +517,17 @@ DoctorItem CheckOwnerPurpose(const inventory::Inventory& inv) {
   return item;
 }
 
+DoctorItem CheckSandbox(bool active, const std::string& description) {
+  DoctorItem item{"sandbox", "commands on local cannot reach labgate's own state, config and audit log", active, {}, ""};
+  item.details.push_back("sandbox: " + description);
+  if (!active) {
+    item.details.push_back("without it, every command on local that is not read-only waits for a human");
+    item.next = "install bubblewrap (Debian: apt install bubblewrap) and make sure unprivileged user namespaces are "
+                "allowed (sysctl kernel.unprivileged_userns_clone=1), then restart the gateway";
+  }
+  return item;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The runner
 
@@ -636,6 +647,7 @@ DoctorReport RunDoctor(Runtime& runtime, const audit::Actor& actor, const Doctor
     return report;
   }
 
+  report.items.push_back(CheckSandbox(gateway.local_sandboxed(), gateway.local_sandbox()));
   DoctorItem pairing = CheckPairing(inv, paired, pending);
   report.items.push_back(store_error ? store_failure(pairing) : pairing);
   report.items.push_back(CheckRemoteExec(probes, probe_command));

@@ -144,6 +144,10 @@ DoctorItem CheckReachable(const std::vector<ReachProbe>& probes, const std::stri
 /// hosts check, owner-purpose: every [[hosts]] and [[nodes]] entry says who owns it and what it is for.
 DoctorItem CheckOwnerPurpose(const inventory::Inventory& inv);
 
+/// Whether commands on `local` run in a sandbox that keeps labgate's own files out of reach, and
+/// what follows when they do not (everything but read-only asks a human).
+DoctorItem CheckSandbox(bool active, const std::string& description);
+
 /// What to run.
 struct DoctorOptions {
   std::string capture_target;  // --capture TARGET: take a screen snapshot (or camera snap) now

@@ -19,7 +19,7 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-const std::vector<std::string> kDoctorItems = {"pairing", "remote-exec", "capture", "audit", "keys"};
+const std::vector<std::string> kDoctorItems = {"sandbox", "pairing", "remote-exec", "capture", "audit", "keys"};
 const std::vector<std::string> kHostsCheckItems = {"inventory", "reachable", "keys", "owner-purpose"};
 constexpr const char* kCamera =
     "[local]\ncapabilities = [\"run\", \"camera\"]\n\n"
@@ -194,6 +194,7 @@ TEST_F(Doctor, HealthyLab_EveryItemPasses) {
   EXPECT_TRUE(Has(ItemText(report, "pairing"), "alpha: paired as SHA256:")) << report.dump(2);
   EXPECT_TRUE(Has(ItemText(report, "capture"), "last worked: camera.snap on local")) << report.dump(2);
   EXPECT_TRUE(Has(ItemText(report, "keys"), "key-rotation.md")) << report.dump(2);
+  EXPECT_TRUE(Has(ItemText(report, "sandbox"), "sandbox: bubblewrap (")) << report.dump(2);
 
   // The same verdict for people: one PASS line per item, then the summary.
   auto text = Labgate({"doctor"});
@@ -201,7 +202,7 @@ TEST_F(Doctor, HealthyLab_EveryItemPasses) {
   const std::string lines = "\n" + text.out;
   for (const auto& id : kDoctorItems) EXPECT_TRUE(Has(lines, "\nPASS " + id + " ")) << id << "\n" << text.out;
   EXPECT_FALSE(Has(text.out, "FAIL ")) << text.out;
-  EXPECT_TRUE(Has(text.out, "doctor: all 5 checks passed")) << text.out;
+  EXPECT_TRUE(Has(text.out, "doctor: all 6 checks passed")) << text.out;
 
   // Doctor's probes went through the pipeline and the audit log like any other action.
   bool audited = false;
@@ -345,7 +346,7 @@ TEST(DoctorStandalone, OnlyOneReachableTarget_FailsRemoteExec) {
   auto text = RunToCompletion({LABGATE_BINARY, "doctor", "--config", config}, dir.path());
   EXPECT_EQ(text.status, 1);
   EXPECT_TRUE(Has(text.out, "FAIL remote-exec ")) << text.out;
-  EXPECT_TRUE(Has(text.out, "doctor: 1 of 5 checks failed: remote-exec")) << text.out;
+  EXPECT_TRUE(Has(text.out, "doctor: 1 of 6 checks failed: remote-exec")) << text.out;
 }
 
 TEST(HostsCheckStandalone, UnreachableHostAndMissingOwner_FailTheirItems) {

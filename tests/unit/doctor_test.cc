@@ -411,6 +411,22 @@ TEST(DoctorOwnerPurpose, EntryWithoutOwnerOrPurpose_Fails) {
   EXPECT_TRUE(CheckOwnerPurpose(Inv("[[hosts]]\nid = \"box\"\naddress = \"10.0.0.4\"\nowner = \"o\"\npurpose = \"p\"\n")).ok);
 }
 
+TEST(DoctorSandbox, Active_PassesNamingIt) {
+  auto item = CheckSandbox(true, "bubblewrap (/usr/bin/bwrap): hidden /var/lib/labgate");
+  EXPECT_EQ(item.id, "sandbox");
+  EXPECT_TRUE(item.ok);
+  EXPECT_TRUE(AnyDetail(item, "sandbox: bubblewrap (/usr/bin/bwrap)"));
+  EXPECT_TRUE(item.next.empty());
+}
+
+TEST(DoctorSandbox, Absent_FailsAndSaysWhatFollowsAndWhatToDo) {
+  auto item = CheckSandbox(false, "none: bubblewrap (bwrap) is not installed");
+  EXPECT_FALSE(item.ok);
+  EXPECT_TRUE(AnyDetail(item, "is not installed"));
+  EXPECT_TRUE(AnyDetail(item, "not read-only waits for a human"));
+  EXPECT_NE(item.next.find("apt install bubblewrap"), std::string::npos);
+}
+
 TEST(DoctorInventory, FileThatDoesNotLoad_FailsWithEveryError) {
   auto loaded = inventory::ParseInventory("[[hosts]]\nid = \"box\"\nport = \"x\"\n", "lab.toml", "/");
   ASSERT_FALSE(loaded.ok());

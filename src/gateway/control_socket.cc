@@ -10,10 +10,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <spdlog/spdlog.h>
 
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
+#include "gateway/operator_key.h"
 #include "nodes/rpc_peer.h"
 
 namespace labgate::gateway {
@@ -172,6 +174,12 @@ ControlListener::~ControlListener() { Stop(); }
 
 core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::string& method, nlohmann::json params,
                                           std::chrono::milliseconds timeout) {
+  // The key lives beside the socket, in the state directory; the gateway refuses calls without it.
+  auto key = ReadOperatorKey(std::filesystem::path(path).parent_path().string());
+  if (!key) return key.error();
+  if (params.is_null()) params = nlohmann::json::object();
+  if (!params.is_object()) return MakeError(ErrorCode::kInvalidArgument, "operator call parameters must be an object");
+  params[kOperatorKeyParam] = *key;
   auto fd = ConnectControl(path);
   if (!fd) return fd.error();
   SendAll(*fd, core::jsonrpc::Encode(core::jsonrpc::MakeRequest(1, method, std::move(params))) + "\n");

@@ -13,6 +13,7 @@
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
 #include "gateway/doctor.h"
+#include "gateway/operator_key.h"
 #include "gateway/views.h"
 #include "inventory/selector.h"
 #include "nodes/pairing_code.h"
@@ -66,6 +67,8 @@ core::Status OperatorService::Record(const std::string& event, const audit::Acto
   return runtime_.audit().Append(audit::EncodeEvent(e));
 }
 
+OperatorService::OperatorService(Runtime& runtime) : runtime_(runtime), key_(runtime.AdoptOperatorKey()) {}
+
 void OperatorService::Serve(int fd, const SocketPeer& peer) {
   const audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, peer.user, "pid:" + std::to_string(peer.pid)};
   core::LineFramer framer(8 * 1024 * 1024);
@@ -83,10 +86,33 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
         auto& msg = std::get<core::jsonrpc::Message>(decoded);
         if (msg.kind != core::jsonrpc::MessageKind::kRequest) continue;
         core::Result<Json> result = MakeError(ErrorCode::kInternal, "unhandled");
-        try {
-          result = Handle(msg.method, msg.params.is_null() ? Json::object() : msg.params, actor, peer.pid);
-        } catch (const std::exception& e) {
-          result = MakeError(ErrorCode::kInvalidArgument, std::string("malformed parameters: ") + e.what());
+        Json params = msg.params.is_null() ? Json::object() : std::move(msg.params);
+        std::string presented;
+        if (auto it = params.is_object() ? params.find(kOperatorKeyParam) : params.end();
+            params.is_object() && it != params.end()) {
+          if (it->is_string()) presented = it->get<std::string>();
+          params.erase(kOperatorKeyParam);
+        }
+        if (!key_) {
+          result = MakeError(ErrorCode::kUnavailable, "this gateway has no operator key, so it answers no operator: " +
+                                                          key_.error().message);
+        } else if (!OperatorKeyMatches(presented, *key_)) {
+          // The same uid reached the socket without the key: a process that cannot read the state
+          // directory (a sandboxed command) or a client that is not labgate's CLI.
+          audit::Event e{"socket.refused", actor, "",
+                         {{"method", msg.method}, {"pid", peer.pid},
+                          {"why", presented.empty() ? "no operator key" : "wrong operator key"}}};
+          (void)runtime_.audit().Append(audit::EncodeEvent(e));
+          result = MakeError(ErrorCode::kRefused,
+                             msg.method + " refused: the call did not carry the operator key from " +
+                                 OperatorKeyPath(runtime_.inventory().gateway.state_dir) +
+                                 "; use labgate's CLI as the gateway's user");
+        } else {
+          try {
+            result = Handle(msg.method, params, actor, peer.pid);
+          } catch (const std::exception& e) {
+            result = MakeError(ErrorCode::kInvalidArgument, std::string("malformed parameters: ") + e.what());
+          }
         }
         reply = result ? core::jsonrpc::MakeResult(msg.id, *result)
                        : core::jsonrpc::MakeError(msg.id, RpcCode(result.error()), result.error().message);

@@ -16,11 +16,12 @@ namespace labgate::gateway {
 /// JSON-RPC over the operator socket. Never reachable from MCP. Thread-safe.
 class OperatorService {
  public:
-  explicit OperatorService(Runtime& runtime) : runtime_(runtime) {}
+  /// Adopts the runtime's operator key (STATE_DIR/operator.key); without one, every call is refused.
+  explicit OperatorService(Runtime& runtime);
 
-  /// Serves one connection until the peer closes it.
+  /// Serves one connection until the peer closes it. Each request must carry the operator key.
   void Serve(int fd, const SocketPeer& peer);
-  /// One method call; `actor` is the peer, recorded in audit records.
+  /// One method call, the key already checked; `actor` is the peer, recorded in audit records.
   /// Methods that grant trust are refused when `peer_pid` descends from a labgate process.
   core::Result<nlohmann::json> Handle(const std::string& method, const nlohmann::json& params,
                                       const audit::Actor& actor, pid_t peer_pid = 0);
@@ -40,6 +41,7 @@ class OperatorService {
                       nlohmann::json details);
 
   Runtime& runtime_;
+  core::Result<std::string> key_;
 };
 
 /// The `labgate mcp|gateway|node` process `pid` descends from (itself included), if any.

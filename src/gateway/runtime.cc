@@ -15,6 +15,7 @@
 #include "core/files.h"
 #include "core/hashing.h"
 #include "core/os_user.h"
+#include "gateway/operator_key.h"
 
 namespace labgate::gateway {
 
@@ -163,11 +164,12 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
   keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
   keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
-  auto redactor = std::make_shared<const core::Redactor>(ReferencedSecrets(next));
+  std::vector<std::string> secrets = ReferencedSecrets(next);
   inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));
   {
     std::lock_guard<std::mutex> redactor_lock(redactor_mutex_);
-    redactor_ = std::move(redactor);
+    if (!operator_key_.empty()) secrets.push_back(operator_key_);
+    redactor_ = std::make_shared<const core::Redactor>(std::move(secrets));
   }
   const auto& now = *inventory_;
   if (server_) {
@@ -176,6 +178,17 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   }
   RecordPolicyLoaded("reload");
   return notes;
+}
+
+core::Result<std::string> Runtime::AdoptOperatorKey() {
+  auto key = EnsureOperatorKey(inventory_->gateway.state_dir);
+  if (!key) return key;
+  std::vector<std::string> secrets = ReferencedSecrets(*inventory_);
+  secrets.push_back(*key);
+  std::lock_guard<std::mutex> lock(redactor_mutex_);
+  operator_key_ = *key;
+  redactor_ = std::make_shared<const core::Redactor>(std::move(secrets));
+  return key;
 }
 
 core::Status Runtime::Start() {

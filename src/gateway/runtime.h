@@ -76,6 +76,9 @@ class Runtime {
   /// Daemon mode only: the [[checks]] scheduler (null otherwise, and before Start).
   CheckScheduler* checks() { return checks_.get(); }
   const std::string& config_hint() const { return config_hint_; }
+  /// Reads or creates STATE_DIR/operator.key for an operator socket this process serves, and
+  /// from then on redacts it like any secret. Thread-safe.
+  core::Result<std::string> AdoptOperatorKey();
   /// Runs commands on this machine inside the sandbox (when one could be set up).
   core::SandboxedRunner& runner() { return runner_; }
 
@@ -89,6 +92,7 @@ class Runtime {
   // The values of the inventory's *_env secrets, and every built-in rule; replaced on reload.
   mutable std::mutex redactor_mutex_;
   std::shared_ptr<const core::Redactor> redactor_;
+  std::string operator_key_;  // guarded by redactor_mutex_; "" until AdoptOperatorKey
   audit::FileAuditStorage audit_storage_;
   audit::AuditLog audit_;
   core::SystemProcessRunner system_runner_;

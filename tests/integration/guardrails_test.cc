@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,8 +22,15 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-// One JSON-RPC call on the operator socket, as the CLI makes it (lets tests pass env).
-Json OperatorCall(const std::string& socket, const std::string& method, const Json& params) {
+// One JSON-RPC call on the operator socket, as the CLI makes it (lets tests pass env); with
+// `key`, it carries the operator key from beside the socket, as the CLI's calls do.
+Json OperatorCall(const std::string& socket, const std::string& method, Json params, bool key = true) {
+  if (key) {
+    std::ifstream in(std::filesystem::path(socket).parent_path() / "operator.key");
+    std::string text;
+    std::getline(in, text);
+    params["operatorKey"] = text;
+  }
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -290,6 +298,66 @@ TEST_F(Guardrails, Approval_CliApprove_RepeatedCallRunsOnce) {
   EXPECT_TRUE(self_report["results"][0]["exitCode"].is_null()) << self.out;
   EXPECT_EQ(self_report["results"][0]["risk"], "privileged") << self.out;
   EXPECT_EQ(self_report["results"][0]["decision"], "approval-pending") << self.out;
+}
+
+TEST_F(Guardrails, OperatorSocket_WithoutTheOperatorKey_AnswersNothing) {
+  // What a command on local that reached the socket would try: speak the CLI's protocol itself.
+  const std::string file = dir_->path() + "/needs-a-human";
+  std::filesystem::create_directories(file);
+  Json pending = RunJson("box", "rm -r " + file);
+  ASSERT_EQ(pending["results"][0]["decision"], "approval-pending") << pending.dump();
+  const std::string id = pending["results"][0]["approvalId"];
+  const std::string key_path = dir_->path() + "/state/operator.key";
+  struct stat st {};
+  ASSERT_EQ(::stat(key_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  for (const Json& params : {Json{{"id", id}}, Json{{"id", id}, {"operatorKey", ""}},
+                             Json{{"id", id}, {"operatorKey", std::string(64, '0')}},
+                             Json{{"id", id}, {"operatorKey", 42}}}) {
+    Json reply = OperatorCall(Socket(), "approvals.approve", params, false);
+    ASSERT_TRUE(reply.contains("error")) << reply.dump();
+    EXPECT_NE(reply["error"]["message"].get<std::string>().find("operator key"), std::string::npos) << reply.dump();
+  }
+  for (const char* method : {"nodes.list", "approvals.list", "approvals.grant", "pair.new", "run", "checks.list"}) {
+    Json reply = OperatorCall(Socket(), method, Json::object(), false);
+    EXPECT_TRUE(reply.contains("error")) << method << ": " << reply.dump();
+  }
+  // Nothing was approved: the repeated call still waits for a human.
+  Json again = RunJson("box", "rm -r " + file);
+  EXPECT_EQ(again["results"][0]["decision"], "approval-pending") << again.dump();
+  EXPECT_TRUE(std::filesystem::exists(file));
+
+  // The refusals are audited, and the key itself is in no record.
+  std::ifstream key_in(key_path);
+  std::string key;
+  std::getline(key_in, key);
+  ASSERT_EQ(key.size(), 64u);
+  std::ifstream in(dir_->path() + "/state/audit.jsonl");
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("\"why\":\"no operator key\""), std::string::npos);
+  EXPECT_NE(log.find("\"why\":\"wrong operator key\""), std::string::npos);
+  EXPECT_EQ(log.find(key), std::string::npos);
+}
+
+TEST_F(Guardrails, OperatorKey_ReadFromLocal_NeedsAHumanAndEvenThenIsHidden) {
+  const std::string key_path = dir_->path() + "/state/operator.key";
+  std::ifstream key_in(key_path);
+  std::string key;
+  std::getline(key_in, key);
+  ASSERT_EQ(key.size(), 64u);
+  const std::string command = "cat " + key_path;
+  Json first = RunJson("local", command);
+  ASSERT_EQ(first["results"][0]["decision"], "approval-pending") << first.dump();
+  EXPECT_EQ(first["results"][0]["risk"], "privileged") << first.dump();
+  // Suppose the operator approves it by mistake: the sandbox still shows an empty state dir.
+  auto approved = Labgate({"approvals", "approve", first["results"][0]["approvalId"].get<std::string>()});
+  ASSERT_EQ(approved.status, 0) << approved.err;
+  Json second = RunJson("local", command);
+  const Json& r = second["results"][0];
+  EXPECT_EQ(r["decision"], "confirmed") << second.dump();
+  EXPECT_NE(r["exitCode"], 0) << second.dump();
+  EXPECT_EQ(second.dump().find(key), std::string::npos) << second.dump();
 }
 
 TEST_F(Guardrails, Grant_TimeBoxed_RunsMatchingCommandsOnly) {

@@ -16,6 +16,8 @@
 #include "core/hashing.h"
 #include "core/os_user.h"
 #include "gateway/operator_key.h"
+#include "inventory/diff.h"
+#include <spdlog/spdlog.h>
 
 namespace labgate::gateway {
 
@@ -122,9 +124,10 @@ Runtime::~Runtime() {
   if (store_) (void)store_->Flush();
 }
 
-void Runtime::RecordPolicyLoaded(const std::string& mode_name) {
+void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector<std::string>* changes) {
   const auto& inv = *inventory_;
   audit::Json details = {{"source", inv.source}, {"process", mode_name}, {"pid", ::getpid()}};
+  if (changes) details["changes"] = *changes;
   if (auto text = core::ReadFile(inv.source)) details["sha256"] = core::Sha256Hex(*text);
   audit::Json scopes = audit::Json::object();
   auto rules = [](const inventory::CommandRules& r) {
@@ -164,6 +167,7 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
   keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
   keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
+  const std::vector<std::string> changes = inventory::DescribeChanges(*inventory_, next);
   std::vector<std::string> secrets = ReferencedSecrets(next);
   inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));
   {
@@ -176,7 +180,13 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
     server_->UpdateSourceRules(now.gateway.allowed_networks, static_cast<int>(now.gateway.auth_fail_limit),
                                std::chrono::seconds(now.gateway.auth_fail_window_s));
   }
-  RecordPolicyLoaded("reload");
+  // A policy change made by editing the file is the operator's to notice: say it where they look.
+  if (!changes.empty()) {
+    std::string summary;
+    for (const auto& line : changes) summary += "\n  " + line;
+    spdlog::warn("{} changed policy on reload:{}", now.source, summary);
+  }
+  RecordPolicyLoaded("reload", &changes);
   return notes;
 }
 

@@ -57,8 +57,9 @@ class Runtime {
   /// Daemon mode: opens the pairing store, creates the host key and starts the node listener.
   core::Status Start();
 
-  /// Writes a `policy.loaded` event: which inventory (and its digest) the policy now comes from.
-  void RecordPolicyLoaded(const std::string& mode_name);
+  /// Writes a `policy.loaded` event: which inventory (and its digest) the policy now comes from,
+  /// and on a reload what changed (`changes`, one line each; empty when nothing did).
+  void RecordPolicyLoaded(const std::string& mode_name, const std::vector<std::string>* changes = nullptr);
 
   /// Puts a newly loaded hosts.toml in force without dropping node sessions or pooled SSH
   /// connections. Settings that only a restart can change (listen, state_dir, audit_log) keep

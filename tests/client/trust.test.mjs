@@ -176,6 +176,8 @@ for (const mode of ['embedded', 'daemon']) {
           `sed -i 's/^/# /' ${q(configPath)}`,
           `printf '\\n[policies.run]\\nallow = ["*"]\\n' >> ${q(configPath)}`,
           `mv ${q(configPath)} ${q(`${configPath}.moved`)}`,
+          `printf '[local]\nmode = "full"\n' > ${q(`${configPath}.new`)} && mv -f ${q(`${configPath}.new`)} ${q(configPath)}`,
+          `ln -sf /dev/null ${q(configPath)}`,
           `node -e 'require("fs").writeFileSync(process.argv[1], "")' ${q(configPath)}`,
           `${L} hosts add evil --address 127.0.0.9 --config ${C}`,
           // the approvals store

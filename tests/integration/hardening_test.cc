@@ -193,7 +193,11 @@ TEST_F(Hardening, Reload_OnFileChange_AppliesNewPolicyAndKeepsTheNodeSession) {
   std::ofstream(client_config_) << updated;
   ASSERT_TRUE(PollUntil([&] { return Events(AuditLog(), "policy.loaded").size() > reloads; }, milliseconds(10000)))
       << gateway_->Stderr();
-  EXPECT_EQ(Events(AuditLog(), "policy.loaded").back()["details"]["process"], "reload");
+  const Json loaded = Events(AuditLog(), "policy.loaded").back();
+  EXPECT_EQ(loaded["details"]["process"], "reload");
+  // What changed is in the record, for the operator who did not make the change.
+  EXPECT_EQ(loaded["details"]["changes"], Json::array({"+ policies.run.deny \"echo reload-marker*\""}))
+      << loaded.dump();
 
   // The gateway decides with the new rules ...
   Json refused = RunJson("desk", "echo reload-marker");
@@ -208,6 +212,8 @@ TEST_F(Hardening, Reload_OnFileChange_AppliesNewPolicyAndKeepsTheNodeSession) {
   ReplaceFile(config_, ConfigText(""));
   std::ofstream(client_config_) << ConfigText("");
   ASSERT_TRUE(PollUntil([&] { return Events(AuditLog(), "policy.loaded").size() > reloads + 1; }, milliseconds(10000)));
+  EXPECT_EQ(Events(AuditLog(), "policy.loaded").back()["details"]["changes"],
+            Json::array({"- policies.run.deny \"echo reload-marker*\""}));
 }
 
 TEST_F(Hardening, Reload_InvalidFile_KeepsTheOldInventoryAndSaysWhy) {

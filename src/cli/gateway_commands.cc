@@ -180,9 +180,13 @@ int GatewayVerb(const Args& args) {
   runtime.RecordPolicyLoaded("gateway");
   gateway::OperatorService operators(runtime);
   auto refused = [&runtime](const std::string& socket) { return RefusedPeerAuditor(runtime, socket); };
+  gateway::ControlListener::AllowFn other_operators;
+  if (!runtime.inventory().gateway.operators.empty()) {
+    other_operators = [&runtime](uid_t uid) { return runtime.IsOperatorPeer(uid); };
+  }
   auto op = gateway::ControlListener::Listen(
       paths.operator_socket, [&](int fd, const gateway::SocketPeer& peer) { operators.Serve(fd, peer); },
-      refused(paths.operator_socket));
+      refused(paths.operator_socket), other_operators);
   if (!op) return Fail(op.error().message, 1);
   auto mcp_listener = gateway::ControlListener::Listen(
       paths.mcp_socket,

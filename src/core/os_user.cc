@@ -1,8 +1,11 @@
 #include "core/os_user.h"
 
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <vector>
 
@@ -43,6 +46,59 @@ std::string HostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
+}
+
+namespace {
+
+std::optional<unsigned long> Number(const std::string& text) {
+  if (text.empty() || text.size() > 10 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::stoul(text);
+}
+
+std::optional<Account> FromPasswd(bool by_uid, uid_t uid, const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  const int rc = by_uid ? getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)
+                        : getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return Account{found->pw_uid, found->pw_gid, found->pw_name};
+}
+
+}  // namespace
+
+std::optional<Account> AccountOf(uid_t uid) { return FromPasswd(true, uid, ""); }
+
+std::optional<Account> FindAccount(const std::string& name_or_uid) {
+  if (auto n = Number(name_or_uid)) {
+    if (auto a = AccountOf(static_cast<uid_t>(*n))) return a;
+    return Account{static_cast<uid_t>(*n), static_cast<gid_t>(-1), ""};
+  }
+  return FromPasswd(false, 0, name_or_uid);
+}
+
+std::optional<gid_t> FindGroup(const std::string& name_or_gid) {
+  if (auto n = Number(name_or_gid)) return static_cast<gid_t>(*n);
+  std::vector<char> buf(65536);
+  group gr{};
+  group* found = nullptr;
+  if (getgrnam_r(name_or_gid.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
+  return found->gr_gid;
+}
+
+std::vector<gid_t> GroupsOf(const Account& account) {
+  if (account.name.empty()) return {};
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    int n = static_cast<int>(groups.size());
+    if (getgrouplist(account.name.c_str(), account.gid, groups.data(), &n) >= 0) {
+      groups.resize(static_cast<std::size_t>(n));
+      return groups;
+    }
+    groups.resize(static_cast<std::size_t>(n) > groups.size() ? static_cast<std::size_t>(n) : groups.size() * 2);
+  }
 }
 
 }  // namespace labgate::core

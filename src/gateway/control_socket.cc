@@ -72,7 +72,7 @@ core::Result<int> ConnectControl(const std::string& path) {
 }
 
 core::Result<std::unique_ptr<ControlListener>> ControlListener::Listen(const std::string& path, Handler handler,
-                                                                       RefusedFn on_refused) {
+                                                                       RefusedFn on_refused, AllowFn also_allowed) {
   auto addr = AddressOf(path);
   if (!addr) return addr.error();
   if (auto live = ConnectControl(path)) {
@@ -84,6 +84,7 @@ core::Result<std::unique_ptr<ControlListener>> ControlListener::Listen(const std
   l->path_ = path;
   l->handler_ = std::move(handler);
   l->on_refused_ = std::move(on_refused);
+  l->also_allowed_ = std::move(also_allowed);
   l->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   // Create the socket 0600 from the start: no window in which others could connect.
   mode_t old = ::umask(0177);
@@ -95,7 +96,9 @@ core::Result<std::unique_ptr<ControlListener>> ControlListener::Listen(const std
     l->fd_ = -1;
     return MakeError(ErrorCode::kIo, "cannot listen on " + path + ": " + std::strerror(err));
   }
-  ::chmod(path.c_str(), 0600);
+  // Other operators connect by their own uid, which the accept loop checks; the file mode cannot
+  // name them, so it lets everyone try.
+  ::chmod(path.c_str(), l->also_allowed_ ? 0666 : 0600);
   l->stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
   l->accept_thread_ = std::thread([raw = l.get()] { raw->AcceptLoop(); });
   return l;
@@ -128,11 +131,12 @@ void ControlListener::AcceptLoop() {
       continue;
     }
     SocketPeer peer{cred.uid, cred.pid, UserName(cred.uid)};
-    if (cred.uid != ::getuid()) {
+    if (cred.uid != ::getuid() && !(also_allowed_ && also_allowed_(cred.uid))) {
       SendAll(conn, core::jsonrpc::Encode(core::jsonrpc::MakeError(
                          nullptr, nodes::kErrRefused,
                          "this socket serves only " + UserName(::getuid()) + " (uid " + std::to_string(::getuid()) +
-                             "), the gateway's own user; you are " + peer.user)) +
+                             "), the gateway's own user" + (also_allowed_ ? ", and gateway.operators" : "") +
+                             "; you are " + peer.user)) +
                          "\n");
       ::close(conn);
       spdlog::warn("refused a connection on {} from uid {} (pid {})", path_, cred.uid, cred.pid);
@@ -174,12 +178,19 @@ ControlListener::~ControlListener() { Stop(); }
 
 core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::string& method, nlohmann::json params,
                                           std::chrono::milliseconds timeout) {
-  // The key lives beside the socket, in the state directory; the gateway refuses calls without it.
-  auto key = ReadOperatorKey(std::filesystem::path(path).parent_path().string());
-  if (!key) return key.error();
+  // The key lives beside the socket, in the state directory; the gateway's own user must present
+  // it. Another operator (gateway.operators) cannot read it and needs none: the gateway knows
+  // them by uid. So only the socket's owner fails here.
   if (params.is_null()) params = nlohmann::json::object();
   if (!params.is_object()) return MakeError(ErrorCode::kInvalidArgument, "operator call parameters must be an object");
-  params[kOperatorKeyParam] = *key;
+  auto key = ReadOperatorKey(std::filesystem::path(path).parent_path().string());
+  struct stat socket_stat {};
+  const bool own_socket = ::stat(path.c_str(), &socket_stat) != 0 || socket_stat.st_uid == ::geteuid();
+  if (key) {
+    params[kOperatorKeyParam] = *key;
+  } else if (own_socket) {
+    return key.error();
+  }
   auto fd = ConnectControl(path);
   if (!fd) return fd.error();
   SendAll(*fd, core::jsonrpc::Encode(core::jsonrpc::MakeRequest(1, method, std::move(params))) + "\n");

@@ -24,17 +24,20 @@ struct SocketPeer {
   std::string user;  // login name of uid, or the number
 };
 
-/// A Unix socket in the state dir (mode 0600) that serves each connection on its own thread.
-/// Only the gateway's own uid is served; anyone else is told so, reported, and closed — a second
-/// fence behind the file mode. Thread-safe; Stop closes every connection and joins the threads.
+/// A Unix socket in the state dir that serves each connection on its own thread. The gateway's
+/// own uid is served, and with `also_allowed` the uids it accepts (asked at each connection, so a
+/// reload applies); anyone else is told so, reported, and closed. Without `also_allowed` the socket
+/// is mode 0600, a second fence behind the check; with it 0666, and SO_PEERCRED is the fence.
+/// Thread-safe; Stop closes every connection and joins the threads.
 class ControlListener {
  public:
   using Handler = std::function<void(int fd, const SocketPeer& peer)>;
   using RefusedFn = std::function<void(const SocketPeer& peer)>;
+  using AllowFn = std::function<bool(uid_t uid)>;
 
   /// Binds `path`, replacing a stale socket nobody listens on; refuses when a live one exists.
   static core::Result<std::unique_ptr<ControlListener>> Listen(const std::string& path, Handler handler,
-                                                               RefusedFn on_refused);
+                                                               RefusedFn on_refused, AllowFn also_allowed = nullptr);
   ~ControlListener();
   void Stop();
 
@@ -47,6 +50,7 @@ class ControlListener {
   int stop_fd_ = -1;
   Handler handler_;
   RefusedFn on_refused_;
+  AllowFn also_allowed_;
   std::thread accept_thread_;
   std::mutex mutex_;
   struct Connection {

@@ -96,7 +96,10 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
         if (!key_) {
           result = MakeError(ErrorCode::kUnavailable, "this gateway has no operator key, so it answers no operator: " +
                                                           key_.error().message);
-        } else if (!OperatorKeyMatches(presented, *key_)) {
+        } else if (peer.uid != ::getuid() && !runtime_.IsOperatorPeer(peer.uid)) {
+          // The listener checks this too; a reload may have removed the operator since it connected.
+          result = MakeError(ErrorCode::kRefused, msg.method + " refused: " + peer.user + " is not in gateway.operators");
+        } else if (peer.uid == ::getuid() && !OperatorKeyMatches(presented, *key_)) {
           // The same uid reached the socket without the key: a process that cannot read the state
           // directory (a sandboxed command) or a client that is not labgate's CLI.
           audit::Event e{"socket.refused", actor, "",

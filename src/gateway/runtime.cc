@@ -190,6 +190,15 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   return notes;
 }
 
+bool Runtime::IsOperatorPeer(uid_t uid) const {
+  const auto& g = inventory_->gateway;  // replaced inventories live until the process ends
+  if (g.operators.empty()) return false;
+  if (!g.command_user.empty()) {
+    if (auto account = core::FindAccount(g.command_user); account && account->uid == uid) return false;
+  }
+  return inventory::IsListedOperator(g.operators, uid);
+}
+
 core::Result<std::string> Runtime::AdoptOperatorKey() {
   auto key = EnsureOperatorKey(inventory_->gateway.state_dir);
   if (!key) return key;
@@ -204,10 +213,19 @@ core::Result<std::string> Runtime::AdoptOperatorKey() {
 core::Status Runtime::Start() {
   if (mode_ != Mode::kDaemon) return core::Status();
   const auto& settings = inventory_->gateway;
+  if (!settings.command_user.empty() && core::CurrentUserName() == settings.command_user) {
+    return core::MakeError(core::ErrorCode::kRefused,
+                           "the gateway runs as " + settings.command_user + ", which gateway.command_user names as "
+                           "the account that runs the assistant's commands; run the gateway as its own user "
+                           "(packaging/system/ has the units)");
+  }
   if (::mkdir(settings.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return core::MakeError(core::ErrorCode::kIo,
                            "cannot create state_dir " + settings.state_dir + ": " + std::strerror(errno));
   }
+  // Other operators reach the operator socket by name; nobody but the gateway's user may list
+  // the directory, and every file in it is private (0600) on its own.
+  ::chmod(settings.state_dir.c_str(), settings.operators.empty() ? 0700 : 0711);
   const StatePaths paths = PathsFor(settings);
   auto store = nodes::PairingStore::Open(paths.pairing, clock_);
   if (!store) return store.error();

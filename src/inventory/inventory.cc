@@ -272,6 +272,23 @@ std::string CheckNetwork(const std::string& v) {
   return core::ParseIpv4Network(v) ? "" : "'" + v + "' is not an IPv4 network (write it as 100.64.0.0/10)";
 }
 
+// "alice", "uid:1001", "group:labops" or "gid:1002", naming an account or group this machine has.
+std::string CheckOperator(const std::string& v) {
+  if (v.rfind("group:", 0) == 0 || v.rfind("gid:", 0) == 0) {
+    const std::string name = v.substr(v.find(':') + 1);
+    if (v[0] == 'g' && v[1] == 'i' && (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)) {
+      return "'" + v + "': gid: takes a number";
+    }
+    return core::FindGroup(name) ? "" : "'" + v + "': this machine has no group " + name;
+  }
+  if (v.rfind("uid:", 0) == 0) {
+    const std::string n = v.substr(4);
+    return !n.empty() && n.find_first_not_of("0123456789") == std::string::npos ? "" : "'" + v + "': uid: takes a number";
+  }
+  if (v.find(':') != std::string::npos) return "'" + v + "' is not a user name, uid:N, group:NAME or gid:N";
+  return core::FindAccount(v) ? "" : "'" + v + "': this machine has no user " + v + " (write uid:N for a bare uid)";
+}
+
 void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
                  GatewaySettings& g, std::vector<std::string>& errors) {
   TableReader r(table, "gateway", source, errors);
@@ -300,6 +317,22 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (auto v = r.Strings("allowed_networks", CheckNetwork)) g.allowed_networks = *v;
   if (auto v = r.Integer("auth_fail_limit", 1, 100000)) g.auth_fail_limit = *v;
   if (auto v = r.Integer("auth_fail_window_s", 1, 7 * 24 * 3600)) g.auth_fail_window_s = *v;
+  if (auto v = r.Strings("operators", CheckOperator)) g.operators = *v;
+  if (auto v = r.String("command_user")) {
+    if (auto account = core::FindAccount(*v); !account || account->name.empty()) {
+      r.Error(r.Line("command_user"), "gateway.command_user", "this machine has no user " + *v);
+    } else if (IsListedOperator(g.operators, account->uid)) {
+      r.Error(r.Line("command_user"), "gateway.command_user",
+              *v + " is also listed in gateway.operators (by name, uid or group): the account that runs the "
+                   "assistant's commands would be able to approve them; use separate accounts");
+    } else if (account->uid == 0) {
+      r.Error(r.Line("command_user"), "gateway.command_user",
+              "root may not be the command account: it can read the gateway's key and state; use an unprivileged "
+              "account (sudo rules on it stay guarded as privileged commands)");
+    } else {
+      g.command_user = *v;
+    }
+  }
   if (g.default_timeout_ms > g.max_timeout_ms) {
     r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
   }
@@ -730,6 +763,29 @@ Inventory DefaultInventory() {
   return inv;
 }
 
+bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid) {
+  std::optional<core::Account> account;
+  bool looked_up = false;
+  for (const auto& entry : operators) {
+    const bool group = entry.rfind("group:", 0) == 0 || entry.rfind("gid:", 0) == 0;
+    if (!group) {
+      const auto listed = core::FindAccount(entry.rfind("uid:", 0) == 0 ? entry.substr(4) : entry);
+      if (listed && listed->uid == uid) return true;
+      continue;
+    }
+    const auto gid = core::FindGroup(entry.substr(entry.find(':') + 1));
+    if (!gid) continue;
+    if (!looked_up) {
+      account = core::AccountOf(uid);
+      looked_up = true;
+    }
+    if (!account) continue;
+    const auto groups = core::GroupsOf(*account);
+    if (std::find(groups.begin(), groups.end(), *gid) != groups.end()) return true;
+  }
+  return false;
+}
+
 core::Result<Inventory> ParseInventory(std::string_view text, const std::string& source, const std::string& base_dir) {
   toml::table root;
   try {
@@ -773,6 +829,14 @@ core::Result<Inventory> ParseInventory(std::string_view text, const std::string&
     ReadChecks(root, source, inv, errors);
   }
   if (state_dir_set && !audit_log_set) inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
+  if (!inv.gateway.command_user.empty() && inv.Find(kLocalTargetId)) {
+    // `local` runs as the gateway's own user, which is exactly what a command account avoids.
+    const toml::node* node = root.at_path("gateway.command_user").node();
+    errors.push_back(source + ":" + std::to_string(node ? LineOf(*node) : 0) +
+                     ": gateway.command_user: commands on this machine go through the node agent running as " +
+                     inv.gateway.command_user + ", but [local] is still on and would run them as the gateway's user; "
+                     "set enabled = false under [local]");
+  }
   CheckPolicyReferences(root, source, inv, errors);
 
   if (!errors.empty()) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -45,7 +47,18 @@ struct GatewaySettings {
   std::vector<std::string> allowed_networks;
   std::int64_t auth_fail_limit = 10;      // failed node logins per source address within the window
   std::int64_t auth_fail_window_s = 300;  // ... after which that address is refused until the window passes
+  /// People who may use the operator socket besides the gateway's own user (who must present
+  /// STATE_DIR/operator.key): "alice", "uid:1001", "group:labops", "gid:1002". The kernel vouches
+  /// for their uid (SO_PEERCRED), so they need no key.
+  std::vector<std::string> operators;
+  /// The account whose `labgate node` agent runs commands on this machine, when the gateway has
+  /// its own user and `local` is off; it may not be an operator.
+  std::string command_user;
 };
+
+/// Whether the account `uid` is listed in `operators` (see GatewaySettings::operators): by name,
+/// by uid, or as a member of a listed group.
+bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid);
 
 /// Target roles: an admin target may receive privileged commands (sudo, doas, writes into system
 /// paths) when policy allows them; a daily-use target never does.

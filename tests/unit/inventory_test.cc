@@ -162,6 +162,53 @@ TEST(Inventory, LocalCanBeDisabled) {
   EXPECT_EQ(inv->Find("local"), nullptr);
 }
 
+// Debian always has root (uid 0, group root) and nobody (uid 65534, primary group nogroup).
+TEST(Inventory, OperatorsNameUsersUidsAndGroupsThisMachineHas) {
+  auto inv = Parse("[gateway]\noperators = [\"root\", \"uid:1234\", \"group:nogroup\", \"gid:4321\"]\n");
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  EXPECT_EQ(inv->gateway.operators.size(), 4u);
+  std::string e = ErrorOf("[gateway]\noperators = [\"no-such-user-xq\", \"group:no-such-group-xq\", \"uid:x\", \"a:b\"]\n");
+  EXPECT_NE(e.find("hosts.toml:2: gateway.operators: 'no-such-user-xq': this machine has no user"), std::string::npos) << e;
+  EXPECT_NE(e.find("'group:no-such-group-xq': this machine has no group"), std::string::npos) << e;
+  EXPECT_NE(e.find("'uid:x': uid: takes a number"), std::string::npos) << e;
+  EXPECT_NE(e.find("'a:b' is not a user name"), std::string::npos) << e;
+}
+
+TEST(Inventory, IsListedOperator_ByNameUidAndGroupMembership) {
+  EXPECT_TRUE(IsListedOperator({"root"}, 0));
+  EXPECT_TRUE(IsListedOperator({"uid:0"}, 0));
+  EXPECT_TRUE(IsListedOperator({"group:root"}, 0));
+  EXPECT_TRUE(IsListedOperator({"gid:65534"}, 65534));  // nobody's primary group
+  EXPECT_TRUE(IsListedOperator({"group:nogroup"}, 65534));
+  EXPECT_FALSE(IsListedOperator({"group:root"}, 65534));
+  EXPECT_FALSE(IsListedOperator({"root"}, 65534));
+  EXPECT_FALSE(IsListedOperator({"group:nogroup"}, 65533));  // no account, so no groups
+  EXPECT_FALSE(IsListedOperator({}, 0));
+}
+
+TEST(Inventory, CommandUserWhoIsAlsoAnOperator_IsRefused) {
+  const std::string off = "[local]\nenabled = false\n";
+  auto ok = Parse("[gateway]\noperators = [\"root\"]\ncommand_user = \"nobody\"\n" + off);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->gateway.command_user, "nobody");
+  for (const char* operators : {"\"nobody\"", "\"uid:65534\"", "\"group:nogroup\""}) {
+    std::string e = ErrorOf(std::string("[gateway]\noperators = [") + operators + "]\ncommand_user = \"nobody\"\n" + off);
+    EXPECT_NE(e.find("hosts.toml:3: gateway.command_user: nobody is also listed in gateway.operators"),
+              std::string::npos) << operators << ": " << e;
+  }
+  std::string root = ErrorOf("[gateway]\ncommand_user = \"root\"\n" + off);
+  EXPECT_NE(root.find("gateway.command_user: root may not be the command account"), std::string::npos) << root;
+  std::string missing = ErrorOf("[gateway]\ncommand_user = \"no-such-user-xq\"\n" + off);
+  EXPECT_NE(missing.find("gateway.command_user: this machine has no user no-such-user-xq"), std::string::npos) << missing;
+}
+
+TEST(Inventory, CommandUserWithLocalStillOn_IsRefused) {
+  std::string e = ErrorOf("[gateway]\ncommand_user = \"nobody\"\n");
+  EXPECT_NE(e.find("hosts.toml:2: gateway.command_user: commands on this machine go through the node agent running "
+                   "as nobody, but [local] is still on"),
+            std::string::npos) << e;
+}
+
 TEST(Inventory, BundledExampleLoadsAndLocalWorks) {
   auto inv = LoadInventory(std::string(LABGATE_SOURCE_DIR) + "/hosts.toml");
   ASSERT_TRUE(inv.ok()) << inv.error().message;

@@ -11,6 +11,8 @@ packages=(
   xvfb x11-xserver-utils ffmpeg gpsd gpsd-clients
   # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands
   shfmt dash bash bubblewrap
+  # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts
+  systemd
 )
 # The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

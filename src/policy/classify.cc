@@ -1101,7 +1101,7 @@ bool InSystemBin(std::string_view path) {
 // quotes: `printf -v 'a[$(cmd)]' x`. These builtins take variable names.
 bool TakesVariableNames(std::string_view prog) {
   return OneOf(prog, {"printf", "read", "declare", "typeset", "local", "export", "readonly", "unset", "getopts",
-                      "mapfile", "readarray", "wait", "test", "[", "let"});
+                      "mapfile", "readarray", "wait", "test", "["});
 }
 
 // Names whose value no program runs as code or uses to find code: locale, time zone, terminal.
@@ -1138,10 +1138,11 @@ Verdict Interpreter(std::string_view prog, const Words& w) {
                  Quoted(prog) + " runs program code (inline, from a file or from its input) that labgate cannot judge");
 }
 
-// Families of programs the original table treated as unknown or too leniently. nullopt: not one.
-std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
+// Programs that run code or commands they were handed: interpreters, editors, shell builtins
+// that take names or assignments, schedulers and multiplexers.
+std::optional<Verdict> CodeRunners(std::string_view prog, const Words& w) {
   const std::string name(prog);
-  if (IsInterpreter(prog) || OneOf(prog, {"expect", "gdb", "jshell", "irb", "pwsh", "tclsh", "wish", "guile"})) {
+  if (IsInterpreter(prog) || OneOf(prog, {"expect", "gdb", "jshell", "irb", "pwsh", "wish", "guile"})) {
     return Interpreter(prog, w);
   }
   if (OneOf(prog, {"vi", "vim", "nvim", "view", "ex", "vimdiff", "emacs", "nano", "ed", "mcedit", "joe"})) {
@@ -1161,9 +1162,9 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
       // Which words are variable names: after -v for printf and test, after -p for wait, the
       // second operand of getopts, every non-option word for the others.
       const bool after_flag = OneOf(prog, {"printf", "test", "[", "wait"});
-      const bool name = after_flag ? (w[i - 1] == (prog == "wait" ? "-p" : "-v"))
-                                   : (prog == "getopts" ? i == 2 : !StartsWith(w[i], "-"));
-      if (name && w[i].find('[') != std::string::npos) {
+      const bool is_name = after_flag ? (w[i - 1] == (prog == "wait" ? "-p" : "-v"))
+                                      : (prog == "getopts" ? i == 2 : !StartsWith(w[i], "-"));
+      if (is_name && w[i].find('[') != std::string::npos) {
         return Builtin(kDes, name + " NAME[...]",
                        "bash evaluates the subscript of " + Quoted(w[i]) + " as arithmetic, which can run commands");
       }
@@ -1221,6 +1222,12 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     if (a.Short('p') && a.operands.size() <= 1) return Builtin(kRO, "chrt -p", "only shows a policy");
     return Mutating("chrt", "chrt changes scheduling priority");
   }
+  return std::nullopt;
+}
+
+// Storage that can be detached and links that can be taken down.
+std::optional<Verdict> MountsAndNetwork(std::string_view prog, const Words& w) {
+  const std::string name(prog);
   if (OneOf(prog, {"umount", "swapoff"})) {
     return Builtin(kDes, name, name + " detaches storage in use, which can stop services or the machine");
   }
@@ -1306,6 +1313,12 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     }
     return ReadOnly("route");
   }
+  return std::nullopt;
+}
+
+// Cluster, D-Bus, transfer and hardware tools: what they change, and their read-only verbs.
+std::optional<Verdict> ServicesAndHardware(std::string_view prog, const Words& w) {
+  const std::string name(prog);
   if (prog == "helm") {
     return ByVerb("helm", ParseArgs(w, "n", {"--namespace", "--kube-context", "--kubeconfig"}).operands,
                   Verbs{"list|ls|status|get|history|hist|show|inspect|search|repo list|version|env|template|lint|"
@@ -1451,6 +1464,12 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     if (w.size() == 1 || a.Short('r') || a.Long("--show") || a.Long("--get") || a.Long("--verbose")) return ReadOnly("hwclock");
     return Mutating("hwclock", "hwclock sets a clock");
   }
+  return std::nullopt;
+}
+
+// Pagers and VCS with command options, archives, power, package managers, cron.
+std::optional<Verdict> ArchivesAndPackages(std::string_view prog, const Words& w) {
+  const std::string name(prog);
   if (prog == "man" || prog == "git" || prog == "less" || prog == "more") {
     // Pagers, editors and config given on the command line can run programs.
     for (size_t i = 1; i < w.size(); ++i) {
@@ -1564,6 +1583,12 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
     if (a.Short('l')) return Builtin(kRO, "crontab -l", "crontab -l only lists");
     return Builtin(kDes, "crontab", "crontab installs or deletes commands that cron runs later, unseen by labgate");
   }
+  return std::nullopt;
+}
+
+// Setuid modes, encrypted devices, kernel settings, logs, downloads.
+std::optional<Verdict> PermissionsAndDownloads(std::string_view prog, const Words& w) {
+  const std::string name(prog);
   if (prog == "install" || prog == "chmod") {
     for (size_t i = 1; i < w.size(); ++i) {
       std::string_view mode = w[i];
@@ -1628,6 +1653,15 @@ std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
   }
   if (prog == "flatpak-spawn") {
     return Builtin(kDes, "flatpak-spawn", "flatpak-spawn --host runs a command outside the sandbox");
+  }
+  return std::nullopt;
+}
+
+// Families of programs the original table treated as unknown or too leniently. nullopt: not one.
+std::optional<Verdict> FamilyVerdict(std::string_view prog, const Words& w) {
+  for (auto family : {CodeRunners, MountsAndNetwork, ServicesAndHardware, ArchivesAndPackages,
+                      PermissionsAndDownloads}) {
+    if (std::optional<Verdict> v = family(prog, w)) return v;
   }
   return std::nullopt;
 }
@@ -1869,12 +1903,6 @@ Verdict ProgramVerdict(const SimpleCommand& c) {
   if (prog == "sed") return Sed(w);
   if (OneOf(prog, {"awk", "gawk", "mawk", "nawk", "busybox-awk"})) return Awk(prog, w);
   if (prog == "tar") return Tar(w);
-  if (prog == "crontab") {
-    const Args a = ParseArgs(w, "u", {});
-    if (a.Short('r')) return Builtin(kDes, "crontab -r", "crontab -r deletes the whole crontab");
-    if (a.Short('l')) return Builtin(kRO, "crontab -l", "crontab -l only lists");
-    return Mutating("crontab", "crontab installs scheduled commands");
-  }
   if (prog == "ip") return Ip(w);
   if (prog == "ifconfig") {
     const Args a = ParseArgs(w);
@@ -1966,14 +1994,7 @@ Verdict ProgramVerdict(const SimpleCommand& c) {
     if (a.operands.empty()) return ReadOnly("stty");
     return Mutating("stty", "stty changes terminal settings");
   }
-  if (prog == "sysctl") {
-    const Args a = ParseArgs(w);
-    const bool sets = a.AnyShort("wp") || a.Long("--write") || a.Long("--load") || a.Long("--system") ||
-                      std::any_of(a.operands.begin(), a.operands.end(),
-                                  [](std::string_view op) { return op.find('=') != std::string_view::npos; });
-    if (sets) return Mutating("sysctl -w", "sysctl -w changes kernel settings");
-    return ReadOnly("sysctl");
-  }
+  if (prog == "sysctl") return ReadOnly("sysctl");  // changing settings is destructive (FamilyVerdict)
   if (prog == "pihole") return Pihole(w);
   if (prog == "tailscale") {
     return ByVerb("tailscale", ParseArgs(w).operands,

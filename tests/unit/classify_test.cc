@@ -294,5 +294,15 @@ TEST(Classify, MegabyteCommandIsClassified) {
   EXPECT_EQ(last.rule, "builtin:rm -r");
 }
 
+TEST(Classify, BuiltinTakingAVariableName_NamesTheBuiltinInItsRule) {
+  // The subscript is arithmetic in bash, so it can hide a command; the rule says which builtin.
+  for (const char* command : {"printf -v 'a[$(id)]' x", "read 'a[$(id)]'", "unset 'a[$(id)]'"}) {
+    Classification c = Classify(ParseShell(command));
+    EXPECT_EQ(c.risk, Risk::kDestructive) << command;
+    const std::string prog = std::string(command).substr(0, std::string(command).find(' '));
+    EXPECT_EQ(c.rule, "builtin:" + prog + " NAME[...]") << command;
+  }
+}
+
 }  // namespace
 }  // namespace labgate::policy

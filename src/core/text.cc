@@ -80,8 +80,8 @@ std::string ToValidUtf8(std::string_view bytes) {
   return out;
 }
 
-std::string ShellQuote(std::string_view word) {
-  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+std::string ShellQuote(std::string_view word, QuoteMode mode) {
+  if (mode == QuoteMode::kIfNeeded && !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                               "0123456789_-./=:,+@%") == std::string_view::npos) {
     return std::string(word);
   }

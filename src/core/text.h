@@ -12,8 +12,16 @@ std::string ToValidUtf8(std::string_view bytes);
 /// True for a valid environment variable name: letters, digits and '_', not starting with a digit.
 bool IsValidEnvName(std::string_view name);
 
-/// Quotes one word for a POSIX shell so it reads back as exactly that word.
-std::string ShellQuote(std::string_view word);
+/// How ShellQuote treats a word made only of characters that need no quoting.
+enum class QuoteMode {
+  kIfNeeded,  // leave it bare: `df`, `-h`, `/var/log`
+  kAlways,    // quote it anyway: a command's first word, so `if` or `a=b` is never a keyword or an assignment
+};
+
+/// Quotes one word for a POSIX shell (dash, bash, zsh, ksh) so it reads back as exactly that word.
+/// The one function that builds shell text from data: every string labgate sends to a shell
+/// goes through it.
+std::string ShellQuote(std::string_view word, QuoteMode mode = QuoteMode::kIfNeeded);
 
 /// argv rendered for people and audit summaries: words joined by spaces, quoted where needed.
 std::string JoinArgv(const std::vector<std::string>& argv);

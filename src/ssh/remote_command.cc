@@ -7,16 +7,6 @@
 
 namespace labgate::ssh {
 
-namespace {
-
-std::string ForceQuote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-}  // namespace
-
 std::string NewRunId() {
   std::random_device rd;
   char buf[17];
@@ -33,8 +23,11 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
     if (has_nul(cwd)) return {"", "cwd contains a NUL byte"};
     // A leading '-' would read as an option to cd.
     std::string dir = cwd[0] == '-' ? "./" + cwd : cwd;
-    text += "cd " + core::ShellQuote(dir) + " || { echo \"labgate: cannot change to directory " +
-            core::ShellQuote(cwd) + "\" >&2; exit 125; }; ";
+    // The message is one quoted word too: nothing in the directory's name is ever expanded,
+    // and printf (unlike dash's echo) does not read backslashes in it.
+    text += "cd " + core::ShellQuote(dir) + " || { printf '%s\\n' " +
+            core::ShellQuote("labgate: cannot change to directory " + cwd, core::QuoteMode::kAlways) +
+            " >&2; exit 125; }; ";
   }
   // Prefix assignments go into the environment of the command itself, so every process it
   // starts carries the run id. No `exec`: shells run a final simple command in place anyway,
@@ -53,7 +46,7 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
     for (std::size_t i = 0; i < argv.size(); ++i) {
       if (has_nul(argv[i])) return {"", "a command argument contains a NUL byte"};
       // The program name is always quoted: a quoted word is never a reserved word or an alias.
-      text += " " + (i == 0 ? ForceQuote(argv[i]) : core::ShellQuote(argv[i]));
+      text += " " + core::ShellQuote(argv[i], i == 0 ? core::QuoteMode::kAlways : core::QuoteMode::kIfNeeded);
     }
   }
   return {text, ""};

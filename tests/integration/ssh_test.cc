@@ -122,6 +122,15 @@ TEST_F(SshHosts, CwdAndShellString) {
   auto bad = Labgate({"run", "h1", "--config", cfg, "--cwd", "/nonexistent-labgate", "--", "true"});
   EXPECT_EQ(bad.status, 125);
   EXPECT_NE(bad.err.find("cannot change to directory"), std::string::npos) << bad.err;
+  // The directory's name reaches the host's shell only as data, also on the error path.
+  const std::string marker = dir_.path() + "/cwd-injected";
+  for (const std::string& cwd : {"/x$(touch " + marker + ")", "/x`touch " + marker + "`",
+                                 "/x\"; touch " + marker + "; \""}) {
+    auto hostile = Labgate({"run", "h1", "--config", cfg, "--cwd", cwd, "--", "true"});
+    EXPECT_EQ(hostile.status, 125) << hostile.err;
+    EXPECT_NE(hostile.err.find("cannot change to directory " + cwd), std::string::npos) << hostile.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(marker));
 }
 
 TEST_F(SshHosts, UnknownHostKey_RefusedWithFingerprintAndTrustCommand) {

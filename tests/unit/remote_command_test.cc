@@ -24,7 +24,7 @@ TEST(RemoteCommand, ShellStringRunsUnderBinSh) {
 TEST(RemoteCommand, CwdAndEnvComeFirst) {
   auto c = BuildRemoteCommand({"pwd"}, std::nullopt, "-odd dir", {{"A_B", "x y"}}, "1");
   EXPECT_EQ(c.text,
-            "cd './-odd dir' || { echo \"labgate: cannot change to directory '-odd dir'\" >&2; exit 125; }; "
+            "cd './-odd dir' || { printf '%s\\n' 'labgate: cannot change to directory -odd dir' >&2; exit 125; }; "
             "LABGATE_RUN=1 A_B='x y' 'pwd'");
 }
 

@@ -1,4 +1,5 @@
 #include "audit/audit_files.h"
+#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -65,7 +66,7 @@ std::string EncodeHead(const AuditHead& head) {
 }
 
 std::optional<AuditHead> ParseHead(std::string_view bytes) {
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  nlohmann::json j = core::ParseUntrustedJson(bytes);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   auto v = j.find("v");
   auto seq = j.find("seq");

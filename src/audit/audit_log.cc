@@ -1,4 +1,5 @@
 #include "audit/audit_log.h"
+#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -92,7 +93,7 @@ core::Result<std::string> SealRecord(Json body, std::string_view last_line, cons
   std::uint64_t seq = 1;
   std::string prev;
   if (!last_line.empty()) {
-    Json last = Json::parse(last_line.begin(), last_line.end(), nullptr, false);
+    Json last = core::ParseUntrustedJson(last_line);
     if (last.is_discarded() || !last.is_object() || !last.contains("seq") || !last["seq"].is_number_unsigned() ||
         !last.contains("hash") || !last["hash"].is_string()) {
       return core::MakeError(core::ErrorCode::kIo,

@@ -1,4 +1,5 @@
 #include "audit/audit_reader.h"
+#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -125,7 +126,7 @@ core::Status ForEachLine(int fd, off_t offset, off_t size, const std::string& na
 }
 
 Json ParseRecord(std::string_view line) {
-  Json j = Json::parse(line.begin(), line.end(), nullptr, false);
+  Json j = core::ParseUntrustedJson(line);
   if (j.is_discarded() || !j.is_object()) return Json();
   return j;
 }

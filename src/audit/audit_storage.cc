@@ -1,4 +1,5 @@
 #include "audit/audit_storage.h"
+#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -116,7 +117,7 @@ core::Status RenameNoReplace(const std::string& from, const std::string& to) {
 
 // seq and hash of a sealed record line, when it is one.
 std::optional<AuditHead> HeadOf(std::string_view line) {
-  nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+  nlohmann::json j = core::ParseUntrustedJson(line);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   auto seq = j.find("seq");
   auto hash = j.find("hash");

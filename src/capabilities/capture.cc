@@ -1,4 +1,5 @@
 #include "capabilities/capture.h"
+#include "core/json_parse.h"
 
 #include <algorithm>
 #include <set>
@@ -57,7 +58,7 @@ Json CameraList(const std::string& backend, const CameraConfig& config, std::str
     devices.push_back(d);
   };
   if (backend == "termux") {
-    Json cams = Json::parse(output, nullptr, false);
+    Json cams = core::ParseUntrustedJson(output);
     if (cams.is_array()) {
       for (const auto& c : cams) {
         if (!c.is_object() || !c.contains("id")) continue;

@@ -1,4 +1,5 @@
 #include "capabilities/location_fix.h"
+#include "core/json_parse.h"
 
 #include <cmath>
 #include <ctime>
@@ -28,7 +29,7 @@ bool ValidLatLon(const Json& fix) {
 }  // namespace
 
 core::Result<Json> ParseGpsdReport(std::string_view line) {
-  Json tpv = Json::parse(line, nullptr, false);
+  Json tpv = core::ParseUntrustedJson(line);
   if (!tpv.is_object() || !tpv.contains("class") || tpv["class"] != "TPV") {
     return MakeError(ErrorCode::kParse, "gpsd sent something other than a TPV report");
   }
@@ -57,7 +58,7 @@ core::Result<Json> ParseGpsdReport(std::string_view line) {
 }
 
 core::Result<Json> ParseTermuxLocation(std::string_view text, std::chrono::system_clock::time_point now) {
-  Json j = Json::parse(text, nullptr, false);
+  Json j = core::ParseUntrustedJson(text);
   if (!j.is_object() || !j.contains("latitude") || !j.contains("longitude") || !j["latitude"].is_number() ||
       !j["longitude"].is_number()) {
     std::string what = j.is_object() && j.contains("API_ERROR") ? ": " + j["API_ERROR"].dump() : "";

@@ -1,5 +1,7 @@
 #include "core/json_rpc.h"
 
+#include "core/json_parse.h"
+
 namespace labgate::core::jsonrpc {
 namespace {
 
@@ -14,10 +16,10 @@ bool IsValidId(const Json& id) {
 }
 
 DecodeOutcome Decode(std::string_view line) {
-  Json doc = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  std::string why;
+  Json doc = ParseUntrustedJson(line, &why);
   if (doc.is_discarded()) {
-    return DecodeFailure{ErrorObject{kParseError, "parse error: the line is not valid JSON (or not UTF-8)", nullptr},
-                         nullptr, true};
+    return DecodeFailure{ErrorObject{kParseError, "parse error: the line is " + why, nullptr}, nullptr, true};
   }
   if (doc.is_array()) {
     return Invalid("JSON-RPC batches are not supported; send one message per line");

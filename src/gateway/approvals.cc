@@ -1,4 +1,5 @@
 #include "gateway/approvals.h"
+#include "core/json_parse.h"
 
 #include <sys/stat.h>
 
@@ -105,7 +106,7 @@ core::Result<ApprovalStore::State> ApprovalStore::Load() {
     if (text.error().code == ErrorCode::kNotFound) return state;
     return text.error();
   }
-  Json root = Json::parse(*text, nullptr, false);
+  Json root = core::ParseUntrustedJson(*text);
   if (root.is_discarded() || !root.is_object()) {
     return MakeError(ErrorCode::kIo, path_ + " is not valid JSON; nothing was approved. Move it aside to start afresh");
   }

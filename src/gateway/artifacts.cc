@@ -1,4 +1,5 @@
 #include "gateway/artifacts.h"
+#include "core/json_parse.h"
 
 #include <sys/stat.h>
 
@@ -107,7 +108,7 @@ core::Result<std::pair<Artifact, std::string>> ArtifactStore::Read(std::string_v
     return MakeError(ErrorCode::kNotFound, "no artifact " + sid + ": it never existed here or was pruned (artifacts "
                                            "are kept for [gateway] artifact_max_age_s within artifact_max_bytes)");
   }
-  const Json j = Json::parse(*meta, nullptr, false);
+  const Json j = core::ParseUntrustedJson(*meta);
   auto a = FromJson(j);
   if (!a || a->id != sid) return MakeError(ErrorCode::kNotFound, "artifact " + sid + " has damaged metadata");
   const std::int64_t created = j.contains("createdAtMs") && j["createdAtMs"].is_number_integer() ? j["createdAtMs"].get<std::int64_t>() : 0;
@@ -126,7 +127,7 @@ static std::vector<std::pair<std::int64_t, Artifact>> ScanNewestFirst(const std:
     if (it->path().extension() != ".json") continue;
     auto text = core::ReadFile(it->path().string());
     if (!text) continue;
-    Json j = Json::parse(*text, nullptr, false);
+    Json j = core::ParseUntrustedJson(*text);
     auto a = FromJson(j);
     if (!a || !j.contains("createdAtMs") || !j["createdAtMs"].is_number_integer()) continue;
     found.emplace_back(j["createdAtMs"].get<std::int64_t>(), *a);

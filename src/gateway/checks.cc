@@ -1,4 +1,5 @@
 #include "gateway/checks.h"
+#include "core/json_parse.h"
 
 #include <spdlog/spdlog.h>
 
@@ -292,7 +293,7 @@ core::Result<CheckStateFile> LoadCheckState(const std::string& path) {
     if (text.error().code == ErrorCode::kNotFound) return CheckStateFile{};
     return text.error();
   }
-  Json root = Json::parse(*text, nullptr, false);
+  Json root = core::ParseUntrustedJson(*text);
   if (root.is_discarded() || !root.is_object()) {
     return MakeError(ErrorCode::kIo, path +
                                          " is not valid JSON; the check schedule cannot be trusted. Move it aside "

@@ -1,4 +1,5 @@
 #include "gateway/doctor.h"
+#include "core/json_parse.h"
 
 #include <unistd.h>
 
@@ -182,7 +183,7 @@ core::Result<std::optional<LastCapture>> ReadLastCapture(const std::string& path
     if (text.error().code == ErrorCode::kNotFound) return std::optional<LastCapture>();
     return text.error();
   }
-  const Json j = Json::parse(*text, nullptr, false);
+  const Json j = core::ParseUntrustedJson(*text);
   if (!j.is_object() || !NonEmptyString(j, "target") || !NonEmptyString(j, "action") || !NonEmptyString(j, "at")) {
     return MakeError(ErrorCode::kParse, path + " is not a labgate capture record (it needs target, action and at)");
   }

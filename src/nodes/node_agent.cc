@@ -1,4 +1,5 @@
 #include "nodes/node_agent.h"
+#include "core/json_parse.h"
 
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -228,7 +229,7 @@ core::Result<NodeConfig> LoadNodeConfig(const std::string& state_dir) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  auto j = core::ParseUntrustedJson(text.str());
   try {
     NodeConfig c;
     c.node_id = j.at("nodeId").get<std::string>();

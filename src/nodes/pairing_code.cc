@@ -1,4 +1,5 @@
 #include "nodes/pairing_code.h"
+#include "core/json_parse.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +26,7 @@ core::Result<PairingCode> DecodePairingCode(std::string_view text) {
   if (text.substr(0, kPrefix.size()) != kPrefix) return bad("it does not start with lgpair1.");
   auto raw = core::Base64UrlDecode(text.substr(kPrefix.size()));
   if (!raw) return bad("it is damaged or cut short");
-  auto body = nlohmann::json::parse(*raw, nullptr, false);
+  auto body = core::ParseUntrustedJson(*raw);
   if (!body.is_object()) return bad("it is damaged or cut short");
   PairingCode code;
   for (auto [key, field] : {std::pair{"a", &code.address}, {"f", &code.fingerprint}, {"n", &code.node_id},

@@ -1,4 +1,5 @@
 #include "nodes/pairing_store.h"
+#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -82,7 +83,7 @@ core::Status PairingStore::LoadLocked() {
                                             "); it is never overwritten: restore it from a backup or move it "
                                             "aside to start over (every node then pairs again)");
   };
-  Json root = Json::parse(text.str(), nullptr, false);
+  Json root = core::ParseUntrustedJson(text.str());
   if (!root.is_object() || root.value("version", 0) != 1) return fail("not a labgate pairing store, version 1");
   try {
     for (const auto& n : root.at("nodes")) {

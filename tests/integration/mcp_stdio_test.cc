@@ -97,6 +97,19 @@ TEST_F(McpStdio, HugeLine_IsRefusedAndServingContinues) {
   EXPECT_EQ(server_->ReadResponse(2)["result"], Json::object());
 }
 
+TEST_F(McpStdio, DeeplyNestedLines_GetParseErrorsAndServingContinues) {
+  Initialize();
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  server_->WriteLine(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run","arguments":)" + deep + "}}");
+  server_->WriteLine(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + deep + "}}");
+  server_->WriteLine(R"({"jsonrpc":"2.0","id":99,"result":)" + deep + "}");
+  server_->WriteLine(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  auto err = Json::parse(*server_->ReadLine());
+  EXPECT_EQ(err["error"]["code"], -32700) << err.dump();
+  EXPECT_NE(err["error"]["message"].get<std::string>().find("nested deeper"), std::string::npos) << err.dump();
+  EXPECT_EQ(server_->ReadResponse(2)["result"], Json::object());
+}
+
 TEST_F(McpStdio, TwentyConcurrentRuns_AllProceedTogether) {
   Initialize();
   // Each call waits until all twenty have started: only concurrent execution can finish.

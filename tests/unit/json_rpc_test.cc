@@ -46,6 +46,26 @@ TEST(JsonRpc, MalformedJsonIsParseError) {
   EXPECT_EQ(Bad(R"({"jsonrpc":"2.0","id":1,"method":"ping")").error.code, kParseError);
 }
 
+TEST(JsonRpc, DeepNesting_IsAParseErrorNotACrash) {
+  // 60,000 levels in 120 KB: in params, as a result, as a notification's params.
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  for (const std::string& line :
+       {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"a":)" + deep + "}}",
+        R"({"jsonrpc":"2.0","id":1,"result":)" + deep + "}",
+        R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":)" + deep + "}}"}) {
+    auto f = Bad(line);
+    EXPECT_EQ(f.error.code, kParseError);
+    EXPECT_NE(f.error.message.find("nested deeper than 128 levels"), std::string::npos) << f.error.message;
+  }
+  // Brackets inside strings are text, and ordinary nesting is fine.
+  const std::string brackets(5000, '[');
+  Ok(R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"s":")" + brackets + R"(\"[{"}})");
+  std::string nested = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":)";
+  for (int i = 0; i < 100; ++i) nested += "[";
+  for (int i = 0; i < 100; ++i) nested += "]";
+  Ok(nested + "}");
+}
+
 TEST(JsonRpc, NonUtf8IsParseError) {
   EXPECT_EQ(Bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xff\xfe\"}").error.code, kParseError);
 }

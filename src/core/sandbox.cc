@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 namespace labgate::core {
 namespace {
@@ -30,18 +32,48 @@ std::string Joined(const std::vector<std::string>& items) {
 
 std::vector<std::string> BubblewrapArgv(const std::string& bwrap, const SandboxPolicy& policy,
                                         const std::vector<std::string>& argv) {
-  std::vector<std::string> out = {bwrap, "--dev-bind", "/", "/"};
-  for (const auto& dir : policy.hidden) {
+  // Paths as the kernel resolves them, so a symlink in the way (a home under /data) cannot
+  // leave the real directory unprotected.
+  auto resolved = [](const std::string& path) {
     std::error_code ec;
-    if (std::filesystem::is_directory(dir, ec)) {
+    std::filesystem::path real = std::filesystem::canonical(path, ec);
+    return ec ? std::filesystem::path(path).lexically_normal() : real;
+  };
+  std::vector<std::filesystem::path> hidden, read_only;
+  for (const auto& p : policy.hidden) hidden.push_back(resolved(p));
+  for (const auto& p : policy.read_only) read_only.push_back(resolved(p));
+
+  // Every directory above a protected path becomes a mount point of its own (bound onto
+  // itself, still writable): a mount point cannot be renamed or removed, so a command cannot
+  // move the state dir or hosts.toml out from under these mounts by renaming a parent
+  // (`mv ~/.local/state ~/.local/s`) and find them unprotected at the next start.
+  std::set<std::filesystem::path, std::less<>> anchors;
+  for (const auto* list : {&hidden, &read_only}) {
+    for (const auto& p : *list) {
+      std::error_code ec;
+      if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) continue;
+      for (auto dir = p.parent_path(); dir.has_relative_path(); dir = dir.parent_path()) anchors.insert(dir);
+    }
+  }
+  std::vector<std::filesystem::path> ordered(anchors.begin(), anchors.end());
+  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+    return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
+  });
+
+  std::vector<std::string> out = {bwrap, "--dev-bind", "/", "/"};
+  for (const auto& dir : ordered) out.insert(out.end(), {"--bind", dir.string(), dir.string()});
+  for (const auto& path : hidden) {
+    std::error_code ec;
+    const std::string dir = path.string();
+    if (std::filesystem::is_directory(path, ec)) {
       out.insert(out.end(), {"--tmpfs", dir});
-    } else if (std::filesystem::exists(std::filesystem::symlink_status(dir, ec))) {
+    } else if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
       out.insert(out.end(), {"--ro-bind", "/dev/null", dir});  // a socket or file: nothing to connect to
     }
   }
-  for (const auto& path : policy.read_only) {
+  for (const auto& path : read_only) {
     std::error_code ec;
-    if (std::filesystem::exists(path, ec)) out.insert(out.end(), {"--ro-bind", path, path});
+    if (std::filesystem::exists(path, ec)) out.insert(out.end(), {"--ro-bind", path.string(), path.string()});
   }
   if (::geteuid() == 0) {
     // Root keeps what ordinary administration needs, but not what would unmount the sandbox,

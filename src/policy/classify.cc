@@ -2179,6 +2179,24 @@ std::optional<Verdict> TouchesProtected(const SimpleCommand& c, const std::vecto
                          "), which only an operator changes or reads");
     }
   }
+  // Moving, removing or re-permissioning a directory above those files moves them out from
+  // under the sandbox's mounts (the sandbox refuses it too; this says so before anything runs).
+  if (!c.words.empty() && OneOf(Basename(c.words[0]), {"mv", "rename", "rm", "rmdir", "ln", "chmod", "chown", "chgrp",
+                                                       "chattr", "mount", "umount", "setfacl"})) {
+    for (size_t i = 1; i < c.words.size(); ++i) {
+      std::string word = HomeAsTilde(c.words[i]);
+      while (word.size() > 1 && word.back() == '/') word.pop_back();
+      // `/` itself is judged by what is done to it (`rm -rf /` is destructive, and denied by default).
+      if (word.empty() || word[0] == '-' || word == "/") continue;
+      for (const std::string& p : protected_paths) {
+        if (p.size() > word.size() && p.compare(0, word.size(), word) == 0 && p[word.size()] == '/') {
+          return Builtin(kPriv, "labgate state",
+                         Quoted(c.words[i]) + " holds labgate's own configuration, state or audit log (" + p +
+                             "); moving or changing it is for an operator");
+        }
+      }
+    }
+  }
   return std::nullopt;
 }
 

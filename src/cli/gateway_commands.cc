@@ -182,7 +182,7 @@ int GatewayVerb(const Args& args) {
   auto refused = [&runtime](const std::string& socket) { return RefusedPeerAuditor(runtime, socket); };
   gateway::ControlListener::AllowFn other_operators;
   if (!runtime.inventory().gateway.operators.empty()) {
-    other_operators = [&runtime](uid_t uid) { return runtime.IsOperatorPeer(uid); };
+    other_operators = [&runtime](const gateway::SocketPeer& peer) { return runtime.IsOperatorPeer(peer.uid, peer.groups); };
   }
   auto op = gateway::ControlListener::Listen(
       paths.operator_socket, [&](int fd, const gateway::SocketPeer& peer) { operators.Serve(fd, peer); },

@@ -50,13 +50,6 @@ std::string HostName() {
 
 namespace {
 
-std::optional<unsigned long> Number(const std::string& text) {
-  if (text.empty() || text.size() > 10 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  return std::stoul(text);
-}
-
 std::optional<Account> FromPasswd(bool by_uid, uid_t uid, const std::string& name) {
   std::vector<char> buf(16384);
   passwd pw{};
@@ -69,22 +62,26 @@ std::optional<Account> FromPasswd(bool by_uid, uid_t uid, const std::string& nam
 
 }  // namespace
 
-std::optional<Account> AccountOf(uid_t uid) { return FromPasswd(true, uid, ""); }
-
-std::optional<Account> FindAccount(const std::string& name_or_uid) {
-  if (auto n = Number(name_or_uid)) {
-    if (auto a = AccountOf(static_cast<uid_t>(*n))) return a;
-    return Account{static_cast<uid_t>(*n), static_cast<gid_t>(-1), ""};
-  }
-  return FromPasswd(false, 0, name_or_uid);
+std::optional<std::uint32_t> ParseId(const std::string& text) {
+  if (text.empty() || text.size() > 10 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const unsigned long long value = std::stoull(text);
+  if (value >= 4294967295ULL) return std::nullopt;
+  return static_cast<std::uint32_t>(value);
 }
 
-std::optional<gid_t> FindGroup(const std::string& name_or_gid) {
-  if (auto n = Number(name_or_gid)) return static_cast<gid_t>(*n);
+std::optional<Account> AccountOf(uid_t uid) { return FromPasswd(true, uid, ""); }
+
+std::optional<Account> FindAccount(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  return FromPasswd(false, 0, name);
+}
+
+std::optional<gid_t> FindGroup(const std::string& name) {
+  if (name.empty()) return std::nullopt;
   std::vector<char> buf(65536);
   group gr{};
   group* found = nullptr;
-  if (getgrnam_r(name_or_gid.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
+  if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) return std::nullopt;
   return found->gr_gid;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,13 +28,16 @@ struct Account {
   std::string name;
 };
 
-/// The account with this login name, or written as a number; nullopt when the passwd database
-/// has no such user (a bare number is then still accepted as a uid without a name).
-std::optional<Account> FindAccount(const std::string& name_or_uid);
+/// The account with this login name (a name, even when it is all digits); nullopt when the
+/// passwd database has none.
+std::optional<Account> FindAccount(const std::string& name);
 std::optional<Account> AccountOf(uid_t uid);
 
-/// The gid of a group given by name or number; nullopt when there is no such group.
-std::optional<gid_t> FindGroup(const std::string& name_or_gid);
+/// The gid of the group with this name; nullopt when there is none.
+std::optional<gid_t> FindGroup(const std::string& name);
+
+/// A uid or gid written in decimal: 0 to 4294967294 (4294967295 is the kernel's "none").
+std::optional<std::uint32_t> ParseId(const std::string& text);
 
 /// Every group `account` belongs to: its primary group and the supplementary ones.
 std::vector<gid_t> GroupsOf(const Account& account);

@@ -130,8 +130,16 @@ void ControlListener::AcceptLoop() {
       ::close(conn);
       continue;
     }
-    SocketPeer peer{cred.uid, cred.pid, UserName(cred.uid)};
-    if (cred.uid != ::getuid() && !(also_allowed_ && also_allowed_(cred.uid))) {
+    SocketPeer peer{cred.uid, cred.pid, UserName(cred.uid), {cred.gid}};
+    {
+      std::vector<gid_t> groups(256);
+      socklen_t size = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+      if (::getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &size) == 0) {
+        groups.resize(size / sizeof(gid_t));
+        peer.groups.insert(peer.groups.end(), groups.begin(), groups.end());
+      }
+    }
+    if (cred.uid != ::getuid() && !(also_allowed_ && also_allowed_(peer))) {
       SendAll(conn, core::jsonrpc::Encode(core::jsonrpc::MakeError(
                          nullptr, nodes::kErrRefused,
                          "this socket serves only " + UserName(::getuid()) + " (uid " + std::to_string(::getuid()) +
@@ -183,13 +191,16 @@ core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::st
   // them by uid. So only the socket's owner fails here.
   if (params.is_null()) params = nlohmann::json::object();
   if (!params.is_object()) return MakeError(ErrorCode::kInvalidArgument, "operator call parameters must be an object");
-  auto key = ReadOperatorKey(std::filesystem::path(path).parent_path().string());
+  // The key goes only to a socket of our own uid: a socket someone else put in the state dir
+  // must not collect it.
   struct stat socket_stat {};
-  const bool own_socket = ::stat(path.c_str(), &socket_stat) != 0 || socket_stat.st_uid == ::geteuid();
-  if (key) {
+  if (::stat(path.c_str(), &socket_stat) != 0) {
+    return MakeError(ErrorCode::kUnavailable, "cannot reach " + path + ": " + std::strerror(errno));
+  }
+  if (socket_stat.st_uid == ::geteuid()) {
+    auto key = ReadOperatorKey(std::filesystem::path(path).parent_path().string());
+    if (!key) return key.error();
     params[kOperatorKeyParam] = *key;
-  } else if (own_socket) {
-    return key.error();
   }
   auto fd = ConnectControl(path);
   if (!fd) return fd.error();

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <thread>
 
@@ -22,6 +23,7 @@ struct SocketPeer {
   uid_t uid = 0;
   pid_t pid = 0;
   std::string user;  // login name of uid, or the number
+  std::vector<gid_t> groups;  // its gid and supplementary groups, as the kernel has them (SO_PEERGROUPS)
 };
 
 /// A Unix socket in the state dir that serves each connection on its own thread. The gateway's
@@ -33,7 +35,7 @@ class ControlListener {
  public:
   using Handler = std::function<void(int fd, const SocketPeer& peer)>;
   using RefusedFn = std::function<void(const SocketPeer& peer)>;
-  using AllowFn = std::function<bool(uid_t uid)>;
+  using AllowFn = std::function<bool(const SocketPeer& peer)>;
 
   /// Binds `path`, replacing a stale socket nobody listens on; refuses when a live one exists.
   static core::Result<std::unique_ptr<ControlListener>> Listen(const std::string& path, Handler handler,

@@ -52,6 +52,14 @@ core::Result<std::string> ReadKeyFile(const std::string& path) {
     return MakeError(ErrorCode::kRefused, "the operator key " + path + " is not a regular file; remove it and restart "
                                           "the gateway to make a new one");
   }
+  // Another user's file, or a second name for one (a hard link planted where the key should
+  // be), is not the key this gateway made. Root, reading the gateway user's key, is the exception.
+  if ((st.st_uid != ::geteuid() && ::geteuid() != 0) || st.st_nlink != 1) {
+    ::close(fd);
+    return MakeError(ErrorCode::kRefused, "the operator key " + path + " belongs to uid " + std::to_string(st.st_uid) +
+                                              " or has other names (" + std::to_string(st.st_nlink) +
+                                              " links); remove it and restart the gateway to make a new one");
+  }
   if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
     ::close(fd);
     return MakeError(ErrorCode::kRefused, "the operator key " + path + " has mode " +

@@ -1,5 +1,6 @@
 #include "gateway/operator_service.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,7 +97,7 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
         if (!key_) {
           result = MakeError(ErrorCode::kUnavailable, "this gateway has no operator key, so it answers no operator: " +
                                                           key_.error().message);
-        } else if (peer.uid != ::getuid() && !runtime_.IsOperatorPeer(peer.uid)) {
+        } else if (peer.uid != ::getuid() && !runtime_.IsOperatorPeer(peer.uid, peer.groups)) {
           // The listener checks this too; a reload may have removed the operator since it connected.
           result = MakeError(ErrorCode::kRefused, msg.method + " refused: " + peer.user + " is not in gateway.operators");
         } else if (peer.uid == ::getuid() && !OperatorKeyMatches(presented, *key_)) {
@@ -449,12 +450,30 @@ core::Result<Json> OperatorService::Approvals(const std::string& method, const J
 
 std::optional<std::string> LabgateAncestor(pid_t pid) {
   // Walk the parent chain: a labgate mcp/gateway/node process above the caller means the caller
-  // may be a command labgate ran for an AI. (A process that daemonised away from its parent
-  // escapes this check; running the gateway as its own user closes that gap.)
+  // may be a command labgate ran for an AI. A process counts as labgate when its executable is
+  // this very binary (argv[0] is the caller's to choose; the caller itself, labgate's CLI, is
+  // exempt) or its command line says so. The check
+  // fails closed: a caller whose process cannot be read (it exited right after connecting, or
+  // /proc hides it) is treated as labgate's. (A process that daemonised away from its parent
+  // escapes this walk; the operator key, the sandbox and a separate command account cover that.)
+  struct stat self {};
+  const bool know_self = ::stat("/proc/self/exe", &self) == 0;
   for (int steps = 0; pid > 1 && steps < 64; ++steps) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    std::ifstream stat_file(dir + "/stat");
+    std::string line;
+    if (!stat_file || !std::getline(stat_file, line)) {
+      return "an unknown process (pid " + std::to_string(pid) + " could not be read in /proc; it may have exited)";
+    }
+    // The caller itself is labgate's CLI; above it, this binary means a labgate process.
+    struct stat exe {};
+    if (steps > 0 && know_self && ::stat((dir + "/exe").c_str(), &exe) == 0 && exe.st_dev == self.st_dev &&
+        exe.st_ino == self.st_ino) {
+      return "labgate (pid " + std::to_string(pid) + ")";
+    }
     std::string cmdline;
     {
-      std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+      std::ifstream in(dir + "/cmdline", std::ios::binary);
       cmdline.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
     std::vector<std::string> argv;
@@ -468,11 +487,8 @@ std::optional<std::string> LabgateAncestor(pid_t pid) {
         (argv[1] == "mcp" || argv[1] == "gateway" || argv[1] == "node")) {
       return argv[0] + " " + argv[1];
     }
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
     const auto close = line.rfind(')');
-    if (close == std::string::npos) return std::nullopt;
+    if (close == std::string::npos) return "an unreadable process (pid " + std::to_string(pid) + ")";
     std::istringstream rest(line.substr(close + 1));
     char state = 0;
     pid_t parent = 0;

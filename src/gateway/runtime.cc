@@ -112,6 +112,12 @@ core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inv) {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) policy.read_only.push_back(exe.string());
+  // A system-wide gateway's files, wherever this labgate's own are: commands an operator's own
+  // `labgate mcp` runs must not reach the service's operator socket or its policy either.
+  for (const char* system_state : {"/var/lib/labgate"}) {
+    if (system_state != settings.state_dir) policy.hidden.push_back(system_state);
+  }
+  policy.read_only.push_back("/etc/labgate");
   const std::string run_user = "/run/user/" + std::to_string(::getuid());
   policy.hidden.push_back(run_user + "/systemd");
   policy.hidden.push_back(run_user + "/bus");
@@ -190,13 +196,13 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   return notes;
 }
 
-bool Runtime::IsOperatorPeer(uid_t uid) const {
+bool Runtime::IsOperatorPeer(uid_t uid, const std::vector<gid_t>& groups) const {
   const auto& g = inventory_->gateway;  // replaced inventories live until the process ends
   if (g.operators.empty()) return false;
   if (!g.command_user.empty()) {
     if (auto account = core::FindAccount(g.command_user); account && account->uid == uid) return false;
   }
-  return inventory::IsListedOperator(g.operators, uid);
+  return inventory::IsListedOperator(g.operators, uid, groups);
 }
 
 core::Result<std::string> Runtime::AdoptOperatorKey() {

@@ -79,7 +79,7 @@ class Runtime {
   const std::string& config_hint() const { return config_hint_; }
   /// Whether a peer of another uid may use the operator socket: listed in gateway.operators and
   /// not gateway.command_user (checked again here: group membership can change after load).
-  bool IsOperatorPeer(uid_t uid) const;
+  bool IsOperatorPeer(uid_t uid, const std::vector<gid_t>& groups) const;
   /// Reads or creates STATE_DIR/operator.key for an operator socket this process serves, and
   /// from then on redacts it like any secret. Thread-safe.
   core::Result<std::string> AdoptOperatorKey();

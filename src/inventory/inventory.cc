@@ -273,17 +273,16 @@ std::string CheckNetwork(const std::string& v) {
 }
 
 // "alice", "uid:1001", "group:labops" or "gid:1002", naming an account or group this machine has.
+// Names are only ever names (a user called "1000" is "1000"); numbers come only after uid:/gid:.
 std::string CheckOperator(const std::string& v) {
-  if (v.rfind("group:", 0) == 0 || v.rfind("gid:", 0) == 0) {
-    const std::string name = v.substr(v.find(':') + 1);
-    if (v[0] == 'g' && v[1] == 'i' && (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)) {
-      return "'" + v + "': gid: takes a number";
+  for (const char* prefix : {"uid:", "gid:"}) {
+    if (v.rfind(prefix, 0) == 0) {
+      return core::ParseId(v.substr(4)) ? ""
+                                        : "'" + v + "': " + prefix + " takes a number from 0 to 4294967294";
     }
-    return core::FindGroup(name) ? "" : "'" + v + "': this machine has no group " + name;
   }
-  if (v.rfind("uid:", 0) == 0) {
-    const std::string n = v.substr(4);
-    return !n.empty() && n.find_first_not_of("0123456789") == std::string::npos ? "" : "'" + v + "': uid: takes a number";
+  if (v.rfind("group:", 0) == 0) {
+    return core::FindGroup(v.substr(6)) ? "" : "'" + v + "': this machine has no group " + v.substr(6);
   }
   if (v.find(':') != std::string::npos) return "'" + v + "' is not a user name, uid:N, group:NAME or gid:N";
   return core::FindAccount(v) ? "" : "'" + v + "': this machine has no user " + v + " (write uid:N for a bare uid)";
@@ -763,25 +762,28 @@ Inventory DefaultInventory() {
   return inv;
 }
 
-bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid) {
-  std::optional<core::Account> account;
-  bool looked_up = false;
+bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid,
+                      const std::optional<std::vector<gid_t>>& groups) {
+  std::optional<std::vector<gid_t>> member_of = groups;
   for (const auto& entry : operators) {
-    const bool group = entry.rfind("group:", 0) == 0 || entry.rfind("gid:", 0) == 0;
-    if (!group) {
-      const auto listed = core::FindAccount(entry.rfind("uid:", 0) == 0 ? entry.substr(4) : entry);
-      if (listed && listed->uid == uid) return true;
-      continue;
+    std::optional<uid_t> listed_uid;
+    std::optional<gid_t> listed_gid;
+    if (entry.rfind("uid:", 0) == 0) {
+      listed_uid = core::ParseId(entry.substr(4));
+    } else if (entry.rfind("gid:", 0) == 0) {
+      listed_gid = core::ParseId(entry.substr(4));
+    } else if (entry.rfind("group:", 0) == 0) {
+      listed_gid = core::FindGroup(entry.substr(6));
+    } else if (auto account = core::FindAccount(entry)) {
+      listed_uid = account->uid;
     }
-    const auto gid = core::FindGroup(entry.substr(entry.find(':') + 1));
-    if (!gid) continue;
-    if (!looked_up) {
-      account = core::AccountOf(uid);
-      looked_up = true;
+    if (listed_uid && *listed_uid == uid) return true;
+    if (!listed_gid) continue;
+    if (!member_of) {
+      const auto account = core::AccountOf(uid);
+      member_of = account ? core::GroupsOf(*account) : std::vector<gid_t>{};
     }
-    if (!account) continue;
-    const auto groups = core::GroupsOf(*account);
-    if (std::find(groups.begin(), groups.end(), *gid) != groups.end()) return true;
+    if (std::find(member_of->begin(), member_of->end(), *listed_gid) != member_of->end()) return true;
   }
   return false;
 }

@@ -57,8 +57,11 @@ struct GatewaySettings {
 };
 
 /// Whether the account `uid` is listed in `operators` (see GatewaySettings::operators): by name,
-/// by uid, or as a member of a listed group.
-bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid);
+/// by uid, or as a member of a listed group. `groups`: the groups a connected process really
+/// has (its gid and SO_PEERGROUPS), so one that dropped a group is not a member; without them,
+/// the group database's answer for the account.
+bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid,
+                      const std::optional<std::vector<gid_t>>& groups = std::nullopt);
 
 /// Target roles: an admin target may receive privileged commands (sudo, doas, writes into system
 /// paths) when policy allows them; a daily-use target never does.

@@ -321,8 +321,12 @@ TEST_F(Guardrails, OperatorSocket_WithoutTheOperatorKey_AnswersNothing) {
   }
   for (const char* method : {"nodes.list", "approvals.list", "approvals.grant", "pair.new", "run", "checks.list"}) {
     Json reply = OperatorCall(Socket(), method, Json::object(), false);
-    EXPECT_TRUE(reply.contains("error")) << method << ": " << reply.dump();
+    ASSERT_TRUE(reply.contains("error")) << method << ": " << reply.dump();
+    EXPECT_NE(reply["error"]["message"].get<std::string>().find("operator key"), std::string::npos) << reply.dump();
   }
+  // With the key, the same socket answers (so the key travels in this test's calls too).
+  EXPECT_TRUE(OperatorCall(Socket(), "approvals.list", Json::object())["result"].is_object() ||
+              OperatorCall(Socket(), "approvals.list", Json::object())["result"].is_array());
   // Nothing was approved: the repeated call still waits for a human.
   Json again = RunJson("box", "rm -r " + file);
   EXPECT_EQ(again["results"][0]["decision"], "approval-pending") << again.dump();
@@ -338,6 +342,62 @@ TEST_F(Guardrails, OperatorSocket_WithoutTheOperatorKey_AnswersNothing) {
   EXPECT_NE(log.find("\"why\":\"no operator key\""), std::string::npos);
   EXPECT_NE(log.find("\"why\":\"wrong operator key\""), std::string::npos);
   EXPECT_EQ(log.find(key), std::string::npos);
+}
+
+TEST_F(Guardrails, HumanOnlyCall_WhoseCallerExitedAfterConnecting_IsRefused) {
+  // Connect, hand the socket to a child, exit: the pid the kernel reports for the connection
+  // then names nothing, and the ancestry check must not read that as "not labgate".
+  const std::string file = dir_->path() + "/caller-gone";
+  std::filesystem::create_directories(file);
+  Json pending = RunJson("box", "rm -r " + file);
+  ASSERT_EQ(pending["results"][0]["decision"], "approval-pending") << pending.dump();
+  const std::string id = pending["results"][0]["approvalId"];
+  std::ifstream key_in(dir_->path() + "/state/operator.key");
+  std::string key;
+  std::getline(key_in, key);
+
+  int answer[2];
+  ASSERT_EQ(::pipe(answer), 0);
+  const pid_t connector = ::fork();
+  if (connector == 0) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", Socket().c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(1);
+    const pid_t me = ::getpid();
+    if (::fork() == 0) {
+      // Wait until the connecting process is gone (exited and reaped), then ask.
+      const std::string proc = "/proc/" + std::to_string(me);
+      for (int i = 0; i < 200 && ::access(proc.c_str(), F_OK) == 0; ++i) ::usleep(10000);
+      const std::string line =
+          Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "approvals.approve"}, {"params", {{"id", id}, {"operatorKey", key}}}}
+              .dump() + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      std::string reply;
+      char buf[4096];
+      while (reply.find('\n') == std::string::npos) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        reply.append(buf, static_cast<std::size_t>(n));
+      }
+      (void)!::write(answer[1], reply.data(), reply.size());
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  ::close(answer[1]);
+  int status = 0;
+  ::waitpid(connector, &status, 0);
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(answer[0], buf, sizeof buf)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+  ::close(answer[0]);
+  const Json r = Json::parse(reply.substr(0, reply.find('\n')), nullptr, false);
+  ASSERT_TRUE(r.contains("error")) << reply;
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("could not be read"), std::string::npos) << reply;
+  EXPECT_EQ(RunJson("box", "rm -r " + file)["results"][0]["decision"], "approval-pending");
 }
 
 TEST_F(Guardrails, OperatorKey_ReadFromLocal_NeedsAHumanAndEvenThenIsHidden) {

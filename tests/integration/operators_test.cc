@@ -140,6 +140,13 @@ TEST_F(Operators, ListedGroupMember_ApprovesThroughTheCliWithoutTheKey) {
   EXPECT_TRUE(approved_by_nobody) << "the audit log names who approved";
 }
 
+TEST_F(Operators, ListedGroupDroppedByTheProcess_IsRefused) {
+  // nobody's account is in nogroup, but this process runs without it: the kernel's answer counts.
+  auto list = As(kNobody, kStranger, {"approvals", "list"});
+  EXPECT_NE(list.status, 0) << list.out;
+  EXPECT_NE((list.out + list.err).find("gateway.operators"), std::string::npos) << list.out << list.err;
+}
+
 TEST_F(Operators, AccountNotListed_IsRefusedAtTheSocket) {
   auto list = As(kStranger, kStranger, {"approvals", "list"});
   EXPECT_NE(list.status, 0) << list.out;

@@ -184,6 +184,22 @@ TEST(Inventory, IsListedOperator_ByNameUidAndGroupMembership) {
   EXPECT_FALSE(IsListedOperator({"root"}, 65534));
   EXPECT_FALSE(IsListedOperator({"group:nogroup"}, 65533));  // no account, so no groups
   EXPECT_FALSE(IsListedOperator({}, 0));
+  // The groups a connected process really has decide, not the group database.
+  EXPECT_FALSE(IsListedOperator({"group:nogroup"}, 65534, std::vector<gid_t>{65533}));
+  EXPECT_TRUE(IsListedOperator({"group:root"}, 65534, std::vector<gid_t>{65534, 0}));
+  EXPECT_TRUE(IsListedOperator({"uid:65534"}, 65534, std::vector<gid_t>{}));
+}
+
+TEST(Inventory, OperatorIdsOutOfRange_AreRefusedNotWrapped) {
+  // 4294967296 would wrap to 0 (root) in a uid_t; 4294967295 is the kernel's "no id".
+  std::string e = ErrorOf("[gateway]\noperators = [\"uid:4294967296\", \"gid:4294967295\", \"uid:99999999999\"]\n");
+  EXPECT_NE(e.find("'uid:4294967296': uid: takes a number from 0 to 4294967294"), std::string::npos) << e;
+  EXPECT_NE(e.find("'gid:4294967295': gid: takes a number"), std::string::npos) << e;
+  EXPECT_NE(e.find("'uid:99999999999'"), std::string::npos) << e;
+  EXPECT_FALSE(IsListedOperator({"uid:4294967296"}, 0));
+  // A bare number is a user name, never a uid.
+  std::string bare = ErrorOf("[gateway]\noperators = [\"0\"]\n");
+  EXPECT_NE(bare.find("this machine has no user 0 (write uid:N for a bare uid)"), std::string::npos) << bare;
 }
 
 TEST(Inventory, CommandUserWhoIsAlsoAnOperator_IsRefused) {

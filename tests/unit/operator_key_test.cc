@@ -86,6 +86,25 @@ TEST_F(OperatorKey, PlantedSymlink_IsNotFollowed) {
   EXPECT_FALSE(EnsureOperatorKey(state_));
 }
 
+TEST_F(OperatorKey, SecondNameForTheKey_IsRefused) {
+  // A hard link elsewhere would let whoever owns that directory watch or swap the key.
+  ASSERT_TRUE(EnsureOperatorKey(state_));
+  ASSERT_EQ(::link(OperatorKeyPath(state_).c_str(), (dir_ + "/copy").c_str()), 0);
+  auto read = ReadOperatorKey(state_);
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().message.find("2 links"), std::string::npos) << read.error().message;
+}
+
+TEST_F(OperatorKey, GroupWritableOrExecutable_IsRefused) {
+  ASSERT_TRUE(EnsureOperatorKey(state_));
+  for (mode_t mode : {0620, 0610, 0604, 0602}) {
+    ::chmod(OperatorKeyPath(state_).c_str(), mode);
+    EXPECT_FALSE(ReadOperatorKey(state_)) << std::oct << mode;
+  }
+  ::chmod(OperatorKeyPath(state_).c_str(), 0640);  // an operators' group may read it
+  EXPECT_TRUE(ReadOperatorKey(state_));
+}
+
 TEST_F(OperatorKey, GarbageOrTruncated_IsRefused) {
   std::filesystem::create_directories(state_);
   for (const std::string& text : std::vector<std::string>{"", "short\n", std::string(64, 'Z'), std::string(63, 'a'), std::string(65, 'a')}) {

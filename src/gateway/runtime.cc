@@ -188,8 +188,10 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   }
   // A policy change made by editing the file is the operator's to notice: say it where they look.
   if (!changes.empty()) {
+    // The audit record has every change; the log, the first 40 (widening ones first).
     std::string summary;
-    for (const auto& line : changes) summary += "\n  " + line;
+    for (std::size_t i = 0; i < changes.size() && i < 40; ++i) summary += "\n  " + changes[i];
+    if (changes.size() > 40) summary += "\n  ... and " + std::to_string(changes.size() - 40) + " more in the audit log";
     spdlog::warn("{} changed policy on reload:{}", now.source, summary);
   }
   RecordPolicyLoaded("reload", &changes);

@@ -27,6 +27,15 @@ std::string OptionalList(const std::optional<std::vector<std::string>>& items) {
   return items ? List(*items) : "(any)";
 }
 
+// Whether a change line can let more run without a human: operators, modes, roles, allow rules
+// added, deny rules removed, classify entries added, capabilities granted or enabled.
+bool Widens(const std::string& line) {
+  auto has = [&](const char* part) { return line.find(part) != std::string::npos; };
+  return line.rfind("+ target ", 0) == 0 || has("gateway.operators") || has("gateway.command_user") || has(".mode:") || has(".role:") ||
+         (line.rfind("+ ", 0) == 0 && (has(".allow ") || has("classify ") || has(".capabilities ") || has(".operators "))) ||
+         (line.rfind("- ", 0) == 0 && has(".deny ")) || has(".enabled: false -> true") || has(".approved_");
+}
+
 class Changes {
  public:
   void Value(const std::string& key, const std::string& was, const std::string& now) {
@@ -53,6 +62,10 @@ class Changes {
   void Line(std::string line) { lines_.push_back(std::move(line)); }
 
   std::vector<std::string> Take(std::size_t limit) {
+    // Changes that widen what runs without a human come first, so a cap never hides them.
+    std::stable_sort(lines_.begin(), lines_.end(), [](const std::string& a, const std::string& b) {
+      return Widens(a) && !Widens(b);
+    });
     if (limit > 0 && lines_.size() > limit) {
       const std::size_t more = lines_.size() - (limit - 1);
       lines_.resize(limit - 1);
@@ -97,6 +110,11 @@ void Targets(Changes& c, const Target& was, const Target& now) {
   c.Value(key + ".proxy_jump", was.proxy_jump, now.proxy_jump);
   c.Value(key + ".host_key_policy", was.host_key_policy, now.host_key_policy);
   c.Value(key + ".key_fingerprint", was.key_fingerprint, now.key_fingerprint);
+  c.Set(key + ".tags", was.tags, now.tags);
+  c.Value(key + ".passphrase_env", was.passphrase_env, now.passphrase_env);
+  c.Value(key + ".passphrase_file", was.passphrase_file, now.passphrase_file);
+  c.Value(key + ".password_env", was.password_env, now.password_env);
+  c.Value(key + ".password_file", was.password_file, now.password_file);
   Rules(c, key, was.rules, now.rules);
 }
 
@@ -118,6 +136,8 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
   Changes c;
   const auto& g0 = before.gateway;
   const auto& g1 = after.gateway;
+  c.Set("gateway.operators", g0.operators, g1.operators);
+  c.Value("gateway.command_user", g0.command_user, g1.command_user);
   c.Number("gateway.allow_pairing", g0.allow_pairing, g1.allow_pairing);
   c.Number("gateway.require_node_key", g0.require_node_key, g1.require_node_key);
   c.Set("gateway.allowed_networks", g0.allowed_networks, g1.allowed_networks);
@@ -126,6 +146,10 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
   c.Number("gateway.max_timeout_ms", g0.max_timeout_ms, g1.max_timeout_ms);
   c.Number("gateway.key_max_age_days", g0.key_max_age_days, g1.key_max_age_days);
   c.Number("gateway.auth_fail_limit", g0.auth_fail_limit, g1.auth_fail_limit);
+  c.Number("gateway.auth_fail_window_s", g0.auth_fail_window_s, g1.auth_fail_window_s);
+  c.Number("gateway.default_timeout_ms", g0.default_timeout_ms, g1.default_timeout_ms);
+  c.Number("gateway.max_parallel", g0.max_parallel, g1.max_parallel);
+  c.Number("gateway.output_cap_bytes", g0.output_cap_bytes, g1.output_cap_bytes);
 
   Rules(c, "policies.run", before.run_rules, after.run_rules);
   c.Set("policies.run.diagnostics", Diagnostics(before.diagnostics), Diagnostics(after.diagnostics));
@@ -162,7 +186,13 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
   for (const auto& t : before.targets) was[t.id] = &t;
   for (const auto& t : after.targets) now[t.id] = &t;
   for (const auto& [id, t] : now) {
-    if (!was.count(id)) c.Line("+ target " + id + " (" + Describe(*t) + ")");
+    if (was.count(id)) continue;
+    // A new target's own grants are as much a change as the target itself.
+    c.Line("+ target " + id + " (" + Describe(*t) + ")");
+    c.Set("targets." + id + ".capabilities", {}, t->capabilities);
+    c.Set("targets." + id + ".groups", {}, t->groups);
+    c.Set("targets." + id + ".tags", {}, t->tags);
+    Rules(c, "targets." + id, CommandRules{}, t->rules);
   }
   for (const auto& [id, t] : was) {
     if (!now.count(id)) c.Line("- target " + id + " (" + Describe(*t) + ")");
@@ -182,6 +212,16 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
     }
     const Check& old = *it->second;
     c.Value("checks." + name + ".command", old.command, k->command);
+    c.Value("checks." + name + ".capture", old.capture, k->capture);
+    c.Number("checks." + name + ".every_ms", old.every_ms, k->every_ms);
+    c.Value("checks." + name + ".at", old.at, k->at);
+    c.Value("checks." + name + ".on", old.on, k->on);
+    c.Number("checks." + name + ".expect.exit_code", old.expect.exit_code, k->expect.exit_code);
+    c.Value("checks." + name + ".expect.stdout_matches", old.expect.stdout_matches, k->expect.stdout_matches);
+    c.Value("checks." + name + ".expect.below", old.expect.below ? std::to_string(*old.expect.below) : "",
+            k->expect.below ? std::to_string(*k->expect.below) : "");
+    c.Value("checks." + name + ".expect.above", old.expect.above ? std::to_string(*old.expect.above) : "",
+            k->expect.above ? std::to_string(*k->expect.above) : "");
     c.Value("checks." + name + ".remediation", old.remediation, k->remediation);
     c.Value("checks." + name + ".alert", old.alert, k->alert);
     c.Set("checks." + name + ".targets", old.targets, k->targets);

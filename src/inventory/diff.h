@@ -10,7 +10,8 @@ namespace labgate::inventory {
 /// What changed between two inventories, one line per change, in words an operator reading the
 /// audit log understands: "policies.run.mode: confirm-destructive -> full", "+ groups.lab.allow
 /// \"docker *\"", "- target box (host)". Empty when nothing that decides or reaches a command changed
-/// (comments, order, whitespace). At most `limit` lines; the last then says how many more there were.
-std::vector<std::string> DescribeChanges(const Inventory& before, const Inventory& after, std::size_t limit = 40);
+/// (comments, order, whitespace). Changes that let more run without a human come first. With a
+/// `limit`, at most that many lines, the last saying how many more there were; 0: all of them.
+std::vector<std::string> DescribeChanges(const Inventory& before, const Inventory& after, std::size_t limit = 0);
 
 }  // namespace labgate::inventory

@@ -44,10 +44,10 @@ TEST(InventoryDiff, LooseningThePolicy_IsSpelledOut) {
       "policies.run.mode: confirm-destructive -> full",
       "+ policies.run.allow \"rm -rf *\"",
       "+ classify \"read-only rm *\"",
-      "- classify \"read-only pihole status\"",
       "- groups.lab.deny \"nc -l*\"",
       "policies.camera.enabled: false -> true",
       "targets.phone.role: daily -> admin",
+      "- classify \"read-only pihole status\"",  // narrows: after everything that widens
   };
   EXPECT_EQ(changes, expected);
 }
@@ -61,6 +61,8 @@ TEST(InventoryDiff, TargetsAddedRemovedAndChanged) {
   const auto changes = DescribeChanges(Parse(kBase), Parse(next));
   const std::vector<std::string> expected = {
       "+ target desk (node, role admin)",
+      "+ targets.desk.capabilities \"run\"",
+      "+ targets.desk.capabilities \"screen\"",
       "- target phone (node, role daily)",
       "targets.box.address: 10.0.0.4 -> 10.0.0.5",
   };
@@ -75,6 +77,31 @@ TEST(InventoryDiff, ManyChanges_AreCappedWithACount) {
   const auto changes = DescribeChanges(Parse(kBase), Parse(next), 10);
   ASSERT_EQ(changes.size(), 10u);
   EXPECT_EQ(changes.back(), "... and 91 more changes");
+}
+
+TEST(InventoryDiff, WideningChangesComeFirst_SoACapCannotHideThem) {
+  // Forty harmless-looking classify removals and one mode change: the mode change leads.
+  std::string before = "[classify]\nread_only = [";
+  for (int i = 0; i < 45; ++i) before += std::string(i ? ", " : "") + "\"tool" + std::to_string(i) + " status\"";
+  before += "]\n";
+  const std::string after = "[policies.run]\nmode = \"full\"\n\n[gateway]\noperators = [\"root\"]\n";
+  const auto all = DescribeChanges(Parse(before), Parse(after));
+  ASSERT_EQ(all.size(), 47u);
+  const auto capped = DescribeChanges(Parse(before), Parse(after), 5);
+  ASSERT_EQ(capped.size(), 5u);
+  EXPECT_EQ(capped[0], "+ gateway.operators \"root\"");
+  EXPECT_EQ(capped[1], "policies.run.mode: (unset) -> full");
+  EXPECT_EQ(capped.back(), "... and 43 more changes");
+}
+
+TEST(InventoryDiff, NewTargetsBringTheirOwnRules) {
+  const auto changes = DescribeChanges(
+      Parse(""), Parse("[[hosts]]\nid = \"nas\"\naddress = \"10.0.0.9\"\nmode = \"full\"\nallow = [\"reboot\"]\n"
+                       "tags = [\"prod\"]\n"));
+  const std::vector<std::string> expected = {"+ target nas (host, role admin, 10.0.0.9)",
+                                             "+ targets.nas.capabilities \"run\"", "targets.nas.mode: (unset) -> full",
+                                             "+ targets.nas.allow \"reboot\"", "+ targets.nas.tags \"prod\""};
+  EXPECT_EQ(changes, expected);
 }
 
 }  // namespace

@@ -72,9 +72,9 @@ core::Result<Json> ParseTermuxLocation(std::string_view text, std::chrono::syste
   fix["altitudeMeters"] = NumberOrNull(j, {"altitude"});
   fix["speedMps"] = NumberOrNull(j, {"speed"});
   fix["headingDeg"] = NumberOrNull(j, {"bearing"});
-  const auto age = std::chrono::milliseconds(j.contains("elapsedMs") && j["elapsedMs"].is_number_integer()
-                                                 ? j["elapsedMs"].get<std::int64_t>()
-                                                 : 0);
+  // A fix older than a year is as good as none; bounding it keeps `now - age` from overflowing.
+  const auto age = std::chrono::milliseconds(
+      j.contains("elapsedMs") ? core::IntegerIn(j["elapsedMs"], 0, 365LL * 24 * 3600 * 1000).value_or(0) : 0);
   fix["timestamp"] = core::FormatTimestamp(now - age);
   fix["source"] = "termux:" + (j.contains("provider") && j["provider"].is_string() ? j["provider"].get<std::string>()
                                                                                    : std::string("unknown"));

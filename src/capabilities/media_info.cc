@@ -1,5 +1,8 @@
 #include "capabilities/media_info.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include <array>
 
 namespace labgate::capabilities {
@@ -16,8 +19,12 @@ std::optional<MediaInfo> ReadPng(std::string_view b) {
   if (b.size() < 24 || b.substr(12, 4) != "IHDR") return std::nullopt;
   MediaInfo info;
   info.format = "png";
-  info.width = static_cast<int>(BigEndian(b, 16, 4));
-  info.height = static_cast<int>(BigEndian(b, 20, 4));
+  // PNG allows up to 2^31-1; a larger value is a broken or hostile header, not a size.
+  const std::uint64_t width = BigEndian(b, 16, 4);
+  const std::uint64_t height = BigEndian(b, 20, 4);
+  if (width == 0 || height == 0 || width > 0x7fffffffULL || height > 0x7fffffffULL) return std::nullopt;
+  info.width = static_cast<int>(width);
+  info.height = static_cast<int>(height);
   return info;
 }
 
@@ -84,7 +91,11 @@ void ReadMovie(std::string_view moov, MediaInfo& info) {
       if (box.body.size() < ts_at + 4 + width) return;
       const std::uint64_t timescale = BigEndian(box.body, ts_at, 4);
       const std::uint64_t duration = BigEndian(box.body, ts_at + 4, width);
-      if (timescale > 0) info.duration_ms = static_cast<std::int64_t>(duration * 1000 / timescale);
+      // Without overflow for any 64-bit duration, and never negative.
+      if (timescale > 0) {
+        const std::uint64_t ms = duration > UINT64_MAX / 1000 ? duration / timescale * 1000 : duration * 1000 / timescale;
+        info.duration_ms = static_cast<std::int64_t>(std::min<std::uint64_t>(ms, static_cast<std::uint64_t>(INT64_MAX)));
+      }
     } else if (box.type == "trak" && info.width == 0) {
       ForEachBox(box.body, [&](const Box& inner) {
         if (inner.type != "tkhd" || inner.body.empty()) return;

@@ -23,6 +23,13 @@ Result<std::string> Base64Decode(std::string_view text) {
               c == '=';
     if (!ok) return MakeError(ErrorCode::kParse, "base64 contains a character outside its alphabet");
   }
+  // Padding only at the very end, at most two, and "x=y=" is not base64 (OpenSSL would decode
+  // "QUI=QUI=" to five bytes with a NUL inside).
+  if (const auto pad = text.find('='); pad != std::string_view::npos) {
+    if (pad + 2 < text.size() || text.find_first_not_of('=', pad) != std::string_view::npos) {
+      return MakeError(ErrorCode::kParse, "base64 padding '=' appears before the end");
+    }
+  }
   std::string out(3 * text.size() / 4, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));

@@ -43,4 +43,24 @@ nlohmann::json ParseUntrustedJson(std::string_view text, std::string* why, std::
   return doc;
 }
 
+std::optional<std::int64_t> IntegerIn(const nlohmann::json& value, std::int64_t min, std::int64_t max) {
+  if (value.is_number_unsigned()) {
+    const auto v = value.get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    const auto i = static_cast<std::int64_t>(v);
+    return i >= min && i <= max ? std::optional<std::int64_t>(i) : std::nullopt;
+  }
+  if (value.is_number_integer()) {
+    const auto i = value.get<std::int64_t>();
+    return i >= min && i <= max ? std::optional<std::int64_t>(i) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string StringOr(const nlohmann::json& object, std::string_view key, std::string fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
 }  // namespace labgate::core

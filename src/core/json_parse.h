@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +23,13 @@ bool JsonNestedDeeperThan(std::string_view text, std::size_t max_depth = kMaxJso
 /// JSON or nests deeper than `max_depth`; `why`, when given, says which. Never throws.
 nlohmann::json ParseUntrustedJson(std::string_view text, std::string* why = nullptr,
                                   std::size_t max_depth = kMaxJsonDepth);
+
+/// A JSON integer within [min, max]; nullopt for anything else — a float such as 1e10 (whose
+/// conversion to an integer would be undefined), a string, null, or a value out of range.
+std::optional<std::int64_t> IntegerIn(const nlohmann::json& value, std::int64_t min, std::int64_t max);
+
+/// `object[key]` when `object` is an object and that member is a string; otherwise `fallback`.
+/// Unlike nlohmann's value(), never throws on a member of another type.
+std::string StringOr(const nlohmann::json& object, std::string_view key, std::string fallback = "");
 
 }  // namespace labgate::core

@@ -69,13 +69,16 @@ DecodeOutcome Decode(std::string_view line) {
       return msg;
     }
     const Json& err = doc["error"];
-    if (!err.is_object() || !err.contains("code") || !err["code"].is_number_integer()) {
+    const auto code = err.is_object() && err.contains("code") ? IntegerIn(err["code"], INT32_MIN, INT32_MAX) : std::nullopt;
+    if (!code) {
       return DecodeFailure{ErrorObject{kInvalidRequest, "malformed error response", nullptr}, nullptr, false};
     }
     ErrorObject eo;
-    eo.code = err["code"].get<int>();
-    eo.message = err.value("message", "");
-    eo.data = err.value("data", Json());
+    eo.code = static_cast<int>(*code);
+    // A message that is not a string is still shown, as the JSON it is.
+    auto message = err.find("message");
+    eo.message = message == err.end() ? "" : message->is_string() ? message->get<std::string>() : message->dump();
+    if (auto data = err.find("data"); data != err.end()) eo.data = *data;
     msg.error = std::move(eo);
     return msg;
   }

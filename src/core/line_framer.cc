@@ -44,6 +44,8 @@ std::optional<LineFramer::Frame> LineFramer::Finish() {
     skipping_ = false;
     return std::nullopt;
   }
+  // The last line, without its newline, is read like every other: no trailing \r either.
+  if (buffer_.back() == '\r') buffer_.pop_back();
   Frame frame{false, std::move(buffer_), 0};
   buffer_.clear();
   return frame;

@@ -1,5 +1,7 @@
 #include "mcp/session.h"
 
+#include "core/json_parse.h"
+
 #include <random>
 #include <spdlog/spdlog.h>
 
@@ -83,17 +85,27 @@ void Session::HandleLine(std::string_view line) {
     return;
   }
   auto& msg = std::get<rpc::Message>(decoded);
-  switch (msg.kind) {
-    case rpc::MessageKind::kRequest:
-      HandleRequest(msg.id, msg.method, msg.params);
-      break;
-    case rpc::MessageKind::kNotification:
-      HandleNotification(msg.method, msg.params);
-      break;
-    case rpc::MessageKind::kResponse:
-      HandleResponse(msg.id, msg.result,
-                     msg.error ? Json{{"code", msg.error->code}, {"message", msg.error->message}} : Json(nullptr));
-      break;
+  // Whatever a client sends, an exception must not leave this function: on the daemon's MCP
+  // socket it would end the gateway and every node session with it.
+  try {
+    switch (msg.kind) {
+      case rpc::MessageKind::kRequest:
+        HandleRequest(msg.id, msg.method, msg.params);
+        break;
+      case rpc::MessageKind::kNotification:
+        HandleNotification(msg.method, msg.params);
+        break;
+      case rpc::MessageKind::kResponse:
+        HandleResponse(msg.id, msg.result,
+                       msg.error ? Json{{"code", msg.error->code}, {"message", msg.error->message}} : Json(nullptr));
+        break;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("MCP {} '{}' could not be handled: {}", msg.kind == rpc::MessageKind::kRequest ? "request" : "message",
+                 msg.method, e.what());
+    if (msg.kind == rpc::MessageKind::kRequest) {
+      SendError(msg.id, rpc::kInvalidParams, std::string("malformed parameters for ") + msg.method + ": " + e.what());
+    }
   }
 }
 
@@ -279,7 +291,7 @@ void Session::HandleNotification(const std::string& method, const Json& params) 
       if (it != in_flight_.end()) token = it->second;
     }
     if (token) {
-      spdlog::info("request {} cancelled by the client ({})", key, params.value("reason", "no reason given"));
+      spdlog::info("request {} cancelled by the client ({})", key, core::StringOr(params, "reason", "no reason given"));
       token->Cancel();
     }
     return;

@@ -1,4 +1,5 @@
 #include "nodes/agent_client.h"
+#include "core/json_parse.h"
 
 #include <libssh/callbacks.h>
 #include <poll.h>
@@ -130,7 +131,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
   rpc_ = std::make_unique<RpcPeer>([this](std::string bytes) { Send(std::move(bytes)); },
                                    [this](const Json& id, const std::string& m, const Json& p) { on_request_(id, m, p); },
                                    [this](const std::string& m, const Json& p) {
-                                     if (m == "node.closing") close_reason_ = p.value("reason", "");
+                                     if (m == "node.closing") close_reason_ = core::StringOr(p, "reason");
                                      if (on_notification_) on_notification_(m, p);
                                    },
                                    kMaxFrameBytes);

@@ -1,8 +1,10 @@
 #include "nodes/agent_protocol.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "core/base64.h"
+#include "core/json_parse.h"
 #include "core/net.h"
 
 namespace labgate::nodes {
@@ -43,8 +45,14 @@ core::Result<capabilities::RunRequest> DecodeRunRequest(const Json& params) {
       r.command.argv = params.at("argv").get<std::vector<std::string>>();
     }
     r.cwd = params.value("cwd", "");
-    r.timeout = std::chrono::milliseconds(params.at("timeoutMs").get<std::int64_t>());
-    r.output_cap = params.value("outputCap", core::kDefaultOutputCap);
+    const auto timeout = core::IntegerIn(params.at("timeoutMs"), 1, 24LL * 3600 * 1000);
+    if (!timeout) return MakeError(ErrorCode::kInvalidArgument, "timeoutMs must be an integer from 1 to 86400000");
+    r.timeout = std::chrono::milliseconds(*timeout);
+    if (params.contains("outputCap")) {
+      const auto cap = core::IntegerIn(params.at("outputCap"), 1, 1LL << 30);
+      if (!cap) return MakeError(ErrorCode::kInvalidArgument, "outputCap must be an integer from 1 to 2^30");
+      r.output_cap = static_cast<decltype(r.output_cap)>(*cap);
+    }
     for (const auto& pair : params.value("env", Json::array())) {
       r.env.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
     }
@@ -93,11 +101,18 @@ Json EncodeOutcome(const core::ProcessOutcome& o) {
 core::Result<core::ProcessOutcome> DecodeOutcome(const Json& j) {
   try {
     core::ProcessOutcome o;
-    if (!j.at("exitCode").is_null()) o.exit_code = j.at("exitCode").get<int>();
-    if (!j.at("signal").is_null()) o.signal = j.at("signal").get<int>();
+    // Integers in range only: a float such as 1e10 converted to int would be undefined behaviour.
+    auto integer = [&](const char* key, std::int64_t min, std::int64_t max) -> std::int64_t {
+      auto v = core::IntegerIn(j.at(key), min, max);
+      if (!v) throw std::out_of_range(std::string(key) + " is not an integer from " + std::to_string(min) + " to " +
+                                      std::to_string(max));
+      return *v;
+    };
+    if (!j.at("exitCode").is_null()) o.exit_code = static_cast<int>(integer("exitCode", 0, 255));
+    if (!j.at("signal").is_null()) o.signal = static_cast<int>(integer("signal", 1, 128));
     o.timed_out = j.at("timedOut").get<bool>();
     o.cancelled = j.at("cancelled").get<bool>();
-    o.duration = std::chrono::milliseconds(j.at("durationMs").get<std::int64_t>());
+    o.duration = std::chrono::milliseconds(integer("durationMs", 0, 366LL * 24 * 3600 * 1000));
     auto out = DecodeStream(j.at("stdout"));
     if (!out) return out.error();
     auto err = DecodeStream(j.at("stderr"));

@@ -127,7 +127,7 @@ class LinkService {
       auto it = running_.find(params["id"].get<std::int64_t>());
       if (it != running_.end()) it->second->Cancel();
     } else if (method == "node.closing") {
-      spdlog::warn("the gateway is closing this link: {}", params.value("reason", "no reason given"));
+      spdlog::warn("the gateway is closing this link: {}", core::StringOr(params, "reason", "no reason given"));
     }
   }
 
@@ -193,7 +193,7 @@ class LinkService {
   void CommitKey(const Json& id, const Json& params) {
     auto next = LoadKeyFile(NextKeyPath(state_dir_));
     if (!next) return client_->rpc().RespondError(id, kErrFailed, next.error().message);
-    if (Fingerprint(next->get()) != params.value("fingerprint", "")) {
+    if (Fingerprint(next->get()) != core::StringOr(params, "fingerprint")) {
       return client_->rpc().RespondError(id, kErrFailed, "the gateway recorded another key than the one made here");
     }
     if (::rename(NextKeyPath(state_dir_).c_str(), KeyPath(state_dir_).c_str()) != 0) {

@@ -2,6 +2,8 @@
 
 #include "core/json_rpc.h"
 
+#include <spdlog/spdlog.h>
+
 namespace labgate::nodes {
 
 namespace jsonrpc = core::jsonrpc;
@@ -32,6 +34,16 @@ void RpcPeer::Feed(std::string_view bytes) {
 }
 
 void RpcPeer::Dispatch(std::string_view line) {
+  // An exception out of here would leave a libssh callback and terminate the process: a
+  // malformed frame from one node must cost that frame, nothing more.
+  try {
+    DispatchDecoded(line);
+  } catch (const std::exception& e) {
+    spdlog::warn("agent channel: a message could not be handled: {}", e.what());
+  }
+}
+
+void RpcPeer::DispatchDecoded(std::string_view line) {
   auto decoded = jsonrpc::Decode(line);
   if (auto* failure = std::get_if<jsonrpc::DecodeFailure>(&decoded)) {
     if (failure->answer) send_(jsonrpc::Encode(jsonrpc::MakeError(failure->id, failure->error.code, failure->error.message)) + "\n");

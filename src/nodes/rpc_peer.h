@@ -55,6 +55,7 @@ class RpcPeer {
     NotificationHandler on_notification;
   };
   void Dispatch(std::string_view line);
+  void DispatchDecoded(std::string_view line);
 
   Sender send_;
   RequestHandler on_request_;

@@ -114,5 +114,16 @@ TEST(JsonRpc, EncodeReplacesInvalidUtf8) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST(JsonRpc, ErrorResponseWithOddTypes_DecodesWithoutThrowing) {
+  // A client or node answering with a non-string message must not take the process down.
+  auto m = Ok(R"({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":0}})");
+  ASSERT_TRUE(m.error.has_value());
+  EXPECT_EQ(m.error->message, "0");
+  auto n = Ok(R"({"jsonrpc":"2.0","id":1,"error":{"code":1,"message":{"a":[1]},"data":7}})");
+  EXPECT_EQ(n.error->message, R"({"a":[1]})");
+  EXPECT_EQ(n.error->data, 7);
+  Bad(R"({"jsonrpc":"2.0","id":1,"error":{"code":1e40,"message":"x"}})");
+  Bad(R"({"jsonrpc":"2.0","id":1,"error":{"code":99999999999,"message":"x"}})");
+}
 }  // namespace
 }  // namespace labgate::core::jsonrpc

@@ -46,5 +46,12 @@ TEST(LineFramer, FinishReturnsUnterminatedLine) {
   EXPECT_FALSE(f.Finish().has_value());
 }
 
+TEST(LineFramer, FinishDropsATrailingCarriageReturnLikeEveryOtherLine) {
+  LineFramer f(1024);
+  EXPECT_TRUE(f.Feed("last\r").empty());
+  auto last = f.Finish();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->line, "last");
+}
 }  // namespace
 }  // namespace labgate::core

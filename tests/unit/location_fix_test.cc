@@ -183,5 +183,12 @@ TEST(StaticFix, NoAltitude_Null) {
   EXPECT_DOUBLE_EQ(fix["accuracyMeters"].get<double>(), 10);
 }
 
+TEST(TermuxLocation, HugeOrOddAge_DoesNotOverflowTheTimestamp) {
+  for (const char* age : {"9223372036854775807", "1e300", "-5", "\"x\""}) {
+    auto fix = ParseTermuxLocation(std::string(R"({"latitude":1.0,"longitude":2.0,"elapsedMs":)") + age + "}", kNow);
+    ASSERT_TRUE(fix.ok()) << age;
+    EXPECT_EQ((*fix)["timestamp"], core::FormatTimestamp(kNow)) << age;
+  }
+}
 }  // namespace
 }  // namespace labgate::capabilities

@@ -212,5 +212,12 @@ TEST(MediaInfo, Garbage_Nullopt) {
   EXPECT_FALSE(ReadMediaInfo("{\"class\":\"TPV\"}"));
 }
 
+TEST(MediaInfo, Png_SizesBeyondTheFormat_Nullopt) {
+  // 0xFFFFFFFF would read as a negative width.
+  EXPECT_FALSE(ReadMediaInfo(Png(0xFFFFFFFFu, 10)).has_value());
+  EXPECT_FALSE(ReadMediaInfo(Png(10, 0x80000000u)).has_value());
+  EXPECT_FALSE(ReadMediaInfo(Png(0, 10)).has_value());
+  ASSERT_TRUE(ReadMediaInfo(Png(0x7FFFFFFFu, 1)).has_value());
+}
 }  // namespace
 }  // namespace labgate::capabilities

@@ -150,5 +150,28 @@ TEST(Base64, RoundTripsEveryLengthAndRejectsGarbage) {
   EXPECT_FALSE(core::Base64Decode("abc").ok());
 }
 
+TEST(AgentProtocol, NumbersFromTheNode_MustBeIntegersInRange) {
+  // 1e10 as an exit code would be an out-of-range float-to-int conversion (undefined behaviour).
+  Json result = EncodeOutcome(core::ProcessOutcome{});
+  for (const Json& bad : {Json(1e10), Json(3.5), Json(-1), Json(256), Json("0"), Json(4294967296LL)}) {
+    result["exitCode"] = bad;
+    EXPECT_FALSE(DecodeOutcome(result).ok()) << bad.dump();
+  }
+  result["exitCode"] = 0;
+  result["durationMs"] = 1e300;
+  EXPECT_FALSE(DecodeOutcome(result).ok());
+  for (const Json& bad : {Json(1e10), Json(-5), Json(2.5), Json(nullptr)}) {
+    EXPECT_FALSE(DecodeRunRequest({{"argv", {"x"}}, {"timeoutMs", bad}}).ok()) << bad.dump();
+    EXPECT_FALSE(DecodeRunRequest({{"argv", {"x"}}, {"timeoutMs", 10}, {"outputCap", bad}}).ok()) << bad.dump();
+  }
+}
+
+TEST(Base64, PaddingOnlyAtTheEnd) {
+  EXPECT_FALSE(core::Base64Decode("QUI=QUI=").ok());
+  EXPECT_FALSE(core::Base64Decode("Q===").ok());
+  EXPECT_FALSE(core::Base64Decode("QU=I").ok());
+  EXPECT_EQ(*core::Base64Decode("QUI="), "AB");
+  EXPECT_EQ(*core::Base64Decode("QQ=="), "A");
+}
 }  // namespace
 }  // namespace labgate::nodes

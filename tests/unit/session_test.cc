@@ -203,6 +203,18 @@ TEST_F(SessionTest, Cancelled_StopsHandlerAndSendsNoResponse) {
   for (const auto& m : outbox_.messages()) EXPECT_FALSE(m.contains("id") && m["id"] == "slow" && !m.contains("method"));
 }
 
+TEST_F(SessionTest, Cancelled_WithAReasonThatIsNotAString_StillCancelsAndNothingThrows) {
+  // A fuzzer found `"reason":42` for a call in flight killed the server.
+  Initialize();
+  session_->HandleLine(Line(Request("slow", "tools/call", {{"name", "wait"}})));
+  while (!waiting_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  session_->HandleLine(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow","reason":42}})");
+  tasks_.WaitAll();
+  EXPECT_TRUE(cancelled_seen_);
+  session_->HandleLine(Line(Request(3, "ping")));
+  EXPECT_EQ(Answer(3)["result"], Json::object());
+}
+
 TEST_F(SessionTest, Notifications_AreNeverAnswered) {
   Initialize();
   auto before = outbox_.messages().size();

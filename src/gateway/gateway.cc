@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include "ssh/remote_command.h"
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -197,6 +199,14 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
                                         "' is not a valid name (letters, digits and _, not starting with a digit)"),
                     "input.env");
     }
+    // labgate tags and finds a command's processes by LABGATE_RUN; a caller's value would let a
+    // command escape its deadline while the result claimed it was stopped.
+    if (name == ssh::kRunIdVariable) {
+      return reject(core::MakeError(core::ErrorCode::kInvalidArgument,
+                                    "environment variable " + name + " is labgate's own (it tags the command's "
+                                    "processes so a deadline can stop them); a caller may not set it"),
+                    "input.env");
+    }
   }
   std::int64_t timeout_ms = call.timeout_ms.value_or(gw.default_timeout_ms);
   if (timeout_ms < 1 || timeout_ms > gw.max_timeout_ms) {
@@ -208,7 +218,7 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
   auto targets = inventory::Resolve(*inventory_, call.selectors);
   if (!targets) return reject(targets.error(), "inventory.resolve");
 
-  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell);
+  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell, call.env);
   const std::vector<policy::Grant> grants = approvals_ ? approvals_->PolicyGrants() : std::vector<policy::Grant>{};
   const std::size_t total = targets->size();
   std::vector<Plan> plans;

@@ -1107,7 +1107,7 @@ bool TakesVariableNames(std::string_view prog) {
 // Names whose value no program runs as code or uses to find code: locale, time zone, terminal.
 bool InertVariable(std::string_view name) {
   if (OneOf(name, {"LANG", "LANGUAGE", "TZ", "TERM", "COLUMNS", "LINES", "NO_COLOR", "CLICOLOR", "SYSTEMD_COLORS",
-                   "DEBIAN_FRONTEND", "FORCE_COLOR"}) ||
+                   "DEBIAN_FRONTEND", "FORCE_COLOR", "LABGATE_CHECK", "LABGATE_CHECK_TARGET"}) ||
       StartsWith(name, "LC_")) {
     return true;
   }
@@ -2254,6 +2254,13 @@ Verdict JudgeOne(const std::vector<SimpleCommand>& cmds, size_t i, const std::ve
 }
 
 }  // namespace
+
+std::optional<std::string> NonInertAssignment(const SimpleCommand& command) {
+  for (const std::string& assignment : command.assignments) {
+    if (AssignmentVerdict(assignment)) return assignment.substr(0, assignment.find('='));
+  }
+  return std::nullopt;
+}
 
 const char* RiskName(Risk risk) {
   switch (risk) {

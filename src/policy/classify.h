@@ -52,4 +52,9 @@ std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command,
                                                  const std::vector<ClassifyRule>& extra = {},
                                                  const std::vector<std::string>& protected_paths = {});
 
+/// The first variable `command` sets (a `NAME=value` prefix, or one the caller passed in `env`)
+/// that is not inert — anything but locale, time zone and terminal settings; nullopt when none.
+/// Allow rules and grants name commands, not environments, so they never admit such a command.
+std::optional<std::string> NonInertAssignment(const SimpleCommand& command);
+
 }  // namespace labgate::policy

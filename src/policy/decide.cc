@@ -54,8 +54,14 @@ const char* VerdictName(CommandDecision::Verdict verdict) {
   return "refuse";
 }
 
-ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell) {
-  return shell ? ParseShell(*shell) : FromArgv(argv);
+ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
+                              const std::vector<std::pair<std::string, std::string>>& env) {
+  ParsedCommand parsed = shell ? ParseShell(*shell) : FromArgv(argv);
+  // The variables reach every process of the command, as prefixes on each of them would.
+  for (auto& command : parsed.commands) {
+    for (const auto& [name, value] : env) command.assignments.push_back(name + "=" + value);
+  }
+  return parsed;
 }
 
 std::vector<ClassifyRule> ClassifyRulesOf(const inventory::Inventory& inventory) {
@@ -153,8 +159,8 @@ CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::
     bool all = true;
     for (const auto& simple : command.commands) {
       if (!simple.wrappers.empty()) continue;  // what a wrapper runs is admitted with the wrapper
-      if (simple.dynamic) {
-        all = false;
+      if (simple.dynamic || NonInertAssignment(simple)) {
+        all = false;  // `PATH=/tmp/x df -h` is not the `df -h` an allow rule or grant names
         break;
       }
       const std::string text = CommandText(simple);

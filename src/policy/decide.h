@@ -46,7 +46,10 @@ struct CommandDecision {
 const char* VerdictName(CommandDecision::Verdict verdict);
 
 /// The parsed form of a `run` command: argv runs without a shell, a string with sh -c.
-ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell);
+/// `env`, the variables the caller asks for, is judged like `NAME=value` before every command:
+/// anything but inert names (locale, time zone, terminal) needs a human.
+ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
+                              const std::vector<std::pair<std::string, std::string>>& env = {});
 
 /// Decides a command on one target. Order: capability scope; deny rules of every scope
 /// (global, each of its groups, the target) against every simple command, wrapped ones too —

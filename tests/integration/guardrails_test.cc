@@ -246,11 +246,12 @@ TEST_F(Guardrails, Injection_ThroughTargetCwdEnvAndArgv_RunsNothingExtra) {
     ASSERT_TRUE(cwd.contains("result")) << cwd.dump();
     const Json& in_cwd = cwd["result"]["results"][0];
     EXPECT_TRUE(!in_cwd["error"].is_null() || in_cwd["exitCode"] != 0) << cwd.dump();
-    // env: values are data; names must be names.
+    // env: values are data; names must be names. (A lower-case name is inert to policy; one
+    // such as PATH would need a human, see GatewayTest.Env_*.)
     Json env = OperatorCall(Socket(), "run",
                             {{"selectors", {target}},
-                             {"argv", {"printenv", "LG_VALUE"}},
-                             {"env", {{"LG_VALUE", "$(touch " + marker + ")"}}}});
+                             {"argv", {"printenv", "lg_value"}},
+                             {"env", {{"lg_value", "$(touch " + marker + ")"}}}});
     ASSERT_TRUE(env.contains("result")) << env.dump();
     EXPECT_EQ(env["result"]["results"][0]["stdout"], "$(touch " + marker + ")\n") << env.dump();
     Json bad_name = OperatorCall(Socket(), "run",

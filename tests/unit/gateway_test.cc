@@ -85,6 +85,39 @@ TEST_F(GatewayTest, Pipeline_PolicyDisabled_RefusedWithRule) {
   EXPECT_EQ(records[0]["decision"]["rule"], "policies.run.enabled");
 }
 
+TEST_F(GatewayTest, Env_ThatChangesWhatRuns_NeedsAHumanEvenWhereTheCommandIsReadOnly) {
+  // A read-only target, an allow rule for the command: LD_PRELOAD, BASH_ENV or PATH still run
+  // foreign code, so none of them runs without a human, and read-only mode refuses them.
+  Use("[local]\nmode = \"read-only\"\nallow = [\"uname*\"]\n");
+  for (const char* name : {"LD_PRELOAD", "BASH_ENV", "PATH", "ENV", "PYTHONPATH", "GIT_SSH_COMMAND"}) {
+    RunCall call = Call({"local"}, {"uname", "-a"});
+    call.env = {{name, "/tmp/evil"}};
+    auto report = gateway_->Run(actor_, call, cancel_);
+    ASSERT_EQ(report.results.size(), 1u);
+    EXPECT_EQ(report.results[0].decision, "refused") << name;
+    EXPECT_EQ(report.results[0].risk, "destructive") << name;
+  }
+  EXPECT_TRUE(executor_.calls().empty());
+  // Locale and terminal settings change nothing that runs.
+  RunCall inert = Call({"local"}, {"uname", "-a"});
+  inert.env = {{"LANG", "C.UTF-8"}, {"TERM", "dumb"}, {"TZ", "UTC"}};
+  auto report = gateway_->Run(actor_, inert, cancel_);
+  EXPECT_EQ(report.results[0].decision, "run");
+  EXPECT_EQ(executor_.calls().size(), 1u);
+}
+
+TEST_F(GatewayTest, Env_LabgatesRunTag_IsRefused) {
+  // LABGATE_RUN is how a deadline finds the command's processes on a host.
+  for (const char* name : {"LABGATE_RUN"}) {
+    RunCall call = Call({"local"}, {"true"});
+    call.env = {{name, "x"}};
+    auto report = gateway_->Run(actor_, call, cancel_);
+    ASSERT_TRUE(report.error) << name;
+    EXPECT_NE(report.error->message.find("is labgate's own"), std::string::npos) << report.error->message;
+  }
+  EXPECT_TRUE(executor_.calls().empty());
+}
+
 TEST_F(GatewayTest, Pipeline_TimeoutAboveMaximum_Refused) {
   RunCall call = Call({"local"}, {"sleep", "1"});
   call.timeout_ms = 10LL * 3600 * 1000;

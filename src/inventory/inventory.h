@@ -143,7 +143,7 @@ struct Target {
 /// What a check's output must show to pass. Every part given must hold.
 struct CheckExpect {
   int exit_code = 0;           // the command's exit code
-  std::string stdout_matches;  // an ECMAScript regex searched in stdout; "" when not checked
+  std::string stdout_matches;  // an RE2 regular expression searched in stdout; "" when not checked
   std::optional<double> below;  // the first number in stdout must be below this ...
   std::optional<double> above;  // ... and above this
 };

@@ -809,5 +809,17 @@ TEST_F(CheckSchedulerTest, CorruptStateFile_RefusedNotOverwritten) {
   EXPECT_NE(ok.error().message.find("is not valid JSON"), std::string::npos);
 }
 
+TEST(EvaluateCheck, PathologicalPatternOnBigOutput_LinearAndNoCrash) {
+  // With std::regex, (a*)*b over 64 KiB of 'a' overflowed the stack or ran for ages.
+  inventory::CheckExpect nested;
+  nested.stdout_matches = "(a*)*b";
+  const auto start = std::chrono::steady_clock::now();
+  const CheckVerdict v = EvaluateCheck(CheckWith(nested), Ran(0, std::string(64 * 1024, 'a')));
+  EXPECT_EQ(v.status, CheckStatus::kFail);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  inventory::CheckExpect alternation;
+  alternation.stdout_matches = "(x|y|a)+$";
+  EXPECT_EQ(EvaluateCheck(CheckWith(alternation), Ran(0, std::string(64 * 1024, 'a'))).status, CheckStatus::kPass);
+}
 }  // namespace
 }  // namespace labgate::gateway

@@ -80,6 +80,13 @@ std::string ToValidUtf8(std::string_view bytes) {
   return out;
 }
 
+std::string Clip(std::string_view text, std::size_t max) {
+  if (text.size() <= max) return std::string(text);
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return std::string(text.substr(0, cut)) + "\u2026(" + std::to_string(text.size()) + " bytes)";
+}
+
 std::string ShellQuote(std::string_view word, QuoteMode mode) {
   if (mode == QuoteMode::kIfNeeded && !word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                               "0123456789_-./=:,+@%") == std::string_view::npos) {

@@ -23,6 +23,10 @@ enum class QuoteMode {
 /// goes through it.
 std::string ShellQuote(std::string_view word, QuoteMode mode = QuoteMode::kIfNeeded);
 
+/// `text` when it is at most `max` bytes, else its first `max` bytes (not splitting a UTF-8
+/// character) and "…(N bytes)": for echoing what a caller sent into messages and audit records.
+std::string Clip(std::string_view text, std::size_t max = 256);
+
 /// argv rendered for people and audit summaries: words joined by spaces, quoted where needed.
 std::string JoinArgv(const std::vector<std::string>& argv);
 

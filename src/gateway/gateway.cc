@@ -122,12 +122,26 @@ void Gateway::AuditRefusal(const audit::Actor& actor, const RunCall& call, const
   audit::Refusal refusal;
   refusal.action_id = audit::NewActionId();
   refusal.actor = actor;
-  refusal.targets = call.selectors;
+  for (const auto& selector : call.selectors) refusal.targets.push_back(core::Clip(selector, 256));
   refusal.action = "run";
   refusal.payload = RunPayload(call, call.timeout_ms.value_or(inventory_->gateway.default_timeout_ms), redact_);
   refusal.decision = {false, rule, why, ""};
   refusal.error = why;
   // A refusal that cannot be audited is still a refusal; nothing ran.
+  (void)audit_.Append(audit::EncodeRefusal(refusal));
+}
+
+void Gateway::AuditMalformed(const audit::Actor& actor, const std::string& action, const audit::Json& arguments,
+                             const std::string& why) {
+  audit::Refusal refusal;
+  refusal.action_id = audit::NewActionId();
+  refusal.actor = actor;
+  refusal.action = action;
+  // What was sent, as text and clipped: a caller's 100 KB value must not become a 300 KB record.
+  refusal.payload = audit::Json{
+      {"arguments", core::Clip(redact_(arguments.dump(-1, ' ', false, audit::Json::error_handler_t::replace)), 2048)}};
+  refusal.decision = {false, "input.arguments", core::Clip(why, 1024), ""};
+  refusal.error = core::Clip(why, 1024);
   (void)audit_.Append(audit::EncodeRefusal(refusal));
 }
 
@@ -192,6 +206,10 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
     return report;
   };
   if (auto ok = capabilities::ValidateCommand(call.command); !ok) return reject(ok.error(), "input.command");
+  if (call.cwd.find('\0') != std::string::npos) {
+    // The OS would stop at the NUL and run in a different directory than the one audited.
+    return reject(core::MakeError(core::ErrorCode::kInvalidArgument, "cwd contains a NUL byte"), "input.cwd");
+  }
   for (const auto& [name, value] : call.env) {
     if (!core::IsValidEnvName(name) || value.find('\0') != std::string::npos) {
       return reject(core::MakeError(core::ErrorCode::kInvalidArgument,

@@ -159,6 +159,11 @@ class Gateway {
           Executor* ssh = nullptr, Executor* nodes = nullptr, ApprovalStore* approvals = nullptr,
           std::function<std::string(std::string_view)> redact = nullptr, ArtifactStore* artifacts = nullptr);
 
+  /// Audits a call refused before it could be understood (arguments of the wrong shape): what
+  /// was sent, clipped, and why. Nothing ran.
+  void AuditMalformed(const audit::Actor& actor, const std::string& action, const audit::Json& arguments,
+                      const std::string& why);
+
   /// `confirmer` is the human the caller can reach now, if any.
   RunReport Run(const audit::Actor& actor, const RunCall& call, const core::CancelToken& cancel,
                 const ProgressFn& progress = nullptr, Confirmer* confirmer = nullptr);

@@ -1,5 +1,7 @@
 #include "inventory/selector.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <set>
 
@@ -35,13 +37,13 @@ core::Status ValidateSelector(std::string_view selector) {
     if (selector.rfind(prefix, 0) == 0) {
       if (IsValidName(selector.substr(prefix.size()))) return core::Ok();
       return core::MakeError(core::ErrorCode::kInvalidArgument,
-                             "bad selector '" + std::string(selector) + "': the name after '" +
+                             "bad selector '" + core::Clip(selector, 128) + "': the name after '" +
                                  std::string(prefix) + "' must be letters, digits, '.', '_' or '-'");
     }
   }
   if (IsValidName(selector)) return core::Ok();
   return core::MakeError(core::ErrorCode::kInvalidArgument,
-                         "bad selector '" + std::string(selector) +
+                         "bad selector '" + core::Clip(selector, 128) +
                              "': use a target id, group:NAME, tag:NAME or * (names are letters, digits, '.', '_', '-')");
 }
 
@@ -63,14 +65,14 @@ core::Result<std::vector<const Target*>> Resolve(const Inventory& inventory,
         if (Contains(group ? t.groups : t.tags, name)) chosen.insert(&t), matched = true;
       }
       if (!matched) {
-        return core::MakeError(core::ErrorCode::kNotFound, "no target is in " + selector + " (check the " +
+        return core::MakeError(core::ErrorCode::kNotFound, "no target is in " + core::Clip(selector, 128) + " (check the " +
                                                                (group ? "groups" : "tags") + " in " + inventory.source + ")");
       }
     } else if (const Target* t = inventory.Find(selector)) {
       chosen.insert(t);
       matched = true;
     } else {
-      return core::MakeError(core::ErrorCode::kNotFound, "unknown target '" + selector + "': known targets are " +
+      return core::MakeError(core::ErrorCode::kNotFound, "unknown target '" + core::Clip(selector, 128) + "': known targets are " +
                                                              KnownIds(inventory) + " (see `labgate targets`)");
     }
   }

@@ -275,6 +275,7 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   ToolResult out;
   auto call = ParseRunArguments(args);
   if (!call) {
+    gw.AuditMalformed(ctx.actor, "run", args, call.error().message);
     gateway::RunReport report;
     report.error = call.error();
     Json structured = gateway::RunReportJson(report);
@@ -400,6 +401,7 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
   ToolResult out;
   auto call = ParseCaptureArguments(capability, args);
   if (!call) {
+    gw.AuditMalformed(ctx.actor, capability, args, call.error().message);
     out.is_error = true;
     out.content.push_back(TextBlock(capability + " refused: " + call.error().message));
     return out;

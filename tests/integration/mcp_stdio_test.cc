@@ -110,6 +110,26 @@ TEST_F(McpStdio, DeeplyNestedLines_GetParseErrorsAndServingContinues) {
   EXPECT_EQ(server_->ReadResponse(2)["result"], Json::object());
 }
 
+TEST_F(McpStdio, MalformedOrHugeArguments_AreAuditedClippedAndRunNothing) {
+  Initialize();
+  // A malformed targets array: refused, and now also on record.
+  server_->Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"},
+                 {"params", {{"name", "run"}, {"arguments", {{"targets", {1, 2}}, {"command", {"true"}}}}}}});
+  EXPECT_EQ(server_->ReadResponse(1)["result"]["isError"], true);
+  // A 100 KB target id: the answer and the audit record echo only its start.
+  const std::string huge(100 * 1024, 'x');
+  server_->Send({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+                 {"params", {{"name", "run"}, {"arguments", {{"target", huge}, {"command", {"true"}}}}}}});
+  const Json answer = server_->ReadResponse(2);
+  EXPECT_LT(answer.dump().size(), 8u * 1024) << "the answer echoes the whole id";
+  bool malformed = false;
+  for (const auto& rec : ReadJsonLines(AuditPath())) {
+    EXPECT_LT(rec.dump().size(), 8u * 1024) << "an audit record echoes the whole id";
+    if (rec["kind"] == "refusal" && rec["decision"]["rule"] == "input.arguments") malformed = true;
+  }
+  EXPECT_TRUE(malformed) << "the malformed call is not in the audit log";
+}
+
 TEST_F(McpStdio, TwentyConcurrentRuns_AllProceedTogether) {
   Initialize();
   // Each call waits until all twenty have started: only concurrent execution can finish.

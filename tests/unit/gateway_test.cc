@@ -118,6 +118,17 @@ TEST_F(GatewayTest, Env_LabgatesRunTag_IsRefused) {
   EXPECT_TRUE(executor_.calls().empty());
 }
 
+TEST_F(GatewayTest, CwdWithANulByte_IsRefusedNotTruncated) {
+  RunCall call = Call({"local"}, {"pwd"});
+  call.cwd = std::string("/tmp\0/etc", 9);
+  auto report = gateway_->Run(actor_, call, cancel_);
+  ASSERT_TRUE(report.error);
+  EXPECT_NE(report.error->message.find("NUL"), std::string::npos);
+  EXPECT_TRUE(executor_.calls().empty());
+  ASSERT_EQ(storage_.records().size(), 1u);
+  EXPECT_EQ(storage_.records()[0]["decision"]["rule"], "input.cwd");
+}
+
 TEST_F(GatewayTest, Pipeline_TimeoutAboveMaximum_Refused) {
   RunCall call = Call({"local"}, {"sleep", "1"});
   call.timeout_ms = 10LL * 3600 * 1000;

@@ -8,6 +8,7 @@
 
 #include "core/hashing.h"
 #include "core/json_rpc.h"
+#include "core/text.h"
 
 namespace labgate::audit {
 namespace {
@@ -119,9 +120,68 @@ std::string NewActionId() {
   return buf;
 }
 
-core::Status AuditLog::Append(Json body, Durability durability) {
+AuditLog::AuditLog(AuditStorage& storage, const core::Clock& clock) : storage_(storage), clock_(clock) {
+  storage_.SetGapComposer([this](std::string_view last, std::string_view dropped) {
+    Json body = EncodeEvent(Event{"audit.gap", Actor{"gateway", "", "", "", ""}, "",
+                                  Json{{"why", "the end of the log held an incomplete record (a crash or a full disk "
+                                               "during a write); it was taken off so the chain goes on"},
+                                       {"droppedBytes", dropped.size()},
+                                       {"dropped", core::ToValidUtf8(dropped.substr(0, 4096))}}});
+    return SealRecord(std::move(body), last, core::FormatTimestamp(clock_.Now()));
+  });
+}
+
+AuditLog::~AuditLog() { storage_.SetGapComposer(nullptr); }
+
+core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
   const std::string ts = core::FormatTimestamp(clock_.Now());
   return storage_.Append([&](std::string_view last) { return SealRecord(body, last, ts); }, durability);
+}
+
+std::size_t AuditLog::pending() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return pending_.size();
+}
+
+core::Status AuditLog::Append(Json body, Durability durability) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool intent = body.value("kind", "") == "intent";
+  auto keep = [&](const core::Status& failed) {
+    // An intent that is not on record means its command does not run: nothing to keep.
+    if (intent) return;
+    if (pending_.empty() && dropped_ == 0) {
+      first_failure_ = core::FormatTimestamp(clock_.Now()) + ": " + failed.error().message;
+    }
+    if (pending_.size() >= kMaxPending) {
+      ++dropped_;
+      return;
+    }
+    body["writtenLate"] = {{"happenedAt", core::FormatTimestamp(clock_.Now())}};
+    pending_.push_back(std::move(body));
+  };
+  if (!pending_.empty() || dropped_ > 0) {
+    Json delayed = EncodeEvent(Event{"audit.delayed", Actor{"gateway", "", "", "", ""}, "",
+                                     Json{{"records", pending_.size()},
+                                          {"lost", dropped_},
+                                          {"firstFailure", first_failure_},
+                                          {"why", "the audit log could not be written (a full disk?); these records "
+                                                  "follow, each with writtenLate.happenedAt"}}});
+    if (auto ok = AppendNow(delayed, Durability::kSoon); !ok) {
+      keep(ok);
+      return ok;
+    }
+    dropped_ = 0;
+    while (!pending_.empty()) {
+      if (auto ok = AppendNow(pending_.front(), Durability::kSoon); !ok) {
+        keep(ok);
+        return ok;
+      }
+      pending_.pop_front();
+    }
+  }
+  auto ok = AppendNow(body, durability);
+  if (!ok) keep(ok);
+  return ok;
 }
 
 }  // namespace labgate::audit

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <deque>
+#include <mutex>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -106,15 +109,35 @@ std::string NewActionId();
 /// when its storage is.
 class AuditLog {
  public:
-  AuditLog(AuditStorage& storage, const core::Clock& clock) : storage_(storage), clock_(clock) {}
+  /// Also tells `storage` how to record a cut-off tail (an `audit.gap` event).
+  AuditLog(AuditStorage& storage, const core::Clock& clock);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
 
   /// Appends one record. kSynced returns only once it is on disk.
+  ///
+  /// When the storage fails (a full disk), an intent fails — its command does not run — but any
+  /// other record (a result of something that did run, a refusal, an event) is kept in memory
+  /// and written, in order and after an `audit.delayed` event, by the next append that
+  /// succeeds: space coming back is enough to resume, and nothing that happened goes missing.
+  /// The error is still returned, so the caller can say the record is late.
   core::Status Append(Json body, Durability durability = Durability::kSynced);
   std::string Describe() const { return storage_.Describe(); }
+  /// Records waiting for the storage to work again.
+  std::size_t pending() const;
+
+  static constexpr std::size_t kMaxPending = 10000;
 
  private:
+  core::Status AppendNow(const Json& body, Durability durability);
+
   AuditStorage& storage_;
   const core::Clock& clock_;
+  mutable std::mutex mutex_;
+  std::deque<Json> pending_;
+  std::string first_failure_;  // when and why the records now pending could not be written
+  std::size_t dropped_ = 0;    // past kMaxPending: counted, and said in the audit.delayed event
 };
 
 }  // namespace labgate::audit

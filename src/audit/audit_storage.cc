@@ -215,6 +215,27 @@ core::Status FileAuditStorage::OpenHeadLocked() {
 core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
   last_line_.clear();
   if (size > 0) {
+    char end = 0;
+    if (::pread(fd_, &end, 1, size - 1) != 1) return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
+    if (end != '\n' && compose_gap_) {
+      // A record cut off by a crash or a full disk: take it off the end (we hold the writers'
+      // lock) and record what was there, so the chain stays whole and labgate goes on without an
+      // operator editing files. The bytes themselves go into the gap record as evidence.
+      constexpr off_t kMaxTail = 1 << 20;
+      off_t start = size > kMaxTail ? size - kMaxTail : 0;
+      std::string tail(static_cast<std::size_t>(size - start), '\0');
+      if (::pread(fd_, tail.data(), tail.size(), start) != static_cast<ssize_t>(tail.size())) {
+        return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
+      }
+      const auto nl = tail.rfind('\n');
+      const off_t keep = nl == std::string::npos ? start : start + static_cast<off_t>(nl) + 1;
+      if (nl == std::string::npos && start > 0) return IncompleteRecord(path_);  // a megabyte without a newline
+      if (::ftruncate(fd_, keep) != 0) return MakeError(ErrorCode::kIo, "cannot repair audit log " + path_ + ": " + Errno());
+      cut_tail_ += tail.substr(nl == std::string::npos ? 0 : nl + 1);
+      size = keep;
+    }
+  }
+  if (size > 0) {
     auto line = LastLineOf(fd_, size, path_);
     if (!line) return line.error();
     last_line_ = std::move(*line);
@@ -295,6 +316,11 @@ core::Status FileAuditStorage::WriteHeadLocked(std::string_view line) {
   return core::Ok();
 }
 
+void FileAuditStorage::SetGapComposer(ComposeGap compose) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  compose_gap_ = std::move(compose);
+}
+
 core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability durability) {
   std::lock_guard<std::mutex> guard(mutex_);
   if (auto ok = OpenLockFile(); !ok) return ok;
@@ -319,6 +345,20 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
       return ok;
     }
   }
+  if (!cut_tail_.empty()) {
+    // First the record of what a crash or a full disk cut off, then the new one.
+    auto gap = compose_gap_(last_line_, cut_tail_);
+    if (!gap) return gap.error();
+    const std::string gap_line = *gap + "\n";
+    if (auto ok = WriteFully(fd_, gap_line, "audit log " + path_); !ok) {
+      (void)::ftruncate(fd_, size);
+      known_size_ = -1;
+      return ok;
+    }
+    size += static_cast<off_t>(gap_line.size());
+    last_line_ = std::move(*gap);
+    cut_tail_.clear();
+  }
   auto next = compose(last_line_);
   if (!next) return next.error();
   const std::string data = *next + "\n";
@@ -330,13 +370,21 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
     size = 0;
   }
   if (auto ok = WriteFully(fd_, data, "audit log " + path_); !ok) {
+    // A full disk cuts the line at a block boundary: take the part that made it back off, so
+    // the log still ends in a whole record and the next append (once there is space) goes on.
+    (void)::ftruncate(fd_, size);
     known_size_ = -1;
     return ok;
+  }
+  if (durability == Durability::kSynced && ::fsync(fd_) != 0) {
+    const std::string why = Errno();
+    (void)::ftruncate(fd_, size);  // not durable, so not recorded: the caller runs nothing
+    known_size_ = -1;
+    return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + why);
   }
   known_size_ = size + static_cast<off_t>(data.size());
   last_line_ = std::move(*next);
   if (durability == Durability::kSynced) {
-    if (::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + Errno());
     dirty_ = false;
   } else {
     dirty_ = true;

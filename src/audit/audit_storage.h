@@ -24,10 +24,16 @@ enum class Durability {
   kSoon,    // written when Append returns, on disk within a bounded delay (results)
 };
 
+/// Builds a record saying that `dropped` (the bytes of a record cut off by a crash or a full
+/// disk) was taken off the end of the log, chained after `last_line`.
+using ComposeGap = std::function<core::Result<std::string>(std::string_view last_line, std::string_view dropped)>;
+
 /// Where audit lines go. Appends are serialised across threads and processes.
 class AuditStorage {
  public:
   virtual ~AuditStorage() = default;
+  /// How to record a cut-off tail before going on (storages that can find one use it).
+  virtual void SetGapComposer(ComposeGap) {}
   /// Under an exclusive lock: reads the last line, asks `compose` for the next and appends it
   /// with a newline, durable as `durability` says. Nothing is written when `compose` fails.
   virtual core::Status Append(const ComposeLine& compose, Durability durability) = 0;
@@ -52,6 +58,7 @@ class FileAuditStorage final : public AuditStorage {
   ~FileAuditStorage() override;  // syncs anything still pending
   core::Status Append(const ComposeLine& compose, Durability durability) override;
   std::string Describe() const override { return path_; }
+  void SetGapComposer(ComposeGap compose) override;
 
  private:
   // All of these run with mutex_ held; the *Locked ones also with the flock on PATH.lock.
@@ -77,6 +84,8 @@ class FileAuditStorage final : public AuditStorage {
   ino_t head_inode_ = 0;
   off_t known_size_ = -1;  // file size after our last append: the cached last line is valid
   std::string last_line_;
+  ComposeGap compose_gap_;
+  std::string cut_tail_;     // an incomplete last record taken off the end, to be recorded next
   bool dirty_ = false;       // log written but not yet fsynced
   bool head_dirty_ = false;  // head written but not yet fsynced
   bool stopping_ = false;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "audit/audit_reader.h"
 #include "fakes/fakes.h"
 
 namespace labgate::audit {
@@ -138,16 +139,51 @@ TEST_F(FileAuditStorageTest, CreatesPrivateFileAndChainsAcrossInstances) {
   EXPECT_EQ(Json::parse(l2)["prev"], Json::parse(l1)["hash"]);
 }
 
-TEST_F(FileAuditStorageTest, IncompleteLastLineRefusesAndKeepsTheFile) {
+TEST_F(FileAuditStorageTest, IncompleteLastLine_IsTakenOffRecordedAndTheChainGoesOn) {
+  // A crash or a full disk cut the last record: labgate resumes without an operator editing
+  // files, and the cut bytes are kept as evidence in an audit.gap record.
   const std::string path = dir_ + "/audit.jsonl";
-  std::ofstream(path) << "{\"seq\":1";
+  fakes::FakeClock clock;
+  {
+    FileAuditStorage storage(path);
+    AuditLog log(storage, clock);
+    ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  }
+  { std::ofstream(path, std::ios::app) << "{\"v\":1,\"seq\":2,\"kind\":\"res"; }
   FileAuditStorage storage(path);
+  AuditLog log(storage, clock);
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{})).ok());
+  std::ifstream in(path);
+  std::vector<Json> records;
+  for (std::string line; std::getline(in, line);) records.push_back(Json::parse(line));
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[1]["event"], "audit.gap");
+  EXPECT_EQ(records[1]["details"]["dropped"], "{\"v\":1,\"seq\":2,\"kind\":\"res");
+  EXPECT_EQ(records[2]["kind"], "result");
+  auto verified = VerifyChain(path);
+  ASSERT_TRUE(verified.ok()) << verified.error().message;
+}
+
+TEST(AuditLog, StorageDownThenBack_ResultsAreKeptAndWrittenLateIntentsAreNot) {
+  fakes::FakeAuditStorage storage;
   fakes::FakeClock clock;
   AuditLog log(storage, clock);
-  auto st = log.Append(EncodeIntent(SampleIntent()));
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("incomplete record"), std::string::npos);
-  EXPECT_EQ(std::filesystem::file_size(path), 8u);
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  storage.set_fail(true);  // the disk fills up while the command runs
+  EXPECT_FALSE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  EXPECT_FALSE(log.Append(EncodeIntent(SampleIntent())).ok());  // nothing may run now
+  EXPECT_EQ(log.pending(), 1u);
+  storage.set_fail(false);  // space is back
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());
+  EXPECT_EQ(log.pending(), 0u);
+  const auto records = storage.records();
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0]["kind"], "intent");
+  EXPECT_EQ(records[1]["event"], "audit.delayed");
+  EXPECT_EQ(records[1]["details"]["records"], 1);
+  EXPECT_EQ(records[2]["kind"], "result");
+  EXPECT_TRUE(records[2].contains("writtenLate"));
+  EXPECT_EQ(records[3]["kind"], "intent");
 }
 
 TEST_F(FileAuditStorageTest, FileRenamedAwayContinuesTheChainInAFreshFile) {

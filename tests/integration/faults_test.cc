@@ -1,0 +1,117 @@
+// Faults as bad luck brings them, with the real binary: the audit log on a disk that fills up
+// (a small tmpfs in a private mount namespace) and then gets space back.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "subprocess.h"
+
+namespace labgate::testing {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(Faults, FullDisk_NothingRunsUnrecorded_AndTheGatewayResumesWhenSpaceIsBack) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/bin/unshare")) << "unshare is missing (util-linux)";
+  TempDir dir;
+  const std::string disk = dir.path() + "/disk";
+  const std::string out = dir.path() + "/out";
+  const std::string flag = dir.path() + "/free-space-now";
+  std::filesystem::create_directories(disk);
+  std::filesystem::create_directories(out);
+  const std::string config = dir.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir.path() + "/state\"\naudit_log = \"" +
+                                                         disk + "/audit/audit.jsonl\"\n");
+  // In its own mount namespace: a 256 KiB tmpfs for the audit log, filled up but for 12 KiB (a
+  // few records). A watcher frees the space when the test says so. After the server ends, the
+  // audit log and `audit verify` are copied out, since the tmpfs goes with the namespace.
+  const std::string script =
+      "set -u\n"
+      "mount -t tmpfs -o size=256k tmpfs \"$DISK\" || exit 90\n"
+      "mkdir -p \"$DISK/audit\"\n"
+      "head -c 1048576 /dev/zero > \"$DISK/fill\" 2>/dev/null\n"
+      "truncate -s -12288 \"$DISK/fill\"\n"
+      "( while [ ! -e \"$FLAG\" ]; do sleep 0.05; done; rm -f \"$DISK/fill\" ) &\n"
+      "\"$LABGATE\" mcp --config \"$CONFIG\"\n"
+      "status=$?\n"
+      "\"$LABGATE\" audit verify --config \"$CONFIG\" > \"$OUT/verify.txt\" 2>&1\n"
+      "cp \"$DISK/audit/audit.jsonl\" \"$OUT/audit.jsonl\"\n"
+      "exit $status\n";
+  std::vector<std::string> argv = {"/usr/bin/env", "DISK=" + disk, "OUT=" + out, "FLAG=" + flag,
+                                   "LABGATE=" + std::string(LABGATE_BINARY), "CONFIG=" + config, "/usr/bin/unshare"};
+  if (::getuid() == 0) {
+    argv.insert(argv.end(), {"-m", "--propagation", "private"});
+  } else {
+    argv.insert(argv.end(), {"-Urm", "--propagation", "private"});
+  }
+  argv.insert(argv.end(), {"/bin/sh", "-c", script});
+  Subprocess server(argv, dir.path());
+  server.Send({{"jsonrpc", "2.0"}, {"id", "init"}, {"method", "initialize"},
+               {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", Json::object()},
+                           {"clientInfo", {{"name", "fault-test"}, {"version", "1"}}}}}});
+  ASSERT_TRUE(server.ReadResponse("init").contains("result")) << server.Stderr();
+  server.Send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+
+  auto run = [&](int id, const std::string& word) {
+    server.Send({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+                 {"params", {{"name", "run"}, {"arguments", {{"target", "local"}, {"command", {"echo", word}}}}}}});
+    return server.ReadResponse(id)["result"]["structuredContent"]["results"][0];
+  };
+  // Fill the log until an intent can no longer be written: that call must not run.
+  int id = 1;
+  int ran = 0;
+  bool refused = false;
+  for (; id < 200 && !refused; ++id) {
+    const Json r = run(id, "before-" + std::to_string(id));
+    if (r["exitCode"] == 0) {
+      ++ran;
+      EXPECT_EQ(r["stdout"], "before-" + std::to_string(id) + "\n");
+    } else {
+      refused = true;
+      EXPECT_NE(r["error"].get<std::string>().find("audit log could not record the intent"), std::string::npos)
+          << r.dump();
+      EXPECT_TRUE(r["stdout"] == "" || r["stdout"].is_null()) << r.dump();
+    }
+  }
+  ASSERT_TRUE(refused) << "the disk never filled up";
+  ASSERT_GT(ran, 0) << "nothing ran before the disk filled up";
+  // Still full: still refused, and the server keeps answering.
+  EXPECT_NE(run(id++, "still-full")["exitCode"], 0);
+
+  // Space comes back: the very next call runs, with no operator touching the files.
+  std::ofstream(flag) << "now";
+  bool resumed = false;
+  for (int tries = 0; tries < 100 && !resumed; ++tries) {
+    resumed = run(id++, "after")["exitCode"] == 0;
+    if (!resumed) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(resumed) << "the gateway did not resume once space was back";
+
+  server.CloseStdin();
+  ASSERT_TRUE(server.Wait(std::chrono::seconds(20)).has_value()) << server.Stderr();
+  const std::string verify = ReadAll(out + "/verify.txt");
+  EXPECT_NE(verify.find("audit log OK"), std::string::npos) << verify;
+  // Every command that ran has its intent and its result on record, in a whole chain.
+  int intents = 0;
+  int results = 0;
+  for (const auto& record : ReadJsonLines(out + "/audit.jsonl")) {
+    const std::string payload = record.value("payload", Json::object()).dump();
+    if (record["kind"] == "intent" && payload.find("before-") != std::string::npos) ++intents;
+    if (record["kind"] == "result" && record["action"] == "run") ++results;
+  }
+  EXPECT_EQ(intents, ran);
+  EXPECT_GE(results, ran + 1) << "a result of a command that ran is missing";
+}
+
+}  // namespace
+}  // namespace labgate::testing

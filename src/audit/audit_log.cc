@@ -9,6 +9,7 @@
 #include "core/hashing.h"
 #include "core/json_rpc.h"
 #include "core/text.h"
+#include "audit/interrupted.h"
 
 namespace labgate::audit {
 namespace {
@@ -146,6 +147,13 @@ std::size_t AuditLog::pending() const {
 core::Status AuditLog::Append(Json body, Durability durability) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool intent = body.value("kind", "") == "intent";
+  if (intent && !body.contains("proc")) {
+    // Which process owns this intent: if it dies before the result, the next labgate to start
+    // records the intent as interrupted (RecordInterrupted), and leaves a live one alone.
+    static const pid_t pid = ::getpid();
+    static const std::uint64_t started = ProcessStartTicks(pid).value_or(0);
+    body["proc"] = {{"pid", pid}, {"start", started}};
+  }
   auto keep = [&](const core::Status& failed) {
     // An intent that is not on record means its command does not run: nothing to keep.
     if (intent) return;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "audit/interrupted.h"
 #include "core/cancel.h"
 #include "core/os_user.h"
 #include "gateway/config_reload.h"
@@ -24,6 +25,17 @@
 
 namespace labgate::cli {
 namespace {
+
+// Calls a killed labgate left without a result get one now, saying they were interrupted.
+void RecordInterruptedCalls(gateway::Runtime& runtime) {
+  auto n = audit::RecordInterrupted(runtime.audit(), runtime.inventory().gateway.audit_log);
+  if (!n) {
+    spdlog::warn("could not look for interrupted calls in the audit log: {}", n.error().message);
+  } else if (*n > 0) {
+    spdlog::warn("{} call(s) of a labgate process that was killed had no result; recorded as interrupted "
+                 "(`labgate audit query` shows them)", *n);
+  }
+}
 
 using nlohmann::json;
 
@@ -157,6 +169,7 @@ int McpVerb(const Args& args) {
   gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
   // The operator answers approval requests through this process's own operator socket.
   runtime.RecordPolicyLoaded("mcp");
+  RecordInterruptedCalls(runtime);
   gateway::OperatorService operators(runtime);
   const std::string socket = runtime.inventory().gateway.state_dir + "/operator-" + std::to_string(::getpid()) + ".sock";
   auto op = gateway::ControlListener::Listen(
@@ -178,6 +191,7 @@ int GatewayVerb(const Args& args) {
   gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kDaemon, ConfigHint(args));
   if (auto ok = runtime.Start(); !ok) return Fail(ok.error().message, 1);
   runtime.RecordPolicyLoaded("gateway");
+  RecordInterruptedCalls(runtime);
   gateway::OperatorService operators(runtime);
   auto refused = [&runtime](const std::string& socket) { return RefusedPeerAuditor(runtime, socket); };
   gateway::ControlListener::AllowFn other_operators;

@@ -1,5 +1,7 @@
 #include "core/process_runner.h"
 
+#include <sys/prctl.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -115,7 +117,13 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   // working directory (Boost's start_dir ignores chdir failures, which would run the command in
   // the wrong place), and no inherited descriptors beyond stdio.
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  auto child_setup = bp::extend::on_exec_setup = [cwd](auto& exec) {
+  const pid_t parent = ::getpid();
+  auto child_setup = bp::extend::on_exec_setup = [cwd, parent](auto& exec) {
+    // If labgate dies (kill -9, OOM), so does the command it started, rather than running on
+    // past its deadline with nobody to record how it ended. The thread that forks waits for the
+    // child, so it outlives it; a parent already gone before this line means: do not start.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(125);
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);

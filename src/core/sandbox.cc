@@ -60,7 +60,8 @@ std::vector<std::string> BubblewrapArgv(const std::string& bwrap, const SandboxP
     return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
   });
 
-  std::vector<std::string> out = {bwrap, "--dev-bind", "/", "/"};
+  // --die-with-parent: the command is killed when labgate is (its own PDEATHSIG covers bwrap).
+  std::vector<std::string> out = {bwrap, "--die-with-parent", "--dev-bind", "/", "/"};
   for (const auto& dir : ordered) out.insert(out.end(), {"--bind", dir.string(), dir.string()});
   for (const auto& path : hidden) {
     std::error_code ec;

@@ -219,6 +219,7 @@ void AuditFieldCheck::Add(const Json& record) {
     return;
   }
   ++results_;
+  if (record.value("interrupted", false) == true) ++interrupted_;
   // Who asked is on the intent with the same actionId, written before the action ran.
   if (!NonEmptyString(record, "actionId") || !intent_ids_.count(record["actionId"].get<std::string>())) {
     Missing(prefix + "who (no intent with its actionId)");
@@ -385,6 +386,12 @@ DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyR
   }
   item.details.push_back("action records: " + std::to_string(fields.intents()) + " intents, " +
                          std::to_string(fields.results()) + " results");
+  if (fields.interrupted() > 0) {
+    // Not a failure of the log: it says so truthfully. A person should look at those targets.
+    item.details.push_back(std::to_string(fields.interrupted()) +
+                           " call(s) were interrupted by a labgate process that was killed; their outcome on the "
+                           "target is unknown (`labgate audit query --json` and look for \"interrupted\": true)");
+  }
   if (fields.intents() + fields.results() == 0) {
     item.ok = false;
     item.details.push_back("no run or capture is recorded yet, so there is nothing to check the fields of");

@@ -90,6 +90,8 @@ class AuditFieldCheck {
 
   std::uint64_t intents() const { return intents_; }
   std::uint64_t results() const { return results_; }
+  /// Results labgate wrote at start-up for calls a killed labgate process left without one.
+  std::uint64_t interrupted() const { return interrupted_; }
   /// "intent: who" -> how many intents lack it; "result: exit code or outcome" -> ..., ...
   const std::map<std::string, std::uint64_t>& missing() const { return missing_; }
 
@@ -98,6 +100,7 @@ class AuditFieldCheck {
 
   std::uint64_t intents_ = 0;
   std::uint64_t results_ = 0;
+  std::uint64_t interrupted_ = 0;
   std::map<std::string, std::uint64_t> missing_;
   std::unordered_set<std::string> intent_ids_;
 };

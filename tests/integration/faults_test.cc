@@ -1,6 +1,7 @@
 // Faults as bad luck brings them, with the real binary: the audit log on a disk that fills up
 // (a small tmpfs in a private mount namespace) and then gets space back.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -111,6 +112,86 @@ TEST(Faults, FullDisk_NothingRunsUnrecorded_AndTheGatewayResumesWhenSpaceIsBack)
   }
   EXPECT_EQ(intents, ran);
   EXPECT_GE(results, ran + 1) << "a result of a command that ran is missing";
+}
+
+class KilledServers : public ::testing::Test {
+ protected:
+  std::unique_ptr<Subprocess> Start() {
+    auto server = std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "mcp", "--config", config_});
+    server->Send({{"jsonrpc", "2.0"}, {"id", "init"}, {"method", "initialize"},
+                  {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", Json::object()},
+                              {"clientInfo", {{"name", "kill-test"}, {"version", "1"}}}}}});
+    EXPECT_TRUE(server->ReadResponse("init").contains("result")) << server->Stderr();
+    server->Send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+    return server;
+  }
+  void RunSleep(Subprocess& server, const std::string& length) {
+    server.Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"},
+                 {"params", {{"name", "run"}, {"arguments", {{"target", "local"}, {"command", {"sleep", length}},
+                                                             {"timeoutMs", 120000}}}}}});
+    // The sleep itself, not only bwrap naming it: bwrap sets the command's parent-death signal
+    // in the child it forks, so a kill in that instant is a (documented) gap, not this test's point.
+    ASSERT_TRUE(PollUntil([&] { return SleepRunning(length); }, std::chrono::seconds(20))) << server.Stderr();
+  }
+  static bool SleepRunning(const std::string& length) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (const std::string prefix : {"sleep", "/usr/bin/sleep", "/bin/sleep"}) {
+        if (cmdline == prefix + '\0' + length + '\0') return true;
+      }
+    }
+    return false;
+  }
+  std::string IntentFor(const std::string& length) {
+    for (const auto& r : ReadJsonLines(dir_.path() + "/state/audit.jsonl")) {
+      if (r["kind"] == "intent" && r["payload"].dump().find(length) != std::string::npos) return r["actionId"];
+    }
+    return "";
+  }
+  std::vector<Json> ResultsFor(const std::string& action_id) {
+    std::vector<Json> out;
+    for (const auto& r : ReadJsonLines(dir_.path() + "/state/audit.jsonl")) {
+      if (r["kind"] == "result" && r["actionId"] == action_id) out.push_back(r);
+    }
+    return out;
+  }
+  TempDir dir_;
+  std::string config_ = dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\n");
+};
+
+TEST_F(KilledServers, ItsCommandDiesWithIt_AndTheNextServerRecordsTheCallAsInterrupted) {
+  const std::string alive_sleep = UniqueSleep(90);
+  const std::string killed_sleep = UniqueSleep(90);
+  auto alive = Start();  // another labgate mcp, still at work: its call must be left alone
+  RunSleep(*alive, alive_sleep);
+  auto doomed = Start();
+  RunSleep(*doomed, killed_sleep);
+  const std::string killed_id = IntentFor(killed_sleep);
+  const std::string alive_id = IntentFor(alive_sleep);
+  ASSERT_FALSE(killed_id.empty());
+  ASSERT_FALSE(alive_id.empty());
+
+  ASSERT_EQ(::kill(doomed->pid(), SIGKILL), 0);
+  doomed->Wait(std::chrono::seconds(10));
+  // The command does not run on past its server (and its deadline) with nobody to record it.
+  EXPECT_TRUE(WaitUntilGone(killed_sleep, std::chrono::seconds(10))) << "the command outlived its killed server";
+
+  auto next = Start();
+  const auto interrupted = ResultsFor(killed_id);
+  ASSERT_EQ(interrupted.size(), 1u) << "no result for the killed server's call";
+  EXPECT_EQ(interrupted[0]["interrupted"], true);
+  EXPECT_NE(interrupted[0]["error"].get<std::string>().find("interrupted"), std::string::npos);
+  EXPECT_TRUE(ResultsFor(alive_id).empty()) << "a call still running in another server was marked interrupted";
+  auto restarted = Start();  // a second start does not record it again
+  EXPECT_EQ(ResultsFor(killed_id).size(), 1u);
+  // doctor tells the operator.
+  auto doctor = RunToCompletion({LABGATE_BINARY, "doctor", "--config", config_}, dir_.path());
+  EXPECT_NE(doctor.out.find("1 call(s) were interrupted by a labgate process that was killed"), std::string::npos)
+      << doctor.out;
+
+  alive->CloseStdin();  // ends its call, which then gets its own result
+  EXPECT_TRUE(WaitUntilGone(alive_sleep, std::chrono::seconds(20)));
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ class LineFramer {
   };
 
   explicit LineFramer(std::size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+  void set_max_line_bytes(std::size_t max) { max_line_bytes_ = max; }
 
   /// Appends bytes and returns every frame they completed. Blank lines yield nothing.
   std::vector<Frame> Feed(std::string_view bytes);

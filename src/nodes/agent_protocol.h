@@ -22,6 +22,12 @@ inline constexpr char kSubsystem[] = "labgate-agent@v1";
 inline constexpr char kPairUser[] = "labgate-pair";
 /// Room for the largest capture (capabilities::kMaxCaptureBytes) in base64 plus its JSON.
 inline constexpr std::size_t kMaxFrameBytes = 48 * 1024 * 1024;
+/// A pairing session (any key may log in as labgate-pair) only ever sends one small
+/// pair.request: anything longer is refused long before it could cost memory.
+inline constexpr std::size_t kMaxPairingFrameBytes = 64 * 1024;
+/// Pending pairing requests the gateway keeps for the operator, in all and from one address.
+inline constexpr std::size_t kMaxPendingPairings = 32;
+inline constexpr std::size_t kMaxPendingPairingsPerSource = 4;
 /// Each side pings after this much silence and drops the link after kHeartbeatTimeout of it.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
 inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};

@@ -105,6 +105,8 @@ struct AgentServer::Conn {
   bool attached = false;
   bool hello = false;
   bool refusal_reported = false;
+  bool auth_attempted = false;  // it offered a key: timing out counts as a failed login
+  int pair_requests = 0;
   std::unique_ptr<RpcPeer> rpc;
   ChannelOut out;
   bool out_pending = false;
@@ -414,6 +416,7 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
 int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state) {
   const std::string user = user_c ? user_c : "";
   const std::string fp = Fingerprint(key);
+  c.auth_attempted = true;
   auto refuse = [&](const std::string& why) {
     if (!c.refusal_reported) {
       c.refusal_reported = true;
@@ -437,6 +440,7 @@ int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state
   c.user = user;
   c.key = *pub;
   c.pairing = user == kPairUser;
+  if (c.pairing) c.rpc->SetMaxFrameBytes(kMaxPairingFrameBytes);
   c.authenticated = true;
   return SSH_AUTH_SUCCESS;
 }
@@ -495,6 +499,14 @@ void AgentServer::HandleHello(Conn& c, const Json& id, const Json& params) {
 
 void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params) {
   const std::string node_id = Str(params, "nodeId");
+  if (++c.pair_requests > 1) {
+    // A device pairs once per session; a session that asks again is filling the queue.
+    Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, "a second pair.request in one session",
+          Json{{"rule", "pairing.one-per-session"}}});
+    c.rpc->RespondError(id, kErrRefused, "one pair.request per session");
+    Close(c, "a second pair.request in one session");
+    return;
+  }
   const DeviceInfo device{Str(params, "platform"), Str(params, "hostname"), Str(params, "version")};
   const std::vector<std::string> caps = Strings(params, "capabilities");
   const std::string secret = Str(params, "secret");
@@ -527,6 +539,36 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
                                             existing->key.fingerprint == c.key->fingerprint) {
     c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", existing->capabilities}});
     return;
+  }
+  {
+    // The operator's queue is bounded, in all and per address, so no source can flood it.
+    const auto pending = store_.Pending();
+    const std::string source = AddressOf(c.peer);
+    std::size_t from_source = 0;
+    {
+      std::lock_guard<std::mutex> lock(pending_sources_mutex_);
+      for (const auto& p : pending) {
+        auto it = pending_sources_.find(p.id);
+        if (it != pending_sources_.end() && it->second == source && p.id != node_id) ++from_source;
+      }
+    }
+    std::string why;
+    if (pending.size() >= kMaxPendingPairings && !store_.FindPending(node_id)) {
+      why = "the gateway already holds " + std::to_string(pending.size()) +
+            " pairing requests; ask the operator to approve or reject them (`labgate nodes pending`)";
+    } else if (from_source >= kMaxPendingPairingsPerSource) {
+      why = std::to_string(from_source) + " pairing requests from " + source +
+            " are already waiting for the operator; try again once they are decided";
+    }
+    if (!why.empty()) {
+      Json limited = data;
+      limited["rule"] = "pairing.pending-limit";
+      Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, why, limited});
+      c.rpc->RespondError(id, kErrRefused, why);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(pending_sources_mutex_);
+    pending_sources_[node_id] = source;
   }
   if (auto ok = store_.AddPending(node_id, *c.key, caps, device); !ok) {
     Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, ok.error().message, data});
@@ -600,7 +642,9 @@ void AgentServer::Tick(Loop& loop) {
     Conn& c = *cp;
     if (c.closing) continue;
     if (!c.hello && !c.waiting_pair_id && now > c.login_deadline) {
-      if (!c.authenticated) {
+      // A connection that never offered a key is closed but is no failed login: otherwise idle
+      // TCP connections from a node's address (a neighbour behind the same NAT) would lock it out.
+      if (!c.authenticated && c.auth_attempted) {
         gate_.RecordFailure(AddressOf(c.peer), SourceGate::Clock::now());
         Emit({"auth.refused", c.user, "", c.peer, "no successful login within " +
                                                       std::to_string(settings_.login_timeout.count() / 1000) + " s"});

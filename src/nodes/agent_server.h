@@ -137,6 +137,10 @@ class AgentServer {
 
   mutable std::mutex online_mutex_;
   std::map<std::string, Online> online_;
+  // Which address asked for each pending pairing (in memory: a restart forgets, the cap on the
+  // total still holds), so one source cannot fill the operator's queue.
+  std::mutex pending_sources_mutex_;
+  std::map<std::string, std::string> pending_sources_;
 };
 
 }  // namespace labgate::nodes

@@ -33,6 +33,8 @@ class RpcPeer {
   RpcPeer(Sender send, RequestHandler on_request, NotificationHandler on_notification, std::size_t max_frame_bytes);
 
   /// Takes bytes from the transport and dispatches every complete message.
+  /// Lowers (or raises) the longest line accepted from now on.
+  void SetMaxFrameBytes(std::size_t max) { framer_.set_max_line_bytes(max); }
   void Feed(std::string_view bytes);
 
   /// Sends a request; `done` gets the result or the error. `on_notification` (optional) gets the

@@ -14,9 +14,12 @@
 #include <memory>
 #include <thread>
 
+#include <libssh/libssh.h>
+
 #include "core/clock.h"
 #include "core/process_runner.h"
 #include "nodes/agent_server.h"
+#include "nodes/agent_protocol.h"
 #include "nodes/pairing_code.h"
 #include "subprocess.h"
 
@@ -431,6 +434,115 @@ class PairingWithoutCode : public Nodes {
  protected:
   bool AllowPairing() const override { return true; }
 };
+
+// A pairing session as an abuser would open it: any fresh key may log in as labgate-pair.
+class RawPairingSession {
+ public:
+  explicit RawPairingSession(int port) {
+    session_ = ssh_new();
+    const int zero = 0;
+    const long secs = 10;
+    ssh_options_set(session_, SSH_OPTIONS_HOST, "127.0.0.1");
+    ssh_options_set(session_, SSH_OPTIONS_PORT, &port);
+    ssh_options_set(session_, SSH_OPTIONS_USER, nodes::kPairUser);
+    ssh_options_set(session_, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+    ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &secs);
+    ssh_options_set(session_, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
+    if (ssh_connect(session_) != SSH_OK) return;
+    ssh_key key = nullptr;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) return;
+    const int auth = ssh_userauth_publickey(session_, nodes::kPairUser, key);
+    ssh_key_free(key);
+    if (auth != SSH_AUTH_SUCCESS) return;
+    channel_ = ssh_channel_new(session_);
+    if (ssh_channel_open_session(channel_) != SSH_OK ||
+        ssh_channel_request_subsystem(channel_, nodes::kSubsystem) != SSH_OK) {
+      return;
+    }
+    ok_ = true;
+  }
+  ~RawPairingSession() {
+    if (channel_) ssh_channel_free(channel_);
+    ssh_disconnect(session_);
+    ssh_free(session_);
+  }
+  bool ok() const { return ok_; }
+  bool Send(const std::string& bytes) {
+    return ssh_channel_write(channel_, bytes.data(), static_cast<uint32_t>(bytes.size())) ==
+           static_cast<int>(bytes.size());
+  }
+  void Request(int id, const std::string& node) {
+    Send(Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", "pair.request"},
+              {"params", {{"nodeId", node}, {"capabilities", {"run"}}, {"platform", "test"}}}}
+             .dump() + "\n");
+  }
+  // The next line from the gateway, or "" after `ms` or when the channel ends.
+  std::string ReadLine(int ms) {
+    const auto until = Steady::now() + milliseconds(ms);
+    while (buffer_.find('\n') == std::string::npos && Steady::now() < until) {
+      char buf[4096];
+      const int n = ssh_channel_read_timeout(channel_, buf, sizeof buf, 0, 100);
+      if (n < 0 || (n == 0 && ssh_channel_is_eof(channel_))) break;
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+    const auto nl = buffer_.find('\n');
+    if (nl == std::string::npos) return "";
+    std::string line = buffer_.substr(0, nl);
+    buffer_.erase(0, nl + 1);
+    return line;
+  }
+  bool Ended() { return ssh_channel_is_eof(channel_) || ssh_channel_is_closed(channel_); }
+
+ private:
+  ssh_session session_ = nullptr;
+  ssh_channel channel_ = nullptr;
+  std::string buffer_;
+  bool ok_ = false;
+};
+
+TEST_F(PairingWithoutCode, Abuse_OneRequestPerSession_PendingCappedPerSource_LongLinesRefused) {
+  // One session, two requests: the second is refused and the session closed.
+  RawPairingSession first(port_);
+  ASSERT_TRUE(first.ok());
+  first.Request(1, "abuse-0");
+  first.Request(2, "abuse-1");
+  const std::string refused = first.ReadLine(5000);
+  EXPECT_NE(refused.find("one pair.request per session"), std::string::npos) << refused;
+
+  // Sessions from one address: four requests wait for the operator, the fifth is refused.
+  std::vector<std::unique_ptr<RawPairingSession>> sessions;
+  std::string last;
+  for (int i = 2; i <= 6; ++i) {
+    sessions.push_back(std::make_unique<RawPairingSession>(port_));
+    ASSERT_TRUE(sessions.back()->ok());
+    sessions.back()->Request(1, "abuse-" + std::to_string(i));
+    last = sessions.back()->ReadLine(1500);
+  }
+  EXPECT_NE(last.find("already waiting for the operator"), std::string::npos) << last;
+  auto pending = Labgate({"nodes", "pending", "--json"});
+  int waiting = 0;
+  for (std::size_t at = pending.out.find("abuse-"); at != std::string::npos; at = pending.out.find("abuse-", at + 1)) {
+    ++waiting;
+  }
+  EXPECT_LE(waiting, 4) << pending.out;
+
+  // A long unterminated line in a pairing session costs at most 64 KiB, then nothing more.
+  RawPairingSession flood(port_);
+  ASSERT_TRUE(flood.ok());
+  flood.Send(std::string(1 << 20, 'x'));
+  EXPECT_EQ(Labgate({"nodes", "list", "--json"}).status, 0) << "the gateway stopped answering";
+
+  bool limit_audited = false;
+  bool once_audited = false;
+  for (const auto& e : ReadJsonLines(dir_.path() + "/state/audit.jsonl")) {
+    if (e.value("event", "") != "pairing.refused") continue;
+    const std::string rule = e["details"].value("rule", "");
+    limit_audited |= rule == "pairing.pending-limit";
+    once_audited |= rule == "pairing.one-per-session";
+  }
+  EXPECT_TRUE(limit_audited);
+  EXPECT_TRUE(once_audited);
+}
 
 TEST_F(PairingWithoutCode, PendingRequestIsApprovedWithNarrowedCapabilities) {
   auto c = Labgate({"nodes", "list", "--json"});

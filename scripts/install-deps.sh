@@ -13,6 +13,8 @@ packages=(
   shfmt dash bash bubblewrap
   # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts
   systemd
+  # tests/fuzz: libFuzzer harnesses under ASan and UBSan (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
 )
 # The MCP client test needs Node.js 18 or newer; keep a Node that is already there.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

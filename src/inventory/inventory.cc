@@ -692,7 +692,10 @@ void ReadChecks(const toml::table& root, const std::string& source, Inventory& i
 // would otherwise silently approve nothing (or the wrong thing).
 void CheckPolicyReferences(const toml::table& root, const std::string& source, const Inventory& inv,
                            std::vector<std::string>& errors) {
-  for (const auto& [cap, policy] : inv.policies) {
+  for (const auto& entry : inv.policies) {
+    // Named, not structured bindings: clang 14 (the fuzz build) cannot capture those.
+    const std::string& cap = entry.first;
+    const CapabilityPolicy& policy = entry.second;
     auto check = [&](const std::optional<std::vector<std::string>>& ids, const char* key, bool hosts) {
       if (!ids) return;
       const toml::node* node = root.at_path("policies." + cap + "." + key).node();

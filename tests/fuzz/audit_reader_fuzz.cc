@@ -1,0 +1,19 @@
+// The audit log as `labgate audit verify` reads it: lines that may have been tampered with.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "audit/audit_reader.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  labgate::audit::ChainVerifier verifier(std::nullopt, "audit.jsonl.head");
+  verifier.StartFile("audit.jsonl");
+  while (!bytes.empty()) {
+    const auto nl = bytes.find('\n');
+    verifier.AddLine(bytes.substr(0, nl), nl != std::string_view::npos);
+    bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
+  }
+  (void)verifier.Finish();
+  return 0;
+}

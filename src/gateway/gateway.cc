@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/text.h"
+#include "policy/glob.h"
 #include "inventory/selector.h"
 #include "policy/capability_scope.h"
 
@@ -236,7 +237,15 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
   auto targets = inventory::Resolve(*inventory_, call.selectors);
   if (!targets) return reject(targets.error(), "inventory.resolve");
 
-  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell, call.env);
+  // The caller's variables are judged with the command, except those the operator listed in
+  // [policies.run] env_allow.
+  std::vector<std::pair<std::string, std::string>> judged_env;
+  for (const auto& variable : call.env) {
+    const bool allowed = std::any_of(inventory_->run_env_allow.begin(), inventory_->run_env_allow.end(),
+                                     [&](const std::string& pattern) { return policy::GlobMatch(pattern, variable.first); });
+    if (!allowed) judged_env.push_back(variable);
+  }
+  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell, judged_env);
   const std::vector<policy::Grant> grants = approvals_ ? approvals_->PolicyGrants() : std::vector<policy::Grant>{};
   const std::size_t total = targets->size();
   std::vector<Plan> plans;

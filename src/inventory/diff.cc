@@ -32,7 +32,8 @@ std::string OptionalList(const std::optional<std::vector<std::string>>& items) {
 bool Widens(const std::string& line) {
   auto has = [&](const char* part) { return line.find(part) != std::string::npos; };
   return line.rfind("+ target ", 0) == 0 || has("gateway.operators") || has("gateway.command_user") || has(".mode:") || has(".role:") ||
-         (line.rfind("+ ", 0) == 0 && (has(".allow ") || has("classify ") || has(".capabilities ") || has(".operators "))) ||
+         (line.rfind("+ ", 0) == 0 && (has(".allow ") || has("classify ") || has(".capabilities ") || has(".operators ") ||
+                                       has(".env_allow "))) ||
          (line.rfind("- ", 0) == 0 && has(".deny ")) || has(".enabled: false -> true") || has(".approved_");
 }
 
@@ -153,6 +154,7 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
 
   Rules(c, "policies.run", before.run_rules, after.run_rules);
   c.Set("policies.run.diagnostics", Diagnostics(before.diagnostics), Diagnostics(after.diagnostics));
+  c.Set("policies.run.env_allow", before.run_env_allow, after.run_env_allow);
   c.Set("classify", Classify(before.classify), Classify(after.classify));
 
   std::set<std::string> names;

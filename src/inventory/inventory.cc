@@ -446,6 +446,18 @@ void ReadPolicies(const toml::table& table, const std::string& source, Inventory
     p.roles = r.Strings("roles", CheckRole);
     if (cap == "run") {
       ReadCommandRules(r, source, inv.run_rules);
+      if (auto v = r.Strings("env_allow", [](const std::string& pattern) {
+            if (pattern.empty() || pattern.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_*") !=
+                                       std::string::npos) {
+              return "'" + pattern + "' is not a variable name (letters, digits, _ and * for any run of them)";
+            }
+            if (pattern.find_first_not_of('*') == std::string::npos) {
+              return "'" + pattern + "' allows every variable, PATH and LD_PRELOAD among them; name the ones you mean";
+            }
+            return std::string();
+          })) {
+        inv.run_env_allow = *v;
+      }
       if (auto v = r.Strings("diagnostics", [](const std::string& c) {
             return c.empty() ? std::string("a diagnostic command may not be empty") : std::string();
           })) {

@@ -182,6 +182,9 @@ struct Inventory {
   std::map<std::string, CommandRules, std::less<>> groups;  // [groups.NAME]
   std::vector<ClassifyEntry> classify;                      // [classify]
   std::vector<DiagnosticCommand> diagnostics;  // [policies.run] diagnostics, or the defaults
+  /// [policies.run] env_allow: names (`*` globs) of variables a caller may pass in `env` without
+  /// that alone needing a human, e.g. "APP_*". Locale, time zone and terminal names always may.
+  std::vector<std::string> run_env_allow;
   std::vector<Check> checks;                   // [[checks]], in file order
 
   const Target* Find(std::string_view id) const;

@@ -106,6 +106,24 @@ TEST_F(GatewayTest, Env_ThatChangesWhatRuns_NeedsAHumanEvenWhereTheCommandIsRead
   EXPECT_EQ(executor_.calls().size(), 1u);
 }
 
+TEST_F(GatewayTest, Env_NamesTheOperatorAllows_RunWithoutAHuman) {
+  Use("[policies.run]\nenv_allow = [\"APP_*\", \"BUILD_ID\"]\n\n[local]\nmode = \"read-only\"\n");
+  RunCall allowed = Call({"local"}, {"uname", "-a"});
+  allowed.env = {{"APP_MODE", "debug"}, {"BUILD_ID", "7"}};
+  EXPECT_EQ(gateway_->Run(actor_, allowed, cancel_).results[0].decision, "run");
+  RunCall mixed = Call({"local"}, {"uname", "-a"});
+  mixed.env = {{"APP_MODE", "debug"}, {"PATH", "/tmp/evil"}};
+  EXPECT_EQ(gateway_->Run(actor_, mixed, cancel_).results[0].decision, "refused");
+  EXPECT_EQ(executor_.calls().size(), 1u);
+}
+
+TEST_F(GatewayTest, Env_AllowListThatAllowsEverything_DoesNotLoad) {
+  for (const char* bad : {"\"*\"", "\"**\"", "\"A B\"", "\"\""}) {
+    auto inv = inventory::ParseInventory(std::string("[policies.run]\nenv_allow = [") + bad + "]\n", "hosts.toml", "/");
+    EXPECT_FALSE(inv.ok()) << bad;
+  }
+}
+
 TEST_F(GatewayTest, Env_LabgatesRunTag_IsRefused) {
   // LABGATE_RUN is how a deadline finds the command's processes on a host.
   for (const char* name : {"LABGATE_RUN"}) {

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { freePort, sleep, textOf, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -21,54 +21,6 @@ const SCREEN_W = 320;
 const SCREEN_H = 240;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-function textOf(result) {
-  return result.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n');
-}
-
-function which(program) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, program);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(what, check, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    }
-    await sleep(100);
-  }
-}
-
-// The IHDR of a PNG: width, height, bit depth, colour type.
 function pngHeader(buf) {
   assert.ok(buf.length > 33, `a PNG is longer than ${buf.length} bytes`);
   assert.deepEqual(buf.subarray(0, 8), PNG_SIGNATURE, 'PNG signature');

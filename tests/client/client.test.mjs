@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { textOf } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -18,13 +19,6 @@ function assertMatchesSchema(value, schema) {
   const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
   const valid = validate(value);
   assert.ok(valid, `structuredContent does not match outputSchema:\n${JSON.stringify(validate.errors, null, 2)}`);
-}
-
-function textOf(result) {
-  return result.content
-    .filter((block) => block.type === 'text')
-    .map((block) => block.text)
-    .join('\n');
 }
 
 describe('labgate MCP server (official TypeScript SDK client)', () => {

@@ -10,15 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { textOf } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
 const TIMEOUT_MS = 30_000;
 const callOptions = { timeout: TIMEOUT_MS };
-
-function textOf(result) {
-  return result.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n');
-}
 
 // A labgate MCP server on a fresh inventory; `elicit` answers elicitation/create when given.
 async function startServer(tmp, { ttl = 900, elicit } = {}) {

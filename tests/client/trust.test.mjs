@@ -10,63 +10,18 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { freePort, sleep, textOf, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
 const TIMEOUT_MS = 60_000;
 const callOptions = { timeout: TIMEOUT_MS };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function textOf(result) {
-  return result.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n');
-}
-
-function which(program) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, program);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return null;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what, check, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
-
 // Single quotes for sh, so the paths below reach the command as they are.
 const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
 

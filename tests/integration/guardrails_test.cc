@@ -22,15 +22,18 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
+// The operator key in `state_dir`, as labgate's CLI reads it.
+std::string OperatorKeyIn(const std::string& state_dir) {
+  std::ifstream in(state_dir + "/operator.key");
+  std::string key;
+  std::getline(in, key);
+  return key;
+}
+
 // One JSON-RPC call on the operator socket, as the CLI makes it (lets tests pass env); with
 // `key`, it carries the operator key from beside the socket, as the CLI's calls do.
 Json OperatorCall(const std::string& socket, const std::string& method, Json params, bool key = true) {
-  if (key) {
-    std::ifstream in(std::filesystem::path(socket).parent_path() / "operator.key");
-    std::string text;
-    std::getline(in, text);
-    params["operatorKey"] = text;
-  }
+  if (key) params["operatorKey"] = OperatorKeyIn(std::filesystem::path(socket).parent_path().string());
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -334,9 +337,7 @@ TEST_F(Guardrails, OperatorSocket_WithoutTheOperatorKey_AnswersNothing) {
   EXPECT_TRUE(std::filesystem::exists(file));
 
   // The refusals are audited, and the key itself is in no record.
-  std::ifstream key_in(key_path);
-  std::string key;
-  std::getline(key_in, key);
+  const std::string key = OperatorKeyIn(dir_->path() + "/state");
   ASSERT_EQ(key.size(), 64u);
   std::ifstream in(dir_->path() + "/state/audit.jsonl");
   const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -353,9 +354,7 @@ TEST_F(Guardrails, HumanOnlyCall_WhoseCallerExitedAfterConnecting_IsRefused) {
   Json pending = RunJson("box", "rm -r " + file);
   ASSERT_EQ(pending["results"][0]["decision"], "approval-pending") << pending.dump();
   const std::string id = pending["results"][0]["approvalId"];
-  std::ifstream key_in(dir_->path() + "/state/operator.key");
-  std::string key;
-  std::getline(key_in, key);
+  const std::string key = OperatorKeyIn(dir_->path() + "/state");
 
   int answer[2];
   ASSERT_EQ(::pipe(answer), 0);
@@ -403,9 +402,7 @@ TEST_F(Guardrails, HumanOnlyCall_WhoseCallerExitedAfterConnecting_IsRefused) {
 
 TEST_F(Guardrails, OperatorKey_ReadFromLocal_NeedsAHumanAndEvenThenIsHidden) {
   const std::string key_path = dir_->path() + "/state/operator.key";
-  std::ifstream key_in(key_path);
-  std::string key;
-  std::getline(key_in, key);
+  const std::string key = OperatorKeyIn(dir_->path() + "/state");
   ASSERT_EQ(key.size(), 64u);
   const std::string command = "cat " + key_path;
   Json first = RunJson("local", command);

@@ -1,5 +1,4 @@
 #include "audit/audit_files.h"
-#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+
+#include "core/json_parse.h"
 
 namespace labgate::audit {
 namespace {

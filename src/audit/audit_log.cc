@@ -1,15 +1,15 @@
 #include "audit/audit_log.h"
-#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <random>
 
+#include "audit/interrupted.h"
 #include "core/hashing.h"
+#include "core/json_parse.h"
 #include "core/json_rpc.h"
 #include "core/text.h"
-#include "audit/interrupted.h"
 
 namespace labgate::audit {
 namespace {

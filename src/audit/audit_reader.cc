@@ -1,5 +1,4 @@
 #include "audit/audit_reader.h"
-#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -15,6 +14,7 @@
 
 #include "audit/audit_log.h"
 #include "core/clock.h"
+#include "core/json_parse.h"
 #include "core/text.h"
 
 namespace labgate::audit {
@@ -22,8 +22,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-std::string Errno() { return std::strerror(errno); }
 
 /// Owns one file descriptor.
 class OwnedFd {
@@ -82,10 +80,10 @@ core::Result<Snapshot> TakeSnapshot(const std::string& path) {
     OwnedFd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
       if (errno == ENOENT) continue;  // renamed by a writer that takes no lock
-      return MakeError(ErrorCode::kIo, "cannot open audit log " + name + ": " + Errno());
+      return MakeError(ErrorCode::kIo, "cannot open audit log " + name + ": " + core::ErrnoText());
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return MakeError(ErrorCode::kIo, "cannot stat audit log " + name + ": " + Errno());
+    if (::fstat(fd.get(), &st) != 0) return MakeError(ErrorCode::kIo, "cannot stat audit log " + name + ": " + core::ErrnoText());
     snap.files.push_back(SnapshotFile{name, std::move(fd), st.st_size});
   }
   return snap;
@@ -102,7 +100,7 @@ core::Status ForEachLine(int fd, off_t offset, off_t size, const std::string& na
     const std::size_t want = static_cast<std::size_t>(std::min<off_t>(size - offset, static_cast<off_t>(kChunk)));
     ssize_t got = ::pread(fd, chunk.data(), want, offset);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit log " + name + ": " + Errno());
+    if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit log " + name + ": " + core::ErrnoText());
     if (got == 0) break;  // shrank under us: what is left is checked as it is
     offset += got;
     std::string_view data(chunk.data(), static_cast<std::size_t>(got));
@@ -388,7 +386,7 @@ core::Status AuditFollower::OpenPath(bool at_end) {
   fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     if (errno == ENOENT) return core::Ok();  // not created yet, or mid-rotation
-    return MakeError(ErrorCode::kIo, "cannot open audit log " + path_ + ": " + Errno());
+    return MakeError(ErrorCode::kIo, "cannot open audit log " + path_ + ": " + core::ErrnoText());
   }
   struct stat st {};
   ::fstat(fd_, &st);
@@ -412,7 +410,7 @@ core::Status AuditFollower::ReadNew(std::vector<Json>& out) {
   for (;;) {
     ssize_t got = ::pread(fd_, buf, sizeof buf, offset_);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
+    if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + core::ErrnoText());
     if (got == 0) return core::Ok();
     offset_ += got;
     std::string_view data(buf, static_cast<std::size_t>(got));

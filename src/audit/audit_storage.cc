@@ -1,5 +1,4 @@
 #include "audit/audit_storage.h"
-#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,14 +13,14 @@
 #include <optional>
 
 #include "audit/audit_files.h"
+#include "core/json_parse.h"
+#include "core/text.h"
 
 namespace labgate::audit {
 namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-std::string Errno() { return std::strerror(errno); }
 
 core::Status EnsureDirectory(const std::filesystem::path& dir) {
   if (dir.empty()) return core::Ok();
@@ -31,7 +30,7 @@ core::Status EnsureDirectory(const std::filesystem::path& dir) {
     if (auto ok = EnsureDirectory(parent); !ok) return ok;
   }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return MakeError(ErrorCode::kIo, "cannot create directory " + dir.string() + ": " + Errno());
+    return MakeError(ErrorCode::kIo, "cannot create directory " + dir.string() + ": " + core::ErrnoText());
   }
   return core::Ok();
 }
@@ -46,7 +45,7 @@ core::Result<std::string> ReadLastLine(int fd, off_t size) {
     std::string block(static_cast<std::size_t>(pos - start), '\0');
     ssize_t got = ::pread(fd, block.data(), block.size(), start);
     if (got != static_cast<ssize_t>(block.size())) {
-      return MakeError(ErrorCode::kIo, "cannot read the end of the audit log: " + Errno());
+      return MakeError(ErrorCode::kIo, "cannot read the end of the audit log: " + core::ErrnoText());
     }
     tail.insert(0, block);
     pos = start;
@@ -77,7 +76,7 @@ core::Status WriteFully(int fd, std::string_view data, const std::string& what) 
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write " + what + ": " + Errno());
+    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write " + what + ": " + core::ErrnoText());
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return core::Ok();
@@ -94,7 +93,7 @@ core::Result<std::string> LastLineOf(int fd, off_t size, const std::string& file
   if (size == 0) return std::string();
   char end = 0;
   if (::pread(fd, &end, 1, size - 1) != 1)
-    return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + Errno());
+    return MakeError(ErrorCode::kIo, "cannot read audit log " + file + ": " + core::ErrnoText());
   if (end != '\n') return IncompleteRecord(file);
   return ReadLastLine(fd, size);
 }
@@ -111,7 +110,7 @@ core::Status RenameNoReplace(const std::string& from, const std::string& to) {
       return core::Ok();
     }
   }
-  return MakeError(ErrorCode::kIo, "cannot rotate audit log " + from + " to " + to + ": " + Errno() +
+  return MakeError(ErrorCode::kIo, "cannot rotate audit log " + from + " to " + to + ": " + core::ErrnoText() +
                                        " (nothing was written; labgate never overwrites an audit file)");
 }
 
@@ -174,7 +173,7 @@ core::Status FileAuditStorage::OpenLockFile() {
   if (auto ok = EnsureDirectory(std::filesystem::path(path_).parent_path()); !ok) return ok;
   const std::string lock_path = LockPath(path_);
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit lock file " + lock_path + ": " + Errno());
+  if (lock_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit lock file " + lock_path + ": " + core::ErrnoText());
   return core::Ok();
 }
 
@@ -183,7 +182,7 @@ core::Status FileAuditStorage::OpenLogLocked() {
   // First use, or another process rotated the file (or someone removed it): use the file at PATH.
   CloseLog();
   fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit log " + path_ + ": " + Errno());
+  if (fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit log " + path_ + ": " + core::ErrnoText());
   struct stat st {};
   ::fstat(fd_, &st);
   dev_ = st.st_dev;
@@ -203,7 +202,7 @@ core::Status FileAuditStorage::OpenHeadLocked() {
     ::close(head_fd_);
   }
   head_fd_ = ::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (head_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit head file " + head_path + ": " + Errno());
+  if (head_fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open audit head file " + head_path + ": " + core::ErrnoText());
   struct stat st {};
   ::fstat(head_fd_, &st);
   head_dev_ = st.st_dev;
@@ -216,7 +215,7 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
   last_line_.clear();
   if (size > 0) {
     char end = 0;
-    if (::pread(fd_, &end, 1, size - 1) != 1) return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
+    if (::pread(fd_, &end, 1, size - 1) != 1) return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + core::ErrnoText());
     if (end != '\n' && compose_gap_) {
       // A record cut off by a crash or a full disk: take it off the end (we hold the writers'
       // lock) and record what was there, so the chain stays whole and labgate goes on without an
@@ -225,12 +224,12 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
       off_t start = size > kMaxTail ? size - kMaxTail : 0;
       std::string tail(static_cast<std::size_t>(size - start), '\0');
       if (::pread(fd_, tail.data(), tail.size(), start) != static_cast<ssize_t>(tail.size())) {
-        return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + Errno());
+        return MakeError(ErrorCode::kIo, "cannot read audit log " + path_ + ": " + core::ErrnoText());
       }
       const auto nl = tail.rfind('\n');
       const off_t keep = nl == std::string::npos ? start : start + static_cast<off_t>(nl) + 1;
       if (nl == std::string::npos && start > 0) return IncompleteRecord(path_);  // a megabyte without a newline
-      if (::ftruncate(fd_, keep) != 0) return MakeError(ErrorCode::kIo, "cannot repair audit log " + path_ + ": " + Errno());
+      if (::ftruncate(fd_, keep) != 0) return MakeError(ErrorCode::kIo, "cannot repair audit log " + path_ + ": " + core::ErrnoText());
       cut_tail_ += tail.substr(nl == std::string::npos ? 0 : nl + 1);
       size = keep;
     }
@@ -246,7 +245,7 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
     for (auto it = indices.rbegin(); it != indices.rend() && last_line_.empty(); ++it) {
       const std::string file = RotatedPath(path_, *it);
       int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open rotated audit log " + file + ": " + Errno());
+      if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open rotated audit log " + file + ": " + core::ErrnoText());
       struct stat st {};
       ::fstat(fd, &st);
       auto line = LastLineOf(fd, st.st_size, file);
@@ -260,7 +259,7 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
   // from the end: continuing would overwrite the only evidence of that, so refuse.
   std::string bytes(kHeadSize + 1, '\0');
   ssize_t got = ::pread(head_fd_, bytes.data(), bytes.size(), 0);
-  if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit head file " + HeadPath(path_) + ": " + Errno());
+  if (got < 0) return MakeError(ErrorCode::kIo, "cannot read audit head file " + HeadPath(path_) + ": " + core::ErrnoText());
   if (got == 0) return core::Ok();  // a log written before head files existed, or a new one
   bytes.resize(static_cast<std::size_t>(got));
   const std::string head_path = HeadPath(path_);
@@ -294,7 +293,7 @@ core::Status FileAuditStorage::RotateLocked() {
   auto indices = RotatedIndices(path_);
   const std::string rotated = RotatedPath(path_, indices.empty() ? 1 : indices.back() + 1);
   // The rotated file must be complete on disk before the chain continues in another file.
-  if (dirty_ && ::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + Errno());
+  if (dirty_ && ::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + core::ErrnoText());
   dirty_ = false;
   if (auto ok = RenameNoReplace(path_, rotated); !ok) return ok;
   CloseLog();
@@ -310,7 +309,7 @@ core::Status FileAuditStorage::WriteHeadLocked(std::string_view line) {
   while (done < bytes.size()) {
     ssize_t n = ::pwrite(head_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write audit head file " + HeadPath(path_) + ": " + Errno());
+    if (n <= 0) return MakeError(ErrorCode::kIo, "cannot write audit head file " + HeadPath(path_) + ": " + core::ErrnoText());
     done += static_cast<std::size_t>(n);
   }
   return core::Ok();
@@ -325,7 +324,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   std::lock_guard<std::mutex> guard(mutex_);
   if (auto ok = OpenLockFile(); !ok) return ok;
   while (::flock(lock_fd_, LOCK_EX) != 0) {
-    if (errno != EINTR) return MakeError(ErrorCode::kIo, "cannot lock audit log " + LockPath(path_) + ": " + Errno());
+    if (errno != EINTR) return MakeError(ErrorCode::kIo, "cannot lock audit log " + LockPath(path_) + ": " + core::ErrnoText());
   }
   struct Unlock {
     int fd;
@@ -336,7 +335,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   if (auto ok = OpenLogLocked(); !ok) return ok;
   if (auto ok = OpenHeadLocked(); !ok) return ok;
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, "cannot stat audit log " + path_ + ": " + Errno());
+  if (::fstat(fd_, &st) != 0) return MakeError(ErrorCode::kIo, "cannot stat audit log " + path_ + ": " + core::ErrnoText());
   off_t size = st.st_size;
   if (size != known_size_) {
     // Another process appended (or this is our first append): read the real last line.
@@ -377,7 +376,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
     return ok;
   }
   if (durability == Durability::kSynced && ::fsync(fd_) != 0) {
-    const std::string why = Errno();
+    const std::string why = core::ErrnoText();
     (void)::ftruncate(fd_, size);  // not durable, so not recorded: the caller runs nothing
     known_size_ = -1;
     return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + why);

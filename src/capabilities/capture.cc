@@ -1,5 +1,4 @@
 #include "capabilities/capture.h"
-#include "core/json_parse.h"
 
 #include <algorithm>
 #include <set>
@@ -10,6 +9,7 @@
 #include "capabilities/media_info.h"
 #include "core/base64.h"
 #include "core/hashing.h"
+#include "core/json_parse.h"
 #include "core/text.h"
 
 namespace labgate::capabilities {

@@ -1,10 +1,10 @@
 #include "capabilities/location_fix.h"
-#include "core/json_parse.h"
 
 #include <cmath>
 #include <ctime>
 
 #include "core/clock.h"
+#include "core/json_parse.h"
 
 namespace labgate::capabilities {
 namespace {

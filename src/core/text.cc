@@ -1,6 +1,8 @@
 #include "core/text.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -101,6 +103,24 @@ std::string ShellQuote(std::string_view word, QuoteMode mode) {
     }
   }
   out.push_back('\'');
+  return out;
+}
+
+std::string_view Basename(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  return std::find(options.begin(), options.end(), s) != options.end();
+}
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep, std::string_view if_empty) {
+  if (items.empty()) return std::string(if_empty);
+  std::string out = items.front();
+  for (std::size_t i = 1; i < items.size(); ++i) out.append(sep).append(items[i]);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,18 @@ std::string ShellQuote(std::string_view word, QuoteMode mode = QuoteMode::kIfNee
 /// `text` when it is at most `max` bytes, else its first `max` bytes (not splitting a UTF-8
 /// character) and "…(N bytes)": for echoing what a caller sent into messages and audit records.
 std::string Clip(std::string_view text, std::size_t max = 256);
+
+/// The last path component ("sh" for "/bin/sh"); the whole text when it has no '/'.
+std::string_view Basename(std::string_view path);
+
+/// True when `s` equals one of `options`.
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options);
+
+/// strerror(errno) as a string, for messages that say why a system call failed.
+std::string ErrnoText();
+
+/// `items` separated by `sep`; `if_empty` when there are none.
+std::string Join(const std::vector<std::string>& items, std::string_view sep, std::string_view if_empty = "");
 
 /// argv rendered for people and audit summaries: words joined by spaces, quoted where needed.
 std::string JoinArgv(const std::vector<std::string>& argv);

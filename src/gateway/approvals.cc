@@ -1,5 +1,4 @@
 #include "gateway/approvals.h"
-#include "core/json_parse.h"
 
 #include <sys/stat.h>
 
@@ -7,8 +6,10 @@
 #include <filesystem>
 
 #include "core/base64.h"
+#include "core/clock.h"
 #include "core/files.h"
 #include "core/hashing.h"
+#include "core/json_parse.h"
 #include "core/json_rpc.h"
 
 namespace labgate::gateway {
@@ -20,10 +21,6 @@ using Json = nlohmann::json;
 
 // Closed requests kept for `approvals list --all`; pending ones are always kept.
 constexpr std::size_t kKeepClosed = 200;
-
-std::int64_t EpochMs(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 std::string NewId(const char* prefix) {
   const std::string bytes = core::RandomBytes(6);
@@ -117,14 +114,14 @@ core::Result<ApprovalStore::State> ApprovalStore::Load() {
 }
 
 void ApprovalStore::Expire(State& state) {
-  const std::int64_t now = EpochMs(clock_.Now());
+  const std::int64_t now = core::EpochMs(clock_.Now());
   for (auto& r : state.requests) {
     if ((r.status == "pending" || r.status == "approved") && r.expires_ms <= now) r.status = "expired";
   }
 }
 
 core::Status ApprovalStore::Save(State& state) {
-  const std::int64_t now = EpochMs(clock_.Now());
+  const std::int64_t now = core::EpochMs(clock_.Now());
   // Keep every open request and the newest closed ones; drop grants that ended a day ago.
   std::size_t closed = 0;
   std::vector<ApprovalRequest> kept;
@@ -181,7 +178,7 @@ core::Result<ApprovalRequest> ApprovalStore::Request(const ApprovalBinding& bind
   r.status = "pending";
   r.created_at = core::FormatTimestamp(now);
   r.expires_at = core::FormatTimestamp(now + ttl_);
-  r.expires_ms = EpochMs(now + ttl_);
+  r.expires_ms = core::EpochMs(now + ttl_);
   r.binding = binding.ToJson();
   r.digest = digest;
   r.risk = risk;
@@ -245,7 +242,7 @@ core::Result<GrantRecord> ApprovalStore::AddGrant(const std::string& target, con
   g.created_by = who;
   g.created_at = core::FormatTimestamp(now);
   g.expires_at = core::FormatTimestamp(now + duration);
-  g.expires_ms = EpochMs(now + duration);
+  g.expires_ms = core::EpochMs(now + duration);
   state->grants.push_back(g);
   if (auto ok = Save(*state); !ok) return ok.error();
   return g;
@@ -256,7 +253,7 @@ core::Result<std::vector<GrantRecord>> ApprovalStore::ActiveGrants() {
   if (!lock) return lock.error();
   auto state = Load();
   if (!state) return state.error();
-  const std::int64_t now = EpochMs(clock_.Now());
+  const std::int64_t now = core::EpochMs(clock_.Now());
   std::vector<GrantRecord> out;
   for (const auto& g : state->grants) {
     if (g.revoked_at.empty() && g.expires_ms > now) out.push_back(g);

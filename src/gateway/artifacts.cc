@@ -1,5 +1,4 @@
 #include "gateway/artifacts.h"
-#include "core/json_parse.h"
 
 #include <sys/stat.h>
 
@@ -8,8 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
+#include "core/clock.h"
 #include "core/files.h"
 #include "core/hashing.h"
+#include "core/json_parse.h"
 
 namespace labgate::gateway {
 namespace {
@@ -35,10 +36,6 @@ std::string Hex(std::string_view bytes) {
     out += kDigits[c & 15];
   }
   return out;
-}
-
-std::int64_t EpochMs(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 std::optional<Artifact> FromJson(const Json& j) {
@@ -112,7 +109,7 @@ core::Result<std::pair<Artifact, std::string>> ArtifactStore::Read(std::string_v
   auto a = FromJson(j);
   if (!a || a->id != sid) return MakeError(ErrorCode::kNotFound, "artifact " + sid + " has damaged metadata");
   const std::int64_t created = j.contains("createdAtMs") && j["createdAtMs"].is_number_integer() ? j["createdAtMs"].get<std::int64_t>() : 0;
-  if (created < EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count()) {
+  if (created < core::EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count()) {
     return MakeError(ErrorCode::kNotFound, "artifact " + sid + " has expired ([gateway] artifact_max_age_s)");
   }
   auto data = core::ReadFile(dir_ + "/" + sid + ".data");
@@ -139,7 +136,7 @@ static std::vector<std::pair<std::int64_t, Artifact>> ScanNewestFirst(const std:
 std::vector<Artifact> ArtifactStore::List() const {
   auto found = ScanNewestFirst(dir_);
   // Expired ones are gone for callers even before the next Save prunes them.
-  const std::int64_t oldest_ms = EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count();
+  const std::int64_t oldest_ms = core::EpochMs(clock_.Now()) - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count();
   found.erase(std::remove_if(found.begin(), found.end(), [&](const auto& f) { return f.first < oldest_ms; }), found.end());
   std::vector<Artifact> out;
   for (auto& [when, a] : found) out.push_back(std::move(a));
@@ -148,7 +145,7 @@ std::vector<Artifact> ArtifactStore::List() const {
 
 void ArtifactStore::Prune(const std::string& keep) {
   auto all = ScanNewestFirst(dir_);
-  const std::int64_t now_ms = EpochMs(clock_.Now());
+  const std::int64_t now_ms = core::EpochMs(clock_.Now());
   const std::int64_t oldest_ms = now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(max_age_).count();
   std::uint64_t total = 0;
   for (const auto& [when, a] : all) {

@@ -1,5 +1,4 @@
 #include "gateway/checks.h"
-#include "core/json_parse.h"
 
 #include <spdlog/spdlog.h>
 
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "core/files.h"
+#include "core/json_parse.h"
 #include "core/os_user.h"
 #include "core/text.h"
 #include "gateway/views.h"

@@ -1,5 +1,4 @@
 #include "gateway/doctor.h"
-#include "core/json_parse.h"
 
 #include <unistd.h>
 
@@ -8,6 +7,8 @@
 
 #include "core/clock.h"
 #include "core/files.h"
+#include "core/json_parse.h"
+#include "core/text.h"
 #include "gateway/runtime.h"
 
 #ifndef LABGATE_SOURCE_DIR
@@ -25,12 +26,6 @@ using Status = ReachProbe::Status;
 // How long doctor's probe may take on each target; unreachable targets fail fast anyway.
 constexpr std::int64_t kProbeTimeoutMs = 10000;
 const std::vector<std::string> kProbeArgv = {"uname", "-n"};
-
-std::string Join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
-  return out;
-}
 
 // Adds `step` to `steps` unless it is there already (several findings may share one remedy).
 void AddStep(std::vector<std::string>& steps, const std::string& step) {
@@ -161,7 +156,7 @@ std::string DoctorReportText(const DoctorReport& report, const std::string& what
     out += what + ": all " + std::to_string(report.items.size()) + " checks passed\n";
   } else {
     out += what + ": " + std::to_string(failed.size()) + " of " + std::to_string(report.items.size()) +
-           " checks failed: " + Join(failed, ", ") + "\n";
+           " checks failed: " + core::Join(failed, ", ") + "\n";
   }
   return out;
 }
@@ -294,7 +289,7 @@ DoctorItem CheckPairing(const inventory::Inventory& inv, const std::vector<nodes
   if (listed == 0 && paired.empty() && pending.empty()) {
     item.details.push_back("no [[nodes]] in " + inv.source + " and no node paired");
   }
-  item.next = Join(steps, "; ");
+  item.next = core::Join(steps, "; ");
   return item;
 }
 
@@ -353,10 +348,10 @@ DoctorItem CheckCapture(const core::Result<std::optional<LastCapture>>& memory, 
                          " --capture TARGET`");
     } else {
       AddStep(steps, "take one now: `labgate doctor" + config_hint + " --capture " + candidates.front() + "`" +
-                         (candidates.size() > 1 ? " (targets with screen or camera: " + Join(candidates, ", ") + ")" : ""));
+                         (candidates.size() > 1 ? " (targets with screen or camera: " + core::Join(candidates, ", ") + ")" : ""));
     }
   }
-  item.next = Join(steps, "; ");
+  item.next = core::Join(steps, "; ");
   return item;
 }
 
@@ -409,7 +404,7 @@ DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyR
     AddStep(steps, "`labgate audit query` shows the records; ones written by another program or an old labgate may lack "
                    "fields, and new ones never should (report it)");
   }
-  item.next = Join(steps, "; ");
+  item.next = core::Join(steps, "; ");
   return item;
 }
 
@@ -455,11 +450,11 @@ DoctorItem CheckKeys(const inventory::Inventory& inv, const std::vector<nodes::N
     } else {
       item.ok = false;
       item.details.push_back("the key-rotation guide (docs/key-rotation.md) is missing; looked in " +
-                             Join(doc->candidates, " and "));
+                             core::Join(doc->candidates, " and "));
       AddStep(steps, "reinstall labgate, or read docs/key-rotation.md in the labgate sources");
     }
   }
-  item.next = Join(steps, "; ");
+  item.next = core::Join(steps, "; ");
   return item;
 }
 
@@ -502,7 +497,7 @@ DoctorItem CheckReachable(const std::vector<ReachProbe>& probes, const std::stri
       AddStep(steps, "start `labgate node run` on " + p.target + " (or pair it: `labgate pair new --node " + p.target + "`)");
     }
   }
-  item.next = Join(steps, "; ");
+  item.next = core::Join(steps, "; ");
   return item;
 }
 
@@ -518,7 +513,7 @@ DoctorItem CheckOwnerPurpose(const inventory::Inventory& inv) {
     if (lacking.empty()) continue;
     item.ok = false;
     item.details.push_back(t.id + " (" + inventory::TargetKindName(t.kind) + ", " + Where(inv, t) + ") has no " +
-                           Join(lacking, " and no "));
+                           core::Join(lacking, " and no "));
   }
   if (item.ok) item.details.push_back("all " + std::to_string(entries) + " entries have both");
   if (!item.ok) item.next = "add owner = \"...\" and purpose = \"...\" to those entries in " + inv.source;

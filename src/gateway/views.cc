@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/text.h"
+
 namespace labgate::gateway {
 namespace {
 
@@ -10,12 +12,6 @@ using Json = nlohmann::json;
 template <typename T>
 Json OrNull(const std::optional<T>& v) {
   return v ? Json(*v) : Json(nullptr);
-}
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
-  return out.empty() ? "-" : out;
 }
 
 std::string Indent(const std::string& text) {
@@ -249,8 +245,8 @@ std::string TargetsTextFromJson(const Json& targets) {
       return v.empty() ? std::string("-") : v;
     };
     rows.push_back({t["id"].get<std::string>(), t["kind"].get<std::string>(), online,
-                    Join(t["capabilities"].get<std::vector<std::string>>()),
-                    Join(t["groups"].get<std::vector<std::string>>()), text("device"), text("purpose")});
+                    core::Join(t["capabilities"].get<std::vector<std::string>>(), ",", "-"),
+                    core::Join(t["groups"].get<std::vector<std::string>>(), ",", "-"), text("device"), text("purpose")});
   }
   return FormatTable(rows);
 }

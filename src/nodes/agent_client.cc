@@ -1,5 +1,4 @@
 #include "nodes/agent_client.h"
-#include "core/json_parse.h"
 
 #include <libssh/callbacks.h>
 #include <poll.h>
@@ -8,6 +7,7 @@
 
 #include <cstring>
 
+#include "core/json_parse.h"
 #include "nodes/node_key.h"
 
 namespace labgate::nodes {

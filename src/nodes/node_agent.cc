@@ -1,5 +1,4 @@
 #include "nodes/node_agent.h"
-#include "core/json_parse.h"
 
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -21,8 +20,10 @@
 #include "capabilities/capture.h"
 #include "capabilities/system_run.h"
 #include "core/base64.h"
+#include "core/json_parse.h"
 #include "core/json_rpc.h"
 #include "core/os_user.h"
+#include "core/text.h"
 #include "nodes/agent_client.h"
 #include "nodes/node_key.h"
 #include "nodes/pairing_code.h"
@@ -54,12 +55,6 @@ core::Status EnsureDir(const std::string& dir) {
 
 bool Contains(const std::vector<std::string>& set, std::string_view item) {
   return std::find(set.begin(), set.end(), item) != set.end();
-}
-
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ",") + w;
-  return out.empty() ? "nothing" : out;
 }
 
 /// Streams a running command's output to the gateway as `system.output` notifications, up to
@@ -110,7 +105,7 @@ class LinkService {
       spdlog::warn("refused {}: capability {} was not approved for this node", method, capability);
       return rpc.RespondError(id, kErrNotApproved,
                               "node " + config_.node_id + " was not approved for " + std::string(capability) +
-                                  " (approved: " + Join(config_.capabilities) + "); pair it again to change that");
+                                  " (approved: " + core::Join(config_.capabilities, ",", "nothing") + "); pair it again to change that");
     }
     if (method == "system.run") return StartRun(id, params);
     if (capability == "screen" || capability == "camera" || capability == "location") {
@@ -405,7 +400,7 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
                                 }
                                 config->capabilities = granted;
                                 spdlog::info("connected to gateway {} as {}; serving {}", address->Display(),
-                                             config->node_id, Join(granted));
+                                             config->node_id, core::Join(granted, ",", "nothing"));
                               });
         });
         auto served = link->Serve([&](const Json& id, const std::string& m, const Json& p) { service.OnRequest(id, m, p); },

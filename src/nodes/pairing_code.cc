@@ -1,9 +1,9 @@
 #include "nodes/pairing_code.h"
-#include "core/json_parse.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
+#include "core/json_parse.h"
 
 namespace labgate::nodes {
 

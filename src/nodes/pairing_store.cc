@@ -1,5 +1,4 @@
 #include "nodes/pairing_store.h"
-#include "core/json_parse.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include "core/base64.h"
 #include "core/files.h"
 #include "core/hashing.h"
+#include "core/json_parse.h"
+#include "core/text.h"
 
 namespace labgate::nodes {
 namespace {
@@ -43,12 +44,6 @@ Json EncodeDevice(const DeviceInfo& d) {
 }
 DeviceInfo DecodeDevice(const Json& j) {
   return {j.value("platform", ""), j.value("hostname", ""), j.value("version", "")};
-}
-
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ",") + w;
-  return out.empty() ? "(none)" : out;
 }
 
 bool Contains(const std::vector<std::string>& set, const std::string& item) {
@@ -249,7 +244,7 @@ core::Result<NodeRecord> PairingStore::Approve(const std::string& node_id,
     for (const auto& cap : *capabilities) {
       if (!Contains(it->second.capabilities, cap)) {
         return MakeError(ErrorCode::kInvalidArgument, "the device did not ask for " + cap + " (it asked for " +
-                                                          Join(it->second.capabilities) + "); approval can only narrow");
+                                                          core::Join(it->second.capabilities, ",", "(none)") + "); approval can only narrow");
       }
     }
     record.capabilities = *capabilities;

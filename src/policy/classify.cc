@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/text.h"
 #include "policy/glob.h"
 
 // How the built-in table judges, where it chooses (see also command_parse.cc):
@@ -37,6 +38,8 @@
 namespace labgate::policy {
 namespace {
 
+using core::Basename;
+using core::OneOf;
 using Words = std::vector<std::string>;
 
 struct Verdict {
@@ -53,16 +56,7 @@ void Raise(Verdict& v, Verdict other) {
   if (other.risk > v.risk) v = std::move(other);
 }
 
-bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
-  return std::find(options.begin(), options.end(), s) != options.end();
-}
-
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
-std::string_view Basename(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
 
 std::string Quoted(std::string_view text) {
   constexpr size_t kMax = 60;

@@ -5,6 +5,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "core/text.h"
+
 // How this parser reads shell, and where it deliberately approximates (policy needs to see
 // every command that could run, not to reproduce bash exactly):
 //
@@ -36,6 +38,9 @@
 namespace labgate::policy {
 namespace {
 
+using core::Basename;
+using core::OneOf;
+
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -53,15 +58,6 @@ std::string Snippet(std::string_view text) {
 bool IsName(std::string_view s) {
   if (s.empty() || !IsNameStart(s[0])) return false;
   return std::all_of(s.begin(), s.end(), IsNameChar);
-}
-
-std::string_view Basename(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
-  return std::find(options.begin(), options.end(), s) != options.end();
 }
 
 /// One shell word after quote removal, with what the shell would do to it at run time.

@@ -40,6 +40,10 @@ struct ProcessOutcome {
   std::optional<int> signal;     // set when a signal ended it
   bool timed_out = false;
   bool cancelled = false;
+  // A deadline or cancel stopped the wait, but the end of the command was never confirmed (an
+  // SSH host whose channel stayed open: something kept its output open outside the process
+  // group, or the host stopped answering). It may still be running.
+  bool stop_unconfirmed = false;
   CapturedStream out;
   CapturedStream err;
   std::chrono::milliseconds duration{0};

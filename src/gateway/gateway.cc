@@ -494,8 +494,16 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
     result.truncated = o.out.truncated || o.err.truncated;
     result.duration_ms = o.duration.count();
     result.retries = o.retries;
-    if (o.timed_out) result.error = "timed out after " + std::to_string(timeout.count()) + " ms; its process group was stopped";
-    if (o.cancelled) result.error = "cancelled; its process group was stopped";
+    result.stop_unconfirmed = o.stop_unconfirmed;
+    // Never claim a kill that did not happen.
+    const std::string stop = o.stop_unconfirmed
+                                 ? "labgate told " + target.id + " to stop its process group, but the host never "
+                                   "confirmed the command ended: something it started may still be running there "
+                                   "(it left its process group, or the host stopped answering); check with "
+                                   "`labgate run " + target.id + " -- ps -ef`"
+                                 : "its process group was stopped";
+    if (o.timed_out) result.error = "timed out after " + std::to_string(timeout.count()) + " ms; " + stop;
+    if (o.cancelled) result.error = "cancelled; " + stop;
     record.exit_code = result.exit_code;
     record.signal = result.signal;
     record.timed_out = o.timed_out;

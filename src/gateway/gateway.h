@@ -78,6 +78,7 @@ struct TargetRunResult {
   std::optional<std::string> signal;
   bool timed_out = false;
   bool cancelled = false;
+  bool stop_unconfirmed = false;  // timed out or cancelled, but the host never confirmed the end
   std::string stdout_text;  // valid UTF-8, redacted, capped
   std::string stderr_text;
   bool truncated = false;

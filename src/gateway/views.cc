@@ -29,7 +29,8 @@ std::string Indent(const std::string& text) {
 Json TargetRunResultJson(const TargetRunResult& r) {
   return Json{{"target", r.target},         {"via", r.via},
               {"exitCode", OrNull(r.exit_code)}, {"signal", OrNull(r.signal)},
-              {"timedOut", r.timed_out},        {"stdout", r.stdout_text},
+              {"timedOut", r.timed_out},        {"stopUnconfirmed", r.stop_unconfirmed},
+              {"stdout", r.stdout_text},
               {"stderr", r.stderr_text},        {"truncated", r.truncated},
               {"durationMs", r.duration_ms},    {"error", OrNull(r.error)},
               {"actionId", r.action_id},        {"decision", r.decision},
@@ -84,6 +85,7 @@ core::Result<RunReport> RunReportFromJson(const Json& j) {
       if (!r.at("exitCode").is_null()) t.exit_code = r.at("exitCode").get<int>();
       if (!r.at("signal").is_null()) t.signal = r.at("signal").get<std::string>();
       t.timed_out = r.at("timedOut").get<bool>();
+      t.stop_unconfirmed = r.value("stopUnconfirmed", false);
       t.stdout_text = r.at("stdout").get<std::string>();
       t.stderr_text = r.at("stderr").get<std::string>();
       t.truncated = r.at("truncated").get<bool>();
@@ -121,8 +123,9 @@ std::string OneLineSummary(const TargetRunResult& r) {
     const std::string what = verdict == "run" ? "would run" : verdict == "confirm" ? "would ask a human first" : "would be refused";
     return s + what + " (" + r.risk + "; " + r.rule + "): " + r.reason;
   }
-  if (r.timed_out) return s + "timed out after " + std::to_string(r.duration_ms) + " ms (process group stopped)";
-  if (r.cancelled) return s + "cancelled (process group stopped)";
+  const std::string stop = r.stop_unconfirmed ? "NOT confirmed stopped: it may still be running" : "process group stopped";
+  if (r.timed_out) return s + "timed out after " + std::to_string(r.duration_ms) + " ms (" + stop + ")";
+  if (r.cancelled) return s + "cancelled (" + stop + ")";
   if (r.error && !r.exit_code && !r.signal) return s + *r.error;
   if (r.signal) s += "killed by signal " + *r.signal;
   else if (r.exit_code) s += "exit " + std::to_string(*r.exit_code);

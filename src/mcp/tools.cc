@@ -62,6 +62,8 @@ Json RunOutputSchema() {
             "exitCode": {"type": ["integer", "null"]},
             "signal": {"type": ["string", "null"]},
             "timedOut": {"type": "boolean"},
+            "stopUnconfirmed": {"type": "boolean",
+                                "description": "Timed out or cancelled, but the host never confirmed the command ended: it may still run."},
             "stdout": {"type": "string"},
             "stderr": {"type": "string"},
             "truncated": {"type": "boolean"},

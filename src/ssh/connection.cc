@@ -42,6 +42,21 @@ milliseconds Remaining(Steady::time_point deadline) {
   return left.count() < 0 ? milliseconds(0) : left;
 }
 
+// Every blocking libssh call waits at most the session's timeout option, which libssh reads
+// afresh on each wait: setting it to what is left of the deadline before each step keeps a frozen
+// host from stretching a call by one full timeout per step (connect, key exchange, each auth
+// method, channel open). False when nothing is left.
+bool ArmTimeout(ssh_session s, Steady::time_point deadline) {
+  const milliseconds left = Remaining(deadline);
+  if (left.count() == 0) return false;
+  long secs = static_cast<long>(left.count() / 1000);
+  long usecs = static_cast<long>((left.count() % 1000) * 1000);
+  if (secs == 0 && usecs == 0) usecs = 1000;
+  (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &secs);
+  (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usecs);
+  return true;
+}
+
 std::string Endpoint(ssh_session s, const HostSpec& spec) {
   char* host = nullptr;
   std::string h = spec.address;
@@ -182,11 +197,17 @@ core::Status VerifyHostKey(ssh_session s, const HostSpec& spec) {
   return MakeError(ErrorCode::kRefused, "cannot check the host key of " + where + ": " + ssh_get_error(s));
 }
 
-core::Status Authenticate(ssh_session s, const HostSpec& spec) {
+core::Status Authenticate(ssh_session s, const HostSpec& spec, Steady::time_point deadline) {
   const std::string who = UserOf(s) + "@" + spec.id;
   std::vector<std::string> tried;
+  const auto timed_out = [&](const char* method) {
+    return MakeError(ErrorCode::kTimeout, "authentication to " + who + " (" + method +
+                                              ") got no answer before the deadline; the host may be frozen or "
+                                              "overloaded (the command did not start)");
+  };
   auto check = [&](int rc, const char* method) -> std::optional<core::Status> {
     if (rc == SSH_AUTH_SUCCESS) return core::Ok();
+    if (rc == SSH_AUTH_AGAIN || Remaining(deadline).count() == 0) return timed_out(method);
     if (rc == SSH_AUTH_ERROR) {
       return MakeError(ErrorCode::kUnavailable, "authentication to " + who + " broke off (" + method + "): " +
                                                     ssh_get_error(s));
@@ -194,7 +215,12 @@ core::Status Authenticate(ssh_session s, const HostSpec& spec) {
     tried.push_back(method);
     return std::nullopt;
   };
-  (void)ssh_userauth_none(s, nullptr);
+  // Each step waits only for what is left of the deadline.
+  auto armed = [&] { return ArmTimeout(s, deadline); };
+  // "none" asks which methods the host offers: a frozen host is found here.
+  if (!armed() || ssh_userauth_none(s, nullptr) == SSH_AUTH_AGAIN || Remaining(deadline).count() == 0) {
+    return timed_out("none");
+  }
   if (!spec.identity_file.empty()) {
     ssh_key key = nullptr;
     int rc = ssh_pki_import_privkey_file(spec.identity_file.c_str(),
@@ -205,18 +231,22 @@ core::Status Authenticate(ssh_session s, const HostSpec& spec) {
                                                 " (missing, unreadable, or wrong passphrase; set passphrase_env or "
                                                 "passphrase_file if it is encrypted)");
     }
-    rc = ssh_userauth_publickey(s, nullptr, key);
+    rc = armed() ? ssh_userauth_publickey(s, nullptr, key) : SSH_AUTH_AGAIN;
     ssh_key_free(key);
     if (auto done = check(rc, "identity_file")) return *done;
   } else {
     if (std::getenv("SSH_AUTH_SOCK") != nullptr) {
-      if (auto done = check(ssh_userauth_agent(s, nullptr), "ssh-agent")) return *done;
+      if (auto done = check(armed() ? ssh_userauth_agent(s, nullptr) : SSH_AUTH_AGAIN, "ssh-agent")) return *done;
     }
-    int rc = ssh_userauth_publickey_auto(s, nullptr, spec.passphrase.empty() ? nullptr : spec.passphrase.c_str());
+    int rc = armed() ? ssh_userauth_publickey_auto(s, nullptr, spec.passphrase.empty() ? nullptr : spec.passphrase.c_str())
+                     : SSH_AUTH_AGAIN;
     if (auto done = check(rc, "default keys")) return *done;
   }
   if (!spec.password.empty()) {
-    if (auto done = check(ssh_userauth_password(s, nullptr, spec.password.c_str()), "password")) return *done;
+    if (auto done = check(armed() ? ssh_userauth_password(s, nullptr, spec.password.c_str()) : SSH_AUTH_AGAIN,
+                          "password")) {
+      return *done;
+    }
   }
   std::string methods;
   for (const auto& t : tried) methods += (methods.empty() ? "" : ", ") + t;
@@ -257,14 +287,18 @@ class JumpTunnel {
     auto session = ConnectTransport(jump, deadline, -1);
     if (!session) return session.error();
     if (auto ok = VerifyHostKey(session->get(), jump); !ok) return ok.error();
-    if (auto ok = Authenticate(session->get(), jump); !ok) return ok.error();
+    if (auto ok = Authenticate(session->get(), jump, deadline); !ok) return ok.error();
     auto tunnel = std::unique_ptr<JumpTunnel>(new JumpTunnel());
     tunnel->session_ = std::move(*session);
     ssh_session s = tunnel->session_.get();
     tunnel->channel_ = ssh_channel_new(s);
     const int port = target.port > 0 ? target.port : 22;
-    if (!tunnel->channel_ ||
+    if (!tunnel->channel_ || !ArmTimeout(s, deadline) ||
         ssh_channel_open_forward(tunnel->channel_, target.address.c_str(), port, "127.0.0.1", 0) != SSH_OK) {
+      if (Remaining(deadline).count() == 0) {
+        return MakeError(ErrorCode::kTimeout, "jump host " + jump.id + " did not open the way to " + target.id +
+                                                  " before the deadline; it may be frozen or overloaded");
+      }
       return MakeError(ErrorCode::kUnavailable, "jump host " + jump.id + " could not reach " + target.address + ":" +
                                                     std::to_string(port) + " for " + target.id + ": " + ssh_get_error(s));
     }
@@ -274,6 +308,11 @@ class JumpTunnel {
     }
     tunnel->target_fd_ = pair[0];
     tunnel->relay_fd_ = pair[1];
+    // The relay's writes wait for the jump host's window at most this long; a frozen jump
+    // host then ends the tunnel (and the session riding on it) instead of holding it forever.
+    long relay_secs = 5, relay_usecs = 0;
+    (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &relay_secs);
+    (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &relay_usecs);
     tunnel->relay_ = std::thread([t = tunnel.get()] { t->Relay(); });
     return tunnel;
   }
@@ -368,20 +407,32 @@ struct Connection::Impl {
 // One command in flight. Touched by the caller (until queued) and then only by the I/O thread,
 // except `done`, which the caller waits on.
 struct Connection::Job {
+  // Where the command is; the I/O thread moves it on as the host answers, never waiting for it.
+  enum class Phase {
+    kOpening,     // its session channel is being opened: nothing has run yet
+    kRequesting,  // the exec request is sent: from here on the command may be running
+    kRunning,
+    kStopping,    // deadline or cancel: the kill script runs on its own channel
+  };
+  enum class KillPhase { kNone, kOpening, kRequesting, kRunning, kDone };
+
   ExecRequest request;
   std::string remote_command;
   const core::CancelToken* cancel = nullptr;
   Steady::time_point started_at;
   Steady::time_point deadline;
+  Phase phase = Phase::kOpening;
   ssh_channel channel = nullptr;
-  ssh_channel kill_channel = nullptr;
+  bool callbacks_set = false;
   ssh_channel_callbacks_struct callbacks{};
+  std::uint64_t* activity = nullptr;  // bumped by every callback (Connection::Loop's counter)
+  ssh_channel kill_channel = nullptr;
+  KillPhase kill_phase = KillPhase::kNone;
   std::optional<int> exit_status;
   std::optional<std::string> exit_signal;
   bool eof = false;
   bool closed = false;
   bool cancel_fd_watched = false;
-  bool stopping = false;
   Steady::time_point give_up_at{};
   std::string run_id;
   std::unique_ptr<core::CappedOutput> out, err;
@@ -398,10 +449,13 @@ core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec,
   auto transport = OpenTransport(spec, deadline);
   if (!transport) return transport.error();
   if (auto ok = VerifyHostKey(transport->session.get(), spec); !ok) return ok.error();
-  if (auto ok = Authenticate(transport->session.get(), spec); !ok) return ok.error();
+  if (auto ok = Authenticate(transport->session.get(), spec, deadline); !ok) return ok.error();
   auto impl = std::make_unique<Impl>();
   impl->tunnel = std::move(transport->tunnel);
   impl->session = std::move(transport->session);
+  // From here on no libssh call waits: the I/O thread drives every channel step by step, so one
+  // frozen host can hold a call only until that call's own deadline.
+  ssh_set_blocking(impl->session.get(), 0);
   return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout));
 }
 
@@ -451,11 +505,19 @@ core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, 
   job->started_at = Steady::now();
   job->deadline = job->started_at + request.timeout;
   {
-    // Past the per-host channel cap, calls queue here (sshd's MaxSessions would refuse them).
+    // Past the per-host channel cap, calls queue here (sshd's MaxSessions would refuse them),
+    // each no longer than its own deadline.
     std::unique_lock<std::mutex> lock(mutex_);
-    slots_cv_.wait(lock, [&] { return busy_ < max_channels_ || stopping_ || !alive_ || cancel.cancelled(); });
+    const bool free = slots_cv_.wait_until(lock, job->deadline, [&] {
+      return busy_ < max_channels_ || stopping_ || !alive_ || cancel.cancelled();
+    });
     if (stopping_ || !alive_) return MakeError(ErrorCode::kUnavailable, "connection to " + id_ + " is closed");
     if (cancel.cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled while waiting for a free channel on " + id_);
+    if (!free) {
+      return MakeError(ErrorCode::kTimeout, "no free channel on " + id_ + " before the deadline: " +
+                                                std::to_string(max_channels_) +
+                                                " commands already run there (the command did not start)");
+    }
     ++busy_;
     incoming_.push_back(job);
   }
@@ -474,23 +536,40 @@ core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, 
   return job->outcome;
 }
 
+namespace {
+
+// Frees a channel for good. libssh keeps a channel the host has not closed yet and goes on
+// delivering its packets to the registered callbacks: they must be gone first, or they would
+// write into a call that has already returned.
+void ReleaseChannel(ssh_channel& channel, ssh_channel_callbacks callbacks) {
+  if (channel == nullptr) return;
+  if (callbacks != nullptr) ssh_remove_channel_callbacks(channel, callbacks);
+  ssh_channel_free(channel);  // sends the close when it is open
+  channel = nullptr;
+}
+
+}  // namespace
+
 void Connection::Loop() {
   ssh_session s = impl_->session.get();
   std::vector<std::shared_ptr<Job>> active;
   auto last_activity = Steady::now();
+  std::uint64_t activity = 0;  // callbacks fired: output, EOF, exit status, close
+  // Set when the host stopped answering (a channel that never opened, a kill that never
+  // started): new calls get a fresh connection, and this one ends with its last command.
+  bool suspect = false;
+  auto mark_suspect = [&] {
+    if (suspect) return;
+    suspect = true;
+    alive_ = false;
+    slots_cv_.notify_all();
+  };
 
   auto finish = [&](Job& job) {
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
     job.cancel_fd_watched = false;
-    if (job.kill_channel) {
-      ssh_channel_free(job.kill_channel);
-      job.kill_channel = nullptr;
-    }
-    if (job.channel) {
-      if (!ssh_channel_is_closed(job.channel)) ssh_channel_close(job.channel);
-      ssh_channel_free(job.channel);
-      job.channel = nullptr;
-    }
+    ReleaseChannel(job.kill_channel, nullptr);
+    ReleaseChannel(job.channel, job.callbacks_set ? &job.callbacks : nullptr);
     if (!job.error) {
       job.outcome.exit_code = job.exit_signal ? std::nullopt : job.exit_status;
       if (job.exit_signal) job.outcome.signal = core::SignalNumber(*job.exit_signal);
@@ -509,37 +588,31 @@ void Connection::Loop() {
 
   // One session channel is kept open ahead of need, so a command waits for one round trip
   // (the exec request) instead of two. It counts towards sshd's MaxSessions like any other.
+  // A refused spare is not asked for again until a command ends (no open/refuse ping-pong).
   ssh_channel spare = nullptr;
-  auto open_spare = [&] {
-    if (spare != nullptr) return;
-    spare = ssh_channel_new(s);
-    if (spare && ssh_channel_open_session(spare) != SSH_OK) {
-      ssh_channel_free(spare);
-      spare = nullptr;
+  bool spare_refused = false;
+  auto tend_spare = [&] {
+    if (spare_refused || suspect) return;
+    if (spare == nullptr) spare = ssh_channel_new(s);
+    if (spare != nullptr && ssh_channel_open_session(spare) == SSH_ERROR) {
+      ReleaseChannel(spare, nullptr);
+      spare_refused = true;
     }
   };
 
-  auto start = [&](Job& job) -> bool {
-    if (spare != nullptr && ssh_channel_is_open(spare)) {
-      job.channel = spare;
-      spare = nullptr;
-    } else {
-      if (spare != nullptr) ssh_channel_free(spare);
-      spare = nullptr;
-      job.channel = ssh_channel_new(s);
-    }
-    if (!job.channel || (!ssh_channel_is_open(job.channel) && ssh_channel_open_session(job.channel) != SSH_OK)) {
-      job.error = MakeError(ErrorCode::kUnavailable,
-                            "cannot open a channel on " + id_ + ": " + ssh_get_error(s) + " (the command did not start)");
-      return false;
-    }
+  auto set_callbacks = [&](Job& job) {
+    job.activity = &activity;
     job.callbacks.userdata = &job;
     job.callbacks.channel_exit_status_function = [](ssh_session, ssh_channel, int status, void* userdata) {
-      static_cast<Job*>(userdata)->exit_status = status;
+      auto* j = static_cast<Job*>(userdata);
+      j->exit_status = status;
+      ++*j->activity;
     };
     job.callbacks.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int, const char*,
                                                     const char*, void* userdata) {
-      static_cast<Job*>(userdata)->exit_signal = signal ? signal : "";
+      auto* j = static_cast<Job*>(userdata);
+      j->exit_signal = signal ? signal : "";
+      ++*j->activity;
     };
     // Output is taken in callbacks: whichever libssh call reads the socket (another job's,
     // a channel open) delivers it here, so nothing waits in a buffer while the loop sleeps.
@@ -549,53 +622,118 @@ void Connection::Loop() {
       std::string_view bytes(static_cast<const char*>(data), len);
       (is_stderr ? j->err : j->out)->Append(bytes);
       (is_stderr ? j->err_digest : j->out_digest).Update(bytes);
+      ++*j->activity;
       return static_cast<int>(len);
     };
     job.callbacks.channel_eof_function = [](ssh_session, ssh_channel, void* userdata) {
-      static_cast<Job*>(userdata)->eof = true;
+      auto* j = static_cast<Job*>(userdata);
+      j->eof = true;
+      ++*j->activity;
     };
     job.callbacks.channel_close_function = [](ssh_session, ssh_channel, void* userdata) {
-      static_cast<Job*>(userdata)->closed = true;
+      auto* j = static_cast<Job*>(userdata);
+      j->closed = true;
+      ++*j->activity;
     };
     ssh_callbacks_init(&job.callbacks);
     ssh_set_channel_callbacks(job.channel, &job.callbacks);
-    if (ssh_channel_request_exec(job.channel, job.remote_command.c_str()) != SSH_OK) {
-      job.error = MakeError(ErrorCode::kUnavailable,
-                            "the exec request on " + id_ + " was refused: " + ssh_get_error(s) + " (the command did not start)");
-      return false;
-    }
-    ssh_event_add_fd(impl_->event, job.cancel->fd(), POLLIN, [](socket_t, int, void*) { return 0; }, nullptr);
-    job.cancel_fd_watched = true;
-    return true;
+    job.callbacks_set = true;
   };
 
   auto begin_stop = [&](Job& job, bool timed_out) {
-    job.stopping = true;
+    job.phase = Job::Phase::kStopping;
     job.outcome.timed_out = timed_out;
     job.outcome.cancelled = !timed_out;
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
     job.cancel_fd_watched = false;
     job.give_up_at = Steady::now() + job.request.kill_grace + milliseconds(3000);
-    const int grace = static_cast<int>(job.request.kill_grace.count());
     job.kill_channel = ssh_channel_new(s);
-    if (job.kill_channel && ssh_channel_open_session(job.kill_channel) == SSH_OK) {
-      (void)ssh_channel_request_exec(job.kill_channel, KillScript(job.run_id, grace).c_str());
+    job.kill_phase = job.kill_channel ? Job::KillPhase::kOpening : Job::KillPhase::kDone;
+  };
+
+  // The kill script: open its channel, start it, and let it finish, one step at a time.
+  auto step_kill = [&](Job& job) {
+    if (job.kill_phase == Job::KillPhase::kOpening) {
+      const int rc = ssh_channel_open_session(job.kill_channel);
+      if (rc == SSH_AGAIN) return;
+      if (rc != SSH_OK) {
+        ReleaseChannel(job.kill_channel, nullptr);
+        job.kill_phase = Job::KillPhase::kDone;
+        return;
+      }
+      job.kill_phase = Job::KillPhase::kRequesting;
+    }
+    if (job.kill_phase == Job::KillPhase::kRequesting) {
+      const int grace = static_cast<int>(job.request.kill_grace.count());
+      const int rc = ssh_channel_request_exec(job.kill_channel, KillScript(job.run_id, grace).c_str());
+      if (rc == SSH_AGAIN) return;
+      job.kill_phase = rc == SSH_OK ? Job::KillPhase::kRunning : Job::KillPhase::kDone;
+      if (rc != SSH_OK) ReleaseChannel(job.kill_channel, nullptr);
+    }
+    if (job.kill_phase == Job::KillPhase::kRunning &&
+        (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {
+      ReleaseChannel(job.kill_channel, nullptr);
+      job.kill_phase = Job::KillPhase::kDone;
     }
   };
 
-  // Checks a job without doing I/O: output, EOF and exit status arrive through callbacks.
-  auto pump = [&](Job& job) {
-    if (job.kill_channel && (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {
-      ssh_channel_close(job.kill_channel);
-      ssh_channel_free(job.kill_channel);
-      job.kill_channel = nullptr;
-    }
+  auto not_started = [&](Job& job, ErrorCode code, const std::string& why) {
+    job.error = MakeError(code, why + " (the command did not start)");
+    return true;
+  };
+
+  // Moves a job on as far as what has arrived allows; never waits. True when it is over.
+  auto step = [&](Job& job) -> bool {
     const auto now = Steady::now();
-    if (!job.stopping && (now >= job.deadline || job.cancel->cancelled())) begin_stop(job, now >= job.deadline);
-    bool ended = job.closed || (job.eof && (job.exit_status || job.exit_signal));
-    if (ended) return true;
-    if (job.stopping && now >= job.give_up_at) return true;  // the host never confirmed; stop waiting
+    const bool due = now >= job.deadline;
+    if (job.phase == Job::Phase::kOpening) {
+      if (due) {
+        mark_suspect();
+        return not_started(job, ErrorCode::kTimeout,
+                           id_ + " did not open a channel within " +
+                               std::to_string(job.request.timeout.count()) +
+                               " ms; the host may be frozen or overloaded");
+      }
+      if (job.cancel->cancelled()) return not_started(job, ErrorCode::kCancelled, "cancelled on " + id_);
+      const int rc = ssh_channel_open_session(job.channel);
+      if (rc == SSH_AGAIN) return false;
+      if (rc != SSH_OK) {
+        return not_started(job, ErrorCode::kUnavailable, "cannot open a channel on " + id_ + ": " + ssh_get_error(s));
+      }
+      set_callbacks(job);
+      job.phase = Job::Phase::kRequesting;
+    }
+    if (job.phase == Job::Phase::kRequesting) {
+      if (due || job.cancel->cancelled()) {
+        begin_stop(job, due);  // the request is out: the command may be running
+      } else {
+        const int rc = ssh_channel_request_exec(job.channel, job.remote_command.c_str());
+        if (rc == SSH_AGAIN) return false;
+        if (rc != SSH_OK) {
+          return not_started(job, ErrorCode::kUnavailable,
+                             "the exec request on " + id_ + " was refused: " + ssh_get_error(s));
+        }
+        ssh_event_add_fd(impl_->event, job.cancel->fd(), POLLIN, [](socket_t, int, void*) { return 0; }, nullptr);
+        job.cancel_fd_watched = true;
+        job.phase = Job::Phase::kRunning;
+      }
+    }
+    if (job.phase == Job::Phase::kRunning && (due || job.cancel->cancelled())) begin_stop(job, due);
+    if (job.phase == Job::Phase::kStopping) step_kill(job);
+    if (job.closed || (job.eof && (job.exit_status || job.exit_signal))) return true;
+    if (job.phase == Job::Phase::kStopping && now >= job.give_up_at) {
+      // The host never confirmed the end: its channel is still open (something kept its
+      // output open), or the kill never ran at all.
+      job.outcome.stop_unconfirmed = true;
+      if (job.kill_phase != Job::KillPhase::kDone || job.kill_channel != nullptr) mark_suspect();
+      return true;
+    }
     return false;
+  };
+
+  auto waiting_on_host = [](const Job& job) {
+    return job.phase == Job::Phase::kOpening || job.phase == Job::Phase::kRequesting ||
+           job.kill_phase == Job::KillPhase::kOpening || job.kill_phase == Job::KillPhase::kRequesting;
   };
 
   for (;;) {
@@ -606,24 +744,42 @@ void Connection::Loop() {
       fresh.swap(incoming_);
     }
     for (auto& job : fresh) {
-      if (start(*job)) {
-        active.push_back(job);
-      } else {
+      if (suspect) {
+        job->error = MakeError(ErrorCode::kUnavailable, "the session to " + id_ +
+                                                            " stopped answering and is being replaced (the command did not start)");
         finish(*job);
+        continue;
       }
+      // The spare may still be opening; the job's first step takes over from there.
+      job->channel = spare != nullptr ? spare : ssh_channel_new(s);
+      spare = nullptr;
+      if (job->channel == nullptr) {
+        not_started(*job, ErrorCode::kUnavailable, "cannot open a channel on " + id_ + ": " + ssh_get_error(s));
+        finish(*job);
+        continue;
+      }
+      active.push_back(job);
       last_activity = Steady::now();
     }
-    if (fresh.empty() && ssh_is_connected(s)) open_spare();
+    // Each pass can read packets meant for jobs already looked at (any libssh call reads the
+    // socket): pass again while callbacks keep firing or jobs keep ending.
     bool changed = !fresh.empty();
-    for (auto it = active.begin(); it != active.end();) {
-      if (pump(**it)) {
-        finish(**it);
-        it = active.erase(it);
-        last_activity = Steady::now();
-        changed = true;
-      } else {
-        ++it;
+    for (;;) {
+      const std::uint64_t before = activity;
+      bool ended = false;
+      for (auto it = active.begin(); it != active.end();) {
+        if (step(**it)) {
+          finish(**it);
+          it = active.erase(it);
+          last_activity = Steady::now();
+          spare_refused = false;
+          ended = true;
+        } else {
+          ++it;
+        }
       }
+      changed = changed || ended;
+      if (activity == before && !ended) break;
     }
     if (!ssh_is_connected(s)) {
       for (auto& job : active) {
@@ -634,30 +790,28 @@ void Connection::Loop() {
       active.clear();
       break;
     }
-    if (active.empty() && Steady::now() - last_activity >= idle_timeout_) break;
+    if (active.empty() && (suspect || Steady::now() - last_activity >= idle_timeout_)) break;
+    if (active.empty() || fresh.empty()) tend_spare();
 
     // Sleep until the socket, a cancel token or the wake fd fires, or the next deadline.
     auto wait = active.empty() ? idle_timeout_ : milliseconds(1000);
     for (const auto& job : active) {
-      auto until = job->stopping ? job->give_up_at : job->deadline;
+      auto until = job->phase == Job::Phase::kStopping ? job->give_up_at : job->deadline;
       wait = std::min(wait, std::max(milliseconds(1), Remaining(until)));
-      if (job->stopping) wait = std::min(wait, milliseconds(20));
+      // An answer that a call for another job read off the socket wakes nothing: look again soon.
+      if (waiting_on_host(*job)) wait = std::min(wait, milliseconds(5));
     }
     {
-      // A blocking libssh call above may have polled (and drained) the wake fd: look again
-      // before sleeping, or a queued command could wait for the next timeout.
+      // A libssh call above may have polled (and drained) the wake fd: look again before
+      // sleeping, or a queued command could wait for the next timeout.
       std::lock_guard<std::mutex> lock(mutex_);
       if (!incoming_.empty() || stopping_) continue;
     }
-    // Closing or opening channels above may have delivered other jobs' last packets.
     if (changed) continue;
     if (ssh_event_dopoll(impl_->event, static_cast<int>(wait.count())) == SSH_ERROR && !ssh_is_connected(s)) continue;
   }
 
-  if (spare != nullptr) {
-    ssh_channel_close(spare);
-    ssh_channel_free(spare);
-  }
+  ReleaseChannel(spare, nullptr);
   alive_ = false;
   // Anything still queued or running fails; nothing is left waiting on a dead connection.
   std::deque<std::shared_ptr<Job>> leftover;

@@ -13,7 +13,13 @@ std::shared_ptr<Pool::Entry> Pool::EntryFor(const std::string& id) {
 
 core::Result<std::shared_ptr<Connection>> Pool::Acquire(Entry& entry, const HostSpec& spec,
                                                         Steady::time_point deadline) {
-  std::lock_guard<std::mutex> lock(entry.connect_mutex);
+  // A call waits for another call's connect to the same host only until its own deadline.
+  std::unique_lock<std::timed_mutex> lock(entry.connect_mutex, std::defer_lock);
+  if (!lock.try_lock_until(deadline)) {
+    return core::MakeError(core::ErrorCode::kTimeout, "still connecting to " + spec.id +
+                                                          " (for another call) when the deadline passed; the host may "
+                                                          "be frozen or overloaded (the command did not start)");
+  }
   if (entry.connection && entry.connection->alive()) return entry.connection;
   entry.connection.reset();
   auto connect_deadline = std::min(deadline, Steady::now() + settings_.connect_timeout);
@@ -37,7 +43,7 @@ core::Result<core::ProcessOutcome> Pool::Exec(const HostSpec& spec, const ExecRe
     // fresh session: the pooled one may be what broke.
     const bool transient = result.error().code == core::ErrorCode::kUnavailable;
     if (conn && transient) {
-      std::lock_guard<std::mutex> lock(entry->connect_mutex);
+      std::lock_guard<std::timed_mutex> lock(entry->connect_mutex);
       if (entry->connection == *conn) entry->connection.reset();
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());

@@ -44,7 +44,7 @@ class Pool {
 
  private:
   struct Entry {
-    std::mutex connect_mutex;  // one connect per host at a time; other hosts are unaffected
+    std::timed_mutex connect_mutex;  // one connect per host at a time; other hosts are unaffected
     std::shared_ptr<Connection> connection;
   };
   std::shared_ptr<Entry> EntryFor(const std::string& id);

@@ -1,6 +1,7 @@
 // `run` on SSH hosts against real OpenSSH sshd instances on 127.0.0.x.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <random>
 
@@ -256,6 +257,39 @@ TEST_F(SshHosts, Cancel_LeavesNoRemoteProcess) {
   EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(10)));
   mcp->Send({{"jsonrpc", "2.0"}, {"id", 6}, {"method", "ping"}});
   EXPECT_EQ(mcp->ReadResponse(6)["result"], Json::object());
+}
+
+// The assistant's escape: a command that leaves its process group and clears LABGATE_RUN keeps
+// the channel open past the deadline and writes on. The result must not claim it was stopped,
+// and the channel labgate gives up on must not call back into a finished call (this crashed
+// the gateway when the next command on the pooled session read the escaped one's output).
+TEST_F(SshHosts, EscapedCommand_PastItsDeadline_IsReportedUnstoppedAndTheSessionStaysSound) {
+  Sshd sshd({});
+  Trust(sshd);
+  const std::string pid_file = dir_.path() + "/escaped.pid";
+  const std::string loop = dir_.Write("escaped-loop.sh", "echo $$ > " + pid_file +
+                                                          "\ni=0\nwhile [ $i -lt 600 ]; do echo still-here; sleep 0.02; "
+                                                          "i=$((i+1)); done\n");
+  const std::string escape = dir_.Write("escape.sh", "unset LABGATE_RUN\nexec setsid /bin/sh " + loop + "\n");
+  auto mcp = StartMcp(Config({{"h1", sshd.address(), sshd.port()}}, "\n[policies.run]\nmode = \"full\"\n"));
+  Json r = Run(*mcp, 1, {{"target", "h1"}, {"command", {"/bin/sh", escape}}, {"timeoutMs", 1000}});
+  Json res = r["structuredContent"]["results"][0];
+  ASSERT_EQ(res["timedOut"], true) << r.dump() << mcp->Stderr();
+  const std::string error = res["error"].is_string() ? res["error"].get<std::string>() : "";
+  EXPECT_EQ(error.find("was stopped"), std::string::npos) << error;
+  EXPECT_NE(error.find("may still be running"), std::string::npos) << error;
+  // The escaped loop writes on for seconds: every later command on the same session reads
+  // past its packets.
+  for (int i = 0; i < 20; ++i) {
+    Json ok = Run(*mcp, 10 + i, {{"target", "h1"}, {"command", {"echo", std::to_string(i)}}});
+    ASSERT_EQ(ok["structuredContent"]["results"][0]["stdout"], std::to_string(i) + "\n") << ok.dump() << mcp->Stderr();
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  mcp->Send({{"jsonrpc", "2.0"}, {"id", 99}, {"method", "ping"}});
+  EXPECT_EQ(mcp->ReadResponse(99)["result"], Json::object());
+  std::ifstream in(pid_file);
+  pid_t escaped = 0;
+  if (in >> escaped && escaped > 1) ::kill(escaped, SIGKILL);  // the one process this test let escape
 }
 
 TEST_F(SshHosts, OutputOverTheCap_IsTruncatedWithMarker) {

@@ -18,7 +18,7 @@ namespace {
 using std::chrono::milliseconds;
 using Verdict = policy::CommandDecision::Verdict;
 
-// Diagnostics are quick looks: short deadline, small output.
+// Diagnostics are quick looks: one short deadline for all of them together, small output.
 constexpr milliseconds kDiagnosticTimeout{5000};
 constexpr std::size_t kDiagnosticOutputCap = 4096;
 
@@ -521,7 +521,11 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
                        (result.exit_code && *result.exit_code != 0 && d.risk.risk >= policy::Risk::kMutating));
   if (failed && !cancel.cancelled()) {
     result.escalated = true;
-    if (started) {
+    if (started && result.stop_unconfirmed) {
+      result.diagnostics.push_back({"", std::nullopt, "",
+                                    std::string("not gathered: ") + target.id +
+                                        " did not confirm the end of the command, so it may not be answering"});
+    } else if (started) {
       Diagnose(actor, plan, result, cancel);
     } else {
       result.diagnostics.push_back({"", std::nullopt, "",
@@ -543,10 +547,22 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
 
 void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunResult& result,
                        const core::CancelToken& cancel) {
+  // The caller is waiting: all diagnostics share one deadline, and a target that cannot be
+  // reached for one is not asked again.
+  const auto until = std::chrono::steady_clock::now() + kDiagnosticTimeout;
+  bool unreachable = false;
   for (const auto& diag : inventory_->diagnostics) {
     if (cancel.cancelled()) break;
     DiagnosticResult out;
     out.command = diag.command;
+    const auto left = std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
+    if (unreachable || left.count() <= 0) {
+      out.error = unreachable ? "not run: " + plan.target->id + " could not be reached for the diagnostic before"
+                              : "not run: the " + std::to_string(kDiagnosticTimeout.count()) +
+                                    " ms for diagnostics were used up";
+      result.diagnostics.push_back(std::move(out));
+      continue;
+    }
     const std::string action_id = audit::NewActionId();
     audit::Intent intent;
     intent.action_id = action_id;
@@ -554,7 +570,7 @@ void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunRes
     intent.target = plan.target->id;
     intent.path = result.via;
     intent.action = "diagnose";
-    intent.payload = {{"shell", diag.command}, {"after", result.action_id}, {"timeoutMs", kDiagnosticTimeout.count()}};
+    intent.payload = {{"shell", diag.command}, {"after", result.action_id}, {"timeoutMs", left.count()}};
     intent.decision = {true, "policies.run.diagnostics", "read-only diagnostics after a failure (" + diag.source + ")",
                        "read-only"};
     if (auto ok = audit_.Append(audit::EncodeIntent(intent)); !ok) {
@@ -564,7 +580,7 @@ void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunRes
     }
     capabilities::RunRequest request;
     request.command.shell = diag.command;
-    request.timeout = kDiagnosticTimeout;
+    request.timeout = left;
     request.output_cap = kDiagnosticOutputCap;
     auto outcome = plan.executor->Run(*plan.target, request, cancel);
     audit::Outcome record;
@@ -574,10 +590,12 @@ void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunRes
     record.action = "diagnose";
     if (!outcome) {
       out.error = redact_(outcome.error().message);
+      unreachable = true;
     } else {
       out.exit_code = outcome->exit_code;
       out.output = redact_(core::ToValidUtf8(outcome->out.text + outcome->err.text));
-      if (outcome->timed_out) out.error = "timed out after " + std::to_string(kDiagnosticTimeout.count()) + " ms";
+      if (outcome->timed_out) out.error = "timed out after " + std::to_string(left.count()) + " ms";
+      unreachable = outcome->stop_unconfirmed;
       record.exit_code = outcome->exit_code;
       record.timed_out = outcome->timed_out;
       record.duration_ms = outcome->duration.count();

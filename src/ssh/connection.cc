@@ -433,6 +433,7 @@ struct Connection::Job {
   bool eof = false;
   bool closed = false;
   bool cancel_fd_watched = false;
+  Steady::time_point stop_began{};
   Steady::time_point give_up_at{};
   std::string run_id;
   std::unique_ptr<core::CappedOutput> out, err;
@@ -646,7 +647,8 @@ void Connection::Loop() {
     job.outcome.cancelled = !timed_out;
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
     job.cancel_fd_watched = false;
-    job.give_up_at = Steady::now() + job.request.kill_grace + milliseconds(3000);
+    job.stop_began = Steady::now();
+    job.give_up_at = job.stop_began + job.request.kill_grace + milliseconds(3000);
     job.kill_channel = ssh_channel_new(s);
     job.kill_phase = job.kill_channel ? Job::KillPhase::kOpening : Job::KillPhase::kDone;
   };
@@ -721,7 +723,11 @@ void Connection::Loop() {
     if (job.phase == Job::Phase::kRunning && (due || job.cancel->cancelled())) begin_stop(job, due);
     if (job.phase == Job::Phase::kStopping) step_kill(job);
     if (job.closed || (job.eof && (job.exit_status || job.exit_signal))) return true;
-    if (job.phase == Job::Phase::kStopping && now >= job.give_up_at) {
+    // A host that has not even started the kill script within the grace is not answering:
+    // waiting longer only delays the answer.
+    const bool kill_stuck = (job.kill_phase == Job::KillPhase::kOpening || job.kill_phase == Job::KillPhase::kRequesting) &&
+                            now >= job.stop_began + job.request.kill_grace;
+    if (job.phase == Job::Phase::kStopping && (now >= job.give_up_at || kill_stuck)) {
       // The host never confirmed the end: its channel is still open (something kept its
       // output open), or the kill never ran at all.
       job.outcome.stop_unconfirmed = true;
@@ -796,7 +802,9 @@ void Connection::Loop() {
     // Sleep until the socket, a cancel token or the wake fd fires, or the next deadline.
     auto wait = active.empty() ? idle_timeout_ : milliseconds(1000);
     for (const auto& job : active) {
-      auto until = job->phase == Job::Phase::kStopping ? job->give_up_at : job->deadline;
+      auto until = job->phase != Job::Phase::kStopping ? job->deadline
+                   : waiting_on_host(*job)       ? job->stop_began + job->request.kill_grace
+                                                 : job->give_up_at;
       wait = std::min(wait, std::max(milliseconds(1), Remaining(until)));
       // An answer that a call for another job read off the socket wakes nothing: look again soon.
       if (waiting_on_host(*job)) wait = std::min(wait, milliseconds(5));

@@ -1,5 +1,6 @@
 // Faults as bad luck brings them, with the real binary: the audit log on a disk that fills up
-// (a small tmpfs in a private mount namespace) and then gets space back.
+// (a small tmpfs in a private mount namespace) and then gets space back; a host whose sshd is
+// frozen (SIGSTOP) before, between and during calls; a gateway killed mid-call.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sshd_fixture.h"
 #include "subprocess.h"
 
 namespace labgate::testing {
@@ -192,6 +194,105 @@ TEST_F(KilledServers, ItsCommandDiesWithIt_AndTheNextServerRecordsTheCallAsInter
 
   alive->CloseStdin();  // ends its call, which then gets its own result
   EXPECT_TRUE(WaitUntilGone(alive_sleep, std::chrono::seconds(20)));
+}
+
+// A frozen host: sshd stopped with SIGSTOP, so the kernel still accepts the connection and
+// acknowledges what labgate sends, and nothing ever answers. Every step must give up at the
+// call's own deadline, and the host must work again once it thaws.
+class FrozenHost : public ::testing::Test {
+ protected:
+  static constexpr int kTimeoutMs = 3000;
+  // Time for the process to start, for the answer to travel, and for a loaded CI machine.
+  static constexpr milliseconds kSlack{2500};
+
+  void SetUp() override {
+    if (!HaveSshd()) GTEST_SKIP() << "/usr/sbin/sshd is not installed (apt-get install openssh-server)";
+    sshd_ = std::make_unique<Sshd>(Sshd::Options("127.0.0.31"));
+    std::filesystem::create_directories(dir_.path() + "/state");
+    std::ofstream(dir_.path() + "/state/known_hosts") << sshd_->KnownHostsLine() << "\n";
+    config_ = dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\n\n[[hosts]]\nid = \"h1\"\n"
+                                       "address = \"" + sshd_->address() + "\"\nport = " + std::to_string(sshd_->port()) +
+                                       "\nuser = \"" + CurrentUser() + "\"\nidentity_file = \"" +
+                                       TestClientKey().private_path + "\"\n");
+  }
+  void TearDown() override {
+    if (sshd_) sshd_->Thaw();
+  }
+  std::unique_ptr<Subprocess> StartMcp() {
+    auto p = std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "mcp", "--config", config_});
+    p->Send({{"jsonrpc", "2.0"}, {"id", 0}, {"method", "initialize"},
+             {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", Json::object()},
+                         {"clientInfo", {{"name", "faults"}, {"version", "1"}}}}}});
+    p->ReadResponse(0);
+    p->Send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+    return p;
+  }
+  // One `run` call; `elapsed` gets its wall time.
+  static Json Run(Subprocess& p, int id, const Json& command, milliseconds* elapsed) {
+    const auto start = std::chrono::steady_clock::now();
+    p.Send({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tools/call"},
+            {"params", {{"name", "run"}, {"arguments", {{"target", "h1"}, {"command", command}, {"timeoutMs", kTimeoutMs}}}}}});
+    Json r = p.ReadResponse(id, std::chrono::seconds(90));
+    *elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+    return r["result"]["structuredContent"]["results"][0];
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Sshd> sshd_;
+  std::string config_;
+};
+
+TEST_F(FrozenHost, BeforeTheFirstConnect_TheCallEndsAtItsDeadline) {
+  sshd_->Freeze();
+  const auto start = std::chrono::steady_clock::now();
+  auto c = RunToCompletion({LABGATE_BINARY, "run", "h1", "--config", config_, "--timeout", "3s", "--", "true"},
+                           dir_.path());
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+  EXPECT_NE(c.status, 0);
+  EXPECT_NE(c.err.find("timed out"), std::string::npos) << c.err;
+  EXPECT_LT(elapsed, milliseconds(kTimeoutMs) + kSlack) << c.err;
+  sshd_->Thaw();
+  auto ok = RunToCompletion({LABGATE_BINARY, "run", "h1", "--config", config_, "--", "echo", "thawed"}, dir_.path());
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(ok.out, "thawed\n");
+}
+
+TEST_F(FrozenHost, PooledSession_TheCallEndsAtItsDeadline_AndTheNextCallReconnects) {
+  auto mcp = StartMcp();
+  milliseconds elapsed{0};
+  Json first = Run(*mcp, 1, {"echo", "warm"}, &elapsed);
+  ASSERT_EQ(first["stdout"], "warm\n") << first.dump();
+  sshd_->Freeze();
+  Json frozen = Run(*mcp, 2, {"echo", "never"}, &elapsed);
+  EXPECT_LT(elapsed, milliseconds(kTimeoutMs) + kSlack) << frozen.dump();
+  EXPECT_TRUE(frozen["error"].is_string()) << frozen.dump();
+  EXPECT_NE(frozen["stdout"], "never\n");
+  sshd_->Thaw();
+  Json after = Run(*mcp, 3, {"echo", "thawed"}, &elapsed);
+  EXPECT_EQ(after["stdout"], "thawed\n") << after.dump() << mcp->Stderr();
+}
+
+TEST_F(FrozenHost, DuringACommand_TheAnswerComesAfterTheKillGraceAndSaysTheStopIsUnconfirmed) {
+  auto mcp = StartMcp();
+  const std::string secs = UniqueSleep(60);
+  milliseconds elapsed{0};
+  Json warm = Run(*mcp, 1, {"true"}, &elapsed);
+  ASSERT_EQ(warm["exitCode"], 0) << warm.dump();
+  std::thread freezer([&] {
+    if (WaitUntilPresent(secs)) sshd_->Freeze();
+  });
+  Json r = Run(*mcp, 2, {"sleep", secs}, &elapsed);
+  freezer.join();
+  // The deadline, then at most the kill grace (1 s) and 3 s more waiting for a host that never
+  // answers.
+  EXPECT_LT(elapsed, milliseconds(kTimeoutMs + 1000 + 3000) + kSlack) << r.dump();
+  EXPECT_EQ(r["timedOut"], true) << r.dump();
+  EXPECT_EQ(r["stopUnconfirmed"], true) << r.dump();
+  EXPECT_NE(r["error"].get<std::string>().find("may still be running"), std::string::npos) << r.dump();
+  sshd_->Thaw();
+  Json after = Run(*mcp, 3, {"echo", "thawed"}, &elapsed);
+  EXPECT_EQ(after["stdout"], "thawed\n") << after.dump() << mcp->Stderr();
+  for (pid_t pid : PidsWithMarker(secs)) ::kill(pid, SIGKILL);  // the sleep this test started
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -123,6 +124,7 @@ Sshd::~Sshd() { Stop(); }
 
 void Sshd::Stop() {
   if (!process_) return;
+  Thaw();
   ::kill(process_->pid(), SIGTERM);
   process_->Wait(std::chrono::seconds(5));
   process_.reset();
@@ -149,6 +151,55 @@ void Sshd::KillSessions() {
     if (ppid == parent) ::kill(std::stoi(name), SIGKILL);
   }
   ::closedir(proc);
+}
+
+namespace {
+
+// The sshd processes below `root` (its per-connection children and their session processes).
+std::vector<pid_t> SshdDescendants(pid_t root) {
+  std::map<pid_t, pid_t> parent_of;
+  std::map<pid_t, std::string> name_of;
+  DIR* proc = ::opendir("/proc");
+  while (dirent* e = ::readdir(proc)) {
+    std::string name = e->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + name + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto open_paren = stat.find('(');
+    auto close_paren = stat.rfind(')');
+    if (open_paren == std::string::npos || close_paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    parent_of[std::stoi(name)] = ppid;
+    name_of[std::stoi(name)] = stat.substr(open_paren + 1, close_paren - open_paren - 1);
+  }
+  ::closedir(proc);
+  std::vector<pid_t> out;
+  for (const auto& [pid, ppid] : parent_of) {
+    if (name_of[pid] != "sshd") continue;
+    for (pid_t p = ppid; p > 1; p = parent_of.count(p) ? parent_of[p] : 0) {
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Sshd::Freeze() {
+  frozen_ = SshdDescendants(process_->pid());
+  frozen_.push_back(process_->pid());
+  for (pid_t pid : frozen_) ::kill(pid, SIGSTOP);
+}
+
+void Sshd::Thaw() {
+  for (pid_t pid : frozen_) ::kill(pid, SIGCONT);
+  frozen_.clear();
 }
 
 SilentListener::SilentListener(const std::string& address) {

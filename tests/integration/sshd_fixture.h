@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "subprocess.h"
 
@@ -36,6 +37,11 @@ class Sshd {
   std::string KnownHostsLine() const;
   /// Kills the per-connection sshd processes (the server side of live sessions), not the listener.
   void KillSessions();
+  /// A frozen host: SIGSTOP to the listener and every sshd process below it (the server side
+  /// of live sessions). The kernel still accepts connections and acknowledges data.
+  void Freeze();
+  /// SIGCONT to the same processes.
+  void Thaw();
   bool running() const { return process_ != nullptr; }
   void Stop();
 
@@ -46,6 +52,7 @@ class Sshd {
   std::string host_public_;
   std::string fingerprint_;
   std::unique_ptr<Subprocess> process_;
+  std::vector<pid_t> frozen_;
 };
 
 /// A TCP listener that accepts connections into its backlog and never says a word.

@@ -169,24 +169,24 @@ std::string UniqueSleep(int whole_seconds) {
   return std::to_string(whole_seconds) + "." + std::to_string(100000 + rd() % 800000);
 }
 
-bool ProcessWithMarkerExists(const std::string& marker) {
+std::vector<pid_t> PidsWithMarker(const std::string& marker) {
+  std::vector<pid_t> pids;
   DIR* proc = ::opendir("/proc");
-  if (!proc) return false;
-  bool found = false;
+  if (!proc) return pids;
   const std::string self = std::to_string(::getpid());
   while (dirent* e = ::readdir(proc)) {
     std::string name = e->d_name;
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos || name == self) continue;
     std::ifstream in("/proc/" + name + "/cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(marker) == std::string::npos) continue;
     // A zombie has an empty cmdline, so anything found here is alive.
-    found = true;
-    break;
+    if (cmdline.find(marker) != std::string::npos) pids.push_back(std::stoi(name));
   }
   ::closedir(proc);
-  return found;
+  return pids;
 }
+
+bool ProcessWithMarkerExists(const std::string& marker) { return !PidsWithMarker(marker).empty(); }
 
 bool WaitUntilPresent(const std::string& marker, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;

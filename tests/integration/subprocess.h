@@ -83,6 +83,8 @@ class TempDir {
 /// finds exactly the processes a test started.
 std::string UniqueSleep(int whole_seconds);
 
+/// The processes whose command line contains `marker` (read from /proc), this one excepted.
+std::vector<pid_t> PidsWithMarker(const std::string& marker);
 /// True while any process's command line contains `marker` (read from /proc).
 bool ProcessWithMarkerExists(const std::string& marker);
 /// Polls until a process carries `marker`; false if none appeared within `timeout`.

@@ -1,26 +1,28 @@
 #include "core/process_runner.h"
 
-#include <sys/prctl.h>
-
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
-#include <boost/process.hpp>
-#include <boost/process/extend.hpp>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "core/capped_output.h"
 #include "core/hashing.h"
 
+extern char** environ;
+
 namespace labgate::core {
-namespace bp = boost::process;
 namespace {
 
 using Steady = std::chrono::steady_clock;
@@ -36,6 +38,14 @@ class Fd {
   ~Fd() { Reset(); }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
   int get() const { return fd_; }
   void Reset() {
     if (fd_ >= 0) ::close(fd_);
@@ -60,20 +70,133 @@ int RemainingMs(Steady::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
 
+struct Pipe {
+  Fd read_end;
+  Fd write_end;
+  bool Open() {
+    std::array<int, 2> fds{};
+    if (::pipe2(fds.data(), O_CLOEXEC) != 0) return false;
+    read_end = Fd(fds[0]);
+    write_end = Fd(fds[1]);
+    return true;
+  }
+};
+
+// The calling process's environment with `added` set (a later entry for a key wins), as
+// KEY=VALUE entries.
+std::vector<std::string> EnvironmentWith(const std::vector<std::pair<std::string, std::string>>& added) {
+  std::map<std::string, std::string> overrides;
+  for (const auto& [key, value] : added) overrides[key] = value;
+  std::vector<std::string> entries;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (overrides.count(std::string(text.substr(0, eq))) != 0) continue;
+    entries.emplace_back(text);
+  }
+  for (const auto& [key, value] : overrides) entries.push_back(key + "=" + value);
+  return entries;
+}
+
+// What the child of SpawnChild does between clone and exec, prepared by the parent. The child
+// writes `error` and `failed_step` (shared memory) when a step fails.
+struct ChildPlan {
+  const char* program = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  pid_t parent = 0;
+  int error = 0;
+  const char* failed_step = nullptr;
+};
+
+// Runs in the child on its own small stack while sharing the parent's memory (CLONE_VM), so it
+// makes raw system calls only: no allocation, no locks, and nothing a sanitizer intercepts
+// (TSan's sigaction, for one, would rewrite the parent's own handler table).
+__attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined)) int ChildMain(void* arg) {
+  auto* plan = static_cast<ChildPlan*>(arg);
+  auto fail = [plan](long result, const char* step) {
+    if (result >= 0) return false;
+    plan->error = errno;
+    plan->failed_step = step;
+    ::syscall(SYS_exit_group, 127);
+    return true;
+  };
+  // If labgate dies (kill -9, OOM), so does the command it started, rather than running on past
+  // its deadline with nobody to record how it ended. The thread that spawns waits for the child,
+  // so it outlives it; a parent already gone before this line means: do not start.
+  ::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::syscall(SYS_getppid) != plan->parent) ::syscall(SYS_exit_group, 125);
+  // Default handling for every signal (labgate ignores SIGPIPE, and its handlers must not run
+  // here). The kernel's sigaction with everything but the handler zero has the same layout on
+  // every architecture.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    std::array<unsigned long, 4> action{};  // handler (0 = SIG_DFL), flags, restorer, mask
+    ::syscall(SYS_rt_sigaction, sig, action.data(), nullptr, sizeof(unsigned long));
+  }
+  if (fail(::syscall(SYS_setpgid, 0, 0), "setpgid")) return 127;
+  if (fail(::syscall(SYS_dup3, plan->stdin_fd, 0, 0), "dup3")) return 127;
+  if (fail(::syscall(SYS_dup3, plan->stdout_fd, 1, 0), "dup3")) return 127;
+  if (fail(::syscall(SYS_dup3, plan->stderr_fd, 2, 0), "dup3")) return 127;
+  if (plan->cwd != nullptr && fail(::syscall(SYS_chdir, plan->cwd), "chdir")) return 127;
+  // Nothing labgate holds open reaches the command; marked rather than closed, which also
+  // covers kernels without close_range (the pipes and /dev/null were opened close-on-exec).
+  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  std::array<unsigned long, 1> empty_mask{};
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, empty_mask.data(), nullptr, sizeof(unsigned long));
+  ::syscall(SYS_execve, plan->program, plan->argv, plan->envp);
+  fail(-1, "exec");
+  return 127;
+}
+
+// Starts the child the way glibc's posix_spawn does (CLONE_VM | CLONE_VFORK: no copy of the
+// parent's memory, so the cost does not grow with labgate's size), but with the steps
+// posix_spawn cannot take (the parent-death signal). Returns when the child has exec'd or
+// failed; -1 with errno when it could not be created.
+pid_t SpawnChild(ChildPlan& plan) {
+  constexpr std::size_t kStackBytes = 64 * 1024;
+  void* stack = ::mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  // No handler of ours may run in the child before it has reset them.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::clone(ChildMain, static_cast<char*>(stack) + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  const int saved = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kStackBytes);
+  errno = saved;
+  return pid;
+}
+
 }  // namespace
 
 Result<std::string> ResolveProgram(const std::string& name) {
   if (name.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty command: argv[0] is an empty string");
   if (name.find('/') != std::string::npos) return name;
-  auto found = bp::search_path(name);
-  if (found.empty()) {
-    const char* path = std::getenv("PATH");
-    return MakeError(ErrorCode::kNotFound, "command not found: " + name + " (searched PATH=" +
-                                               (path ? path : "") + "); install it or give its full path");
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t begin = 0;
+  while (begin <= dirs.size()) {
+    std::size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(begin, end - begin);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    begin = end + 1;
   }
-  return found.string();
+  return MakeError(ErrorCode::kNotFound, "command not found: " + name + " (searched PATH=" + (path ? path : "") +
+                                             "); install it or give its full path");
 }
-
 
 std::string SignalName(int signal) {
   const char* abbrev = sigabbrev_np(signal);
@@ -93,16 +216,12 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   auto program = ResolveProgram(spec.argv[0]);
   if (!program) return program.error();
 
-  std::array<int, 2> out_fds{};
-  std::array<int, 2> err_fds{};
-  if (::pipe2(out_fds.data(), O_CLOEXEC) != 0) {
-    return MakeError(ErrorCode::kUnavailable, std::string("pipe2 failed: ") + std::strerror(errno));
+  Pipe out_pipe;
+  Pipe err_pipe;
+  Fd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!out_pipe.Open() || !err_pipe.Open() || null_in.get() < 0) {
+    return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] + ": " + std::strerror(errno));
   }
-  bp::pipe out_pipe(out_fds[0], out_fds[1]);
-  if (::pipe2(err_fds.data(), O_CLOEXEC) != 0) {
-    return MakeError(ErrorCode::kUnavailable, std::string("pipe2 failed: ") + std::strerror(errno));
-  }
-  bp::pipe err_pipe(err_fds[0], err_fds[1]);
 
   if (!spec.cwd.empty()) {
     struct stat st {};
@@ -113,70 +232,54 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
       return MakeError(ErrorCode::kNotFound, "working directory " + spec.cwd + " is not a directory");
     }
   }
-  // In the child, before exec: default signal handling (labgate ignores SIGPIPE), the requested
-  // working directory (Boost's start_dir ignores chdir failures, which would run the command in
-  // the wrong place), and no inherited descriptors beyond stdio.
-  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  const pid_t parent = ::getpid();
-  auto child_setup = bp::extend::on_exec_setup = [cwd, parent](auto& exec) {
-    // If labgate dies (kill -9, OOM), so does the command it started, rather than running on
-    // past its deadline with nobody to record how it ended. The thread that forks waits for the
-    // child, so it outlives it; a parent already gone before this line means: do not start.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(125);
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (cwd != nullptr && ::chdir(cwd) != 0) {
-      exec.set_error(std::error_code(errno, std::system_category()), "chdir failed");
-      ::_exit(126);
-    }
-    // Marked close-on-exec rather than closed, so Boost's exec-error pipe keeps working.
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-  };
+
+  // Everything the child needs is built here, before it exists: after the clone it may only
+  // make system calls.
+  std::vector<std::string> words(spec.argv.begin(), spec.argv.end());
+  std::vector<char*> argv;
+  for (auto& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_entries = EnvironmentWith(spec.env);
+  std::vector<char*> envp;
+  for (auto& entry : env_entries) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  ChildPlan plan;
+  plan.program = program->c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  plan.stdin_fd = null_in.get();
+  plan.stdout_fd = out_pipe.write_end.get();
+  plan.stderr_fd = err_pipe.write_end.get();
+  plan.parent = ::getpid();
 
   const auto started = Steady::now();
-  std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
-  bp::group group;
-  bp::child child;
-  std::error_code ec;
-  // Boost forgets a child whose exec setup failed; remember it so it can be reaped.
-  pid_t failed_pid = -1;
-  auto remember_failure = bp::extend::on_error = [&failed_pid](auto& exec, const std::error_code&) {
-    failed_pid = exec.pid;
-  };
-  {
-    std::lock_guard<std::mutex> lock(spawn_mutex_);
-    bp::environment env = boost::this_process::environment();
-    for (const auto& [key, value] : spec.env) env[key] = value;
-    child = bp::child(bp::exe = *program, bp::args = args, bp::std_in < bp::null, bp::std_out > out_pipe,
-                      bp::std_err > err_pipe, group, env, child_setup, remember_failure, ec);
-  }
+  const pid_t pid = SpawnChild(plan);
+  const int spawn_errno = errno;
   // Our copies of the write ends must go, or we would never see end-of-file.
-  ::close(out_pipe.native_sink());
-  out_pipe.assign_sink(-1);
-  ::close(err_pipe.native_sink());
-  err_pipe.assign_sink(-1);
-  if (ec) {
-    if (failed_pid > 0) {
+  out_pipe.write_end.Reset();
+  err_pipe.write_end.Reset();
+  null_in.Reset();
+  if (pid < 0 || plan.failed_step != nullptr) {
+    if (pid > 0) {
       int status = 0;
-      while (::waitpid(failed_pid, &status, 0) < 0 && errno == EINTR) {
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
     }
+    const int err = pid < 0 ? spawn_errno : plan.error;
+    const char* step = pid < 0 ? "clone" : plan.failed_step;
     return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] +
-                                                  (spec.cwd.empty() ? "" : " in " + spec.cwd) + ": " + ec.message());
+                                                  (spec.cwd.empty() ? "" : " in " + spec.cwd) + ": " + step +
+                                                  " failed: " + std::strerror(err));
   }
 
-  const pid_t pid = child.id();
   const pid_t pgid = pid;  // the first process leads the group
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
   StreamState out(spec.output_cap);
   StreamState err(spec.output_cap);
-  std::array<int, 2> fds = {out_pipe.native_source(), err_pipe.native_source()};
+  std::array<int, 2> fds = {out_pipe.read_end.get(), err_pipe.read_end.get()};
   ProcessOutcome outcome;
 
   auto deadline = started + spec.timeout;
@@ -245,7 +348,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
           st.digest.Update(bytes);
           if (listener) listener->OnOutput(s == 0 ? StreamId::kStdout : StreamId::kStderr, bytes);
         } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-          fds[s] = -1;  // the bp::pipe closes it
+          fds[s] = -1;  // the Pipe closes it
         }
       }
     }
@@ -263,8 +366,6 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  child.detach();  // reaped by hand above; Boost must not wait or kill again
-  group.detach();  // Boost would SIGKILL the group on destruction, taking daemons the command started
   if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
   outcome.out = out.Finish();

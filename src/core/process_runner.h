@@ -69,7 +69,7 @@ class ProcessRunner {
                                      OutputListener* listener) = 0;
 };
 
-/// The real runner (Boost.Process). Thread-safe: spawns are serialised, waits run in parallel.
+/// The real runner. Thread-safe: spawns and waits run in parallel.
 class SystemProcessRunner final : public ProcessRunner {
  public:
   /// `kill_grace` is how long a TERMed group gets before KILL.
@@ -81,9 +81,6 @@ class SystemProcessRunner final : public ProcessRunner {
 
  private:
   std::chrono::milliseconds kill_grace_;
-  // fork() while another thread is between pipe() and fcntl(FD_CLOEXEC) inside Boost.Process
-  // would leak that pipe into our child and stall the other spawn: serialise the spawns.
-  std::mutex spawn_mutex_;
 };
 
 /// argv[0] as the runner starts it: a path as given, a name looked up in PATH; kNotFound with

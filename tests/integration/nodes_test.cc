@@ -368,7 +368,8 @@ TEST_F(Nodes, OfflineNodeSaysWhenItWasLastSeen) {
   EXPECT_EQ(c.status, 255);
   EXPECT_NE(c.err.find("offline (last seen 20"), std::string::npos) << c.err;
   auto t = Labgate({"targets", "--json"});
-  for (const auto& target : Json::parse(t.out)["targets"]) {
+  const Json listed = Json::parse(t.out);  // a temporary in the range expression would die before the loop
+  for (const auto& target : listed["targets"]) {
     if (target["id"] == "alpha") {
       EXPECT_EQ(target["online"], false);
       EXPECT_TRUE(target["lastSeen"].is_string());

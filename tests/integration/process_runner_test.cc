@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <random>
 #include <thread>
@@ -174,6 +177,64 @@ TEST_F(ProcessRunnerTest, ConcurrentRunsDoNotLeakDescriptorsIntoEachOther) {
   long_cancel.Cancel();
   long_run.join();
   EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+extern "C" void IgnoreSignal(int) {}
+
+TEST_F(ProcessRunnerTest, ChildStartsWithNoIgnoredBlockedOrHandledSignals) {
+  // Whatever labgate itself ignores, handles or blocks, a command starts as a login shell
+  // would: nothing ignored, nothing blocked, no handler of labgate's.
+  struct sigaction handled {};
+  handled.sa_handler = IgnoreSignal;
+  struct sigaction old_usr1 {};
+  ::sigaction(SIGUSR1, &handled, &old_usr1);
+  auto old_hup = ::signal(SIGHUP, SIG_IGN);
+  sigset_t block;
+  sigset_t old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  auto r = Run(Spec({"cat", "/proc/self/status"}));
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::signal(SIGHUP, old_hup);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  ASSERT_TRUE(r.ok());
+  // Blocked and ignored signals survive exec, so they are what the runner left; exec resets
+  // handlers, so cat catching nothing shows no handler was in the way of the exec.
+  EXPECT_NE(r->out.text.find("SigBlk:\t0000000000000000\n"), std::string::npos) << r->out.text;
+  EXPECT_NE(r->out.text.find("SigIgn:\t0000000000000000\n"), std::string::npos) << r->out.text;
+  EXPECT_NE(r->out.text.find("SigCgt:\t0000000000000000\n"), std::string::npos) << r->out.text;
+}
+
+TEST_F(ProcessRunnerTest, ProgramThatCannotBeExecutedIsAClearErrorAndNoProcessIsLeft) {
+  char dir_template[] = "/tmp/lg-noexec-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/not-a-program";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("\x7f" "ELF garbage", f);
+    std::fclose(f);
+  }
+  ::chmod(path.c_str(), 0755);
+  auto r = Run(Spec({path}));
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("exec failed: Exec format error"), std::string::npos) << r.error().message;
+  // The failed child was reaped: no zombie of ours remains.
+  int status = 0;
+  EXPECT_EQ(::waitpid(-1, &status, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_F(ProcessRunnerTest, EnvOverridesTheInheritedValueAndTheLastEntryWins) {
+  ProcessSpec s = Spec({"sh", "-c", "echo \"$HOME|$LG_TWICE\"; env | grep -c '^HOME='"});
+  s.env = {{"HOME", "/srv/x"}, {"LG_TWICE", "first"}, {"LG_TWICE", "second"}};
+  auto r = Run(s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out.text, "/srv/x|second\n1\n");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "core/process_runner.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -114,18 +115,20 @@ struct ChildPlan {
   const char* failed_step = nullptr;
 };
 
+#define LABGATE_CHILD_CODE __attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined))
+
+// Records the failed step for the parent and ends the child.
+LABGATE_CHILD_CODE void ChildFail(ChildPlan* plan, const char* step) {
+  plan->error = errno;
+  plan->failed_step = step;
+  ::syscall(SYS_exit_group, 127);
+}
+
 // Runs in the child on its own small stack while sharing the parent's memory (CLONE_VM), so it
 // makes raw system calls only: no allocation, no locks, and nothing a sanitizer intercepts
 // (TSan's sigaction, for one, would rewrite the parent's own handler table).
-__attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined)) int ChildMain(void* arg) {
+LABGATE_CHILD_CODE int ChildMain(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
-  auto fail = [plan](long result, const char* step) {
-    if (result >= 0) return false;
-    plan->error = errno;
-    plan->failed_step = step;
-    ::syscall(SYS_exit_group, 127);
-    return true;
-  };
   // If labgate dies (kill -9, OOM), so does the command it started, rather than running on past
   // its deadline with nobody to record how it ended. The thread that spawns waits for the child,
   // so it outlives it; a parent already gone before this line means: do not start.
@@ -136,22 +139,35 @@ __attribute__((no_sanitize_address, no_sanitize_thread, no_sanitize_undefined)) 
   // every architecture.
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    std::array<unsigned long, 4> action{};  // handler (0 = SIG_DFL), flags, restorer, mask
-    ::syscall(SYS_rt_sigaction, sig, action.data(), nullptr, sizeof(unsigned long));
+    unsigned long action[4] = {0, 0, 0, 0};  // handler (0 = SIG_DFL), flags, restorer, mask
+    ::syscall(SYS_rt_sigaction, sig, action, nullptr, sizeof(unsigned long));
   }
-  if (fail(::syscall(SYS_setpgid, 0, 0), "setpgid")) return 127;
-  if (fail(::syscall(SYS_dup3, plan->stdin_fd, 0, 0), "dup3")) return 127;
-  if (fail(::syscall(SYS_dup3, plan->stdout_fd, 1, 0), "dup3")) return 127;
-  if (fail(::syscall(SYS_dup3, plan->stderr_fd, 2, 0), "dup3")) return 127;
-  if (plan->cwd != nullptr && fail(::syscall(SYS_chdir, plan->cwd), "chdir")) return 127;
-  // Nothing labgate holds open reaches the command; marked rather than closed, which also
-  // covers kernels without close_range (the pipes and /dev/null were opened close-on-exec).
+  if (::syscall(SYS_setpgid, 0, 0) != 0) ChildFail(plan, "setpgid");
+  if (::syscall(SYS_dup3, plan->stdin_fd, 0, 0) < 0) ChildFail(plan, "dup3");
+  if (::syscall(SYS_dup3, plan->stdout_fd, 1, 0) < 0) ChildFail(plan, "dup3");
+  if (::syscall(SYS_dup3, plan->stderr_fd, 2, 0) < 0) ChildFail(plan, "dup3");
+  if (plan->cwd != nullptr && ::syscall(SYS_chdir, plan->cwd) != 0) ChildFail(plan, "chdir");
+  // Nothing labgate holds open reaches the command (the pipes and /dev/null were opened
+  // close-on-exec; dup3 clears the flag on 0, 1 and 2).
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  std::array<unsigned long, 1> empty_mask{};
-  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, empty_mask.data(), nullptr, sizeof(unsigned long));
+  unsigned long empty_mask = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, sizeof(unsigned long));
   ::syscall(SYS_execve, plan->program, plan->argv, plan->envp);
-  fail(-1, "exec");
+  ChildFail(plan, "exec");
   return 127;
+}
+
+using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+
+// glibc's clone itself: a sanitizer's clone interceptor (TSan has one) treats every child like
+// a fork child and would rewrite state it shares with a CLONE_VM child, the parent's own.
+CloneFn RealClone() {
+  static const CloneFn real = [] {
+    void* libc = ::dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    auto* found = libc != nullptr ? reinterpret_cast<CloneFn>(::dlsym(libc, "clone")) : nullptr;
+    return found != nullptr ? found : &::clone;
+  }();
+  return real;
 }
 
 // Starts the child the way glibc's posix_spawn does (CLONE_VM | CLONE_VFORK: no copy of the
@@ -167,7 +183,7 @@ pid_t SpawnChild(ChildPlan& plan) {
   sigset_t old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::clone(ChildMain, static_cast<char*>(stack) + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  pid_t pid = RealClone()(ChildMain, static_cast<char*>(stack) + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   const int saved = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStackBytes);

@@ -14,16 +14,30 @@ std::shared_ptr<Pool::Entry> Pool::EntryFor(const std::string& id) {
 core::Result<std::shared_ptr<Connection>> Pool::Acquire(Entry& entry, const HostSpec& spec,
                                                         Steady::time_point deadline) {
   // A call waits for another call's connect to the same host only until its own deadline.
-  std::unique_lock<std::timed_mutex> lock(entry.connect_mutex, std::defer_lock);
-  if (!lock.try_lock_until(deadline)) {
+  std::unique_lock<std::mutex> lock(entry.mutex);
+  if (!entry.idle.wait_until(lock, deadline, [&entry] { return !entry.connecting; })) {
     return core::MakeError(core::ErrorCode::kTimeout, "still connecting to " + spec.id +
                                                           " (for another call) when the deadline passed; the host may "
                                                           "be frozen or overloaded (the command did not start)");
   }
   if (entry.connection && entry.connection->alive()) return entry.connection;
   entry.connection.reset();
-  auto connect_deadline = std::min(deadline, Steady::now() + settings_.connect_timeout);
-  auto conn = Connection::Open(spec, connect_deadline, settings_.max_channels_per_host, settings_.idle_timeout);
+  entry.connecting = true;
+  lock.unlock();
+  const auto connect_deadline = std::min(deadline, Steady::now() + settings_.connect_timeout);
+  core::Result<std::shared_ptr<Connection>> conn =
+      core::MakeError(core::ErrorCode::kUnavailable, "could not connect to " + spec.id);
+  try {
+    conn = Connection::Open(spec, connect_deadline, settings_.max_channels_per_host, settings_.idle_timeout);
+  } catch (...) {
+    lock.lock();
+    entry.connecting = false;  // the next call tries again instead of waiting forever
+    entry.idle.notify_all();
+    throw;
+  }
+  lock.lock();
+  entry.connecting = false;
+  entry.idle.notify_all();
   if (!conn) return conn.error();
   entry.connection = *conn;
   return entry.connection;
@@ -43,7 +57,7 @@ core::Result<core::ProcessOutcome> Pool::Exec(const HostSpec& spec, const ExecRe
     // fresh session: the pooled one may be what broke.
     const bool transient = result.error().code == core::ErrorCode::kUnavailable;
     if (conn && transient) {
-      std::lock_guard<std::timed_mutex> lock(entry->connect_mutex);
+      std::lock_guard<std::mutex> lock(entry->mutex);
       if (entry->connection == *conn) entry->connection.reset();
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());

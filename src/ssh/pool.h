@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,7 +45,12 @@ class Pool {
 
  private:
   struct Entry {
-    std::timed_mutex connect_mutex;  // one connect per host at a time; other hosts are unaffected
+    // One connect per host at a time (other hosts are unaffected), made outside the lock; a
+    // call that finds one under way waits on `idle` until its own deadline. (Not a
+    // std::timed_mutex: ThreadSanitizer cannot see pthread_mutex_clocklock.)
+    std::mutex mutex;
+    std::condition_variable idle;
+    bool connecting = false;
     std::shared_ptr<Connection> connection;
   };
   std::shared_ptr<Entry> EntryFor(const std::string& id);

@@ -10,25 +10,25 @@
 namespace labgate::cli {
 namespace {
 
-using json = nlohmann::json;
+using Json = nlohmann::json;
 
-std::string CommandText(const json& command) {
+std::string CommandText(const Json& command) {
   if (command.contains("shell")) return command["shell"].get<std::string>();
   std::string out;
-  for (const auto& w : command.value("argv", json::array())) {
+  for (const auto& w : command.value("argv", Json::array())) {
     std::string word = w.get<std::string>();
     out += (out.empty() ? "" : " ") + (word.find_first_of(" '\"$`\\;&|<>*?") == std::string::npos ? word : "'" + word + "'");
   }
   return out;
 }
 
-std::string Joined(const json& list) {
+std::string Joined(const Json& list) {
   std::string out;
   for (const auto& item : list) out += (out.empty() ? "" : ",") + item.get<std::string>();
   return out.empty() ? "-" : out;
 }
 
-void PrintRequest(const json& r) {
+void PrintRequest(const Json& r) {
   std::cout << r["id"].get<std::string>() << "  " << r["status"].get<std::string>() << "  expires "
             << r["expiresAt"].get<std::string>() << "\n"
             << "  targets:  " << Joined(r["targets"]) << "\n"
@@ -37,7 +37,7 @@ void PrintRequest(const json& r) {
   if (!r["env"].empty()) std::cout << "  env:      " << r["env"].dump() << "\n";
   std::cout << "  risk:     " << r["risk"].get<std::string>() << " (" << r["rule"].get<std::string>() << ")\n"
             << "  why:      " << r["reason"].get<std::string>() << "\n";
-  const json& who = r["requestedBy"];
+  const Json& who = r["requestedBy"];
   std::string asker = who.value("via", "?") + " " + who.value("osUser", "");
   if (who.contains("client")) asker += " via " + who["client"].value("name", "") + " " + who["client"].value("version", "");
   std::cout << "  asked by: " << asker << " at " << r["createdAt"].get<std::string>() << "\n";
@@ -87,7 +87,7 @@ int ApprovalsVerb(const Args& args) {
   const std::string sub = args.positional.empty() ? "list" : args.positional[0];
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
-  auto call = [&](const std::string& method, json params) { return CallOperator(*inv, args, method, std::move(params)); };
+  auto call = [&](const std::string& method, Json params) { return CallOperator(*inv, args, method, std::move(params)); };
   auto need_id = [&]() -> std::optional<std::string> {
     if (args.positional.size() != 2) return std::nullopt;
     return args.positional[1];
@@ -144,7 +144,7 @@ int ApprovalsVerb(const Args& args) {
     return 0;
   }
   if (sub == "grants") {
-    auto answer = call("approvals.grants", json::object());
+    auto answer = call("approvals.grants", Json::object());
     if (!answer) return Fail(answer.error().message);
     if (args.has("--json")) {
       std::cout << answer->dump(2) << "\n";

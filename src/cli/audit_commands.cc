@@ -116,11 +116,11 @@ int Query(const Args& args, const std::string& path) {
     filter.allowed = decision == "allowed";
   }
   audit::AuditQuery query(filter);
-  const bool json = args.has("--json");
+  const bool as_json = args.has("--json");
   Json matches = Json::array();
   auto stats = audit::ReadRecords(path, [&](const Json& record) {
     if (!query.Accept(record)) return true;
-    if (json) {
+    if (as_json) {
       matches.push_back(record);
     } else {
       std::cout << audit::SummarizeRecord(record) << "\n";
@@ -128,7 +128,7 @@ int Query(const Args& args, const std::string& path) {
     return true;
   });
   if (!stats) return Fail("cannot read the audit log " + path + ": " + stats.error().message);
-  if (json) std::cout << matches.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+  if (as_json) std::cout << matches.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   if (stats->skipped > 0) {
     std::cerr << "labgate: warning: " << stats->skipped << " line(s) of " << path
               << " are not records and were skipped; run `labgate audit verify" << ConfigHint(args) << "`\n";

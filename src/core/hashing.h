@@ -26,4 +26,7 @@ class Sha256 {
 /// One-shot lowercase hex SHA-256.
 std::string Sha256Hex(std::string_view bytes);
 
+/// Lowercase hex of any bytes (digests, random ids and keys).
+std::string HexEncode(std::string_view bytes);
+
 }  // namespace labgate::core

@@ -23,14 +23,7 @@ using Json = nlohmann::json;
 constexpr std::size_t kKeepClosed = 200;
 
 std::string NewId(const char* prefix) {
-  const std::string bytes = core::RandomBytes(6);
-  static const char* kHex = "0123456789abcdef";
-  std::string id = prefix;
-  for (unsigned char c : bytes) {
-    id.push_back(kHex[c >> 4]);
-    id.push_back(kHex[c & 15]);
-  }
-  return id;
+  return prefix + core::HexEncode(core::RandomBytes(6));
 }
 
 Json ToJson(const ApprovalRequest& r) {

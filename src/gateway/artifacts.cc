@@ -28,15 +28,6 @@ bool ValidId(std::string_view id) {
          });
 }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
 
 std::optional<Artifact> FromJson(const Json& j) {
   try {
@@ -77,7 +68,7 @@ core::Result<Artifact> ArtifactStore::Save(std::string_view data, const std::str
   fs::create_directories(dir_, ec);
   ::chmod(dir_.c_str(), 0700);
   Artifact a;
-  a.id = Hex(core::RandomBytes(16));
+  a.id = core::HexEncode(core::RandomBytes(16));
   a.mime_type = mime_type;
   a.target = target;
   a.action = action;

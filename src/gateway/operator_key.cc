@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/base64.h"
+#include "core/hashing.h"
 
 namespace labgate::gateway {
 
@@ -27,15 +28,6 @@ bool IsHexKey(const std::string& text) {
   return true;
 }
 
-std::string Hex(const std::string& bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
 
 // Opens without following a link (a planted symlink must not redirect the read) and checks the
 // file is ours and private before trusting or handing out what it holds.
@@ -110,8 +102,8 @@ core::Result<std::string> EnsureOperatorKey(const std::string& state_dir) {
 
   // Written in full under a private name, then linked into place: link() never replaces a key
   // another gateway made a moment ago, and nobody ever reads a half-written one.
-  const std::string key = Hex(core::RandomBytes(kKeyHexLength / 2));
-  const std::string temp = path + ".new-" + Hex(core::RandomBytes(8));
+  const std::string key = core::HexEncode(core::RandomBytes(kKeyHexLength / 2));
+  const std::string temp = path + ".new-" + core::HexEncode(core::RandomBytes(8));
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return MakeError(ErrorCode::kIo, "cannot create " + temp + ": " + std::strerror(errno));
   const std::string line = key + "\n";

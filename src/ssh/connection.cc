@@ -21,13 +21,7 @@
 #include "ssh/remote_command.h"
 
 namespace labgate::ssh {
-namespace {
-
-using core::ErrorCode;
-using core::MakeError;
-using Steady = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
+// Outside the anonymous namespace: Connection::Impl holds one.
 struct SessionDeleter {
   void operator()(ssh_session s) const {
     if (s == nullptr) return;
@@ -36,6 +30,13 @@ struct SessionDeleter {
   }
 };
 using SessionPtr = std::unique_ptr<std::remove_pointer_t<ssh_session>, SessionDeleter>;
+
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using Steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 milliseconds Remaining(Steady::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - Steady::now());

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_EACH=${FUZZ_SECONDS:-30}
-ALL=(json_rpc shell_policy inventory audit_reader host_output)
+ALL=(json_rpc shell_policy inventory audit_reader host_output agent_rpc mcp_session)
 NAMES=("${@:-${ALL[@]}}")
 [ $# -gt 0 ] || NAMES=("${ALL[@]}")
 

@@ -559,6 +559,24 @@ std::optional<int> Digits(std::string_view s, std::size_t& pos, std::size_t widt
   return v;
 }
 
+// A bound in seconds since the epoch as a canonical timestamp. Bounds before the first possible
+// record, or past what the clock can count (the year 2262 in nanoseconds), mean the same as
+// the nearest one it can: every record, or none yet.
+std::string BoundAt(std::int64_t secs, int millis) {
+  using namespace std::chrono;
+  constexpr std::int64_t kLatest = 9'000'000'000;  // 2255-03-14, inside system_clock's range
+  if (secs < 0) {
+    secs = 0;
+    millis = 0;
+  }
+  if (secs > kLatest) {
+    secs = kLatest;
+    millis = 0;
+  }
+  return core::FormatTimestamp(
+      system_clock::time_point(duration_cast<system_clock::duration>(seconds(secs) + milliseconds(millis))));
+}
+
 }  // namespace
 
 core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::system_clock::time_point now) {
@@ -594,7 +612,9 @@ core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::sys
       default:
         return bad();
     }
-    return core::FormatTimestamp(now - seconds(n * unit));
+    const std::int64_t now_ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+    const std::int64_t ago = now_ms / 1000 - n * unit;  // at most 10^9 weeks: no overflow
+    return BoundAt(ago, static_cast<int>(now_ms % 1000));
   }
   // YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH:MM]
   std::size_t pos = 0;
@@ -647,8 +667,7 @@ core::Result<std::string> ParseTimeBound(std::string_view text, std::chrono::sys
   if (pos != text.size()) return bad();
   const std::int64_t secs = DaysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day)) * 86400 +
                             hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return core::FormatTimestamp(
-      system_clock::time_point(duration_cast<system_clock::duration>(seconds(secs) + milliseconds(millis))));
+  return BoundAt(secs, millis);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 // The audit log as `labgate audit verify` reads it: lines that may have been tampered with.
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <string_view>
 
 #include "audit/audit_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  // The first line doubles as an `audit query --since` bound (dates and durations overflowed).
+  (void)labgate::audit::ParseTimeBound(bytes.substr(0, bytes.find('\n')), std::chrono::system_clock::now());
   labgate::audit::ChainVerifier verifier(std::nullopt, "audit.jsonl.head");
   verifier.StartFile("audit.jsonl");
   while (!bytes.empty()) {

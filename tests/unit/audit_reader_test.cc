@@ -614,6 +614,15 @@ TEST(AuditTimeBound, DurationsMeanThatLongAgo) {
   EXPECT_EQ(*ParseTimeBound("1w", now), "2026-11-11T11:06:40.000Z");
 }
 
+TEST(AuditTimeBound, BoundsBeyondTheClocksRangeMeanEverythingOrNothingYet) {
+  // Issue 15: far-future dates and huge durations overflowed the nanosecond clock (UB).
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1795000000));
+  EXPECT_EQ(*ParseTimeBound("999999999w", now), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(*ParseTimeBound("0001-01-01", now), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(*ParseTimeBound("9999-12-31T23:59:59-23:59", now), "2255-03-14T16:00:00.000Z");
+  EXPECT_EQ(*ParseTimeBound("0000-03-01T00:00:00+99:99", now), "1970-01-01T00:00:00.000Z");
+}
+
 TEST(AuditTimeBound, GarbageIsRefusedWithTheFormsItTakes) {
   const auto now = std::chrono::system_clock::now();
   for (const char* bad : {"", "yesterday", "1y", "2026-13-01", "2026-11-18T25:00", "2026-11-18X", "h", "12"}) {

@@ -177,8 +177,16 @@ std::vector<pid_t> PidsWithMarker(const std::string& marker) {
   while (dirent* e = ::readdir(proc)) {
     std::string name = e->d_name;
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos || name == self) continue;
-    std::ifstream in("/proc/" + name + "/cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Read with read(2): a process that exits meanwhile fails the read with ESRCH, which
+    // libstdc++'s filebuf would throw as an exception.
+    std::string cmdline;
+    const int fd = ::open(("/proc/" + name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[4096];
+      ssize_t got = 0;
+      while ((got = ::read(fd, buf, sizeof buf)) > 0) cmdline.append(buf, static_cast<std::size_t>(got));
+      ::close(fd);
+    }
     // A zombie has an empty cmdline, so anything found here is alive.
     if (cmdline.find(marker) != std::string::npos) pids.push_back(std::stoi(name));
   }

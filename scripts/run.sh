@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh >&2
-scripts/build.sh >&2
+echo "labgate: building the labgate binary into build/ (a few minutes the first time)" >&2
+scripts/build.sh labgate >&2
 exec build/labgate mcp --config "${LABGATE_CONFIG:-hosts.toml}"

@@ -15,6 +15,7 @@ namespace labgate::cli {
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitLabgateError = 255;  // like ssh: labgate itself failed, not the command
 inline constexpr int kExitTimeout = 124;       // like timeout(1)
+inline constexpr int kExitNodeRefused = 78;    // EX_CONFIG: the gateway refuses this node; re-pair, do not restart
 
 /// Prints "labgate: MESSAGE" to stderr and returns `code`.
 int Fail(const std::string& message, int code = kExitLabgateError);

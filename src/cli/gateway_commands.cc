@@ -381,13 +381,21 @@ int NodeVerb(const Args& args) {
       // Unblock the waiter thread so the process can exit.
       ::kill(::getpid(), SIGTERM);
       waiter.join();
-      return Fail(ran.error().message, 1);
+      return Fail(ran.error().message, ran.error().code == core::ErrorCode::kRefused ? kExitNodeRefused : 1);
     }
     waiter.join();
     return 0;
   }
   if (sub == "status") {
     auto config = nodes::LoadNodeConfig(state_dir);
+    // A request the operator has not decided yet: the key to compare with `nodes pending`.
+    if (auto pending = nodes::LoadPendingRequest(state_dir)) {
+      std::cout << "pairing request pending: node " << pending->node_id << " at gateway " << pending->gateway
+                << ", key " << pending->key_fingerprint << ", asked " << pending->requested_at
+                << "\n  the operator compares that key with `labgate nodes pending` and runs `labgate nodes approve "
+                << pending->node_id << "` while `labgate node pair` waits\n";
+      if (!config) return 0;
+    }
     if (!config) return Fail(config.error().message, 1);
     auto key = nodes::LoadKeyFile(state_dir + "/node_key");
     std::string caps;

@@ -292,6 +292,10 @@ core::Result<Json> OperatorService::Decide(const std::string& method, const Json
     auto narrowed = Capabilities(params, *node);
     if (!narrowed) return narrowed.error();
     caps = *narrowed;
+  } else if (auto pending = runtime_.pairing()->FindPending(id); pending && pending->capabilities.empty()) {
+    // A device that asked for nothing (`node pair --gateway ... --node ID` without --caps)
+    // leaves its capabilities to the operator: what its [[nodes]] entry lists.
+    caps = node->capabilities;
   }
   auto approved = runtime_.pairing()->Approve(id, caps);
   if (!approved) return approved.error();

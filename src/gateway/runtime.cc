@@ -45,6 +45,11 @@ class Runtime::AuditObserver final : public nodes::AgentObserver {
     // Pairing changes trust: sync it. Online/offline and refusals may follow shortly.
     const bool trust = e.event.rfind("pairing.", 0) == 0;
     (void)audit_.Append(audit::EncodeEvent(event), trust ? audit::Durability::kSynced : audit::Durability::kSoon);
+    // Operators read the log too: pairing, nodes coming and going, keys and refusals.
+    const bool refusal = e.event.find("refused") != std::string::npos;
+    spdlog::log(refusal ? spdlog::level::warn : spdlog::level::info, "{}{}{}{}", e.event,
+                e.node_id.empty() ? "" : " " + e.node_id, e.peer.empty() ? "" : " from " + e.peer,
+                e.detail.empty() ? "" : ": " + e.detail);
   }
 
  private:
@@ -251,6 +256,10 @@ core::Status Runtime::Start() {
   agent.allowed_networks = settings.allowed_networks;
   agent.auth_fail_limit = static_cast<int>(settings.auth_fail_limit);
   agent.auth_fail_window = std::chrono::seconds(settings.auth_fail_window_s);
+  agent.listed = [this](const std::string& node_id) {
+    const inventory::Target* t = (*inventory_).Find(node_id);
+    return t != nullptr && t->kind == inventory::TargetKind::kNode;
+  };
   server_ = std::make_unique<nodes::AgentServer>(*store_, agent, *observer_);
   if (auto ok = server_->Start(); !ok) return ok.error();
   nodes_ = NodeExecutor(store_.get(), server_.get(), config_hint_);

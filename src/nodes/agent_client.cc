@@ -60,7 +60,15 @@ core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAdd
   ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
   ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519");
   if (ssh_connect(s) != SSH_OK) {
-    return MakeError(ErrorCode::kUnavailable, "cannot reach the gateway at " + where + ": " + ssh_get_error(s));
+    const std::string error = ssh_get_error(s);
+    // A gateway that locked this address out says so where its version line would be, and
+    // libssh hands that line back as a protocol mismatch.
+    if (auto said = error.find(kLockedOutPrefix); said != std::string::npos) {
+      std::string reason = error.substr(said + std::strlen(kLockedOutPrefix));
+      while (!reason.empty() && (reason.back() == '\r' || reason.back() == '\n')) reason.pop_back();
+      return MakeError(ErrorCode::kUnavailable, "the gateway at " + where + " refuses this address: " + reason);
+    }
+    return MakeError(ErrorCode::kUnavailable, "cannot reach the gateway at " + where + ": " + error);
   }
   TuneSocket(ssh_get_fd(s));
   ssh_key server_key = nullptr;
@@ -76,10 +84,15 @@ core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAdd
                          "was reinstalled on purpose, pair again with a new code");
   }
   int rc = ssh_userauth_publickey(s, user.c_str(), key);
-  if (rc != SSH_AUTH_SUCCESS) {
+  if (rc == SSH_AUTH_DENIED) {
     return MakeError(ErrorCode::kRefused,
                      "the gateway at " + where + " refused the login of " + user + " with key " + Fingerprint(key) +
-                         " (revoked, rotated, or never paired); run `labgate node pair` with a new code");
+                         " (revoked, rotated, or never paired); stop this agent and pair again with a new code "
+                         "(`labgate node pair CODE`)");
+  }
+  if (rc != SSH_AUTH_SUCCESS) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "the gateway at " + where + " did not finish the login of " + user + ": " + ssh_get_error(s));
   }
   client->channel_ = ssh_channel_new(s);
   if (ssh_channel_open_session(client->channel_) != SSH_OK ||

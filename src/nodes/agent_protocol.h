@@ -28,6 +28,9 @@ inline constexpr std::size_t kMaxPairingFrameBytes = 64 * 1024;
 /// Pending pairing requests the gateway keeps for the operator, in all and from one address.
 inline constexpr std::size_t kMaxPendingPairings = 32;
 inline constexpr std::size_t kMaxPendingPairingsPerSource = 4;
+/// The line the node listener sends instead of its SSH version to a source locked out after
+/// failed logins, followed by why and until when.
+inline constexpr char kLockedOutPrefix[] = "labgate-refused: ";
 /// Each side pings after this much silence and drops the link after kHeartbeatTimeout of it.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
 inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};

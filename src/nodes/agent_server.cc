@@ -170,6 +170,20 @@ AgentServer::~AgentServer() { Stop(); }
 
 void AgentServer::Emit(AgentEvent event) { observer_.OnAgentEvent(event); }
 
+void AgentServer::TellLockedOut(int fd, const std::string& reason) {
+  // SSH lets a server send other lines before its version line (RFC 4253, 4.2): a labgate agent
+  // shows this one (libssh reports it as a protocol mismatch), and so does `ssh -v`. Best
+  // effort and never blocking: the accept thread must not wait on a refused source. Reading
+  // what the client already sent keeps the close from turning into a reset that could discard
+  // the line. Only lockouts are explained: the allowed_networks list is not for strangers.
+  const std::string line = std::string(kLockedOutPrefix) + reason + "\r\n";
+  (void)::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  char sink[512];
+  while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+  }
+  ::shutdown(fd, SHUT_WR);
+}
+
 core::Status AgentServer::Start() {
   bool created = false;
   auto key = LoadOrCreateKeyFile(settings_.host_key_path, &created);
@@ -320,6 +334,7 @@ void AgentServer::AcceptLoop() {
     // Before any SSH byte: a source outside allowed_networks, or one that keeps failing to log
     // in, never gets a handshake (no banner, no key exchange, no CPU spent on crypto).
     if (auto refusal = gate_.Admit(AddressOf(peer), SourceGate::Clock::now())) {
+      if (refusal->rule == "gateway.auth_fail_limit") TellLockedOut(fd, refusal->reason);
       ::close(fd);
       if (refusal->report) {
         Json data = {{"rule", refusal->rule}};
@@ -535,6 +550,14 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
     c.rpc->RespondError(id, kErrRefused, why);
     return;
   }
+  if (settings_.listed && !settings_.listed(node_id)) {
+    const std::string why = "no [[nodes]] entry has id \"" + node_id +
+                            "\" on this gateway, so the request could never be approved; ask its operator to add one "
+                            "(id, capabilities) or pair with the id it lists";
+    Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, why, data});
+    c.rpc->RespondError(id, kErrRefused, why);
+    return;
+  }
   if (auto existing = store_.Find(node_id); existing && !existing->revoked() &&
                                             existing->key.fingerprint == c.key->fingerprint) {
     c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", existing->capabilities}});
@@ -644,7 +667,8 @@ void AgentServer::Tick(Loop& loop) {
     if (!c.hello && !c.waiting_pair_id && now > c.login_deadline) {
       // A connection that never offered a key is closed but is no failed login: otherwise idle
       // TCP connections from a node's address (a neighbour behind the same NAT) would lock it out.
-      if (!c.authenticated && c.auth_attempted) {
+      // One whose key was refused was counted then, and is not counted twice.
+      if (!c.authenticated && c.auth_attempted && !c.refusal_reported) {
         gate_.RecordFailure(AddressOf(c.peer), SourceGate::Clock::now());
         Emit({"auth.refused", c.user, "", c.peer, "no successful login within " +
                                                       std::to_string(settings_.login_timeout.count() / 1000) + " s"});

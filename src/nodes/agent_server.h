@@ -33,6 +33,9 @@ struct AgentServerSettings {
   std::vector<std::string> allowed_networks;       // IPv4 CIDR sources admitted; empty: any
   int auth_fail_limit = 10;                        // failed logins per source within the window ...
   std::chrono::seconds auth_fail_window{300};      // ... before that source is refused until it passes
+  /// Whether the inventory in force has a [[nodes]] entry with this id; a request without a code
+  /// for any other id could never be approved and is refused at once. Unset: every id may ask.
+  std::function<bool(const std::string& node_id)> listed;
 };
 
 /// Something the listener saw that the operator should find in the audit log.
@@ -119,6 +122,8 @@ class AgentServer {
   void Reap(Loop& loop, Conn& c);
   void Tick(Loop& loop);
   void Emit(AgentEvent event);
+  // Tells a source refused for failed logins why, and until when, before closing it.
+  static void TellLockedOut(int fd, const std::string& reason);
 
   PairingStore& store_;
   AgentServerSettings settings_;

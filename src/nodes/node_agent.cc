@@ -20,6 +20,7 @@
 #include "capabilities/capture.h"
 #include "capabilities/system_run.h"
 #include "core/base64.h"
+#include "core/files.h"
 #include "core/json_parse.h"
 #include "core/json_rpc.h"
 #include "core/os_user.h"
@@ -257,6 +258,23 @@ core::Status SaveNodeConfig(const std::string& state_dir, const NodeConfig& c) {
   return core::Status();
 }
 
+namespace {
+
+std::string PendingPath(const std::string& state_dir) { return state_dir + "/pairing-pending.json"; }
+
+}  // namespace
+
+std::optional<PendingRequest> LoadPendingRequest(const std::string& state_dir) {
+  std::ifstream in(PendingPath(state_dir));
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = core::ParseUntrustedJson(text.str());
+  if (!j.is_object()) return std::nullopt;
+  return PendingRequest{core::StringOr(j, "nodeId", ""), core::StringOr(j, "gateway", ""),
+                        core::StringOr(j, "keyFingerprint", ""), core::StringOr(j, "requestedAt", "")};
+}
+
 DeviceInfo ThisDevice(const std::string& version) {
   utsname u{};
   ::uname(&u);
@@ -319,8 +337,16 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
     });
   });
   if (secret.empty()) {
+    // Kept until the operator decides, so `labgate node status` can show what is waiting.
+    const nlohmann::json pending = {{"nodeId", config.node_id},
+                                    {"gateway", config.gateway},
+                                    {"keyFingerprint", Fingerprint(key->get())},
+                                    {"requestedAt", FormatTime(std::chrono::system_clock::now())}};
+    (void)core::WriteFileAtomic(PendingPath(request.state_dir), pending.dump(2) + "\n");
+    // Flushed: the operator compares this fingerprint with `labgate nodes pending` now, also
+    // when this output goes to a log or a pipe.
     progress << "waiting for the operator to run `labgate nodes approve " << config.node_id << "` on the gateway "
-             << "(key " << Fingerprint(key->get()) << ")\n";
+             << "(key " << Fingerprint(key->get()) << ")" << std::endl;
   }
   std::thread watchdog([&] {
     auto until = std::chrono::steady_clock::now() + request.wait;
@@ -339,6 +365,7 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
     if (!served) return served.error();
     return MakeError(ErrorCode::kTimeout, "no approval arrived in time; the request stays pending on the gateway");
   }
+  ::unlink(PendingPath(request.state_dir).c_str());  // decided, one way or the other
   if (!*answer) return MakeError(answer->error().code, "the gateway refused to pair: " + answer->error().message);
   const Json& result = **answer;
   config.capabilities = result.value("capabilities", std::vector<std::string>{});
@@ -375,6 +402,14 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
           client = std::move(retry);
         }
       }
+    }
+    if (!client && client.error().code == ErrorCode::kRefused) {
+      // Refused by the gateway itself (revoked, replaced, or another gateway): retrying can only
+      // add failed logins against this address until it is locked out, also for the re-pairing
+      // that is the way back. Stop and say why.
+      spdlog::error("{}", client.error().message);
+      spdlog::error("the agent stops: it will not reconnect with this pairing");
+      return client.error();
     }
     if (client) {
       std::shared_ptr<AgentClient> link = std::move(*client);

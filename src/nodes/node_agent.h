@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,16 @@ struct NodeConfig {
 std::string DefaultNodeStateDir();
 core::Result<NodeConfig> LoadNodeConfig(const std::string& state_dir);
 core::Status SaveNodeConfig(const std::string& state_dir, const NodeConfig& config);
+
+/// A pairing request without a code that the gateway's operator has not decided yet, as
+/// STATE_DIR/pairing-pending.json keeps it for `labgate node status`.
+struct PendingRequest {
+  std::string node_id;
+  std::string gateway;
+  std::string key_fingerprint;  // this device's new key: what the operator compares
+  std::string requested_at;
+};
+std::optional<PendingRequest> LoadPendingRequest(const std::string& state_dir);
 
 /// This device as it describes itself when pairing and in hello.
 DeviceInfo ThisDevice(const std::string& version);

@@ -241,8 +241,10 @@ core::Result<NodeRecord> PairingStore::Approve(const std::string& node_id,
   record.key = it->second.key;
   record.capabilities = it->second.capabilities;
   if (capabilities) {
+    // A request that named no capabilities takes what the operator grants; one that named
+    // some can only be narrowed.
     for (const auto& cap : *capabilities) {
-      if (!Contains(it->second.capabilities, cap)) {
+      if (!it->second.capabilities.empty() && !Contains(it->second.capabilities, cap)) {
         return MakeError(ErrorCode::kInvalidArgument, "the device did not ask for " + cap + " (it asked for " +
                                                           core::Join(it->second.capabilities, ",", "(none)") + "); approval can only narrow");
       }

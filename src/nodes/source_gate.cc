@@ -1,5 +1,6 @@
 #include "nodes/source_gate.h"
 
+#include "core/clock.h"
 #include "core/net.h"
 
 namespace labgate::nodes {
@@ -37,10 +38,12 @@ std::optional<SourceGate::Refusal> SourceGate::Admit(const std::string& address,
   while (!source.failures.empty() && now - source.failures.front() >= settings_.fail_window) source.failures.pop_front();
   if (source.failures.size() >= static_cast<std::size_t>(settings_.fail_limit)) {
     const auto wait = std::chrono::duration_cast<std::chrono::seconds>(settings_.fail_window - (now - source.failures.front()));
+    const auto until = std::chrono::system_clock::now() + wait + std::chrono::seconds(1);
     return Refuse(source, "gateway.auth_fail_limit",
                   address + " failed to log in " + std::to_string(source.failures.size()) + " times within " +
                       std::to_string(settings_.fail_window.count()) + " s; refused for another " +
-                      std::to_string(wait.count() + 1) + " s (a device with a stale key? re-pair it)",
+                      std::to_string(wait.count() + 1) + " s, until " + core::FormatTimestamp(until) +
+                      " (a device with a stale key? stop its agent and re-pair it)",
                   now);
   }
   return std::nullopt;

@@ -10,9 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <libssh/libssh.h>
+
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "nodes/agent_protocol.h"
 #include "sshd_fixture.h"
 #include "subprocess.h"
 
@@ -314,11 +318,47 @@ TEST_F(ListenerHardening, RepeatedFailedLogins_SourceRefusedBeforeTheHandshake) 
   }
   ASSERT_TRUE(PollUntil([&] { return Events(state_ + "/audit.jsonl", "auth.refused").size() >= 2; },
                         milliseconds(5000)));
-  // The third connection from that address gets no handshake at all; the other address still does.
-  EXPECT_EQ(FirstBytesFrom("127.0.0.3", port_), "");
+  // The third connection from that address gets no handshake, only one line saying why and until
+  // when (where the SSH version line would be); the other address still gets the SSH server.
+  const std::string said = FirstBytesFrom("127.0.0.3", port_);
+  EXPECT_EQ(said.rfind(nodes::kLockedOutPrefix, 0), 0u) << said;
+  EXPECT_NE(said.find("failed to log in 2 times"), std::string::npos) << said;
+  EXPECT_NE(said.find(", until 20"), std::string::npos) << said;
+  EXPECT_EQ(said.find("SSH-2.0-"), std::string::npos) << said;
   EXPECT_EQ(FirstBytesFrom("127.0.0.2", port_).rfind("SSH-2.0-", 0), 0u);
   ASSERT_TRUE(PollUntil([&] { return !Refusals("gateway.auth_fail_limit").empty(); }, milliseconds(5000)));
   EXPECT_EQ(Refusals("gateway.auth_fail_limit").front()["details"]["peer"].get<std::string>().rfind("127.0.0.3:", 0), 0u);
+}
+
+TEST_F(ListenerHardening, RefusedLoginThatStaysConnected_CountsOnce) {
+  // Issue 16: a refused login was counted again when the listener's tick closed the connection
+  // 10 s later, so a node locked itself out twice as fast. With auth_fail_limit = 2 here, a
+  // second count would lock 127.0.0.2 out.
+  ssh_session session = ssh_new();
+  const int port = port_;
+  const int zero = 0;
+  const long secs = 10;
+  ssh_options_set(session, SSH_OPTIONS_HOST, "127.0.0.1");
+  ssh_options_set(session, SSH_OPTIONS_BINDADDR, "127.0.0.2");
+  ssh_options_set(session, SSH_OPTIONS_PORT, &port);
+  ssh_options_set(session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+  ssh_options_set(session, SSH_OPTIONS_TIMEOUT, &secs);
+  ssh_options_set(session, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
+  ASSERT_EQ(ssh_connect(session), SSH_OK) << ssh_get_error(session);
+  ssh_key key = nullptr;
+  ASSERT_EQ(ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key), SSH_OK);
+  EXPECT_EQ(ssh_userauth_publickey(session, "far", key), SSH_AUTH_DENIED);
+  ssh_key_free(key);
+  // Stay connected past the 10 s login deadline, so the listener's tick closes the session.
+  std::this_thread::sleep_for(milliseconds(11500));
+  ssh_disconnect(session);
+  ssh_free(session);
+  std::vector<Json> refused;
+  for (const auto& e : Events(state_ + "/audit.jsonl", "auth.refused")) {
+    if (e["details"]["peer"].get<std::string>().rfind("127.0.0.2:", 0) == 0) refused.push_back(e);
+  }
+  EXPECT_EQ(refused.size(), 1u);
+  EXPECT_EQ(FirstBytesFrom("127.0.0.2", port_).rfind("SSH-2.0-", 0), 0u) << "one refused login locked the address out";
 }
 
 }  // namespace

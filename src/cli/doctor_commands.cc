@@ -11,6 +11,9 @@ namespace {
 
 using Json = nlohmann::json;
 
+// `doctor --strict` when every item passed but some warned.
+constexpr int kExitDoctorWarnings = 3;
+
 // A daemon answers within this; the probe itself is capped at 10 s per target.
 constexpr std::int64_t kDoctorCallMs = 180000;
 
@@ -20,7 +23,9 @@ int Print(const Args& args, const gateway::DoctorReport& report, const std::stri
   } else {
     std::cout << gateway::DoctorReportText(report, what);
   }
-  return report.ok() ? 0 : 1;
+  if (!report.ok()) return 1;
+  // --strict: a check that passed with a warning (a listed host down) is not a pass.
+  return args.has("--strict") && report.warnings() > 0 ? kExitDoctorWarnings : 0;
 }
 
 // Runs the checklist in the gateway daemon serving this config (nodes reachable, its pairing

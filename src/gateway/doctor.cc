@@ -108,6 +108,12 @@ bool DoctorReport::ok() const {
   return std::all_of(items.begin(), items.end(), [](const DoctorItem& i) { return i.ok; });
 }
 
+std::size_t DoctorReport::warnings() const {
+  std::size_t n = 0;
+  for (const auto& i : items) n += i.warnings.size();
+  return n;
+}
+
 const DoctorItem* DoctorReport::Find(std::string_view id) const {
   for (const auto& i : items) {
     if (i.id == id) return &i;
@@ -118,9 +124,14 @@ const DoctorItem* DoctorReport::Find(std::string_view id) const {
 Json DoctorReportJson(const DoctorReport& report) {
   Json items = Json::array();
   for (const auto& i : report.items) {
-    items.push_back({{"id", i.id}, {"title", i.title}, {"ok", i.ok}, {"details", i.details}, {"next", i.next}});
+    items.push_back({{"id", i.id},
+                     {"title", i.title},
+                     {"ok", i.ok},
+                     {"details", i.details},
+                     {"next", i.next},
+                     {"warnings", i.warnings}});
   }
-  return Json{{"ok", report.ok()}, {"items", items}};
+  return Json{{"ok", report.ok()}, {"warnings", report.warnings()}, {"items", items}};
 }
 
 core::Result<DoctorReport> DoctorReportFromJson(const Json& json) {
@@ -133,6 +144,7 @@ core::Result<DoctorReport> DoctorReportFromJson(const Json& json) {
       i.ok = j.at("ok").get<bool>();
       i.details = j.value("details", std::vector<std::string>{});
       i.next = j.value("next", "");
+      i.warnings = j.value("warnings", std::vector<std::string>{});
       report.items.push_back(std::move(i));
     }
   } catch (const std::exception& e) {
@@ -149,14 +161,18 @@ std::string DoctorReportText(const DoctorReport& report, const std::string& what
   for (const auto& i : report.items) {
     out += (i.ok ? "PASS " : "FAIL ") + i.id + std::string(width - i.id.size() + 2, ' ') + i.title + "\n";
     for (const auto& d : i.details) out += "    " + d + "\n";
+    for (const auto& w : i.warnings) out += "    WARNING: " + w + "\n";
     if (!i.next.empty()) out += "    \u2192 " + i.next + "\n";
     if (!i.ok) failed.push_back(i.id);
   }
+  const std::size_t warnings = report.warnings();
+  const std::string warned =
+      warnings == 0 ? "" : ", with " + std::to_string(warnings) + (warnings == 1 ? " warning" : " warnings");
   if (failed.empty()) {
-    out += what + ": all " + std::to_string(report.items.size()) + " checks passed\n";
+    out += what + ": all " + std::to_string(report.items.size()) + " checks passed" + warned + "\n";
   } else {
     out += what + ": " + std::to_string(failed.size()) + " of " + std::to_string(report.items.size()) +
-           " checks failed: " + core::Join(failed, ", ") + "\n";
+           " checks failed: " + core::Join(failed, ", ") + warned + "\n";
   }
   return out;
 }
@@ -240,7 +256,7 @@ std::vector<std::string> KeyRotationDocCandidates(const std::string& exe_path, c
 
 DoctorItem CheckPairing(const inventory::Inventory& inv, const std::vector<nodes::NodeRecord>& paired,
                         const std::vector<nodes::PendingPairing>& pending) {
-  DoctorItem item{"pairing", "nodes pair with the expected identities", true, {}, ""};
+  DoctorItem item{"pairing", "nodes pair with the expected identities", true, {}, "", {}};
   std::vector<std::string> steps;
   std::map<std::string, const nodes::NodeRecord*> by_id;
   for (const auto& r : paired) by_id[r.id] = &r;
@@ -294,7 +310,7 @@ DoctorItem CheckPairing(const inventory::Inventory& inv, const std::vector<nodes
 }
 
 DoctorItem CheckRemoteExec(const std::vector<ReachProbe>& probes, const std::string& probe_command) {
-  DoctorItem item{"remote-exec", "a read-only command runs on at least two targets", false, {}, ""};
+  DoctorItem item{"remote-exec", "a read-only command runs on at least two targets", false, {}, "", {}};
   item.details.push_back(ProbeHeader(probes, probe_command));
   std::vector<std::string> answered;
   bool failures = false;
@@ -304,6 +320,13 @@ DoctorItem CheckRemoteExec(const std::vector<ReachProbe>& probes, const std::str
     if (p.status == Status::kFailed) failures = true;
   }
   item.ok = answered.size() >= 2;
+  // Enough targets answered, but a listed one that did not is news for its operator.
+  for (const auto& p : probes) {
+    if (item.ok && p.status == Status::kFailed) {
+      item.warnings.push_back(p.target + " did not answer (`labgate run " + p.target + " -- " + probe_command +
+                              "` shows the whole error)");
+    }
+  }
   if (!item.ok) {
     std::string next = answered.empty() ? "no target answered"
                                         : "only " + answered.front() + " answered; at least two targets must";
@@ -316,7 +339,7 @@ DoctorItem CheckRemoteExec(const std::vector<ReachProbe>& probes, const std::str
 
 DoctorItem CheckCapture(const core::Result<std::optional<LastCapture>>& memory, const CaptureReport* attempt,
                         const std::vector<std::string>& candidates, const std::string& config_hint) {
-  DoctorItem item{"capture", "a screen or camera capture worked end to end", false, {}, ""};
+  DoctorItem item{"capture", "a screen or camera capture worked end to end", false, {}, "", {}};
   std::vector<std::string> steps;
   if (attempt != nullptr) {
     const std::string what = attempt->action + " on " + (attempt->target.empty() ? "?" : attempt->target);
@@ -358,7 +381,7 @@ DoctorItem CheckCapture(const core::Result<std::optional<LastCapture>>& memory, 
 DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyReport>& verify,
                       const AuditFieldCheck& fields) {
   DoctorItem item{"audit", "the audit log records who, target, payload, times and outcomes, and its chain verifies",
-                  true, {}, ""};
+                  true, {}, "", {}};
   std::vector<std::string> steps;
   if (!verify) {
     item.ok = false;
@@ -414,7 +437,7 @@ DoctorItem CheckKeys(const inventory::Inventory& inv, const std::vector<nodes::N
   DoctorItem item{"keys",
                   "node keys are younger than " + std::to_string(max_days) + " days and no revoked node is listed" +
                       (doc ? "; the rotation guide is at hand" : ""),
-                  true, {}, ""};
+                  true, {}, "", {}};
   std::vector<std::string> steps;
   const auto max_age = std::chrono::hours(24) * max_days;
   bool any = false;
@@ -459,7 +482,7 @@ DoctorItem CheckKeys(const inventory::Inventory& inv, const std::vector<nodes::N
 }
 
 DoctorItem CheckInventoryLoads(const std::string& source, const core::Result<inventory::Inventory>& loaded) {
-  DoctorItem item{"inventory", "hosts.toml loads and validates", loaded.ok(), {}, ""};
+  DoctorItem item{"inventory", "hosts.toml loads and validates", loaded.ok(), {}, "", {}};
   if (!loaded) {
     std::string message = loaded.error().message;
     for (std::size_t start = 0; start < message.size();) {
@@ -484,7 +507,7 @@ DoctorItem CheckInventoryLoads(const std::string& source, const core::Result<inv
 }
 
 DoctorItem CheckReachable(const std::vector<ReachProbe>& probes, const std::string& probe_command) {
-  DoctorItem item{"reachable", "every host and node answers", true, {}, ""};
+  DoctorItem item{"reachable", "every host and node answers", true, {}, "", {}};
   item.details.push_back(ProbeHeader(probes, probe_command));
   std::vector<std::string> steps;
   for (const auto& p : probes) {
@@ -502,7 +525,7 @@ DoctorItem CheckReachable(const std::vector<ReachProbe>& probes, const std::stri
 }
 
 DoctorItem CheckOwnerPurpose(const inventory::Inventory& inv) {
-  DoctorItem item{"owner-purpose", "every host and node says who owns it and what it is for", true, {}, ""};
+  DoctorItem item{"owner-purpose", "every host and node says who owns it and what it is for", true, {}, "", {}};
   int entries = 0;
   for (const auto& t : inv.targets) {
     if (t.kind == inventory::TargetKind::kLocal) continue;
@@ -521,7 +544,7 @@ DoctorItem CheckOwnerPurpose(const inventory::Inventory& inv) {
 }
 
 DoctorItem CheckSandbox(bool active, const std::string& description) {
-  DoctorItem item{"sandbox", "commands on local cannot reach labgate's own state, config and audit log", active, {}, ""};
+  DoctorItem item{"sandbox", "commands on local cannot reach labgate's own state, config and audit log", active, {}, "", {}};
   item.details.push_back("sandbox: " + description);
   if (!active) {
     item.details.push_back("without it, every command on local that is not read-only waits for a human");

@@ -32,6 +32,9 @@ struct DoctorItem {
   bool ok = false;
   std::vector<std::string> details;
   std::string next;
+  /// Passed, but something listed is not well (a host down while enough others answered):
+  /// shown in the summary, and a failure under `--strict`.
+  std::vector<std::string> warnings;
 };
 
 /// Every item, in the order they are shown.
@@ -39,10 +42,11 @@ struct DoctorReport {
   std::vector<DoctorItem> items;
 
   bool ok() const;
+  std::size_t warnings() const;
   const DoctorItem* Find(std::string_view id) const;
 };
 
-/// {ok, items:[{id, title, ok, details[], next}]}
+/// {ok, warnings, items:[{id, title, ok, details[], next, warnings[]}]}
 nlohmann::json DoctorReportJson(const DoctorReport& report);
 /// The inverse of DoctorReportJson, for reports that crossed the operator socket.
 core::Result<DoctorReport> DoctorReportFromJson(const nlohmann::json& json);

@@ -245,6 +245,31 @@ TEST_F(Doctor, UnexpectedNode_FailsPairing) {
   EXPECT_TRUE(Has(pairing, "labgate nodes revoke alpha")) << pairing;
 }
 
+TEST_F(Doctor, OneHostDown_PassesWithAWarning_AndStrictSaysSo) {
+  // Issue 16: with one listed host down and enough others answering, remote-exec passed silently.
+  StopGateway();
+  std::ofstream(config_) << Config(true) + HostEntry("down", "127.0.0.7", ClosedPort("127.0.0.7"));
+  ASSERT_TRUE(StartGateway()) << gateway_->Stderr();
+  ASSERT_TRUE(AlphaOnline());
+  auto json = Labgate({"doctor", "--json"});
+  auto text = Labgate({"doctor"});
+  auto strict = Labgate({"doctor", "--strict"});
+  ASSERT_TRUE(RestoreLab()) << "the lab did not come back";
+  const Json report = ParseOr(json);
+  EXPECT_EQ(json.status, 0) << json.out << json.err;
+  EXPECT_EQ(report["warnings"], 1) << report.dump(2);
+  Json warnings;
+  for (const auto& item : report["items"]) {
+    if (item["id"] == "remote-exec") warnings = item["warnings"];
+  }
+  ASSERT_EQ(warnings.size(), 1u) << report.dump(2);
+  EXPECT_TRUE(Has(warnings[0].get<std::string>(), "down did not answer")) << warnings.dump();
+  EXPECT_EQ(text.status, 0) << text.out;
+  EXPECT_TRUE(Has(text.out, "WARNING: down did not answer")) << text.out;
+  EXPECT_TRUE(Has(text.out, "doctor: all 6 checks passed, with 1 warning")) << text.out;
+  EXPECT_EQ(strict.status, 3) << strict.out;
+}
+
 TEST_F(Doctor, StaleKey_FailsKeys) {
   StopGateway();
   const std::string store = state_ + "/nodes.json";

@@ -129,6 +129,13 @@ TEST(DoctorRemoteExec, TwoTargetsAnswered_Passes) {
   EXPECT_TRUE(item.ok);
   EXPECT_TRUE(AnyDetail(item, "probe `uname -n` (read-only) on 3 targets"));
   EXPECT_TRUE(AnyDetail(item, "alpha (node): not asked: offline"));
+  // A listed target that failed is a warning of a passing item; an offline node is not.
+  ASSERT_EQ(item.warnings.size(), 1u);
+  EXPECT_TRUE(Contains(item.warnings[0], "other did not answer"));
+  DoctorReport report;
+  report.items.push_back(item);
+  EXPECT_TRUE(Contains(DoctorReportText(report, "doctor"), "doctor: all 1 checks passed, with 1 warning"));
+  EXPECT_EQ(DoctorReportJson(report)["warnings"], 1);
 }
 
 TEST(DoctorReachable, AnyFailureOrOfflineNode_Fails) {
@@ -439,8 +446,8 @@ TEST(DoctorInventory, FileThatDoesNotLoad_FailsWithEveryError) {
 
 TEST(DoctorReport, JsonRoundTripAndText) {
   DoctorReport report;
-  report.items.push_back({"pairing", "nodes pair", true, {"alpha: paired"}, ""});
-  report.items.push_back({"keys", "keys are fresh", false, {"key of alpha is 400 days old"}, "run `labgate nodes rotate alpha`"});
+  report.items.push_back({"pairing", "nodes pair", true, {"alpha: paired"}, "", {}});
+  report.items.push_back({"keys", "keys are fresh", false, {"key of alpha is 400 days old"}, "run `labgate nodes rotate alpha`", {}});
   EXPECT_FALSE(report.ok());
   auto json = DoctorReportJson(report);
   EXPECT_EQ(json["ok"], false);

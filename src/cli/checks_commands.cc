@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/process_runner.h"
 #include "gateway/checks.h"
+#include "gateway/gateway.h"
 #include "gateway/runtime.h"
 
 namespace labgate::cli {
@@ -79,7 +80,7 @@ int RunChecks(const Args& args, inventory::Inventory inv) {
     if (r["alerted"].get<bool>()) std::cout << "      a new failure: its alert ran\n";
     if (r["approvalId"].is_string()) {
       std::cout << "      remediation filed for approval: labgate approvals approve "
-                << r["approvalId"].get<std::string>() << "\n";
+                << r["approvalId"].get<std::string>() << "\n      " << gateway::kApprovalNeedsAServer << "\n";
     }
   }
   return all_pass ? 0 : 1;

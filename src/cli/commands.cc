@@ -34,9 +34,10 @@ const std::map<std::string, Verb>& Verbs() {
        {"serve MCP on stdin/stdout for an AI client",
         "usage: labgate mcp [--config FILE]\n\n"
         "Speaks the Model Context Protocol (2025-11-25 down to 2024-11-05) on stdin/stdout and publishes the\n"
-        "tools `run` and `targets`. When a gateway daemon runs for the same config, it relays to it (so paired\n"
-        "nodes are reachable); otherwise it runs an embedded gateway. stdout carries only MCP messages; logs go\n"
-        "to stderr (LABGATE_LOG=debug for more). Exits when stdin closes, stopping any command still running.\n\n"
+        "tools `run`, `screen`, `camera`, `location` and `targets`. When a gateway daemon runs for the same\n"
+        "config, it relays to it (so paired nodes are reachable); otherwise it runs an embedded gateway.\n"
+        "stdout carries only MCP messages; logs go to stderr (LABGATE_LOG=debug for more). Exits when stdin\n"
+        "closes, stopping any command still running.\n\n"
         "  --config FILE   inventory to use (default: ./hosts.toml, then ~/.config/labgate/hosts.toml,\n"
         "                  else built-in defaults with only the `local` target)\n"}},
       {"run",
@@ -185,9 +186,11 @@ const std::map<std::string, Verb>& Verbs() {
         "--max-age accepts a fix the gateway got no longer ago than that. precise waits for a 3D fix.\n"}},
       {"doctor",
        {"check the whole setup: pairing, remote commands, capture, audit log, keys",
-        "usage: labgate doctor [--capture TARGET] [--json] [--config FILE]\n\n"
+        "usage: labgate doctor [--capture TARGET] [--strict] [--json] [--config FILE]\n\n"
         "The guide's final checklist against the real lab, one line per item (PASS/FAIL, the facts, and\n"
-        "what to do next). Exit 0 when every item passes, 1 when any fails, 255 when labgate itself failed.\n\n"
+        "what to do next). Exit 0 when every item passes, 1 when any fails, 255 when labgate itself failed.\n"
+        "An item can pass with warnings (a listed host that does not answer while two others do): they are\n"
+        "shown under it and counted in the summary; with --strict they make the exit status 3.\n\n"
         "  pairing      [[nodes]] entries vs the pairing store: never paired, paired but not listed, or a\n"
         "               key that differs from the entry's key_fingerprint\n"
         "  remote-exec  `uname -n` (read-only, 10 s) on every target with run (nodes: when online), with\n"
@@ -200,7 +203,7 @@ const std::map<std::string, Verb>& Verbs() {
         "               still listed, and where docs/key-rotation.md is\n"
         "With a gateway running it checks through it (nodes reachable); otherwise in-process, where\n"
         "nodes cannot be reached. Its probes are written to the audit log like any other action.\n"
-        "  --json   {ok, items:[{id, title, ok, details[], next}]}\n"}},
+        "  --json   {ok, warnings, items:[{id, title, ok, details[], next, warnings[]}]}\n"}},
       {"checks",
        {"routine checks from hosts.toml: status, next run, run one now",
         "usage: labgate checks list [--json] [--config FILE]\n"

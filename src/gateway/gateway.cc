@@ -431,7 +431,8 @@ Gateway::Confirmation Gateway::ConfirmAction(const audit::Actor& actor, const Ap
   }
   const std::string why = question.reason + ". It needs a human's approval (" + question.rule +
                           "): ask the operator to run `labgate approvals approve " + request->id + "` (expires " +
-                          request->expires_at + "), then repeat exactly this call; it will run once";
+                          request->expires_at + "), then repeat exactly this call; it will run once. " +
+                          kApprovalNeedsAServer;
   refused("approval.pending", why);
   return Confirmation{"approval-pending", "not run: " + why, "", request->id};
 }

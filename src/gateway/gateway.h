@@ -146,6 +146,12 @@ struct TargetView {
 
 /// The one guardrail pipeline every action passes (DESIGN §3): resolve, decide, audit intent,
 /// execute, audit result, redact. Thread-safe; concurrent calls share nothing mutable.
+/// Said wherever an approval id is handed out: `approvals approve` talks to a running process,
+/// which a one-shot `labgate run` or MCP client does not leave behind.
+inline constexpr char kApprovalNeedsAServer[] =
+    "The approval is taken by a running `labgate gateway` or `labgate mcp` for this inventory (the request "
+    "is kept on disk): if neither is running, start `labgate gateway` first";
+
 class Gateway {
  public:
   /// `local` executes the built-in target; SSH and node executors are added by later modules.

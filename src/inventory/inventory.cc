@@ -771,8 +771,9 @@ Inventory DefaultInventory() {
   inv.gateway.state_dir = core::ExpandHome("~/.local/state/labgate");
   inv.gateway.audit_log = inv.gateway.state_dir + "/audit.jsonl";
   inv.targets.push_back(MakeLocalTarget());
-  // Read-only by construction; systemctl only where the machine has it.
-  for (const char* c : {"uptime", "df -h", "command -v systemctl >/dev/null 2>&1 && systemctl --failed --no-legend || true"}) {
+  // Read-only by construction; systemctl only where systemd is running (a machine with the
+  // binary but booted without systemd would print "System has not been booted with systemd").
+  for (const char* c : {"uptime", "df -h", "test -d /run/systemd/system && systemctl --failed --no-legend || true"}) {
     inv.diagnostics.push_back({c, "built-in diagnostics"});
   }
   return inv;

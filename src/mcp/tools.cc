@@ -13,6 +13,10 @@ namespace {
 
 Json TextBlock(std::string text) { return Json{{"type", "text"}, {"text", std::move(text)}}; }
 
+// A schema for a value of `type` or null. anyOf rather than a type array: strict validators
+// (the Inspector's --strict) warn about type arrays.
+Json Nullable(const char* type) { return Json{{"anyOf", Json::array({Json{{"type", type}}, Json{{"type", "null"}}})}}; }
+
 Json RunInputSchema() {
   return Json::parse(R"({
     "type": "object",
@@ -59,8 +63,8 @@ Json RunOutputSchema() {
           "properties": {
             "target": {"type": "string"},
             "via": {"type": "string", "enum": ["local", "ssh", "node"]},
-            "exitCode": {"type": ["integer", "null"]},
-            "signal": {"type": ["string", "null"]},
+            "exitCode": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "signal": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "timedOut": {"type": "boolean"},
             "stopUnconfirmed": {"type": "boolean",
                                 "description": "Timed out or cancelled, but the host never confirmed the command ended: it may still run."},
@@ -68,25 +72,25 @@ Json RunOutputSchema() {
             "stderr": {"type": "string"},
             "truncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
-            "error": {"type": ["string", "null"]},
+            "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "actionId": {"type": "string"},
             "decision": {"type": "string"},
             "rule": {"type": "string"},
             "reason": {"type": "string"},
             "risk": {"type": "string"},
-            "approver": {"type": ["string", "null"]},
-            "approvalId": {"type": ["string", "null"]},
+            "approver": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "approvalId": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "retries": {"type": "integer"},
             "escalated": {"type": "boolean"},
             "diagnostics": {"type": "array", "items": {"type": "object", "properties": {
-              "command": {"type": "string"}, "exitCode": {"type": ["integer", "null"]},
-              "output": {"type": "string"}, "error": {"type": ["string", "null"]}}}}
+              "command": {"type": "string"}, "exitCode": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+              "output": {"type": "string"}, "error": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}}
           },
           "required": ["target", "via", "exitCode", "signal", "timedOut", "stdout", "stderr", "truncated",
                        "durationMs", "error"]
         }
       },
-      "error": {"type": ["string", "null"]},
+      "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
       "dryRun": {"type": "boolean"}
     },
     "required": ["summary", "results"]
@@ -104,7 +108,7 @@ Json TargetsOutputSchema() {
           "properties": {
             "id": {"type": "string"},
             "kind": {"type": "string", "enum": ["local", "host", "node"]},
-            "online": {"type": ["boolean", "null"]},
+            "online": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
             "capabilities": {"type": "array", "items": {"type": "string"}},
             "groups": {"type": "array", "items": {"type": "string"}},
             "tags": {"type": "array", "items": {"type": "string"}},
@@ -112,9 +116,9 @@ Json TargetsOutputSchema() {
             "owner": {"type": "string"},
             "purpose": {"type": "string"},
             "role": {"type": "string", "enum": ["admin", "daily"]},
-            "address": {"type": ["string", "null"]},
-            "lastKeyRotation": {"type": ["string", "null"]},
-            "lastSeen": {"type": ["string", "null"]}
+            "address": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "lastKeyRotation": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "lastSeen": {"anyOf": [{"type": "string"}, {"type": "null"}]}
           },
           "required": ["id", "kind", "online", "capabilities", "groups", "tags", "device", "owner", "purpose",
                        "address", "lastKeyRotation"]
@@ -142,7 +146,7 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
     if (ApprovalLookingKeys().count(key)) continue;
     if (!kAllowed.count(key)) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env). "
+                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env, dryRun). "
                        "Approvals come only from a human, never from tool arguments");
     }
   }
@@ -469,13 +473,13 @@ Json CaptureOutputSchema(const std::string& capability) {
   Json props = {{"target", {{"type", "string"}}},     {"via", {{"type", "string"}}},
                 {"action", {{"type", "string"}}},     {"actionId", {{"type", "string"}}},
                 {"decision", {{"type", "string"}}},   {"rule", {{"type", "string"}}},
-                {"error", {{"type", {"string", "null"}}}}, {"tookMs", {{"type", "integer"}}},
+                {"error", Nullable("string")}, {"tookMs", {{"type", "integer"}}},
                 {"backend", {{"type", "string"}}},    {"mimeType", {{"type", "string"}}}};
   if (capability == "location") {
     for (const char* key : {"lat", "lon", "accuracyMeters", "altitudeMeters", "speedMps", "headingDeg"}) {
-      props[key] = {{"type", {"number", "null"}}};
+      props[key] = Nullable("number");
     }
-    props["timestamp"] = {{"type", {"string", "null"}}};
+    props["timestamp"] = Nullable("string");
     props["source"] = {{"type", "string"}};
     props["cached"] = {{"type", "boolean"}};
     props["ageMs"] = {{"type", "integer"}};

@@ -89,6 +89,8 @@ TEST_F(Guardrails, NoHuman_FilesApproval_ApprovedCallRunsOnce) {
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(first.results[0].decision, "approval-pending");
   EXPECT_NE(first.results[0].error->find("labgate approvals approve " + id), std::string::npos);
+  // Issue 16: the approval needs a running process, and the message says which.
+  EXPECT_NE(first.results[0].error->find("running `labgate gateway` or `labgate mcp`"), std::string::npos);
 
   ASSERT_TRUE(approvals_->Decide(id, true, "alice").ok());
   // A different argv, cwd or target does not use it.

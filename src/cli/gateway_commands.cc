@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "audit/interrupted.h"
 #include "core/cancel.h"
+#include "core/json_parse.h"
 #include "core/os_user.h"
 #include "gateway/config_reload.h"
 #include "gateway/control_socket.h"
@@ -269,9 +270,15 @@ int NodesVerb(const Args& args) {
                       n["fingerprint"].get<std::string>(), Join(n["capabilities"]), n["pairedAt"].get<std::string>(),
                       Or(n["rotatedAt"]), state});
     }
+    std::string locked;
+    for (const auto& l : answer->value("lockedOut", json::array())) {
+      locked += "locked out: " + core::StringOr(l, "address") + " until " + core::StringOr(l, "until") + " after " +
+                std::to_string(l.value("failures", 0)) +
+                " failed logins (a device there cannot connect or re-pair until then; stop its agent)\n";
+    }
     Print(args, *answer,
           "gateway " + (*answer)["gateway"]["listen"].get<std::string>() + " host key " +
-              (*answer)["gateway"]["fingerprint"].get<std::string>() + "\n" + gateway::FormatTable(rows));
+              (*answer)["gateway"]["fingerprint"].get<std::string>() + "\n" + gateway::FormatTable(rows) + locked);
     return 0;
   }
   if (sub == "pending") {

@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <spdlog/spdlog.h>
 #include <sstream>
 
 #include "core/base64.h"
+#include "core/clock.h"
 #include "core/json_rpc.h"
 #include "core/line_framer.h"
 #include "gateway/doctor.h"
@@ -64,6 +66,7 @@ int RpcCode(const core::Error& e) {
 
 core::Status OperatorService::Record(const std::string& event, const audit::Actor& actor, const std::string& node_id,
                                      Json details) {
+  spdlog::info("{}{} by {}", event, node_id.empty() ? "" : " " + node_id, actor.os_user.empty() ? "?" : actor.os_user);
   audit::Event e{event, actor, node_id, std::move(details)};
   return runtime_.audit().Append(audit::EncodeEvent(e));
 }
@@ -255,9 +258,15 @@ core::Result<Json> OperatorService::NodesList() {
                     {"device", {{"platform", r.device.platform}, {"hostname", r.device.hostname},
                                 {"version", r.device.version}}}});
   }
+  // Addresses refused for failed logins: a device there cannot connect or re-pair until then.
+  Json locked = Json::array();
+  for (const auto& l : runtime_.agents()->LockedOut()) {
+    locked.push_back({{"address", l.address}, {"failures", l.failures}, {"until", core::FormatTimestamp(l.until)}});
+  }
   return Json{{"nodes", rows},
               {"gateway", {{"listen", runtime_.agents()->address()}, {"fingerprint", runtime_.agents()->fingerprint()}}},
-              {"keyMaxAgeDays", max_age_days}};
+              {"keyMaxAgeDays", max_age_days},
+              {"lockedOut", locked}};
 }
 
 core::Result<Json> OperatorService::NodesPending() {

@@ -101,6 +101,8 @@ class AgentServer {
   /// Takes new allowed_networks and auth limits (a reloaded hosts.toml); live sessions stay.
   void UpdateSourceRules(std::vector<std::string> allowed_networks, int auth_fail_limit,
                          std::chrono::seconds auth_fail_window);
+  /// Sources refused for failed logins right now.
+  std::vector<SourceGate::Lockout> LockedOut() { return gate_.LockedOut(SourceGate::Clock::now()); }
 
  private:
   struct Conn;

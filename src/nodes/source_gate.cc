@@ -76,6 +76,20 @@ void SourceGate::Update(Settings settings) {
   settings_ = std::move(settings);
 }
 
+std::vector<SourceGate::Lockout> SourceGate::LockedOut(Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Lockout> out;
+  const auto wall = std::chrono::system_clock::now();
+  for (auto& [address, source] : sources_) {
+    while (!source.failures.empty() && now - source.failures.front() >= settings_.fail_window) source.failures.pop_front();
+    if (source.failures.size() < static_cast<std::size_t>(settings_.fail_limit)) continue;
+    const auto left = settings_.fail_window - (now - source.failures.front());
+    out.push_back({address, source.failures.size(),
+                   wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(left)});
+  }
+  return out;
+}
+
 void SourceGate::Forget(Clock::time_point now) {
   for (auto it = sources_.begin(); it != sources_.end();) {
     Source& s = it->second;

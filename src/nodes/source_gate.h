@@ -42,6 +42,14 @@ class SourceGate {
   /// New settings from a reloaded hosts.toml; failure counts are kept.
   void Update(Settings settings);
 
+  /// A source refused for failed logins right now, for `labgate nodes list`.
+  struct Lockout {
+    std::string address;
+    std::size_t failures = 0;
+    std::chrono::system_clock::time_point until;
+  };
+  std::vector<Lockout> LockedOut(Clock::time_point now);
+
  private:
   struct Source {
     std::deque<Clock::time_point> failures;  // within the window, oldest first

@@ -328,6 +328,16 @@ TEST_F(ListenerHardening, RepeatedFailedLogins_SourceRefusedBeforeTheHandshake) 
   EXPECT_EQ(FirstBytesFrom("127.0.0.2", port_).rfind("SSH-2.0-", 0), 0u);
   ASSERT_TRUE(PollUntil([&] { return !Refusals("gateway.auth_fail_limit").empty(); }, milliseconds(5000)));
   EXPECT_EQ(Refusals("gateway.auth_fail_limit").front()["details"]["peer"].get<std::string>().rfind("127.0.0.3:", 0), 0u);
+  // The operator sees the lockout and until when in `nodes list`.
+  auto list = Labgate({"nodes", "list", "--json"});
+  ASSERT_EQ(list.status, 0) << list.err;
+  const Json locked = Json::parse(list.out)["lockedOut"];
+  ASSERT_EQ(locked.size(), 1u) << list.out;
+  EXPECT_EQ(locked[0]["address"], "127.0.0.3");
+  EXPECT_EQ(locked[0]["failures"], 2);
+  EXPECT_EQ(locked[0]["until"].get<std::string>().rfind("20", 0), 0u) << locked.dump();
+  auto text = Labgate({"nodes", "list"});
+  EXPECT_NE(text.out.find("locked out: 127.0.0.3 until 20"), std::string::npos) << text.out;
 }
 
 TEST_F(ListenerHardening, RefusedLoginThatStaysConnected_CountsOnce) {

@@ -265,11 +265,9 @@ std::string PendingPath(const std::string& state_dir) { return state_dir + "/pai
 }  // namespace
 
 std::optional<PendingRequest> LoadPendingRequest(const std::string& state_dir) {
-  std::ifstream in(PendingPath(state_dir));
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto j = core::ParseUntrustedJson(text.str());
+  auto text = core::ReadFile(PendingPath(state_dir));
+  if (!text) return std::nullopt;
+  const auto j = core::ParseUntrustedJson(*text);
   if (!j.is_object()) return std::nullopt;
   return PendingRequest{core::StringOr(j, "nodeId", ""), core::StringOr(j, "gateway", ""),
                         core::StringOr(j, "keyFingerprint", ""), core::StringOr(j, "requestedAt", "")};

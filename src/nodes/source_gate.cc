@@ -35,9 +35,8 @@ std::optional<SourceGate::Refusal> SourceGate::Admit(const std::string& address,
   auto it = sources_.find(address);
   if (it == sources_.end()) return std::nullopt;
   Source& source = it->second;
-  while (!source.failures.empty() && now - source.failures.front() >= settings_.fail_window) source.failures.pop_front();
-  if (source.failures.size() >= static_cast<std::size_t>(settings_.fail_limit)) {
-    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(settings_.fail_window - (now - source.failures.front()));
+  if (auto left = LockedFor(source, now)) {
+    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(*left);
     const auto until = std::chrono::system_clock::now() + wait + std::chrono::seconds(1);
     return Refuse(source, "gateway.auth_fail_limit",
                   address + " failed to log in " + std::to_string(source.failures.size()) + " times within " +
@@ -76,16 +75,21 @@ void SourceGate::Update(Settings settings) {
   settings_ = std::move(settings);
 }
 
+std::optional<SourceGate::Clock::duration> SourceGate::LockedFor(Source& source, Clock::time_point now) const {
+  while (!source.failures.empty() && now - source.failures.front() >= settings_.fail_window) source.failures.pop_front();
+  if (source.failures.size() < static_cast<std::size_t>(settings_.fail_limit)) return std::nullopt;
+  return settings_.fail_window - (now - source.failures.front());
+}
+
 std::vector<SourceGate::Lockout> SourceGate::LockedOut(Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<Lockout> out;
   const auto wall = std::chrono::system_clock::now();
   for (auto& [address, source] : sources_) {
-    while (!source.failures.empty() && now - source.failures.front() >= settings_.fail_window) source.failures.pop_front();
-    if (source.failures.size() < static_cast<std::size_t>(settings_.fail_limit)) continue;
-    const auto left = settings_.fail_window - (now - source.failures.front());
+    auto left = LockedFor(source, now);
+    if (!left) continue;
     out.push_back({address, source.failures.size(),
-                   wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(left)});
+                   wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(*left)});
   }
   return out;
 }

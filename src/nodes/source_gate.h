@@ -57,6 +57,9 @@ class SourceGate {
     std::uint64_t suppressed = 0;
   };
   std::optional<Refusal> Refuse(Source& source, std::string rule, std::string reason, Clock::time_point now);
+  // How much longer `source` is locked out for failed logins (its old failures dropped first);
+  // nullopt when it is not. The one rule Admit and LockedOut share.
+  std::optional<Clock::duration> LockedFor(Source& source, Clock::time_point now) const;
   void Forget(Clock::time_point now);
 
   std::mutex mutex_;

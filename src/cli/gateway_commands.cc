@@ -20,6 +20,7 @@
 #include "gateway/operator_service.h"
 #include "gateway/runtime.h"
 #include "gateway/views.h"
+#include "mcp/http_server.h"
 #include "mcp/stdio_server.h"
 #include "nodes/node_agent.h"
 #include "nodes/node_key.h"
@@ -208,11 +209,27 @@ int GatewayVerb(const Args& args) {
       [&](int fd, const gateway::SocketPeer& peer) { mcp::ServeStdio(runtime.gateway(), fd, fd, peer.user); },
       refused(paths.mcp_socket));
   if (!mcp_listener) return Fail(mcp_listener.error().message, 1);
+  std::unique_ptr<mcp::HttpServer> http;
+  if (!runtime.inventory().gateway.http_listen.empty()) {
+    auto settings = mcp::HttpSettingsFor(runtime.inventory().gateway);
+    if (!settings) return Fail(settings.error().message, 1);
+    const std::string token_source = settings->token_source;
+    auto started = mcp::HttpServer::Start(runtime.gateway(), std::move(*settings),
+                                          [&runtime](const std::string& peer, const std::string& why) {
+                                            audit::Event event{"http.refused", {"mcp-http", "", "", "http " + peer, ""}, "",
+                                                               {{"peer", peer}, {"reason", why}}};
+                                            (void)runtime.audit().Append(audit::EncodeEvent(event), audit::Durability::kSoon);
+                                          });
+    if (!started) return Fail(started.error().message, 1);
+    http = std::move(*started);
+    spdlog::info("MCP over HTTP at {} (bearer token from {})", http->url(), token_source);
+  }
   spdlog::info("labgate gateway {} ready: inventory {}, nodes on {} (host key {}), MCP {}, operator {}",
                LABGATE_VERSION, runtime.inventory().source, runtime.agents()->address(),
                runtime.agents()->fingerprint(), paths.mcp_socket, paths.operator_socket);
   const int sig = ServeUntilShutdown(runtime, signals);
   spdlog::info("received SIG{}; closing sockets and node sessions", sig == SIGTERM ? "TERM" : "INT");
+  if (http) http->Stop();
   (*mcp_listener)->Stop();
   (*op)->Stop();
   runtime.agents()->Stop();

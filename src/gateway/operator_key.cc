@@ -31,33 +31,33 @@ bool IsHexKey(const std::string& text) {
 
 // Opens without following a link (a planted symlink must not redirect the read) and checks the
 // file is ours and private before trusting or handing out what it holds.
-core::Result<std::string> ReadKeyFile(const std::string& path) {
+core::Result<std::string> ReadKeyFile(const std::string& path, const std::string& what = "operator key") {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     return MakeError(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
-                     "cannot read the operator key " + path + ": " + std::strerror(err));
+                     "cannot read the " + what + " " + path + ": " + std::strerror(err));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return MakeError(ErrorCode::kRefused, "the operator key " + path + " is not a regular file; remove it and restart "
+    return MakeError(ErrorCode::kRefused, "the " + what + " " + path + " is not a regular file; remove it and restart "
                                           "the gateway to make a new one");
   }
   // Another user's file, or a second name for one (a hard link planted where the key should
   // be), is not the key this gateway made. Root, reading the gateway user's key, is the exception.
   if ((st.st_uid != ::geteuid() && ::geteuid() != 0) || st.st_nlink != 1) {
     ::close(fd);
-    return MakeError(ErrorCode::kRefused, "the operator key " + path + " belongs to uid " + std::to_string(st.st_uid) +
+    return MakeError(ErrorCode::kRefused, "the " + what + " " + path + " belongs to uid " + std::to_string(st.st_uid) +
                                               " or has other names (" + std::to_string(st.st_nlink) +
                                               " links); remove it and restart the gateway to make a new one");
   }
   if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
     ::close(fd);
-    return MakeError(ErrorCode::kRefused, "the operator key " + path + " has mode " +
+    return MakeError(ErrorCode::kRefused, "the " + what + " " + path + " has mode " +
                                               std::to_string((st.st_mode >> 6) & 7) +
                                               std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
-                                              ", so others could act as the operator; run `chmod 600 " + path +
+                                              ", so others could use it; run `chmod 600 " + path +
                                               "` (or 640 for an operators' group) and restart the gateway");
   }
   char buf[kKeyHexLength + 2];
@@ -69,7 +69,7 @@ core::Result<std::string> ReadKeyFile(const std::string& path) {
   std::string text(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (!IsHexKey(text)) {
-    return MakeError(ErrorCode::kParse, "the operator key " + path + " is not 64 hex digits; remove it and restart "
+    return MakeError(ErrorCode::kParse, "the " + what + " " + path + " is not 64 hex digits; remove it and restart "
                                         "the gateway to make a new one");
   }
   return text;
@@ -96,8 +96,11 @@ core::Result<std::string> EnsureOperatorKey(const std::string& state_dir) {
   if (::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return MakeError(ErrorCode::kIo, "cannot create state_dir " + state_dir + ": " + std::strerror(errno));
   }
-  const std::string path = OperatorKeyPath(state_dir);
-  auto existing = ReadKeyFile(path);
+  return EnsureKeyFile(OperatorKeyPath(state_dir), "operator key");
+}
+
+core::Result<std::string> EnsureKeyFile(const std::string& path, const std::string& what) {
+  auto existing = ReadKeyFile(path, what);
   if (existing || existing.error().code != ErrorCode::kNotFound) return existing;
 
   // Written in full under a private name, then linked into place: link() never replaces a key
@@ -111,15 +114,15 @@ core::Result<std::string> EnsureOperatorKey(const std::string& state_dir) {
   ::close(fd);
   if (!written) {
     ::unlink(temp.c_str());
-    return MakeError(ErrorCode::kIo, "cannot write the operator key " + temp + ": " + std::strerror(errno));
+    return MakeError(ErrorCode::kIo, "cannot write the " + what + " " + temp + ": " + std::strerror(errno));
   }
   const int linked = ::link(temp.c_str(), path.c_str());
   const int link_errno = errno;
   ::unlink(temp.c_str());
   if (linked != 0 && link_errno != EEXIST) {
-    return MakeError(ErrorCode::kIo, "cannot put the operator key in place at " + path + ": " + std::strerror(link_errno));
+    return MakeError(ErrorCode::kIo, "cannot put the " + what + " in place at " + path + ": " + std::strerror(link_errno));
   }
-  return ReadKeyFile(path);
+  return ReadKeyFile(path, what);
 }
 
 bool OperatorKeyMatches(const std::string& presented, const std::string& key) {

@@ -23,6 +23,10 @@ inline constexpr const char* kOperatorKeyParam = "operatorKey";
 /// that belongs to another user.
 core::Result<std::string> EnsureOperatorKey(const std::string& state_dir);
 
+/// The same for any such key file (`what` names it in errors: "HTTP token"): read it when it is
+/// there and private, else create it.
+core::Result<std::string> EnsureKeyFile(const std::string& path, const std::string& what);
+
 /// Reads an existing key, for callers of the socket; the error says what to do.
 core::Result<std::string> ReadOperatorKey(const std::string& state_dir);
 

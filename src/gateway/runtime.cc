@@ -111,6 +111,11 @@ core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inv) {
   core::SandboxPolicy policy;
   const auto& settings = inv.gateway;
   policy.hidden.push_back(settings.state_dir);
+  // The HTTP bearer token and TLS key, wherever the operator keeps them: a command run for an
+  // assistant must not be able to read its way into a session of its own.
+  for (const std::string* secret : {&settings.http_token_file, &settings.http_tls_key_file}) {
+    if (!secret->empty()) policy.hidden.push_back(*secret);
+  }
   const std::string audit_dir = std::filesystem::path(settings.audit_log).parent_path().string();
   if (audit_dir != settings.state_dir) policy.read_only.push_back(audit_dir);
   if (!inv.source.empty() && inv.source[0] == '/') policy.read_only.push_back(inv.source);

@@ -1,7 +1,10 @@
 #include "inventory/inventory.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -48,7 +51,7 @@ class TableReader {
       if (seen_.count(std::string(key.str()))) continue;
       std::string hint;
       std::string k(key.str());
-      if (k == "password" || k == "passphrase") {
+      if (k == "password" || k == "passphrase" || k == "http_token") {
         hint = ": secrets never go in hosts.toml; use " + k + "_env (an environment variable) or " + k + "_file";
       } else {
         hint = ": unknown key (allowed here: " + Allowed() + ")";
@@ -288,6 +291,96 @@ std::string CheckOperator(const std::string& v) {
   return core::FindAccount(v) ? "" : "'" + v + "': this machine has no user " + v + " (write uid:N for a bare uid)";
 }
 
+// "" when `v` is an http_listen value the gateway can bind, else why not.
+std::string CheckHttpListen(const std::string& v) {
+  if (v.rfind("unix:", 0) == 0) {
+    return v.size() > 6 && v[5] == '/' ? "" : "a unix socket needs an absolute path: \"unix:/run/labgate/mcp-http.sock\"";
+  }
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) {
+    return "must be HOST:PORT (\"127.0.0.1:7023\", \"[::1]:7023\") or unix:/PATH";
+  }
+  std::string host = v.substr(0, colon);
+  const std::string port = v.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
+      std::stoi(port) > 65535) {
+    return "'" + port + "' is not a port (1-65535)";
+  }
+  if (host == "localhost") return "";
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1) {
+    return "'" + host + "' is not an IP address (write an address such as 127.0.0.1 or [::1], or localhost)";
+  }
+  return "";
+}
+
+// "" when `v` is an origin as browsers send it: scheme://host[:port], nothing after.
+std::string CheckOrigin(const std::string& v) {
+  auto scheme_end = v.find("://");
+  if (scheme_end == std::string::npos || (v.substr(0, scheme_end) != "http" && v.substr(0, scheme_end) != "https") ||
+      scheme_end + 3 == v.size() || v.find('/', scheme_end + 3) != std::string::npos) {
+    return "'" + v + "' is not an origin: write scheme://host[:port], e.g. \"https://assistant.example\"";
+  }
+  return "";
+}
+
+}  // namespace
+
+bool IsLoopbackListen(const std::string& listen) {
+  if (listen.rfind("unix:", 0) == 0) return true;
+  auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127;
+  if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return std::memcmp(buf, kLoopback6, 16) == 0;
+  }
+  return false;
+}
+
+namespace {
+
+void ReadGatewayHttp(TableReader& r, const std::string& base_dir, GatewaySettings& g) {
+  if (auto v = r.String("http_listen")) {
+    if (std::string why = CheckHttpListen(*v); !v->empty() && !why.empty()) {
+      r.Error(r.Line("http_listen"), "gateway.http_listen", why);
+    } else {
+      g.http_listen = *v;
+    }
+  }
+  if (auto v = r.String("http_token_env")) g.http_token_env = *v;
+  if (auto v = r.String("http_token_file")) g.http_token_file = ResolvePath(*v, base_dir);
+  if (!g.http_token_env.empty() && !g.http_token_file.empty()) {
+    r.Error(r.Line("http_token_file"), "gateway.http_token_file", "set http_token_env or http_token_file, not both");
+  }
+  if (auto v = r.String("http_tls_cert_file")) g.http_tls_cert_file = ResolvePath(*v, base_dir);
+  if (auto v = r.String("http_tls_key_file")) g.http_tls_key_file = ResolvePath(*v, base_dir);
+  if (g.http_tls_cert_file.empty() != g.http_tls_key_file.empty()) {
+    r.Error(r.Line(g.http_tls_cert_file.empty() ? "http_tls_key_file" : "http_tls_cert_file"),
+            "gateway.http_tls_cert_file", "TLS needs both http_tls_cert_file and http_tls_key_file");
+  }
+  if (auto v = r.Bool("http_plaintext_beyond_loopback")) g.http_plaintext_beyond_loopback = *v;
+  if (auto v = r.Strings("http_allowed_origins", CheckOrigin)) g.http_allowed_origins = *v;
+  if (auto v = r.Integer("http_max_body_bytes", 1024, 256LL * 1024 * 1024)) g.http_max_body_bytes = *v;
+  if (auto v = r.Integer("http_max_connections", 1, 100000)) g.http_max_connections = *v;
+  if (auto v = r.Integer("http_session_idle_s", 10, 7 * 24 * 3600)) g.http_session_idle_s = *v;
+  if (!g.http_listen.empty() && g.http_listen.rfind("unix:", 0) == 0 && !g.http_tls_cert_file.empty()) {
+    r.Error(r.Line("http_tls_cert_file"), "gateway.http_tls_cert_file",
+            "TLS on a unix socket protects nothing the socket's permissions do not; remove it or listen on HOST:PORT");
+  }
+  if (!g.http_listen.empty() && !IsLoopbackListen(g.http_listen) && g.http_tls_cert_file.empty() &&
+      !g.http_plaintext_beyond_loopback) {
+    r.Error(r.Line("http_listen"), "gateway.http_listen",
+            g.http_listen + " is reachable beyond this machine and the bearer token would cross the network in "
+                            "clear text: set http_tls_cert_file and http_tls_key_file, or, when a TLS proxy on this "
+                            "machine's network is in front, http_plaintext_beyond_loopback = true");
+  }
+}
+
 void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
                  GatewaySettings& g, std::vector<std::string>& errors) {
   TableReader r(table, "gateway", source, errors);
@@ -335,6 +428,7 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (g.default_timeout_ms > g.max_timeout_ms) {
     r.Error(r.Line("default_timeout_ms"), "gateway.default_timeout_ms", "is larger than gateway.max_timeout_ms");
   }
+  ReadGatewayHttp(r, base_dir, g);
 }
 
 void ReadTargetList(const toml::table& root, const char* list_key, TargetKind kind, const std::string& source,

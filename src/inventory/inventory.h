@@ -54,7 +54,28 @@ struct GatewaySettings {
   /// The account whose `labgate node` agent runs commands on this machine, when the gateway has
   /// its own user and `local` is off; it may not be an operator.
   std::string command_user;
+
+  /// MCP over Streamable HTTP (`labgate gateway` only). Off while `http_listen` is empty; else
+  /// "HOST:PORT" (an IP literal or localhost; [v6]:PORT) or "unix:/absolute/path".
+  std::string http_listen;
+  /// The bearer token clients send, by reference only; with neither set, STATE_DIR/http.token
+  /// (created on first start, 0600).
+  std::string http_token_env;
+  std::string http_token_file;
+  std::string http_tls_cert_file;  // PEM chain; with the key, the listener speaks HTTPS only
+  std::string http_tls_key_file;
+  /// Listening beyond loopback without TLS is refused unless this says a TLS proxy is in front.
+  bool http_plaintext_beyond_loopback = false;
+  /// Browser origins allowed besides the listener's own ("https://assistant.example").
+  std::vector<std::string> http_allowed_origins;
+  std::int64_t http_max_body_bytes = 4LL * 1024 * 1024;
+  std::int64_t http_max_connections = 512;
+  std::int64_t http_session_idle_s = 1800;  // a session nobody used for this long ends
 };
+
+/// Whether `listen` (http_listen's HOST:PORT form) names a loopback address: 127.0.0.0/8, ::1 or
+/// localhost. A unix socket counts as local too.
+bool IsLoopbackListen(const std::string& listen);
 
 /// Whether the account `uid` is listed in `operators` (see GatewaySettings::operators): by name,
 /// by uid, or as a member of a listed group. `groups`: the groups a connected process really

@@ -8,7 +8,7 @@
 
 namespace labgate::mcp {
 
-void FdOutbox::Send(const nlohmann::json& message) {
+void FdOutbox::Send(const nlohmann::json& message, const nlohmann::json& /*related*/) {
   std::string line = core::jsonrpc::Encode(message);
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);

@@ -9,7 +9,14 @@ namespace labgate::mcp {
 class Outbox {
  public:
   virtual ~Outbox() = default;
-  virtual void Send(const nlohmann::json& message) = 0;
+  /// `related` is the id of the client's request this message answers or belongs to (a result,
+  /// a progress notification, an elicitation asked during a call), or null for a message of the
+  /// session as a whole. A stream transport sends on one connection and ignores it; Streamable
+  /// HTTP sends it on that request's response stream.
+  virtual void Send(const nlohmann::json& message, const nlohmann::json& related) = 0;
+  /// The request `request_id` ended without a response (the client cancelled it, or the session
+  /// closed): a transport that holds a connection open for the answer can let it go.
+  virtual void Unanswered(const nlohmann::json& request_id) { (void)request_id; }
 };
 
 /// Writes newline-delimited messages to a file descriptor (stdout). Only MCP messages ever go
@@ -17,7 +24,7 @@ class Outbox {
 class FdOutbox final : public Outbox {
  public:
   explicit FdOutbox(int fd) : fd_(fd) {}
-  void Send(const nlohmann::json& message) override;
+  void Send(const nlohmann::json& message, const nlohmann::json& related) override;
   bool broken() const;
 
  private:

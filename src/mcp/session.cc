@@ -42,9 +42,9 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 const char* LogLevelName(LogLevel level) { return kLevelNames[static_cast<int>(level)]; }
 
 Session::Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user,
-                 ResourceProvider* resources)
+                 ResourceProvider* resources, std::string via)
     : outbox_(outbox), tasks_(tasks), tools_(std::move(tools)), resources_(resources) {
-  actor_.via = "mcp";
+  actor_.via = std::move(via);
   actor_.os_user = std::move(os_user);
   actor_.session_id = NewSessionId();
 }
@@ -66,10 +66,10 @@ Json Session::client_capabilities() const {
   return client_capabilities_;
 }
 
-void Session::SendResult(const Json& id, Json result) { outbox_.Send(rpc::MakeResult(id, std::move(result))); }
+void Session::SendResult(const Json& id, Json result) { outbox_.Send(rpc::MakeResult(id, std::move(result)), id); }
 
 void Session::SendError(const Json& id, int code, std::string_view message) {
-  outbox_.Send(rpc::MakeError(id, code, message));
+  outbox_.Send(rpc::MakeError(id, code, message), id);
 }
 
 void Session::HandleOversized(std::size_t bytes, std::size_t limit) {
@@ -219,7 +219,7 @@ void Session::CallTool(const Json& id, const Json& params) {
   audit::Actor actor;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (shutting_down_) return;
+    if (shutting_down_) return outbox_.Unanswered(id);
     if (in_flight_.count(key)) {
       return SendError(id, rpc::kInvalidRequest, "request id " + key + " is already in use by a call in flight");
     }
@@ -227,7 +227,7 @@ void Session::CallTool(const Json& id, const Json& params) {
     actor = actor_;
   }
   auto task = [this, id, key, cancel, actor, tool, arguments, progress_token] {
-    ToolContext ctx{actor, *cancel, *this, nullptr};
+    ToolContext ctx{actor, *cancel, *this, id, nullptr};
     if (!progress_token.is_null()) {
       // The spec requires progress to increase with each notification; a capture that reports its
       // final value again (or a retry that starts over) must not break that, so such values are dropped.
@@ -236,7 +236,7 @@ void Session::CallTool(const Json& id, const Json& params) {
         std::optional<double> last;
       };
       auto sent = std::make_shared<Sent>();
-      ctx.progress = [this, progress_token, sent](double progress, std::optional<double> total,
+      ctx.progress = [this, id, progress_token, sent](double progress, std::optional<double> total,
                                                   const std::string& message) {
         {
           std::lock_guard<std::mutex> lock(sent->mutex);
@@ -246,7 +246,7 @@ void Session::CallTool(const Json& id, const Json& params) {
         Json p = {{"progressToken", progress_token}, {"progress", progress}};
         if (total) p["total"] = *total;
         if (!message.empty()) p["message"] = message;
-        outbox_.Send(rpc::MakeNotification("notifications/progress", std::move(p)));
+        outbox_.Send(rpc::MakeNotification("notifications/progress", std::move(p)), id);
       };
     } else {
       ctx.progress = [](double, std::optional<double>, const std::string&) {};
@@ -266,7 +266,7 @@ void Session::CallTool(const Json& id, const Json& params) {
       in_flight_.erase(key);
     }
     // A cancelled request gets no response (MCP cancellation semantics).
-    if (cancel->cancelled()) return;
+    if (cancel->cancelled()) return outbox_.Unanswered(id);
     Json body = {{"content", result.content}, {"isError", result.is_error}};
     if (result.structured) body["structuredContent"] = *result.structured;
     SendResult(id, std::move(body));
@@ -316,7 +316,7 @@ void Session::HandleResponse(const Json& id, const Json& result, const Json& err
 }
 
 core::Result<Json> Session::RequestFromClient(std::string_view method, Json params, std::chrono::milliseconds timeout,
-                                              const core::CancelToken& cancel) {
+                                              const core::CancelToken& cancel, const Json& related) {
   auto pending = std::make_shared<Pending>();
   std::int64_t id = 0;
   {
@@ -325,7 +325,7 @@ core::Result<Json> Session::RequestFromClient(std::string_view method, Json para
     id = next_request_id_++;
     pending_[id] = pending;
   }
-  outbox_.Send(rpc::MakeRequest(id, method, std::move(params)));
+  outbox_.Send(rpc::MakeRequest(id, method, std::move(params)), related);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock(mutex_);
   while (!pending->done) {
@@ -348,13 +348,14 @@ core::Result<Json> Session::RequestFromClient(std::string_view method, Json para
   return pending->result;
 }
 
-void Session::Log(LogLevel level, std::string_view logger, Json data) {
+void Session::Log(LogLevel level, std::string_view logger, Json data, const Json& related) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!initialized_ || level < log_level_) return;
   }
   outbox_.Send(rpc::MakeNotification(
-      "notifications/message", Json{{"level", LogLevelName(level)}, {"logger", logger}, {"data", std::move(data)}}));
+      "notifications/message", Json{{"level", LogLevelName(level)}, {"logger", logger}, {"data", std::move(data)}}),
+      related);
 }
 
 void Session::Shutdown() {

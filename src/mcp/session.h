@@ -40,6 +40,8 @@ struct ToolContext {
   const audit::Actor& actor;
   const core::CancelToken& cancel;
   Session& session;
+  /// The id of the client's tools/call request, so messages sent during the call travel with it.
+  Json request_id;
   /// Sends notifications/progress when the request carried a progressToken; else does nothing.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
 };
@@ -73,9 +75,10 @@ class ResourceProvider {
 /// thread; requests are answered from worker threads; everything else is thread-safe.
 class Session {
  public:
-  /// `resources` may be null: the session then declares no resources capability.
+  /// `resources` may be null: the session then declares no resources capability. `via` names the
+  /// transport in the audit log ("mcp" on stdio and the MCP socket, "mcp-http" over HTTP).
   Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user,
-          ResourceProvider* resources = nullptr);
+          ResourceProvider* resources = nullptr, std::string via = "mcp");
   ~Session();
 
   /// Handles one framed line from the client.
@@ -85,13 +88,17 @@ class Session {
   /// Cancels every call in flight and waits for the handlers to return (stdin closed).
   void Shutdown();
 
-  /// Sends a request to the client and waits for its answer (elicitation needs this).
-  /// Fails on timeout, cancellation, an error response, or shutdown.
+  /// Sends a request to the client during the call `related` and waits for its answer
+  /// (elicitation needs this). Fails on timeout, cancellation, an error response, or shutdown.
   core::Result<Json> RequestFromClient(std::string_view method, Json params, std::chrono::milliseconds timeout,
-                                       const core::CancelToken& cancel);
+                                       const core::CancelToken& cancel, const Json& related);
 
-  /// Sends notifications/message when `level` passes the client's logging/setLevel.
-  void Log(LogLevel level, std::string_view logger, Json data);
+  /// Sends notifications/message, during the call `related` (or null), when `level` passes the
+  /// client's logging/setLevel.
+  void Log(LogLevel level, std::string_view logger, Json data, const Json& related);
+
+  /// The session's id in the audit log.
+  const std::string& id() const { return actor_.session_id; }
 
   bool initialized() const;
   std::string protocol_version() const;

@@ -208,8 +208,8 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
 // Asks the person at the MCP client through elicitation/create (form mode).
 class ElicitationConfirmer final : public gateway::Confirmer {
  public:
-  ElicitationConfirmer(Session& session, const audit::Actor& actor, std::chrono::seconds timeout)
-      : session_(session), actor_(actor), timeout_(timeout) {}
+  ElicitationConfirmer(Session& session, const audit::Actor& actor, std::chrono::seconds timeout, Json request_id)
+      : session_(session), actor_(actor), timeout_(timeout), request_id_(std::move(request_id)) {}
 
   /// Whether the client declared form elicitation in initialize.
   static bool Supported(const Session& session) {
@@ -241,7 +241,7 @@ class ElicitationConfirmer final : public gateway::Confirmer {
     gateway::ConfirmAnswer answer;
     answer.who = "a human via MCP elicitation in " + actor_.client_name + " " + actor_.client_version + " (session " +
                  actor_.session_id + ", OS user " + actor_.os_user + ")";
-    auto reply = session_.RequestFromClient("elicitation/create", params, timeout_, cancel);
+    auto reply = session_.RequestFromClient("elicitation/create", params, timeout_, cancel, request_id_);
     if (!reply) {
       answer.kind = reply.error().code == core::ErrorCode::kCancelled ? gateway::ConfirmAnswer::Kind::kCancel
                                                                       : gateway::ConfirmAnswer::Kind::kFailed;
@@ -275,6 +275,7 @@ class ElicitationConfirmer final : public gateway::Confirmer {
   Session& session_;
   const audit::Actor& actor_;
   std::chrono::seconds timeout_;
+  Json request_id_;
 };
 
 ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
@@ -292,7 +293,8 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   }
   std::optional<ElicitationConfirmer> human;
   if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s),
+                  ctx.request_id);
   }
   auto report = gw.Run(
       ctx.actor, *call, ctx.cancel,
@@ -302,7 +304,8 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
       human ? &*human : nullptr);
   for (const auto& r : report.results) {
     ctx.session.Log(r.ok() ? LogLevel::kInfo : LogLevel::kWarning, "labgate.run",
-                    Json{{"target", r.target}, {"actionId", r.action_id}, {"summary", gateway::OneLineSummary(r)}});
+                    Json{{"target", r.target}, {"actionId", r.action_id}, {"summary", gateway::OneLineSummary(r)}},
+                    ctx.request_id);
   }
   out.structured = gateway::RunReportJson(report);
   std::string text = gateway::RunReportText(report);
@@ -414,7 +417,8 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
   }
   std::optional<ElicitationConfirmer> human;
   if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s),
+                  ctx.request_id);
   }
   auto report = gw.Capture(
       ctx.actor, *call, ctx.cancel,
@@ -426,7 +430,8 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
       },
       human ? &*human : nullptr);
   ctx.session.Log(report.error ? LogLevel::kWarning : LogLevel::kInfo, "labgate." + capability,
-                  Json{{"target", report.target}, {"actionId", report.action_id}, {"summary", gateway::CaptureReportText(report)}});
+                  Json{{"target", report.target}, {"actionId", report.action_id}, {"summary", gateway::CaptureReportText(report)}},
+                  ctx.request_id);
   out.structured = gateway::CaptureReportJson(report);
   out.is_error = report.error.has_value();
   if (report.result) {

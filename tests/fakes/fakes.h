@@ -228,10 +228,16 @@ class FakeConfirmer final : public gateway::Confirmer {
 /// Records every message a session sends; tests can wait for a given one.
 class RecordingOutbox final : public mcp::Outbox {
  public:
-  void Send(const nlohmann::json& message) override {
+  void Send(const nlohmann::json& message, const nlohmann::json& related) override {
     std::lock_guard<std::mutex> lock(mutex_);
     messages_.push_back(message);
+    related_.push_back(related);
     cv_.notify_all();
+  }
+  /// For each message, the request it was sent for (null: the session as a whole).
+  std::vector<nlohmann::json> related() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return related_;
   }
   std::vector<nlohmann::json> messages() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -260,6 +266,7 @@ class RecordingOutbox final : public mcp::Outbox {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<nlohmann::json> messages_;
+  std::vector<nlohmann::json> related_;
 };
 
 /// A machine for the capture code: records each command it was asked to run and replays

@@ -18,7 +18,10 @@ using namespace labgate;
 
 class Discard final : public mcp::Outbox {
  public:
-  void Send(const nlohmann::json& message) override { (void)message.dump(); }
+  void Send(const nlohmann::json& message, const nlohmann::json& related) override {
+    (void)message.dump();
+    (void)related.dump();
+  }
 };
 
 // Two targets besides local, one in read-only mode, so policy, selectors and roles all decide.

@@ -28,6 +28,51 @@ TEST(Inventory, EmptyFileGivesOnlyLocal) {
   EXPECT_EQ(inv->gateway.default_timeout_ms, 20000);
 }
 
+TEST(Inventory, HttpIsOffUnlessListedAndTokenFilesResolveAgainstTheConfig) {
+  auto off = Parse("");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->gateway.http_listen, "");
+  auto on = Parse("[gateway]\nhttp_listen = \"127.0.0.1:7023\"\nhttp_token_file = \"http.token\"\n"
+                  "http_allowed_origins = [\"https://assistant.example\"]\n");
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_EQ(on->gateway.http_listen, "127.0.0.1:7023");
+  EXPECT_EQ(on->gateway.http_token_file, "/etc/labgate/http.token");
+  EXPECT_EQ(on->gateway.http_allowed_origins, std::vector<std::string>{"https://assistant.example"});
+  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"unix:/run/labgate/http.sock\"\n").ok());
+  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"[::1]:7023\"\n").ok());
+}
+
+// The bearer token would cross the network in clear text: refused unless the operator says a
+// TLS proxy is in front, or gives a certificate.
+TEST(Inventory, HttpBeyondLoopbackWithoutTlsIsRefused) {
+  for (const char* addr : {"0.0.0.0:7023", "192.168.1.5:7023", "[::]:7023"}) {
+    std::string err = ErrorOf(std::string("[gateway]\nhttp_listen = \"") + addr + "\"\n");
+    EXPECT_NE(err.find("hosts.toml:2: gateway.http_listen"), std::string::npos) << err;
+    EXPECT_NE(err.find("clear text"), std::string::npos) << err;
+  }
+  EXPECT_TRUE(Parse("[gateway]\nhttp_listen = \"0.0.0.0:7023\"\nhttp_plaintext_beyond_loopback = true\n").ok());
+  EXPECT_TRUE(Parse("[gateway]\nhttp_listen = \"0.0.0.0:7023\"\nhttp_tls_cert_file = \"c.pem\"\n"
+                    "http_tls_key_file = \"k.pem\"\n")
+                  .ok());
+  EXPECT_TRUE(IsLoopbackListen("127.8.9.1:1"));
+  EXPECT_TRUE(IsLoopbackListen("localhost:1"));
+  EXPECT_FALSE(IsLoopbackListen("128.0.0.1:1"));
+  EXPECT_FALSE(IsLoopbackListen("[::ffff:127.0.0.1]:1"));
+}
+
+TEST(Inventory, HttpMistakesNameTheKey) {
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_token = \"s3cret\"\n").find("use http_token_env"), std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_listen = \"example.com:80\"\n").find("not an IP address"), std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_listen = \"127.0.0.1:0\"\n").find("not a port"), std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_listen = \"unix:relative\"\n").find("absolute path"), std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_tls_cert_file = \"c.pem\"\n").find("needs both"), std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_token_env = \"A\"\nhttp_token_file = \"f\"\n").find("not both"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_allowed_origins = [\"https://a.example/path\"]\n").find("not an origin"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[gateway]\nhttp_max_body_bytes = 10\n").find("gateway.http_max_body_bytes"), std::string::npos);
+}
+
 TEST(Inventory, FullExampleLoads) {
   auto inv = Parse(R"(
 [gateway]

@@ -50,7 +50,7 @@ class SessionTest : public ::testing::Test {
                                    [](ToolContext& ctx, const Json&) {
                                      auto answer = ctx.session.RequestFromClient(
                                          "elicitation/create", Json{{"message", "ok?"}}, std::chrono::seconds(5),
-                                         ctx.cancel);
+                                         ctx.cancel, ctx.request_id);
                                      ToolResult r;
                                      r.structured = answer.ok() ? *answer : Json{{"error", answer.error().message}};
                                      return r;
@@ -225,10 +225,10 @@ TEST_F(SessionTest, Notifications_AreNeverAnswered) {
 
 TEST_F(SessionTest, SetLevel_FiltersLogMessages) {
   Initialize();
-  session_->Log(LogLevel::kInfo, "t", "hidden by default");
+  session_->Log(LogLevel::kInfo, "t", "hidden by default", nullptr);
   session_->HandleLine(Line(Request(1, "logging/setLevel", {{"level", "debug"}})));
   EXPECT_EQ(Answer(1)["result"], Json::object());
-  session_->Log(LogLevel::kInfo, "t", "shown");
+  session_->Log(LogLevel::kInfo, "t", "shown", nullptr);
   Json m = outbox_.WaitFor([](const Json& x) { return x.value("method", "") == "notifications/message"; });
   EXPECT_EQ(m["params"]["data"], "shown");
   EXPECT_EQ(m["params"]["level"], "info");
@@ -243,6 +243,33 @@ TEST_F(SessionTest, RequestFromClient_ReceivesTheClientsResponse) {
   ASSERT_FALSE(req.is_null());
   session_->HandleLine(Line(Json{{"jsonrpc", "2.0"}, {"id", req["id"]}, {"result", {{"action", "accept"}}}}));
   EXPECT_EQ(Answer(7)["result"]["structuredContent"]["action"], "accept");
+}
+
+// Streamable HTTP answers on the connection of the request a message belongs to, so the
+// elicitation asked during a call and the call's result must both name that call.
+TEST_F(SessionTest, MessagesOfACall_NameTheRequestTheyBelongTo) {
+  Initialize();
+  session_->HandleLine(Line(Request("call-9", "tools/call", {{"name", "ask"}})));
+  Json req = outbox_.WaitFor([](const Json& m) { return m.value("method", "") == "elicitation/create"; });
+  ASSERT_FALSE(req.is_null());
+  session_->HandleLine(Line(Json{{"jsonrpc", "2.0"}, {"id", req["id"]}, {"result", {{"action", "decline"}}}}));
+  Answer("call-9");
+  session_->Log(LogLevel::kEmergency, "t", "for the session", nullptr);
+  outbox_.WaitFor([](const Json& m) { return m.value("method", "") == "notifications/message"; });
+  auto msgs = outbox_.messages();
+  auto related = outbox_.related();
+  ASSERT_EQ(msgs.size(), related.size());
+  int checked = 0;
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    if (msgs[i].value("method", "") == "elicitation/create" || msgs[i].value("id", Json()) == "call-9") {
+      EXPECT_EQ(related[i], "call-9") << msgs[i].dump();
+      ++checked;
+    }
+    if (msgs[i].value("method", "") == "notifications/message") {
+      EXPECT_TRUE(related[i].is_null());
+    }
+  }
+  EXPECT_EQ(checked, 2);
 }
 
 TEST_F(SessionTest, MalformedLines_AreAnsweredAndServingContinues) {

@@ -460,8 +460,7 @@ struct HttpServer::Impl {
       Json doc = {{"resource", std::string(tls ? "https://" : "http://") + (host.empty() ? settings.listen : host) + kEndpoint},
                   {"resource_name", "labgate MCP gateway"},
                   {"bearer_methods_supported", Json::array({"header"})},
-                  {"authorization_servers", Json::array()},
-                  {"resource_documentation", "https://github.com/labgate/labgate#mcp-over-http"}};
+                  {"authorization_servers", Json::array()}};
       co_return co_await Send(stream, MakeReply(req, http::status::ok, doc.dump(), "application/json"));
     }
     if (path != kEndpoint) {

@@ -142,6 +142,7 @@ class RoutingOutbox final : public Outbox {
   void Unanswered(const Json& request_id) override {
     if (auto stream = Route(request_id, true)) stream->Push("", true);
   }
+  bool NeedsRequestStream() const override { return true; }
   /// Registers the stream of a request; false when that id already has one.
   bool Open(const Json& request_id, std::shared_ptr<ResponseStream> stream) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -373,7 +374,7 @@ struct HttpServer::Impl {
     std::string oldest;
     auto oldest_time = now;
     for (const auto& [id, s] : sessions) {
-      if (s->active > 0) continue;
+      if (s->active > 0 || s->session->busy()) continue;
       if (now - s->last_used > settings.session_idle) ended.push_back(id);
       if (s->last_used <= oldest_time) {
         oldest_time = s->last_used;

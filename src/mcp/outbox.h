@@ -17,6 +17,9 @@ class Outbox {
   /// The request `request_id` ended without a response (the client cancelled it, or the session
   /// closed): a transport that holds a connection open for the answer can let it go.
   virtual void Unanswered(const nlohmann::json& request_id) { (void)request_id; }
+  /// Whether a message reaches the client only on the stream of a request it relates to
+  /// (Streamable HTTP without a GET stream); stdio reaches it any time.
+  virtual bool NeedsRequestStream() const { return false; }
 };
 
 /// Writes newline-delimited messages to a file descriptor (stdout). Only MCP messages ever go

@@ -2,9 +2,14 @@
 
 #include "core/json_parse.h"
 
+#include <algorithm>
+#include <limits>
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "core/base64.h"
+#include "core/clock.h"
+#include "core/hashing.h"
 #include "core/json_rpc.h"
 
 namespace labgate::mcp {
@@ -132,6 +137,9 @@ void Session::HandleRequest(const Json& id, const std::string& method, const Jso
     return SendResult(id, Json{{"tools", list}});
   }
   if (method == "tools/call") return CallTool(id, params);
+  if (method == "tasks/get" || method == "tasks/result" || method == "tasks/list" || method == "tasks/cancel") {
+    return HandleTaskRequest(id, method, params);
+  }
   if (resources_ && method == "resources/list") return SendResult(id, Json{{"resources", resources_->List()}});
   if (resources_ && method == "resources/templates/list") {
     return SendResult(id, Json{{"resourceTemplates", resources_->Templates()}});
@@ -182,7 +190,11 @@ Json Session::Initialize(const Json& params) {
   }
   spdlog::info("MCP session {} initialized by {} {} (protocol {})", actor_.session_id, actor_.client_name,
                actor_.client_version, version);
-  Json capabilities = {{"tools", {{"listChanged", false}}}, {"logging", Json::object()}};
+  Json capabilities = {{"tools", {{"listChanged", false}}},
+                      {"logging", Json::object()},
+                      {"tasks", {{"list", Json::object()},
+                                 {"cancel", Json::object()},
+                                 {"requests", {{"tools", {{"call", Json::object()}}}}}}}};
   if (resources_) capabilities["resources"] = {{"listChanged", false}, {"subscribe", false}};
   return Json{{"protocolVersion", version},
               {"capabilities", capabilities},
@@ -214,6 +226,9 @@ void Session::CallTool(const Json& id, const Json& params) {
       IsProgressToken(params["_meta"]["progressToken"])) {
     progress_token = params["_meta"]["progressToken"];
   }
+  if (params.contains("task") && !params["task"].is_null()) {
+    return StartTask(id, *tool, arguments, progress_token, params["task"]);
+  }
   const std::string key = rpc::Encode(id);
   auto cancel = std::make_shared<core::CancelToken>();
   audit::Actor actor;
@@ -227,48 +242,14 @@ void Session::CallTool(const Json& id, const Json& params) {
     actor = actor_;
   }
   auto task = [this, id, key, cancel, actor, tool, arguments, progress_token] {
-    ToolContext ctx{actor, *cancel, *this, id, nullptr};
-    if (!progress_token.is_null()) {
-      // The spec requires progress to increase with each notification; a capture that reports its
-      // final value again (or a retry that starts over) must not break that, so such values are dropped.
-      struct Sent {
-        std::mutex mutex;
-        std::optional<double> last;
-      };
-      auto sent = std::make_shared<Sent>();
-      ctx.progress = [this, id, progress_token, sent](double progress, std::optional<double> total,
-                                                  const std::string& message) {
-        {
-          std::lock_guard<std::mutex> lock(sent->mutex);
-          if (sent->last && progress <= *sent->last) return;
-          sent->last = progress;
-        }
-        Json p = {{"progressToken", progress_token}, {"progress", progress}};
-        if (total) p["total"] = *total;
-        if (!message.empty()) p["message"] = message;
-        outbox_.Send(rpc::MakeNotification("notifications/progress", std::move(p)), id);
-      };
-    } else {
-      ctx.progress = [](double, std::optional<double>, const std::string&) {};
-    }
-    ToolResult result;
-    try {
-      result = tool->handler(ctx, arguments);
-    } catch (const std::exception& e) {
-      // A handler bug must not take the session down; the caller learns what broke.
-      spdlog::error("tool {} threw: {}", tool->descriptor["name"].get<std::string>(), e.what());
-      result.is_error = true;
-      result.content = Json::array({{{"type", "text"}, {"text", std::string("internal error: ") + e.what()}}});
-      result.structured.reset();
-    }
+    ToolContext ctx{actor, *cancel, *this, id, "", nullptr};
+    Json body = RunHandler(*tool, ctx, arguments, progress_token, nullptr);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       in_flight_.erase(key);
     }
     // A cancelled request gets no response (MCP cancellation semantics).
-    if (cancel->cancelled()) return outbox_.Unanswered(id);
-    Json body = {{"content", result.content}, {"isError", result.is_error}};
-    if (result.structured) body["structuredContent"] = *result.structured;
+    if (body.is_null()) return outbox_.Unanswered(id);
     SendResult(id, std::move(body));
   };
   if (!tasks_.Spawn(std::move(task))) {
@@ -278,6 +259,298 @@ void Session::CallTool(const Json& id, const Json& params) {
     }
     SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
   }
+}
+
+Json Session::RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Json& arguments, const Json& progress_token,
+                         const std::function<void(double, std::optional<double>, const std::string&)>& also) {
+  // The spec requires progress to increase with each notification; a capture that reports its
+  // final value again (or a retry that starts over) must not break that, so such values are dropped.
+  struct Sent {
+    std::mutex mutex;
+    std::optional<double> last;
+  };
+  auto sent = std::make_shared<Sent>();
+  const Json id = ctx.request_id;
+  ctx.progress = [this, id, progress_token, sent, also](double progress, std::optional<double> total,
+                                                        const std::string& message) {
+    if (also) also(progress, total, message);
+    if (progress_token.is_null()) return;
+    {
+      std::lock_guard<std::mutex> lock(sent->mutex);
+      if (sent->last && progress <= *sent->last) return;
+      sent->last = progress;
+    }
+    Json p = {{"progressToken", progress_token}, {"progress", progress}};
+    if (total) p["total"] = *total;
+    if (!message.empty()) p["message"] = message;
+    outbox_.Send(rpc::MakeNotification("notifications/progress", std::move(p)), id);
+  };
+  ToolResult result;
+  try {
+    result = tool.handler(ctx, arguments);
+  } catch (const std::exception& e) {
+    // A handler bug must not take the session down; the caller learns what broke.
+    spdlog::error("tool {} threw: {}", tool.descriptor["name"].get<std::string>(), e.what());
+    result.is_error = true;
+    result.content = Json::array({{{"type", "text"}, {"text", std::string("internal error: ") + e.what()}}});
+    result.structured.reset();
+  }
+  if (ctx.cancel.cancelled()) return nullptr;
+  Json body = {{"content", result.content}, {"isError", result.is_error}};
+  if (result.structured) body["structuredContent"] = *result.structured;
+  return body;
+}
+
+// ---- Tasks (2025-11-25 experimental): a call that outlives the client's request timeout ----
+
+namespace {
+constexpr const char* kRelatedTask = "io.modelcontextprotocol/related-task";
+constexpr std::int64_t kDefaultTaskTtlMs = 3600 * 1000;
+constexpr std::int64_t kMaxTaskTtlMs = 24 * 3600 * 1000;
+constexpr std::int64_t kMinTaskTtlMs = 10 * 1000;
+constexpr std::int64_t kTaskPollMs = 1000;
+constexpr std::size_t kMaxTasks = 64;  // per session, finished ones included until they expire
+}  // namespace
+
+Json Session::TaskJson(const Task& t) const {
+  Json j = {{"taskId", t.id},
+            {"status", t.status},
+            {"createdAt", core::FormatTimestamp(t.created)},
+            {"lastUpdatedAt", core::FormatTimestamp(t.updated)},
+            {"ttl", t.ttl_ms},
+            {"pollInterval", kTaskPollMs}};
+  if (!t.status_message.empty()) j["statusMessage"] = t.status_message;
+  if (!t.partial.empty()) j["_meta"] = {{"io.labgate/partial", {{"finished", t.partial}}}};
+  return j;
+}
+
+void Session::ExpireTasks() {
+  const auto now = std::chrono::system_clock::now();
+  for (auto it = mcp_tasks_.begin(); it != mcp_tasks_.end();) {
+    Task& t = *it->second;
+    if (now - t.created < std::chrono::milliseconds(t.ttl_ms)) {
+      ++it;
+      continue;
+    }
+    if (!t.terminal()) {
+      // Past its ttl nobody will fetch it: stop the work rather than leave it running unseen.
+      spdlog::info("task {} expired after {} ms while {}; stopping it", t.id, t.ttl_ms, t.status);
+      if (!t.cancel->cancelled()) t.status_message = "expired after its ttl of " + std::to_string(t.ttl_ms) + " ms; stopped";
+      t.cancel->Cancel();
+      ++it;
+      continue;
+    }
+    it = mcp_tasks_.erase(it);
+  }
+}
+
+void Session::SetTaskStatus(const std::string& task_id, const std::string& status, const std::string& message) {
+  Json note;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = mcp_tasks_.find(task_id);
+    if (it == mcp_tasks_.end() || it->second->terminal()) return;
+    it->second->status = status;
+    if (!message.empty()) it->second->status_message = message;
+    it->second->updated = std::chrono::system_clock::now();
+    note = TaskJson(*it->second);
+  }
+  task_cv_.notify_all();
+  outbox_.Send(rpc::MakeNotification("notifications/tasks/status", std::move(note)), nullptr);
+}
+
+void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& arguments, const Json& progress_token,
+                        const Json& task_params) {
+  const Json support = tool.descriptor.value("execution", Json::object()).value("taskSupport", Json("forbidden"));
+  if (support != "optional" && support != "required") {
+    return SendError(id, rpc::kInvalidParams,
+                     "tool '" + tool.descriptor["name"].get<std::string>() +
+                         "' does not run as a task (it answers quickly); call it without params.task");
+  }
+  if (!task_params.is_object()) return SendError(id, rpc::kInvalidParams, "tools/call params.task must be an object");
+  std::int64_t ttl = kDefaultTaskTtlMs;
+  if (task_params.contains("ttl") && !task_params["ttl"].is_null()) {
+    auto asked = core::IntegerIn(task_params["ttl"], 0, std::numeric_limits<std::int64_t>::max());
+    if (!asked) return SendError(id, rpc::kInvalidParams, "tools/call params.task.ttl must be a whole number of ms");
+    ttl = std::clamp<std::int64_t>(*asked, kMinTaskTtlMs, kMaxTaskTtlMs);
+  }
+  auto t = std::make_shared<Task>();
+  t->id = "task-" + core::HexEncode(core::RandomBytes(12));
+  t->created = t->updated = std::chrono::system_clock::now();
+  t->ttl_ms = ttl;
+  t->cancel = std::make_shared<core::CancelToken>();
+  audit::Actor actor;
+  Json created;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return outbox_.Unanswered(id);
+    ExpireTasks();
+    if (mcp_tasks_.size() >= kMaxTasks) {
+      return SendError(id, rpc::kInvalidRequest,
+                       "this session already holds " + std::to_string(kMaxTasks) +
+                           " tasks; fetch or cancel some (tasks/list) or wait for them to expire");
+    }
+    mcp_tasks_[t->id] = t;
+    actor = actor_;
+    created = TaskJson(*t);
+  }
+  // The request is answered at once; the work goes on and is polled with tasks/get.
+  SendResult(id, Json{{"task", created}});
+  auto work = [this, t, id, actor, &tool, arguments, progress_token] {
+    ToolContext ctx{actor, *t->cancel, *this, id, t->id, nullptr};
+    auto partial = [this, t](double, std::optional<double>, const std::string& message) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!message.empty()) {
+        t->status_message = message;
+        if (t->partial.size() < 1000) t->partial.push_back(message);
+      }
+      t->updated = std::chrono::system_clock::now();
+    };
+    Json body = RunHandler(tool, ctx, arguments, progress_token, partial);
+    Json note;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (body.is_null()) {
+        // tasks/cancel or the ttl said why; a session that closed did not.
+        if (t->status_message.rfind("cancelled", 0) != 0 && t->status_message.rfind("expired", 0) != 0) {
+          t->status_message = "cancelled: the session closed";
+        }
+        t->status = "cancelled";
+      } else {
+        t->status = "completed";
+        t->result = std::move(body);
+        t->result["_meta"] = {{kRelatedTask, {{"taskId", t->id}}}};
+        t->status_message = t->result.value("isError", false) ? "finished with an error (see tasks/result)" : "finished";
+      }
+      t->updated = std::chrono::system_clock::now();
+      note = TaskJson(*t);
+    }
+    task_cv_.notify_all();
+    outbox_.Send(rpc::MakeNotification("notifications/tasks/status", std::move(note)), nullptr);
+  };
+  if (!tasks_.Spawn(std::move(work))) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      t->status = "failed";
+      t->status_message = "too many calls in flight; retry when some have finished";
+      t->updated = std::chrono::system_clock::now();
+    }
+    task_cv_.notify_all();
+  }
+}
+
+void Session::HandleTaskRequest(const Json& id, const std::string& method, const Json& params) {
+  if (method == "tasks/list") {
+    Json list = Json::array();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ExpireTasks();
+      for (const auto& [task_id, t] : mcp_tasks_) list.push_back(TaskJson(*t));
+    }
+    return SendResult(id, Json{{"tasks", list}});
+  }
+  if (!params.is_object() || !params.contains("taskId") || !params["taskId"].is_string()) {
+    return SendError(id, rpc::kInvalidParams, method + " needs params.taskId (a string)");
+  }
+  const std::string task_id = params["taskId"];
+  std::shared_ptr<Task> t;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ExpireTasks();
+    auto it = mcp_tasks_.find(task_id);
+    if (it != mcp_tasks_.end()) t = it->second;
+  }
+  if (!t) {
+    return SendError(id, rpc::kInvalidParams,
+                     "no task " + task_id + " in this session (it may have expired after its ttl; tasks/list shows them)");
+  }
+  if (method == "tasks/get") {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return SendResult(id, TaskJson(*t));
+  }
+  if (method == "tasks/cancel") {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (t->terminal()) {
+        return SendError(id, rpc::kInvalidParams, "task " + task_id + " is already " + t->status + "; nothing to cancel");
+      }
+      t->status_message = "cancelled by the client";
+    }
+    spdlog::info("task {} cancelled by the client", task_id);
+    t->cancel->Cancel();
+    // The work stops its process groups and then records itself as cancelled; the answer waits
+    // for that briefly (on a worker: stopping a remote group can take seconds).
+    auto wait = [this, id, t] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      task_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return t->terminal(); });
+      if (!t->terminal()) {
+        t->status = "cancelled";
+        t->status_message = "cancelled by the client; the work is still being stopped";
+        t->updated = std::chrono::system_clock::now();
+      }
+      Json answer = TaskJson(*t);
+      lock.unlock();
+      task_cv_.notify_all();
+      SendResult(id, std::move(answer));
+    };
+    if (!tasks_.Spawn(std::move(wait))) SendError(id, rpc::kInternalError, "too many requests in flight; retry shortly");
+    return;
+  }
+  // tasks/result: blocks until the task is done, so it waits on a worker thread. While it waits,
+  // its stream is where the task's questions to the client go.
+  auto wait = [this, id, t] {
+    std::unique_lock<std::mutex> lock(mutex_);
+    t->waiter = id;
+    task_cv_.notify_all();
+    task_cv_.wait(lock, [&] { return t->terminal() || shutting_down_; });
+    if (t->waiter == id) t->waiter = nullptr;
+    if (t->status == "completed") {
+      Json result = t->result;
+      lock.unlock();
+      return SendResult(id, std::move(result));
+    }
+    const std::string why = shutting_down_ ? "the session is closing" : "task " + t->id + " " + t->status + ": " + t->status_message;
+    lock.unlock();
+    SendError(id, rpc::kInternalError, why);
+  };
+  if (!tasks_.Spawn(std::move(wait))) SendError(id, rpc::kInternalError, "too many requests in flight; retry shortly");
+}
+
+core::Result<Json> Session::AskClient(const ToolContext& ctx, std::string_view method, Json params,
+                                      std::chrono::milliseconds timeout) {
+  if (ctx.task_id.empty()) return RequestFromClient(method, std::move(params), timeout, ctx.cancel, ctx.request_id);
+  params["_meta"][kRelatedTask] = {{"taskId", ctx.task_id}};
+  SetTaskStatus(ctx.task_id, "input_required", std::string("waiting for the client to answer ") + std::string(method));
+  // The question travels on the stream of the client's tasks/result call, which a client makes
+  // once it sees input_required; a stream transport (stdio) sends it at once.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Json related;
+  if (outbox_.NeedsRequestStream()) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto it = mcp_tasks_.find(ctx.task_id);
+    if (it != mcp_tasks_.end()) {
+      auto t = it->second;
+      while (t->waiter.is_null() && !shutting_down_ && !ctx.cancel.cancelled() &&
+             std::chrono::steady_clock::now() < deadline) {
+        task_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      related = t->waiter;
+    }
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto answer = RequestFromClient(method, std::move(params), std::max(left, std::chrono::milliseconds(1)), ctx.cancel,
+                                  related);
+  SetTaskStatus(ctx.task_id, "working", "running");
+  return answer;
+}
+
+bool Session::busy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!in_flight_.empty()) return true;
+  for (const auto& [id, t] : mcp_tasks_) {
+    if (!t->terminal()) return true;
+  }
+  return false;
 }
 
 void Session::HandleNotification(const std::string& method, const Json& params) {

@@ -42,6 +42,8 @@ struct ToolContext {
   Session& session;
   /// The id of the client's tools/call request, so messages sent during the call travel with it.
   Json request_id;
+  /// Set when the call runs as a task (the client polls tasks/get for it).
+  std::string task_id;
   /// Sends notifications/progress when the request carried a progressToken; else does nothing.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
 };
@@ -93,6 +95,14 @@ class Session {
   core::Result<Json> RequestFromClient(std::string_view method, Json params, std::chrono::milliseconds timeout,
                                        const core::CancelToken& cancel, const Json& related);
 
+  /// Asks the client during a tool call: directly, or for a task by marking it input_required and
+  /// sending the request on the client's tasks/result stream (related-task in _meta).
+  core::Result<Json> AskClient(const ToolContext& ctx, std::string_view method, Json params,
+                               std::chrono::milliseconds timeout);
+
+  /// Whether a call or a task is still running (an idle HTTP session without one may end).
+  bool busy() const;
+
   /// Sends notifications/message, during the call `related` (or null), when `level` passes the
   /// client's logging/setLevel.
   void Log(LogLevel level, std::string_view logger, Json data, const Json& related);
@@ -111,6 +121,30 @@ class Session {
   void HandleResponse(const Json& id, const Json& result, const Json& error);
   Json Initialize(const Json& params);
   void CallTool(const Json& id, const Json& params);
+  /// Runs a tool handler with its progress plumbing; the result's body, or null when cancelled.
+  Json RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Json& arguments, const Json& progress_token,
+                  const std::function<void(double, std::optional<double>, const std::string&)>& also);
+  void StartTask(const Json& id, const ToolDefinition& tool, const Json& arguments, const Json& progress_token,
+                 const Json& task_params);
+  void HandleTaskRequest(const Json& id, const std::string& method, const Json& params);
+
+  /// A tools/call the client asked to run as a task (2025-11-25 experimental tasks).
+  struct Task {
+    std::string id;
+    std::string status = "working";  // working, input_required, completed, failed, cancelled
+    std::string status_message;
+    Json partial = Json::array();  // one line per target finished so far
+    std::chrono::system_clock::time_point created;
+    std::chrono::system_clock::time_point updated;
+    std::int64_t ttl_ms = 0;
+    std::shared_ptr<core::CancelToken> cancel;
+    Json result;          // the tools/call result once completed
+    Json waiter;          // the id of a tasks/result request waiting for it, or null
+    bool terminal() const { return status == "completed" || status == "failed" || status == "cancelled"; }
+  };
+  Json TaskJson(const Task& task) const;            // with mutex_ held
+  void ExpireTasks();                               // with mutex_ held
+  void SetTaskStatus(const std::string& task_id, const std::string& status, const std::string& message = "");
   void SendResult(const Json& id, Json result);
   void SendError(const Json& id, int code, std::string_view message);
 
@@ -127,6 +161,8 @@ class Session {
   Json client_capabilities_ = Json::object();
   LogLevel log_level_ = LogLevel::kWarning;
   std::map<std::string, std::shared_ptr<core::CancelToken>> in_flight_;  // by encoded request id
+  std::map<std::string, std::shared_ptr<Task>> mcp_tasks_;              // by task id
+  std::condition_variable task_cv_;
 
   struct Pending {
     bool done = false;

@@ -208,8 +208,8 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
 // Asks the person at the MCP client through elicitation/create (form mode).
 class ElicitationConfirmer final : public gateway::Confirmer {
  public:
-  ElicitationConfirmer(Session& session, const audit::Actor& actor, std::chrono::seconds timeout, Json request_id)
-      : session_(session), actor_(actor), timeout_(timeout), request_id_(std::move(request_id)) {}
+  ElicitationConfirmer(ToolContext& ctx, std::chrono::seconds timeout)
+      : ctx_(ctx), session_(ctx.session), actor_(ctx.actor), timeout_(timeout) {}
 
   /// Whether the client declared form elicitation in initialize.
   static bool Supported(const Session& session) {
@@ -241,7 +241,8 @@ class ElicitationConfirmer final : public gateway::Confirmer {
     gateway::ConfirmAnswer answer;
     answer.who = "a human via MCP elicitation in " + actor_.client_name + " " + actor_.client_version + " (session " +
                  actor_.session_id + ", OS user " + actor_.os_user + ")";
-    auto reply = session_.RequestFromClient("elicitation/create", params, timeout_, cancel, request_id_);
+    auto reply = cancel.cancelled() ? core::Result<Json>(core::MakeError(core::ErrorCode::kCancelled, "cancelled"))
+                                    : session_.AskClient(ctx_, "elicitation/create", params, timeout_);
     if (!reply) {
       answer.kind = reply.error().code == core::ErrorCode::kCancelled ? gateway::ConfirmAnswer::Kind::kCancel
                                                                       : gateway::ConfirmAnswer::Kind::kFailed;
@@ -272,10 +273,10 @@ class ElicitationConfirmer final : public gateway::Confirmer {
   }
 
  private:
+  ToolContext& ctx_;
   Session& session_;
   const audit::Actor& actor_;
   std::chrono::seconds timeout_;
-  Json request_id_;
 };
 
 ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
@@ -293,8 +294,7 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   }
   std::optional<ElicitationConfirmer> human;
   if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s),
-                  ctx.request_id);
+    human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
   }
   auto report = gw.Run(
       ctx.actor, *call, ctx.cancel,
@@ -417,8 +417,7 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
   }
   std::optional<ElicitationConfirmer> human;
   if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx.session, ctx.actor, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s),
-                  ctx.request_id);
+    human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
   }
   auto report = gw.Capture(
       ctx.actor, *call, ctx.cancel,
@@ -548,6 +547,7 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
             "without running anything. Results of failed actions are escalated with read-only diagnostics."},
            {"inputSchema", RunInputSchema()},
            {"outputSchema", RunOutputSchema()},
+           {"execution", {{"taskSupport", "optional"}}},
            {"annotations",
             {{"title", "Run a command"},
              {"readOnlyHint", false},
@@ -574,6 +574,8 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
                                  " and that policy approves may be used; every call is audited."},
              {"inputSchema", CaptureInputSchema(capability)},
              {"outputSchema", CaptureOutputSchema(capability)},
+             // A recording may outlast a client's request timeout; a location fix is quick.
+             {"execution", {{"taskSupport", capability == "location" ? "forbidden" : "optional"}}},
              {"annotations",
               {{"title", capability},
                {"readOnlyHint", true},

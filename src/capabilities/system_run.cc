@@ -43,7 +43,7 @@ core::Result<core::ProcessOutcome> RunOnThisMachine(core::ProcessRunner& runner,
   spec.env = request.env;
   spec.timeout = request.timeout;
   spec.output_cap = request.output_cap;
-  return runner.Run(spec, cancel, listener);
+  return runner.Run(spec, cancel, listener ? listener : request.listener);
 }
 
 }  // namespace labgate::capabilities

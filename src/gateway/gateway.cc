@@ -473,6 +473,13 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
   request.env = call.env;
   request.timeout = timeout;
   request.output_cap = static_cast<std::size_t>(inventory_->gateway.output_cap_bytes);
+  struct Relay final : core::OutputListener {
+    const RunCall& call;
+    const std::string& target;
+    Relay(const RunCall& c, const std::string& t) : call(c), target(t) {}
+    void OnOutput(core::StreamId stream, std::string_view bytes) override { call.on_output(target, stream, bytes); }
+  } relay(call, target.id);
+  if (call.on_output) request.listener = &relay;
   auto outcome = plan.executor->Run(target, request, cancel);
 
   audit::Outcome record;

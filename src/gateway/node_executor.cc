@@ -1,5 +1,7 @@
 #include "gateway/node_executor.h"
 
+#include "core/base64.h"
+#include "core/json_parse.h"
 #include "nodes/agent_protocol.h"
 
 namespace labgate::gateway {
@@ -32,7 +34,8 @@ TargetState NodeExecutor::State(const inventory::Target& target) const {
 
 core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, const std::string& method,
                                              nodes::Json params, std::chrono::milliseconds timeout,
-                                             const core::CancelToken& cancel, const std::string& what) {
+                                             const core::CancelToken& cancel, const std::string& what,
+                                             nodes::RpcPeer::NotificationHandler on_notification) {
   if (server_ == nullptr || store_ == nullptr) {
     return MakeError(ErrorCode::kUnavailable,
                      target.id + " is a paired node, and nodes connect to the gateway daemon, which is not running "
@@ -54,7 +57,7 @@ core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, co
                          "); check that `labgate node run` is running on the device");
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout + kNodeGrace;
-  auto answer = server_->Call(target.id, method, std::move(params), deadline, cancel);
+  auto answer = server_->Call(target.id, method, std::move(params), deadline, cancel, std::move(on_notification));
   if (answer) return answer;
   const auto& e = answer.error();
   if (e.code == ErrorCode::kIo) {
@@ -71,7 +74,19 @@ core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, co
 core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
                                                      const capabilities::RunRequest& request,
                                                      const core::CancelToken& cancel) {
-  auto answer = Call(target, "system.run", nodes::EncodeRunRequest(request), request.timeout, cancel, "the command");
+  // The node streams output as it arrives (system.output); a listener (a task's live view) sees it.
+  nodes::RpcPeer::NotificationHandler relay;
+  if (request.listener) {
+    relay = [listener = request.listener](const std::string& method, const nodes::Json& params) {
+      if (method != "system.output" || !params.is_object()) return;
+      auto data = core::Base64Decode(core::StringOr(params, "data"));
+      if (!data) return;
+      listener->OnOutput(core::StringOr(params, "stream") == "stderr" ? core::StreamId::kStderr : core::StreamId::kStdout,
+                         *data);
+    };
+  }
+  auto answer = Call(target, "system.run", nodes::EncodeRunRequest(request), request.timeout, cancel, "the command",
+                     std::move(relay));
   if (!answer) {
     if (answer.error().code != ErrorCode::kCancelled) return answer.error();
     core::ProcessOutcome o;

@@ -27,7 +27,7 @@ class NodeExecutor final : public Executor {
   /// for the node's own answer; errors say what to do.
   core::Result<nodes::Json> Call(const inventory::Target& target, const std::string& method, nodes::Json params,
                                  std::chrono::milliseconds timeout, const core::CancelToken& cancel,
-                                 const std::string& what);
+                                 const std::string& what, nodes::RpcPeer::NotificationHandler on_notification = nullptr);
 
   const nodes::PairingStore* store_;
   nodes::AgentServer* server_;

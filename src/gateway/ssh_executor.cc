@@ -80,6 +80,7 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
   exec.env = request.env;
   exec.timeout = request.timeout;
   exec.output_cap = request.output_cap;
+  exec.listener = request.listener;
   int retries = 0;
   auto outcome = pool_.Exec(*spec, exec, cancel, &retries);
   if (!outcome) return outcome.error();

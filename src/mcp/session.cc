@@ -242,7 +242,7 @@ void Session::CallTool(const Json& id, const Json& params) {
     actor = actor_;
   }
   auto task = [this, id, key, cancel, actor, tool, arguments, progress_token] {
-    ToolContext ctx{actor, *cancel, *this, id, "", nullptr};
+    ToolContext ctx{actor, *cancel, *this, id, "", nullptr, nullptr};
     Json body = RunHandler(*tool, ctx, arguments, progress_token, nullptr);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -310,6 +310,18 @@ constexpr std::int64_t kMaxTaskTtlMs = 24 * 3600 * 1000;
 constexpr std::int64_t kMinTaskTtlMs = 10 * 1000;
 constexpr std::int64_t kTaskPollMs = 1000;
 constexpr std::size_t kMaxTasks = 64;  // per session, finished ones included until they expire
+constexpr std::size_t kLiveTailBytes = 4096;  // per target, the latest output tasks/get shows
+
+// The last non-empty line of `text`, at most 160 bytes of it.
+std::string LastLine(const std::string& text) {
+  std::size_t end = text.find_last_not_of("\r\n");
+  if (end == std::string::npos) return "";
+  std::size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  std::string line = text.substr(begin, end + 1 - begin);
+  if (line.size() > 160) line = line.substr(line.size() - 160);
+  return line;
+}
 }  // namespace
 
 Json Session::TaskJson(const Task& t) const {
@@ -319,8 +331,21 @@ Json Session::TaskJson(const Task& t) const {
             {"lastUpdatedAt", core::FormatTimestamp(t.updated)},
             {"ttl", t.ttl_ms},
             {"pollInterval", kTaskPollMs}};
-  if (!t.status_message.empty()) j["statusMessage"] = t.status_message;
-  if (!t.partial.empty()) j["_meta"] = {{"io.labgate/partial", {{"finished", t.partial}}}};
+  std::string message = t.status_message;
+  if (t.status == "working") {
+    // While it runs: how long, and the latest line of output, so a poller sees it move.
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - t.created);
+    message = "running for " + std::to_string(secs.count()) + " s";
+    if (!t.status_message.empty()) message += "; " + t.status_message;
+    for (const auto& [target, tail] : t.live) {
+      if (auto line = LastLine(tail); !line.empty()) message += "; " + target + ": " + line;
+    }
+  }
+  if (!message.empty()) j["statusMessage"] = message;
+  Json partial = Json::object();
+  if (!t.partial.empty()) partial["finished"] = t.partial;
+  if (!t.live.empty() && !t.terminal()) partial["output"] = t.live;  // stdout and stderr as they came
+  if (!partial.empty()) j["_meta"] = {{"io.labgate/partial", partial}};
   return j;
 }
 
@@ -397,7 +422,14 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
   // The request is answered at once; the work goes on and is polled with tasks/get.
   SendResult(id, Json{{"task", created}});
   auto work = [this, t, id, actor, &tool, arguments, progress_token] {
-    ToolContext ctx{actor, *t->cancel, *this, id, t->id, nullptr};
+    ToolContext ctx{actor, *t->cancel, *this, id, t->id, nullptr, nullptr};
+    ctx.output = [this, t](const std::string& target, std::string_view bytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::string& tail = t->live[target];
+      tail.append(bytes);
+      if (tail.size() > kLiveTailBytes) tail.erase(0, tail.size() - kLiveTailBytes);
+      t->updated = std::chrono::system_clock::now();
+    };
     auto partial = [this, t](double, std::optional<double>, const std::string& message) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!message.empty()) {

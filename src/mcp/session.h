@@ -44,6 +44,8 @@ struct ToolContext {
   Json request_id;
   /// Set when the call runs as a task (the client polls tasks/get for it).
   std::string task_id;
+  /// For a task: takes each target's output as it arrives, for tasks/get. Null otherwise.
+  std::function<void(const std::string& target, std::string_view bytes)> output;
   /// Sends notifications/progress when the request carried a progressToken; else does nothing.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
 };
@@ -134,6 +136,7 @@ class Session {
     std::string status = "working";  // working, input_required, completed, failed, cancelled
     std::string status_message;
     Json partial = Json::array();  // one line per target finished so far
+    std::map<std::string, std::string> live;  // the latest output of each target, while it runs
     std::chrono::system_clock::time_point created;
     std::chrono::system_clock::time_point updated;
     std::int64_t ttl_ms = 0;

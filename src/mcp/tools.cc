@@ -296,6 +296,9 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   if (ElicitationConfirmer::Supported(ctx.session)) {
     human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
   }
+  if (ctx.output) {
+    call->on_output = [&ctx](const std::string& target, core::StreamId, std::string_view bytes) { ctx.output(target, bytes); };
+  }
   auto report = gw.Run(
       ctx.actor, *call, ctx.cancel,
       [&](std::size_t done, std::size_t total, const gateway::TargetRunResult& r) {

@@ -623,6 +623,9 @@ void Connection::Loop() {
       auto* j = static_cast<Job*>(userdata);
       std::string_view bytes(static_cast<const char*>(data), len);
       (is_stderr ? j->err : j->out)->Append(bytes);
+      if (j->request.listener) {
+        j->request.listener->OnOutput(is_stderr ? core::StreamId::kStderr : core::StreamId::kStdout, bytes);
+      }
       (is_stderr ? j->err_digest : j->out_digest).Update(bytes);
       ++*j->activity;
       return static_cast<int>(len);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/process_runner.h"
 #include "core/result.h"
 
 namespace labgate::ssh {
@@ -35,6 +36,7 @@ struct ExecRequest {
   std::chrono::milliseconds timeout{20000};
   std::size_t output_cap = 64 * 1024;
   std::chrono::milliseconds kill_grace{1000};
+  core::OutputListener* listener = nullptr;  // sees output as it arrives, on the session's thread
 };
 
 /// Reads a secret named by reference: an environment variable, else a file (trailing newline

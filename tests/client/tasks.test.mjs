@@ -126,23 +126,26 @@ for (const transportKind of ['stdio', 'http']) {
       assert.equal(done.ttl, 60_000);
     });
 
-    test('tasks/get shows what finished so far in a fan-out', { timeout: TIMEOUT_MS }, async () => {
+    test('tasks/get shows the output so far while the command runs', { timeout: TIMEOUT_MS }, async () => {
       const client = await connect('tasks-partial');
-      // `local` twice through two selectors would be one target; a fan-out of one with a slow
-      // command still reports per-target progress once it ends, so poll until then.
       const stream = client.experimental.tasks.callToolStream(
-        { name: 'run', arguments: { target: 'local', command: 'sleep 2; echo partial' } },
+        { name: 'run', arguments: { target: 'local', command: 'for i in 1 2 3 4; do echo step$i; sleep 0.7; done' } },
         undefined, { ...SHORT, task: { ttl: 60_000 } });
       let taskId;
-      let lastStatus;
+      const seen = [];
       for await (const e of stream) {
         if (e.type === 'taskCreated') taskId = e.task.taskId;
-        if (e.type === 'taskStatus') lastStatus = e.task;
+        if (e.type === 'taskStatus' && e.task.status === 'working') seen.push(e.task);
       }
       assert.ok(taskId);
+      const midway = seen.find((t) => /local: step[123]/.test(t.statusMessage ?? ''));
+      assert.ok(midway, `no poll saw output while it ran: ${JSON.stringify(seen.map((t) => t.statusMessage))}`);
+      assert.match(midway.statusMessage, /^running for \d+ s/);
+      assert.match(midway._meta['io.labgate/partial'].output.local, /step1\n/);
       const final = await client.experimental.tasks.getTask(taskId, SHORT);
+      assert.equal(final.status, 'completed');
       assert.match(final.statusMessage, /finished/);
-      assert.match(JSON.stringify(final._meta?.['io.labgate/partial'] ?? lastStatus), /local: exit 0/);
+      assert.match(JSON.stringify(final._meta['io.labgate/partial'].finished), /local: exit 0/);
     });
 
     test('a cancelled task stops its process group and leaves nothing behind', { timeout: TIMEOUT_MS }, async () => {

@@ -177,6 +177,36 @@ TEST_F(Nodes, PairWithCode_RunOnBothNodesThroughMcp) {
   EXPECT_EQ(Events("pairing.paired").size(), 2u);
 }
 
+// A long command on a node run as an MCP task: the node streams its output, and tasks/get
+// shows it while the command still runs.
+TEST_F(Nodes, TaskShowsTheNodesOutputWhileTheCommandRuns) {
+  PairAndStart("alpha");
+  Subprocess mcp({LABGATE_BINARY, "mcp", "--config", config_});
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+            {"params", {{"protocolVersion", "2025-11-25"}, {"capabilities", Json::object()},
+                        {"clientInfo", {{"name", "nodes-test"}, {"version", "1"}}}}}});
+  ASSERT_TRUE(mcp.ReadResponse(1).contains("result"));
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+            {"params", {{"name", "run"},
+                        {"arguments", {{"target", "alpha"}, {"command", {"sh", "-c", "echo first; sleep 3; echo second"}}}},
+                        {"task", {{"ttl", 60000}}}}}});
+  Json created = mcp.ReadResponse(2);
+  ASSERT_TRUE(created["result"]["task"]["taskId"].is_string()) << created.dump();
+  const std::string task_id = created["result"]["task"]["taskId"];
+  Json seen;
+  for (int id = 3; id < 60 && seen.is_null(); ++id) {
+    mcp.Send({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tasks/get"}, {"params", {{"taskId", task_id}}}});
+    Json r = mcp.ReadResponse(id);
+    if (r["result"].value("statusMessage", "").find("alpha: first") != std::string::npos) seen = r["result"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(seen.is_null()) << "no tasks/get saw the first line while the command ran";
+  EXPECT_EQ(seen["status"], "working");
+  mcp.Send({{"jsonrpc", "2.0"}, {"id", 100}, {"method", "tasks/result"}, {"params", {{"taskId", task_id}}}});
+  Json r = mcp.ReadResponse(100, std::chrono::seconds(30));
+  EXPECT_EQ(r["result"]["structuredContent"]["results"][0]["stdout"], "first\nsecond\n") << r.dump();
+}
+
 TEST_F(Nodes, CodeReuseAndExpiredCodeAreRefused) {
   const std::string code = NewCode("alpha");
   ASSERT_EQ(Node({"pair", code, "--state-dir", StateDir("alpha")}).status, 0);

@@ -103,6 +103,33 @@ TEST_F(SshHosts, EnvReachesTheCommand) {
   EXPECT_EQ(r["structuredContent"]["results"][0]["stdout"], "hi 'there' $(x)\n") << r.dump();
 }
 
+// A long command run as an MCP task: tasks/get shows the remote output while it still runs.
+TEST_F(SshHosts, TaskShowsTheRemoteOutputWhileTheCommandRuns) {
+  Sshd sshd({});
+  Trust(sshd);
+  auto mcp = StartMcp(Config({{"h1", sshd.address(), sshd.port()}}));
+  mcp->Send({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "tools/call"},
+             {"params", {{"name", "run"},
+                         {"arguments", {{"target", "h1"}, {"command", "echo first; sleep 3; echo second"}}},
+                         {"task", {{"ttl", 60000}}}}}});
+  Json created = mcp->ReadResponse(1);
+  ASSERT_TRUE(created["result"]["task"]["taskId"].is_string()) << created.dump();
+  const std::string task_id = created["result"]["task"]["taskId"];
+  Json seen;
+  for (int id = 2; id < 60 && seen.is_null(); ++id) {
+    mcp->Send({{"jsonrpc", "2.0"}, {"id", id}, {"method", "tasks/get"}, {"params", {{"taskId", task_id}}}});
+    Json r = mcp->ReadResponse(id);
+    if (r["result"].value("statusMessage", "").find("h1: first") != std::string::npos) seen = r["result"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(seen.is_null()) << "no tasks/get saw the first line while the command ran";
+  EXPECT_EQ(seen["status"], "working");
+  EXPECT_EQ(seen["_meta"]["io.labgate/partial"]["output"]["h1"], "first\n");
+  mcp->Send({{"jsonrpc", "2.0"}, {"id", 100}, {"method", "tasks/result"}, {"params", {{"taskId", task_id}}}});
+  Json r = mcp->ReadResponse(100, std::chrono::seconds(30));
+  EXPECT_EQ(r["result"]["structuredContent"]["results"][0]["stdout"], "first\nsecond\n") << r.dump();
+}
+
 TEST_F(SshHosts, NulInArgument_IsRefused) {
   Sshd sshd({});
   Trust(sshd);

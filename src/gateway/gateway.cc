@@ -50,6 +50,7 @@ const char* ConfirmKindName(ConfirmAnswer::Kind kind) {
     case ConfirmAnswer::Kind::kDecline: return "declined";
     case ConfirmAnswer::Kind::kCancel: return "cancelled";
     case ConfirmAnswer::Kind::kFailed: return "failed";
+    case ConfirmAnswer::Kind::kDeferred: return "deferred";
   }
   return "failed";
 }
@@ -288,6 +289,19 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
     }
   }
   Confirm(actor, call, plans, report.results, confirmer, cancel);
+  // A confirmation deferred to the client: the call will be repeated with the answer, so none
+  // of it runs now, or the targets that needed no confirmation would run twice.
+  const bool deferred = std::any_of(report.results.begin(), report.results.end(),
+                                    [](const TargetRunResult& r) { return r.decision == "input-required"; });
+  if (deferred) {
+    for (auto& r : report.results) {
+      if (r.decision == "input-required") continue;
+      r.decision = "input-required";
+      r.error = "not run: another target of this call needs a human's answer first; the whole call runs when it is "
+                "repeated with it";
+    }
+    return report;
+  }
 
   std::vector<std::size_t> runnable;
   std::atomic<std::size_t> done{0};
@@ -415,6 +429,11 @@ Gateway::Confirmation Gateway::ConfirmAction(const audit::Actor& actor, const Ap
                       "the confirmation for " + question.command + " on " + joined_targets + " was cancelled; nothing ran");
       case ConfirmAnswer::Kind::kFailed:
         break;  // nobody answered: fall back to an approval request
+      case ConfirmAnswer::Kind::kDeferred:
+        return Confirmation{"input-required",
+                            "not run: the question goes back to the client to ask a human; the call runs when it "
+                            "is repeated with the answer",
+                            "", ""};
     }
   }
   // 3. Leave a request for the operator.

@@ -47,7 +47,9 @@ struct ConfirmQuestion {
 
 /// A human's answer. Only kAccept lets anything run.
 struct ConfirmAnswer {
-  enum class Kind { kAccept, kDecline, kCancel, kFailed };
+  /// kDeferred: the question goes back to the caller, who repeats the call with the answer (an
+  /// MCP 2026-07-28 input_required result); nothing of the call runs now.
+  enum class Kind { kAccept, kDecline, kCancel, kFailed, kDeferred };
   Kind kind = Kind::kFailed;
   std::string who;     // who said it, for the audit record ("elicitation via Claude 1.2 (session ...)")
   std::string detail;  // why it failed, or what the human said
@@ -186,6 +188,9 @@ class Gateway {
 
   ArtifactStore* artifacts() const { return artifacts_; }
 
+  /// Writes an audit event record ("confirmation.accepted", "request-state.refused", ...).
+  void AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target, audit::Json details);
+
   /// Whether commands on `local` run in a kernel-enforced sandbox, and which (Runtime sets this
   /// from its SandboxedRunner; unit tests with fake executors keep the default). Without one,
   /// anything on `local` that is not read-only needs a human: fail closed.
@@ -212,7 +217,7 @@ class Gateway {
                Confirmer* confirmer, const core::CancelToken& cancel);
   /// How a confirmation ended: `error` unset means go ahead.
   struct Confirmation {
-    std::string decision;  // "confirmed", "refused", "approval-pending"
+    std::string decision;  // "confirmed", "refused", "approval-pending", "input-required"
     std::optional<std::string> error;
     std::string approver;
     std::string approval_id;
@@ -227,7 +232,6 @@ class Gateway {
   void Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunResult& result, const core::CancelToken& cancel);
   Executor* ExecutorFor(const inventory::Target& target) const;
   void AuditRefusal(const audit::Actor& actor, const RunCall& call, const std::string& rule, const std::string& why);
-  void AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target, audit::Json details);
 
   std::unique_ptr<LiveInventory> owned_inventory_;  // when constructed from a plain inventory
   LiveInventory& inventory_;

@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,7 +175,11 @@ struct HttpSession {
   HttpSession(gateway::Gateway& gateway, ResourceProvider* resources, const std::string& peer)
       : tasks(256),
         session(std::make_unique<Session>(outbox, tasks, MakeTools(gateway), "http " + peer, resources, "mcp-http")),
-        id(core::HexEncode(core::RandomBytes(16))) {}
+        id(core::HexEncode(core::RandomBytes(16))) {
+    session->set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
+      gateway.AuditEvent(event, actor, "", std::move(details));
+    });
+  }
 
   RoutingOutbox outbox;
   ThreadTaskRunner tasks;
@@ -263,6 +268,30 @@ bool OriginAllowed(std::string_view origin, const std::string& listen, bool tls,
   }
   own.push_back(scheme + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port);
   return std::find(own.begin(), own.end(), o) != own.end();
+}
+
+bool HostAllowed(std::string_view host_header, const std::string& listen, const std::vector<std::string>& extra) {
+  if (listen.rfind("unix:", 0) == 0 || !inventory::IsLoopbackListen(listen) || host_header.empty()) return true;
+  std::string host = Lower(host_header);
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
+  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+    host.resize(colon);
+  }
+  if (host == "localhost" || host == "::1") return true;
+  unsigned char buf[4];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1 && buf[0] == 127) return true;
+  for (const auto& origin : extra) {
+    std::string o = Lower(origin);
+    o = o.substr(o.find("://") + 3);
+    if (!o.empty() && o.front() == '[') {
+      o = o.substr(1, o.find(']') - 1);
+    } else if (auto colon = o.rfind(':'); colon != std::string::npos) {
+      o.resize(colon);
+    }
+    if (o == host) return true;
+  }
+  return false;
 }
 
 core::Result<HttpSettings> HttpSettingsFor(const inventory::GatewaySettings& g) {
@@ -360,6 +389,54 @@ struct HttpServer::Impl {
     if (refused) refused(peer, text);
   }
 
+  // The session serving 2026-07-28 requests from one address: stateless for the protocol, one per
+  // address so that audit records and requestState bindings name it.
+  std::map<std::string, std::shared_ptr<HttpSession>> modern_sessions;
+
+  std::shared_ptr<HttpSession> ModernSession(const std::string& address) {
+    auto& s = modern_sessions[address];
+    if (!s) s = std::make_shared<HttpSession>(gateway, artifacts ? &*artifacts : nullptr, address);
+    s->last_used = std::chrono::steady_clock::now();
+    return s;
+  }
+
+  // The 2026-07-28 rule: MCP-Protocol-Version, Mcp-Method and (for tools/call, resources/read)
+  // Mcp-Name must say what the body says. "" when they do.
+  static std::string ModernHeaderMismatch(const Request& req, const std::string& method, const Json& params) {
+    auto header = [&](const char* name) {
+      std::string v(View(req[name]));
+      // Values that are not plain ASCII come base64-wrapped: =?base64?...?=
+      if (v.size() > 11 && v.rfind("=?base64?", 0) == 0 && v.compare(v.size() - 2, 2, "?=") == 0) {
+        if (auto decoded = core::Base64Decode(v.substr(9, v.size() - 11))) v = *decoded;
+      }
+      return v;
+    };
+    const std::string version = core::StringOr(params.value("_meta", Json::object()), kMetaProtocolVersion);
+    if (header("MCP-Protocol-Version") != version) {
+      return "the MCP-Protocol-Version header (" + header("MCP-Protocol-Version") + ") must equal params._meta's " +
+             version;
+    }
+    if (header("Mcp-Method") != method) return "the Mcp-Method header must name the body's method, " + method;
+    if (method == "tools/call" || method == "resources/read" || method == "prompts/get") {
+      const std::string name = core::StringOr(params, method == "resources/read" ? "uri" : "name");
+      if (header("Mcp-Name") != name) return "the Mcp-Name header must be the body's " + name;
+    }
+    return "";
+  }
+
+  // The HTTP status of a 2026-07-28 error answer.
+  static http::status ModernStatus(const std::string& message) {
+    if (message.find("\"error\"") == std::string::npos) return http::status::ok;
+    const Json m = core::ParseUntrustedJson(message);
+    const int code = m.is_object() && m.contains("error") ? m["error"].value("code", 0) : 0;
+    if (code == rpc::kMethodNotFound) return http::status::not_found;
+    if (code == rpc::kInvalidParams || code == rpc::kInvalidRequest || code == kHeaderMismatch ||
+        code == kMissingRequiredClientCapability || code == kUnsupportedProtocolVersion) {
+      return http::status::bad_request;
+    }
+    return http::status::ok;
+  }
+
   void EndSession(const std::string& id) {
     auto it = sessions.find(id);
     if (it == sessions.end()) return;
@@ -382,6 +459,15 @@ struct HttpServer::Impl {
       }
     }
     for (const auto& id : ended) EndSession(id);
+    for (auto it = modern_sessions.begin(); it != modern_sessions.end();) {
+      auto& s = it->second;
+      if (s->active == 0 && !s->session->busy() && now - s->last_used > settings.session_idle) {
+        reaper.Add(std::move(s));
+        it = modern_sessions.erase(it);
+      } else {
+        ++it;
+      }
+    }
     if (make_room && sessions.size() >= settings.max_sessions && !oldest.empty()) EndSession(oldest);
   }
 
@@ -434,6 +520,18 @@ struct HttpServer::Impl {
                      "text/plain; charset=utf-8", {{http::field::www_authenticate, challenge}});
   }
 
+  static http::response<http::string_body> UnsupportedVersion(const Request& req, const std::string& version) {
+    Json supported = Json::array();
+    for (auto v : kModernProtocolVersions) supported.push_back(std::string(v));
+    for (auto v : kProtocolVersions) supported.push_back(std::string(v));
+    return MakeReply(req, http::status::bad_request,
+                     rpc::Encode(rpc::MakeError(nullptr, kUnsupportedProtocolVersion,
+                                                "unsupported MCP-Protocol-Version " + version + "; this server speaks " +
+                                                    supported.dump(),
+                                                Json{{"supported", supported}, {"requested", version}})),
+                     "application/json");
+  }
+
   static http::response<http::string_body> MethodNotAllowed(const Request& req) {
     return MakeReply(req, http::status::method_not_allowed,
                      "POST a JSON-RPC message to /mcp (this server opens no GET event stream)\n",
@@ -475,6 +573,14 @@ struct HttpServer::Impl {
                                    " may not use this endpoint; an operator can list it in [gateway] "
                                    "http_allowed_origins\n"));
     }
+    if (auto host = View(req[http::field::host]); !HostAllowed(host, settings.listen, settings.allowed_origins)) {
+      spdlog::warn("MCP over HTTP: refused a request from {} for Host {}", peer, std::string(host));
+      co_return co_await Send(stream, MakeReply(req, http::status::forbidden,
+                                                "Host " + std::string(host) +
+                                                    " is not this gateway (a DNS rebinding attempt?); a reverse proxy "
+                                                    "that keeps its own host name lists it in [gateway] "
+                                                    "http_allowed_origins\n"));
+    }
     const std::string token = BearerToken(View(req[http::field::authorization]));
     if (token.empty()) {
       co_return co_await Send(stream, Unauthorized(req, false));
@@ -485,12 +591,10 @@ struct HttpServer::Impl {
       co_return co_await Send(stream, Unauthorized(req, true));
     }
     if (auto version = View(req["MCP-Protocol-Version"]); !version.empty()) {
-      if (std::find(std::begin(kProtocolVersions), std::end(kProtocolVersions), version) == std::end(kProtocolVersions)) {
-        std::string supported;
-        for (auto v : kProtocolVersions) supported += (supported.empty() ? "" : ", ") + std::string(v);
-        co_return co_await Send(stream, RpcError(req, http::status::bad_request, rpc::kInvalidRequest,
-                                    "unsupported MCP-Protocol-Version " + std::string(version) + "; this server speaks " +
-                                        supported));
+      if (std::find(std::begin(kProtocolVersions), std::end(kProtocolVersions), version) == std::end(kProtocolVersions) &&
+          std::find(std::begin(kModernProtocolVersions), std::end(kModernProtocolVersions), version) ==
+              std::end(kModernProtocolVersions)) {
+        co_return co_await Send(stream, UnsupportedVersion(req, std::string(version)));
       }
     }
     if (req.method() == http::verb::delete_) {
@@ -537,7 +641,20 @@ struct HttpServer::Impl {
                                    ? msg["method"].get<std::string>()
                                    : "";
     std::shared_ptr<HttpSession> hs;
-    if (is_request && method == "initialize") {
+    const Json params = msg.contains("params") ? msg["params"] : Json();
+    const bool modern = is_request && IsModernRequest(method, params);
+    if (!is_request && !msg.contains("method") && req["Mcp-Session-Id"].empty()) {
+      co_return co_await Send(stream, RpcError(req, http::status::bad_request, rpc::kInvalidRequest,
+                                               "a 2026-07-28 client never POSTs responses; an earlier one sends "
+                                               "Mcp-Session-Id with them"));
+    }
+    if (modern) {
+      // Stateless: no session id is minted or read. The headers must repeat what the body says.
+      if (std::string mismatch = ModernHeaderMismatch(req, method, params); !mismatch.empty()) {
+        co_return co_await Send(stream, RpcError(req, http::status::bad_request, kHeaderMismatch, mismatch));
+      }
+      hs = ModernSession(peer.substr(0, peer.rfind(':')));
+    } else if (is_request && method == "initialize") {
       if (sessions.size() >= settings.max_sessions) ExpireSessions(true);
       if (sessions.size() >= settings.max_sessions) {
         co_return co_await Send(stream, TooManySessions(req));
@@ -590,14 +707,25 @@ struct HttpServer::Impl {
     } guard{hs, id, answers.get()};
     ++hs->active;
     hs->session->HandleLine(req.body());
-    co_return co_await Answer(stream, req, *hs, method == "initialize", *answers, *timer, events_ok);
+    bool answered = false;
+    try {
+      answered = co_await Answer(stream, req, *hs, method == "initialize", *answers, *timer, events_ok, modern);
+    } catch (const std::exception&) {
+      // The client closed the response stream: for a 2026-07-28 request that is its cancellation.
+      if (modern) {
+        hs->session->HandleLine(rpc::Encode(rpc::MakeNotification("notifications/cancelled",
+                                                                  Json{{"requestId", id}, {"reason", "stream closed"}})));
+      }
+      throw;
+    }
+    co_return answered;
   }
 
   // Writes the answers to one request: a single JSON response when the answer comes first and
   // soon, else an event stream carrying progress, elicitations and finally the answer.
   template <class Stream>
   asio::awaitable<bool> Answer(Stream& stream, Request& req, HttpSession& hs, bool initialize, ResponseStream& answers,
-                               asio::steady_timer& timer, bool events_ok) {
+                               asio::steady_timer& timer, bool events_ok, bool modern) {
     const auto json_until = std::chrono::steady_clock::now() + kJsonAnswerWait;
     std::optional<http::response<http::empty_body>> head;
     std::optional<http::response_serializer<http::empty_body>> serializer;
@@ -611,7 +739,8 @@ struct HttpServer::Impl {
           const bool started = initialize && hs.session->initialized();
           if (started) spdlog::info("MCP over HTTP: session {} started", hs.session->id());
           if (initialize && !started) EndSession(hs.id);
-          http::response<http::string_body> res{http::status::ok, req.version()};
+          http::response<http::string_body> res{modern ? ModernStatus(messages.front()) : http::status::ok,
+                                                req.version()};
           res.set(http::field::content_type, "application/json");
           res.set(http::field::cache_control, "no-store");
           if (started) res.set("Mcp-Session-Id", hs.id);
@@ -625,6 +754,7 @@ struct HttpServer::Impl {
           head.emplace(http::status::ok, req.version());
           head->set(http::field::content_type, "text/event-stream");
           head->set(http::field::cache_control, "no-store");
+          head->set("X-Accel-Buffering", "no");  // nginx and friends must pass events through at once
           if (initialize) head->set("Mcp-Session-Id", hs.id);
           head->chunked(true);
           head->keep_alive(req.keep_alive());
@@ -865,7 +995,9 @@ void HttpServer::Stop() {
     if (s.unix_acceptor) s.unix_acceptor->close(ignored);
     std::vector<std::shared_ptr<HttpSession>> all;
     for (auto& [id, session] : s.sessions) all.push_back(session);
+    for (auto& [address, session] : s.modern_sessions) all.push_back(session);
     s.sessions.clear();
+    s.modern_sessions.clear();
     taken.set_value(std::move(all));
   });
   for (auto& session : future.get()) session->session->Shutdown();

@@ -72,4 +72,9 @@ std::string BearerToken(std::string_view authorization);
 /// including "null", does not. Compared case-insensitively.
 bool OriginAllowed(std::string_view origin, const std::string& listen, bool tls, const std::vector<std::string>& extra);
 
+/// DNS-rebinding protection: on a loopback listener a request must name a loopback host
+/// (localhost, 127.x, [::1]) or the host of one of `extra` origins in its Host header. Any Host
+/// passes on other listeners, where a reverse proxy or a LAN name is expected.
+bool HostAllowed(std::string_view host, const std::string& listen, const std::vector<std::string>& extra);
+
 }  // namespace labgate::mcp

@@ -30,6 +30,19 @@ bool IsProgressToken(const Json& token) { return token.is_string() || token.is_n
 
 }  // namespace
 
+const char* Session::Instructions() {
+  return "labgate acts on the operator's homelab machines. Call `targets` to see what exists and what each "
+         "target may do, then `run` with a target and a command (an argv array runs without a shell), or "
+         "`screen`, `camera` and `location` where a target offers them. Every action is audited; refusals say which "
+         "rule refused and what the operator can change.";
+}
+
+bool IsModernRequest(const std::string& method, const Json& params) {
+  if (method == "server/discover") return true;
+  return params.is_object() && params.contains("_meta") && params["_meta"].is_object() &&
+         params["_meta"].contains(kMetaProtocolVersion);
+}
+
 std::string NegotiateProtocolVersion(std::string_view requested) {
   for (auto v : kProtocolVersions) {
     if (v == requested) return std::string(v);
@@ -48,7 +61,11 @@ const char* LogLevelName(LogLevel level) { return kLevelNames[static_cast<int>(l
 
 Session::Session(Outbox& outbox, TaskRunner& tasks, std::vector<ToolDefinition> tools, std::string os_user,
                  ResourceProvider* resources, std::string via)
-    : outbox_(outbox), tasks_(tasks), tools_(std::move(tools)), resources_(resources) {
+    : outbox_(outbox),
+      tasks_(tasks),
+      tools_(std::move(tools)),
+      resources_(resources),
+      states_(std::make_unique<RequestStates>(std::chrono::minutes(10))) {
   actor_.via = std::move(via);
   actor_.os_user = std::move(os_user);
   actor_.session_id = NewSessionId();
@@ -95,7 +112,11 @@ void Session::HandleLine(std::string_view line) {
   try {
     switch (msg.kind) {
       case rpc::MessageKind::kRequest:
-        HandleRequest(msg.id, msg.method, msg.params);
+        if (IsModernRequest(msg.method, msg.params)) {
+          HandleModernRequest(msg.id, msg.method, msg.params);
+        } else {
+          HandleRequest(msg.id, msg.method, msg.params);
+        }
         break;
       case rpc::MessageKind::kNotification:
         HandleNotification(msg.method, msg.params);
@@ -199,10 +220,7 @@ Json Session::Initialize(const Json& params) {
   return Json{{"protocolVersion", version},
               {"capabilities", capabilities},
               {"serverInfo", {{"name", "labgate"}, {"title", "labgate homelab gateway"}, {"version", LABGATE_VERSION}}},
-              {"instructions",
-               "labgate acts on the operator's homelab machines. Call `targets` to see what exists and what each "
-               "target may do, then `run` with a target and a command (an argv array runs without a shell), or "
-               "`screen`, `camera` and `location` where a target offers them. Every action is audited; refusals say which rule refused and what the operator can change."}};
+              {"instructions", Instructions()}};
 }
 
 void Session::CallTool(const Json& id, const Json& params) {
@@ -671,6 +689,203 @@ void Session::Shutdown() {
     pending_cv_.notify_all();
   }
   tasks_.WaitAll();
+}
+
+}  // namespace labgate::mcp
+
+// ---- The modern era (2026-07-28): stateless requests, confirmations as input_required ----
+
+namespace labgate::mcp {
+namespace {
+
+constexpr const char* kConfirmKey = "labgate-confirm";
+constexpr std::int64_t kStaticTtlMs = 3600 * 1000;  // tools and templates change only with the binary
+
+Json SupportedVersions() {
+  Json all = Json::array();
+  for (auto v : kModernProtocolVersions) all.push_back(std::string(v));
+  for (auto v : kProtocolVersions) all.push_back(std::string(v));
+  return all;
+}
+
+}  // namespace
+
+void Session::SendModernResult(const Json& id, Json result, std::optional<std::int64_t> ttl_ms, const char* cache_scope) {
+  if (!result.contains("resultType")) result["resultType"] = "complete";
+  result["_meta"][kMetaServerInfo] = {{"name", "labgate"}, {"version", LABGATE_VERSION}};
+  if (ttl_ms) {
+    result["ttlMs"] = *ttl_ms;
+    result["cacheScope"] = cache_scope;
+  }
+  SendResult(id, std::move(result));
+}
+
+void Session::HandleModernRequest(const Json& id, const std::string& method, const Json& params) {
+  const Json meta = params.is_object() && params.contains("_meta") ? params["_meta"] : Json::object();
+  if (!meta.is_object() || !meta.contains(kMetaProtocolVersion) || !meta[kMetaProtocolVersion].is_string()) {
+    return SendError(id, rpc::kInvalidParams,
+                     std::string("a 2026-07-28 request needs params._meta[\"") + kMetaProtocolVersion +
+                         "\"] (a string); a client of an earlier revision starts with initialize");
+  }
+  const std::string version = meta[kMetaProtocolVersion];
+  if (std::find(std::begin(kModernProtocolVersions), std::end(kModernProtocolVersions), version) ==
+      std::end(kModernProtocolVersions)) {
+    outbox_.Send(rpc::MakeError(id, kUnsupportedProtocolVersion,
+                                "unsupported protocol version " + version + "; this server speaks " +
+                                    SupportedVersions().dump() + " (the earlier ones through initialize)",
+                                Json{{"supported", SupportedVersions()}, {"requested", version}}),
+                 id);
+    return;
+  }
+  if (!meta.contains(kMetaClientCapabilities) || !meta[kMetaClientCapabilities].is_object()) {
+    return SendError(id, rpc::kInvalidParams,
+                     std::string("a 2026-07-28 request needs params._meta[\"") + kMetaClientCapabilities +
+                         "\"] (an object; {} when the client offers none)");
+  }
+  const Json& capabilities = meta[kMetaClientCapabilities];
+  audit::Actor actor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    actor = actor_;
+  }
+  if (meta.contains(kMetaClientInfo) && meta[kMetaClientInfo].is_object()) {
+    actor.client_name = core::StringOr(meta[kMetaClientInfo], "name");
+    actor.client_version = core::StringOr(meta[kMetaClientInfo], "version");
+  }
+
+  if (method == "server/discover") {
+    Json caps = {{"tools", Json::object()}};
+    if (resources_) caps["resources"] = Json::object();
+    return SendModernResult(id,
+                            Json{{"supportedVersions", SupportedVersions()},
+                                 {"capabilities", caps},
+                                 {"instructions", Instructions()}},
+                            kStaticTtlMs, "public");
+  }
+  if (method == "tools/list") {
+    Json list = Json::array();
+    for (const auto& tool : tools_) {
+      Json d = tool.descriptor;
+      d.erase("execution");  // the 2025-11-25 task hint; the modern era has its own extension
+      list.push_back(std::move(d));
+    }
+    return SendModernResult(id, Json{{"tools", list}}, kStaticTtlMs, "public");
+  }
+  if (method == "tools/call") return CallToolModern(id, params, capabilities, std::move(actor));
+  if (resources_ && method == "resources/list") return SendModernResult(id, Json{{"resources", resources_->List()}}, 0);
+  if (resources_ && method == "resources/templates/list") {
+    return SendModernResult(id, Json{{"resourceTemplates", resources_->Templates()}}, kStaticTtlMs, "public");
+  }
+  if (resources_ && method == "resources/read") {
+    if (!params.contains("uri") || !params["uri"].is_string()) {
+      return SendError(id, rpc::kInvalidParams, "resources/read needs params.uri (a string)");
+    }
+    auto contents = resources_->Read(params["uri"].get<std::string>());
+    // The modern era answers an unknown resource with -32602.
+    if (!contents) {
+      return SendError(id, contents.error().code == core::ErrorCode::kNotFound ? rpc::kInvalidParams : rpc::kInternalError,
+                       contents.error().message);
+    }
+    // A capture never changes once kept.
+    return SendModernResult(id, Json{{"contents", *contents}}, kStaticTtlMs);
+  }
+  SendError(id, rpc::kMethodNotFound,
+            "method not found: " + method + " (2026-07-28 has no initialize, ping or logging/setLevel; this server "
+                                            "answers server/discover, tools/list, tools/call and resources/*)");
+}
+
+void Session::CallToolModern(const Json& id, const Json& params, const Json& capabilities, audit::Actor actor) {
+  if (!params.contains("name") || !params["name"].is_string()) {
+    return SendError(id, rpc::kInvalidParams, "tools/call needs params.name (a string)");
+  }
+  const std::string name = params["name"];
+  Json arguments = params.value("arguments", Json::object());
+  if (arguments.is_null()) arguments = Json::object();
+  if (!arguments.is_object()) return SendError(id, rpc::kInvalidParams, "tools/call params.arguments must be an object");
+  const ToolDefinition* tool = nullptr;
+  for (const auto& t : tools_) {
+    if (t.descriptor["name"] == name) tool = &t;
+  }
+  if (!tool) return SendError(id, rpc::kInvalidParams, "unknown tool '" + name + "'");
+
+  auto input = std::make_shared<InputExchange>();
+  input->can_elicit = capabilities.contains("elicitation") && capabilities["elicitation"].is_object();
+  const StateBinding binding{"tools/call", name, core::Sha256Hex(arguments.dump()), actor.via + " " + actor.os_user};
+  const bool has_state = params.contains("requestState") && !params["requestState"].is_null();
+  const bool has_answers = params.contains("inputResponses") && params["inputResponses"].is_object() &&
+                           !params["inputResponses"].empty();
+  auto refuse = [&](const std::string& why) {
+    Json details = {{"tool", name}, {"reason", why}};
+    if (auditor_) auditor_("request-state.refused", actor, details);
+    spdlog::warn("MCP: refused a tools/call retry from {}: {}", actor.client_name, why);
+    SendModernResult(id, Json{{"content", Json::array({{{"type", "text"},
+                                                        {"text", "refused: " + why +
+                                                                     ". Nothing ran; repeat the call without "
+                                                                     "requestState and inputResponses to ask a human "
+                                                                     "again."}}})},
+                              {"isError", true}});
+  };
+  if (has_answers && !has_state) {
+    return refuse("inputResponses came without the requestState labgate issued with its question, so they are not "
+                  "a human's answer to it");
+  }
+  if (has_state) {
+    if (!params["requestState"].is_string()) return refuse("the requestState is not a string labgate issued");
+    if (auto ok = states_->Redeem(params["requestState"].get<std::string>(), binding); !ok) {
+      return refuse(ok.error().message);
+    }
+    const Json answer = has_answers ? params["inputResponses"].value(kConfirmKey, Json()) : Json();
+    if (answer.is_object()) {
+      const std::string action = core::StringOr(answer, "action");
+      const Json content = answer.value("content", Json::object());
+      if (action == "accept") {
+        input->answer = content.is_object() && content.value("confirm", false) == true ? "accept" : "decline";
+      } else if (action == "decline" || action == "cancel") {
+        input->answer = action;
+      }
+      input->who = "a human via MCP input_required in " + actor.client_name + " " + actor.client_version + " (OS user " +
+                   actor.os_user + ")";
+    }
+  }
+
+  const std::string key = rpc::Encode(id);
+  auto cancel = std::make_shared<core::CancelToken>();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shutting_down_) return outbox_.Unanswered(id);
+    if (in_flight_.count(key)) {
+      return SendError(id, rpc::kInvalidRequest, "request id " + key + " is already in use by a call in flight");
+    }
+    in_flight_[key] = cancel;
+  }
+  Json progress_token;
+  const Json meta = params["_meta"];
+  if (meta.contains("progressToken") && IsProgressToken(meta["progressToken"])) progress_token = meta["progressToken"];
+  auto work = [this, id, key, cancel, actor, tool, arguments, progress_token, input, binding] {
+    ToolContext ctx{actor, *cancel, *this, id, "", nullptr, nullptr};
+    ctx.input = input.get();
+    Json body = RunHandler(*tool, ctx, arguments, progress_token, nullptr);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_flight_.erase(key);
+    }
+    if (body.is_null()) return outbox_.Unanswered(id);
+    if (!input->elicitation.is_null()) {
+      // Nothing ran: the question goes back to the client, and its retry brings the answer.
+      return SendModernResult(
+          id, Json{{"resultType", "input_required"},
+                   {"inputRequests", {{kConfirmKey, {{"method", "elicitation/create"}, {"params", input->elicitation}}}}},
+                   {"requestState", states_->Issue(binding)}});
+    }
+    SendModernResult(id, std::move(body));
+  };
+  if (!tasks_.Spawn(std::move(work))) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_flight_.erase(key);
+    }
+    SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
+  }
 }
 
 }  // namespace labgate::mcp

@@ -16,14 +16,41 @@
 #include "core/cancel.h"
 #include "core/result.h"
 #include "mcp/outbox.h"
+#include "mcp/request_state.h"
 #include "mcp/tasks.h"
 
 namespace labgate::mcp {
 
 using Json = nlohmann::json;
 
-/// Protocol revisions this server speaks, newest first.
+/// Protocol revisions this server speaks through `initialize` (the legacy era), newest first.
 inline constexpr std::string_view kProtocolVersions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+/// Revisions served statelessly, with the version and client capabilities in each request's
+/// _meta (the modern era).
+inline constexpr std::string_view kModernProtocolVersions[] = {"2026-07-28"};
+
+/// The per-request _meta keys of the modern era.
+inline constexpr const char* kMetaProtocolVersion = "io.modelcontextprotocol/protocolVersion";
+inline constexpr const char* kMetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities";
+inline constexpr const char* kMetaClientInfo = "io.modelcontextprotocol/clientInfo";
+inline constexpr const char* kMetaServerInfo = "io.modelcontextprotocol/serverInfo";
+
+/// Error codes of the 2026-07-28 revision.
+inline constexpr int kHeaderMismatch = -32020;
+inline constexpr int kMissingRequiredClientCapability = -32021;
+inline constexpr int kUnsupportedProtocolVersion = -32022;
+
+/// Whether a request belongs to the modern era: server/discover, or the version in its _meta.
+bool IsModernRequest(const std::string& method, const Json& params);
+
+/// A modern-era call's confirmation: asked by answering input_required, answered in the
+/// client's retry of the same call, which carries the requestState labgate issued.
+struct InputExchange {
+  bool can_elicit = false;  // this request declared the elicitation capability
+  std::string answer;       // "accept", "decline" or "cancel" from a verified retry; "" on the first try
+  std::string who;          // who answered, for the audit
+  Json elicitation;         // elicitation/create params, set when a human must be asked
+};
 
 /// The revision to answer `initialize` with: the client's when supported, else the newest.
 std::string NegotiateProtocolVersion(std::string_view requested);
@@ -48,6 +75,8 @@ struct ToolContext {
   std::function<void(const std::string& target, std::string_view bytes)> output;
   /// Sends notifications/progress when the request carried a progressToken; else does nothing.
   std::function<void(double progress, std::optional<double> total, const std::string& message)> progress;
+  /// Set for a modern-era call: confirmations go back to the client as input_required.
+  InputExchange* input = nullptr;
 };
 
 /// A tool's answer: content blocks, optional structured content, and whether it failed.
@@ -112,6 +141,13 @@ class Session {
   /// The session's id in the audit log.
   const std::string& id() const { return actor_.session_id; }
 
+  /// Where the session writes audit events of its own (a refused requestState); set before the
+  /// first line is handled.
+  using Auditor = std::function<void(const std::string& event, const audit::Actor& actor, Json details)>;
+  void set_auditor(Auditor auditor) { auditor_ = std::move(auditor); }
+  /// The server's `instructions`, shared by initialize and server/discover.
+  static const char* Instructions();
+
   bool initialized() const;
   std::string protocol_version() const;
   /// The client's declared capabilities from initialize (e.g. "elicitation").
@@ -119,6 +155,11 @@ class Session {
 
  private:
   void HandleRequest(const Json& id, const std::string& method, const Json& params);
+  /// A 2026-07-28 request, served from its own _meta alone.
+  void HandleModernRequest(const Json& id, const std::string& method, const Json& params);
+  void CallToolModern(const Json& id, const Json& params, const Json& capabilities, audit::Actor actor);
+  void SendModernResult(const Json& id, Json result, std::optional<std::int64_t> ttl_ms = std::nullopt,
+                        const char* cache_scope = "private");
   void HandleNotification(const std::string& method, const Json& params);
   void HandleResponse(const Json& id, const Json& result, const Json& error);
   Json Initialize(const Json& params);
@@ -156,6 +197,8 @@ class Session {
   std::vector<ToolDefinition> tools_;
   ResourceProvider* resources_;
   audit::Actor actor_;
+  Auditor auditor_;
+  std::unique_ptr<RequestStates> states_;  // requestState of input_required results
 
   mutable std::mutex mutex_;
   bool initialized_ = false;

@@ -22,6 +22,9 @@ int ServeStdio(gateway::Gateway& gateway, int in_fd, int out_fd, const std::stri
   std::optional<ArtifactResources> artifacts;
   if (gateway.artifacts()) artifacts.emplace(*gateway.artifacts());
   Session session(outbox, tasks, MakeTools(gateway), os_user, artifacts ? &*artifacts : nullptr);
+  session.set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
+    gateway.AuditEvent(event, actor, "", std::move(details));
+  });
   core::LineFramer framer(kMaxLineBytes);
 
   char buf[65536];

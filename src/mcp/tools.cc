@@ -205,6 +205,27 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
   return call;
 }
 
+// The form a human confirms a command with: what runs where, the risk and the rule that asks.
+Json ConfirmationForm(const gateway::ConfirmQuestion& q) {
+  std::string targets;
+  for (const auto& t : q.targets) targets += (targets.empty() ? "" : ", ") + t;
+  std::string message = "labgate asks before running a " + q.risk + " command.\n\nTargets: " + targets +
+                        "\nCommand: " + q.command + "\nWorking directory: " + (q.cwd.empty() ? "(default)" : q.cwd) +
+                        "\nRisk: " + q.risk + "\nRule: " + q.rule + "\nWhy: " + q.reason +
+                        "\n\nRun exactly this? Decline to refuse it.";
+  Json params = {{"message", message},
+                 {"requestedSchema",
+                  {{"type", "object"},
+                   {"properties",
+                    {{"confirm",
+                      {{"type", "boolean"},
+                       {"title", "Run it"},
+                       {"description", "Run exactly this command on these targets"},
+                       {"default", false}}}}},
+                   {"required", Json::array({"confirm"})}}}};
+  return params;
+}
+
 // Asks the person at the MCP client through elicitation/create (form mode).
 class ElicitationConfirmer final : public gateway::Confirmer {
  public:
@@ -221,22 +242,7 @@ class ElicitationConfirmer final : public gateway::Confirmer {
   }
 
   gateway::ConfirmAnswer Ask(const gateway::ConfirmQuestion& q, const core::CancelToken& cancel) override {
-    std::string targets;
-    for (const auto& t : q.targets) targets += (targets.empty() ? "" : ", ") + t;
-    std::string message = "labgate asks before running a " + q.risk + " command.\n\nTargets: " + targets +
-                          "\nCommand: " + q.command + "\nWorking directory: " + (q.cwd.empty() ? "(default)" : q.cwd) +
-                          "\nRisk: " + q.risk + "\nRule: " + q.rule + "\nWhy: " + q.reason +
-                          "\n\nRun exactly this? Decline to refuse it.";
-    Json params = {{"message", message},
-                   {"requestedSchema",
-                    {{"type", "object"},
-                     {"properties",
-                      {{"confirm",
-                        {{"type", "boolean"},
-                         {"title", "Run it"},
-                         {"description", "Run exactly this command on these targets"},
-                         {"default", false}}}}},
-                     {"required", Json::array({"confirm"})}}}};
+    Json params = ConfirmationForm(q);
     if (session_.protocol_version() >= "2025-11-25") params["mode"] = "form";
     gateway::ConfirmAnswer answer;
     answer.who = "a human via MCP elicitation in " + actor_.client_name + " " + actor_.client_version + " (session " +
@@ -279,6 +285,51 @@ class ElicitationConfirmer final : public gateway::Confirmer {
   std::chrono::seconds timeout_;
 };
 
+// The modern era's confirmation: the first try hands the question back (input_required), the
+// retry carries the human's answer, already checked against the requestState.
+class InputRequiredConfirmer final : public gateway::Confirmer {
+ public:
+  explicit InputRequiredConfirmer(InputExchange& input) : input_(input) {}
+  gateway::ConfirmAnswer Ask(const gateway::ConfirmQuestion& q, const core::CancelToken&) override {
+    gateway::ConfirmAnswer answer;
+    answer.who = input_.who;
+    if (input_.answer == "accept") {
+      answer.kind = gateway::ConfirmAnswer::Kind::kAccept;
+      answer.detail = "accepted with confirm = true";
+    } else if (input_.answer == "decline") {
+      answer.kind = gateway::ConfirmAnswer::Kind::kDecline;
+      answer.detail = "declined";
+    } else if (input_.answer == "cancel") {
+      answer.kind = gateway::ConfirmAnswer::Kind::kCancel;
+      answer.detail = "dismissed";
+    } else {
+      input_.elicitation = ConfirmationForm(q);
+      input_.elicitation["mode"] = "form";
+      answer.kind = gateway::ConfirmAnswer::Kind::kDeferred;
+      answer.who = "the MCP client, asked through input_required";
+      answer.detail = "the question went back to the client";
+    }
+    return answer;
+  }
+
+ private:
+  InputExchange& input_;
+};
+
+// Who confirms for this call: the modern era's input_required, else elicitation when the
+// client offered it, else nobody here (an approval request for the operator).
+gateway::Confirmer* ConfirmerFor(gateway::Gateway& gw, ToolContext& ctx, std::optional<ElicitationConfirmer>& human,
+                                 std::optional<InputRequiredConfirmer>& deferred) {
+  if (ctx.input) {
+    if (!ctx.input->can_elicit && ctx.input->answer.empty()) return nullptr;
+    deferred.emplace(*ctx.input);
+    return &*deferred;
+  }
+  if (!ElicitationConfirmer::Supported(ctx.session)) return nullptr;
+  human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+  return &*human;
+}
+
 ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
   ToolResult out;
   auto call = ParseRunArguments(args);
@@ -293,9 +344,8 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
     return out;
   }
   std::optional<ElicitationConfirmer> human;
-  if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
-  }
+  std::optional<InputRequiredConfirmer> deferred;
+  gateway::Confirmer* confirmer = ConfirmerFor(gw, ctx, human, deferred);
   if (ctx.output) {
     call->on_output = [&ctx](const std::string& target, core::StreamId, std::string_view bytes) { ctx.output(target, bytes); };
   }
@@ -304,7 +354,7 @@ ToolResult RunTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
       [&](std::size_t done, std::size_t total, const gateway::TargetRunResult& r) {
         ctx.progress(static_cast<double>(done), static_cast<double>(total), gateway::OneLineSummary(r));
       },
-      human ? &*human : nullptr);
+      confirmer);
   for (const auto& r : report.results) {
     ctx.session.Log(r.ok() ? LogLevel::kInfo : LogLevel::kWarning, "labgate.run",
                     Json{{"target", r.target}, {"actionId", r.action_id}, {"summary", gateway::OneLineSummary(r)}},
@@ -419,9 +469,8 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
     return out;
   }
   std::optional<ElicitationConfirmer> human;
-  if (ElicitationConfirmer::Supported(ctx.session)) {
-    human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
-  }
+  std::optional<InputRequiredConfirmer> deferred;
+  gateway::Confirmer* confirmer = ConfirmerFor(gw, ctx, human, deferred);
   auto report = gw.Capture(
       ctx.actor, *call, ctx.cancel,
       [&](std::int64_t elapsed, std::int64_t total) {
@@ -430,14 +479,14 @@ ToolResult CaptureTool(gateway::Gateway& gw, ToolContext& ctx, const std::string
                       static_cast<double>(total) / 1000.0);
         ctx.progress(static_cast<double>(elapsed), static_cast<double>(total), msg);
       },
-      human ? &*human : nullptr);
+      confirmer);
   ctx.session.Log(report.error ? LogLevel::kWarning : LogLevel::kInfo, "labgate." + capability,
                   Json{{"target", report.target}, {"actionId", report.action_id}, {"summary", gateway::CaptureReportText(report)}},
                   ctx.request_id);
   out.structured = gateway::CaptureReportJson(report);
   out.is_error = report.error.has_value();
   if (report.result) {
-    Json block = CaptureContent(report, ctx.session.protocol_version());
+    Json block = CaptureContent(report, ctx.input ? std::string(kModernProtocolVersions[0]) : ctx.session.protocol_version());
     if (!block.is_null()) out.content.push_back(block);
   }
   std::string text = gateway::CaptureReportText(report);

@@ -35,6 +35,19 @@ TEST(HttpOrigin, OwnOriginsAndListedOnesPassEverythingElseIsRefused) {
   EXPECT_FALSE(OriginAllowed("http://127.0.0.1:7023", "unix:/run/x.sock", false, none));
 }
 
+TEST(HttpHost, LoopbackListenersAnswerOnlyLoopbackNamesAndListedOrigins) {
+  const std::vector<std::string> none;
+  EXPECT_TRUE(HostAllowed("127.0.0.1:7023", "127.0.0.1:7023", none));
+  EXPECT_TRUE(HostAllowed("localhost:7023", "127.0.0.1:7023", none));
+  EXPECT_TRUE(HostAllowed("[::1]:7023", "127.0.0.1:7023", none));
+  EXPECT_TRUE(HostAllowed("LOCALHOST", "127.0.0.1:7023", none));
+  EXPECT_FALSE(HostAllowed("evil.example.com", "127.0.0.1:7023", none));
+  EXPECT_FALSE(HostAllowed("evil.example.com:7023", "127.0.0.1:7023", none));
+  EXPECT_FALSE(HostAllowed("localhost.evil.example.com", "127.0.0.1:7023", none));
+  EXPECT_TRUE(HostAllowed("mcp.lab.example", "127.0.0.1:7023", {"https://mcp.lab.example"}));
+  EXPECT_TRUE(HostAllowed("anything.example", "0.0.0.0:7023", none));  // a LAN or proxied listener
+}
+
 class HttpSettingsTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -727,6 +727,26 @@ struct HttpServer::Impl {
   asio::awaitable<bool> Answer(Stream& stream, Request& req, HttpSession& hs, bool initialize, ResponseStream& answers,
                                asio::steady_timer& timer, bool events_ok, bool modern) {
     const auto json_until = std::chrono::steady_clock::now() + kJsonAnswerWait;
+    // For 2026-07-28, a client that closes the connection has cancelled the request: watch for
+    // that without reading (a plain socket turns readable with nothing to peek at). Over TLS the
+    // next keep-alive write finds out instead.
+    auto closed = std::make_shared<bool>(false);
+    if constexpr (!std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+      if (modern) {
+        auto& socket = beast::get_lowest_layer(stream).socket();
+        const int fd = socket.native_handle();
+        std::weak_ptr<bool> flag = closed;
+        socket.async_wait(asio::socket_base::wait_read, [fd, flag, &timer](const beast::error_code& ec) {
+          auto still = flag.lock();
+          if (ec || !still) return;
+          char c;
+          if (::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            *still = true;
+            timer.cancel();
+          }
+        });
+      }
+    }
     std::optional<http::response<http::empty_body>> head;
     std::optional<http::response_serializer<http::empty_body>> serializer;
     auto& lowest = beast::get_lowest_layer(stream);
@@ -790,6 +810,7 @@ struct HttpServer::Impl {
       beast::error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (stopped) co_return false;
+      if (*closed) throw std::runtime_error("the client closed the connection");
       if (!ec && head) {
         static const std::string kComment = ": keep-alive\n\n";
         lowest.expires_after(kWriteTimeout);

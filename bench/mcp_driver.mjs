@@ -1,36 +1,60 @@
-// Drives `labgate mcp` over stdio with raw JSON-RPC and times tool calls.
+// Drives labgate with raw JSON-RPC and times tool calls: `labgate mcp` over stdio, or with
+// MCP_HTTP_URL and MCP_HTTP_TOKEN set, a gateway's Streamable HTTP endpoint (one keep-alive
+// connection, a legacy session).
 // usage: node mcp_driver.mjs LABGATE CONFIG single TARGET N
 //        node mcp_driver.mjs LABGATE CONFIG fanout SELECTOR N
 //        node mcp_driver.mjs LABGATE CONFIG screen TARGET N     (screen snapshots)
+//        node mcp_driver.mjs LABGATE CONFIG targets - N         (the targets tool: transport cost alone)
 // Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm.
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 
 const [bin, config, mode, target, nArg] = process.argv.slice(2);
 const n = Number(nArg);
-const child = spawn(bin, ['mcp', '--config', config], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = readline.createInterface({ input: child.stdout });
-const waiting = new Map();
-lines.on('line', (line) => {
-  const msg = JSON.parse(line);
-  if (msg.id !== undefined && waiting.has(msg.id)) {
-    waiting.get(msg.id)(msg);
-    waiting.delete(msg.id);
-  }
-});
+const httpUrl = process.env.MCP_HTTP_URL;
 let nextId = 1;
-function request(method, params) {
-  const id = nextId++;
-  return new Promise((resolve) => {
-    waiting.set(id, resolve);
-    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+let request;
+let finish;
+let child;
+if (httpUrl) {
+  let session;
+  request = async (method, params) => {
+    const headers = { authorization: `Bearer ${process.env.MCP_HTTP_TOKEN}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream' };
+    if (session) headers['mcp-session-id'] = session;
+    const res = await fetch(httpUrl, { method: 'POST', headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }) });
+    session ??= res.headers.get('mcp-session-id');
+    const text = await res.text();
+    return JSON.parse(text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6));
+  };
+  finish = () => {};
+} else {
+  child = spawn(bin, ['mcp', '--config', config], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout });
+  const waiting = new Map();
+  lines.on('line', (line) => {
+    const msg = JSON.parse(line);
+    if (msg.id !== undefined && waiting.has(msg.id)) {
+      waiting.get(msg.id)(msg);
+      waiting.delete(msg.id);
+    }
   });
+  request = (method, params) => {
+    const id = nextId++;
+    return new Promise((resolve) => {
+      waiting.set(id, resolve);
+      child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+    });
+  };
+  finish = () => finish();
 }
 
 await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
-child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
-const tool = mode === 'screen' ? 'screen' : 'run';
+if (!httpUrl) child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
+const tool = mode === 'screen' ? 'screen' : mode === 'targets' ? 'targets' : 'run';
 const args = mode === 'screen' ? { target }
+  : mode === 'targets' ? {}
   : mode === 'single' ? { target, command: ['true'] }
   : { target, command: ['uptime'] };
 async function call() {
@@ -38,7 +62,7 @@ async function call() {
   const r = await request('tools/call', { name: tool, arguments: args });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const s = r.result?.structuredContent?.summary;
-  const failed = tool === 'screen' ? r.result?.isError !== false : !s || s.ok !== s.total;
+  const failed = tool === 'run' ? !s || s.ok !== s.total : r.result?.isError !== false;
   if (failed) {
     console.error(JSON.stringify(r).slice(0, 2000));
     process.exit(1);
@@ -56,4 +80,4 @@ console.log(JSON.stringify({
   p90_ms: +times[Math.floor(times.length * 0.9)].toFixed(3),
   n,
 }));
-child.stdin.end();
+finish();

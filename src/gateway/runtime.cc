@@ -116,6 +116,7 @@ core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inv) {
   for (const std::string* secret : {&settings.http_token_file, &settings.http_tls_key_file}) {
     if (!secret->empty()) policy.hidden.push_back(*secret);
   }
+  if (settings.http_listen.rfind("unix:", 0) == 0) policy.hidden.push_back(settings.http_listen.substr(5));
   const std::string audit_dir = std::filesystem::path(settings.audit_log).parent_path().string();
   if (audit_dir != settings.state_dir) policy.read_only.push_back(audit_dir);
   if (!inv.source.empty() && inv.source[0] == '/') policy.read_only.push_back(inv.source);

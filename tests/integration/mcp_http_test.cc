@@ -6,8 +6,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -222,6 +224,47 @@ TEST_F(McpHttp, RefusalsLeaveTheGatewayServing) {
   std::ifstream in(dir_.path() + "/audit/audit.jsonl");
   for (std::string line; std::getline(in, line);) audited |= line.find("\"http.refused\"") != std::string::npos;
   EXPECT_TRUE(audited);
+}
+
+// http_listen = "unix:/PATH": the same endpoint on a socket only local users with access reach;
+// the token is still required, and the socket goes away with the gateway.
+TEST(McpHttpUnix, ServesOnAUnixSocketAndRemovesIt) {
+  TempDir dir;
+  const std::string sock = dir.path() + "/mcp-http.sock";
+  const std::string config = dir.Write(
+      "hosts.toml", "[gateway]\nlisten = \"127.0.0.1:" + std::to_string(FreePort()) + "\"\nhttp_listen = \"unix:" + sock +
+                        "\"\nstate_dir = \"" + dir.path() + "/state\"\n");
+  Subprocess gateway({LABGATE_BINARY, "gateway", "--config", config});
+  ASSERT_TRUE(PollUntil([&] { return std::filesystem::exists(sock); }, milliseconds(10000))) << gateway.Stderr();
+  std::string token;
+  std::ifstream(dir.path() + "/state/http.token") >> token;
+  auto post = [&](const std::string& auth) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string body = R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{)"
+                             R"("io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+                             R"("io.modelcontextprotocol/clientCapabilities":{}}}})";
+    const std::string text = "POST /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n" + auth +
+                             "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+                             "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: server/discover\r\n\r\n" + body;
+    EXPECT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
+    std::string in;
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) in.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return in;
+  };
+  EXPECT_EQ(post("").rfind("HTTP/1.1 401", 0), 0u);
+  const std::string ok = post("Authorization: Bearer " + token + "\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+  EXPECT_NE(ok.find("\"supportedVersions\""), std::string::npos) << ok;
+  ::kill(gateway.pid(), SIGTERM);
+  EXPECT_EQ(gateway.Wait(milliseconds(15000)), 0) << gateway.Stderr();
+  EXPECT_FALSE(std::filesystem::exists(sock));
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ if (httpUrl) {
       child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
     });
   };
-  finish = () => finish();
+  finish = () => child.stdin.end();
 }
 
 await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });

@@ -515,8 +515,12 @@ void Session::HandleTaskRequest(const Json& id, const std::string& method, const
                      "no task " + task_id + " in this session (it may have expired after its ttl; tasks/list shows them)");
   }
   if (method == "tasks/get") {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return SendResult(id, TaskJson(*t));
+    Json task;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      task = TaskJson(*t);
+    }
+    return SendResult(id, std::move(task));
   }
   if (method == "tasks/cancel") {
     {

@@ -54,7 +54,9 @@ using core::ErrorCode;
 using core::MakeError;
 using Request = http::request<http::string_body>;
 
-namespace {
+// Named rather than anonymous: the coroutine frames of HttpServer::Impl hold these types, and GCC
+// warns when a type with external linkage has fields of internal linkage.
+namespace http_internal {
 
 constexpr const char* kEndpoint = "/mcp";
 constexpr const char* kMetadataPath = "/.well-known/oauth-protected-resource";
@@ -244,7 +246,9 @@ core::Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-}  // namespace
+}  // namespace http_internal
+
+using namespace http_internal;
 
 std::string BearerToken(std::string_view authorization) {
   if (authorization.size() < 7 || Lower(authorization.substr(0, 7)) != "bearer ") return "";

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SECONDS_EACH=${FUZZ_SECONDS:-30}
+SECONDS_EACH=${FUZZ_SECONDS:-15}
 ALL=(json_rpc shell_policy inventory audit_reader host_output agent_rpc mcp_session)
 NAMES=("${@:-${ALL[@]}}")
 [ $# -gt 0 ] || NAMES=("${ALL[@]}")

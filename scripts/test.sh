@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test from a fresh checkout: install what is missing, build, fetch the pinned MCP SDK
 # client, run the unit, integration and client suites; then the unit and integration suites
-# again under AddressSanitizer+UBSan and under ThreadSanitizer; then the fuzzers (30 s each).
+# again under AddressSanitizer+UBSan and under ThreadSanitizer; then the fuzzers (15 s each).
 # Extra arguments go to the first ctest run (e.g. -R SshHosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +24,5 @@ scripts/sanitize.sh asan
 # Under TSan everything runs several times slower; the capture tests wait on real devices
 # (Xvfb, ffmpeg, gpsd) with real-time limits and ran past them, so they run under ASan only.
 scripts/sanitize.sh tsan -E '^Capture\.'
-# Every parser that takes input from outside, 30 s each under ASan and UBSan.
+# Every parser that takes input from outside, 15 s each under ASan and UBSan (FUZZ_SECONDS).
 scripts/fuzz.sh

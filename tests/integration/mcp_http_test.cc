@@ -181,7 +181,7 @@ TEST_F(McpHttp, ModernCallWhoseStreamClosesIsCancelled) {
     auto c = RunToCompletion({"/usr/bin/pgrep", "-f", marker}, dir_.path());
     return c.status == 0;
   };
-  // Give up on the answer once the call has switched to an event stream.
+  // Give up on the answer while the command runs.
   std::thread client([&] {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
@@ -196,10 +196,7 @@ TEST_F(McpHttp, ModernCallWhoseStreamClosesIsCancelled) {
                        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: run\r\n\r\n" + body;
     ASSERT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
     ASSERT_TRUE(PollUntil([&] { return running(); }, milliseconds(10000))) << "the command never started\n" << gateway_->Stderr();
-    char buf[4096];
-    // The event stream's header arrives after about 10 s; then hang up.
-    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
-    ::close(fd);
+    ::close(fd);  // hang up while the call waits for its answer
   });
   client.join();
   const auto hung_up = std::chrono::steady_clock::now();

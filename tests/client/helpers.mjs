@@ -1,4 +1,5 @@
 // Small helpers the SDK-client suites share.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -51,3 +52,26 @@ export async function waitFor(what, check, timeoutMs = 10_000) {
 }
 
 // The IHDR of a PNG: width, height, bit depth, colour type.
+
+// Starts `labgate gateway --config CONFIG` (its log in DIR/gateway.log) and waits until it serves
+// MCP over HTTP; returns the process (with `exitedWith` once it ends) and the endpoint it logged.
+export async function startHttpGateway(bin, configPath, dir) {
+  const logPath = path.join(dir, 'gateway.log');
+  const log = fs.openSync(logPath, 'w');
+  const gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
+  const url = await waitFor('the gateway to serve MCP over HTTP', () => {
+    if (gateway.exitedWith) throw new Error(`gateway exited: ${fs.readFileSync(logPath, 'utf8')}`);
+    return fs.readFileSync(logPath, 'utf8').match(/MCP over HTTP at (\S+)/)?.[1];
+  });
+  return { gateway, url };
+}
+
+// Ends a process a test started (SIGTERM) and waits for it; nothing when it already ended.
+export async function stopProcess(child) {
+  if (!child || child.exitedWith) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(child.pid, 'SIGTERM');
+  await exited;
+}

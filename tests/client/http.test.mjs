@@ -3,7 +3,7 @@
 // library would never send (no token, a wrong one, a foreign Origin, a 10 MB body).
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { freePort, textOf, waitFor, which } from './helpers.mjs';
+import { freePort, startHttpGateway, stopProcess, textOf, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -82,15 +82,7 @@ describe('MCP over Streamable HTTP with the official SDK client', () => {
       'capabilities = ["run"]',
       '',
     ].join('\n'));
-    const log = fs.openSync(path.join(tmp, 'gateway.log'), 'w');
-    gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
-    url = await waitFor('the gateway to listen for MCP over HTTP', () => {
-      if (gateway.exitedWith) throw new Error(`gateway exited: ${fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8')}`);
-      const m = fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8').match(/MCP over HTTP at (\S+)/);
-      return m?.[1];
-    });
+    ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
     assert.equal(url, `http://127.0.0.1:${httpPort}/mcp`);
     token = fs.readFileSync(path.join(state, 'http.token'), 'utf8').trim();
     assert.equal(fs.statSync(path.join(state, 'http.token')).mode & 0o777, 0o600);
@@ -98,11 +90,7 @@ describe('MCP over Streamable HTTP with the official SDK client', () => {
 
   after(async () => {
     for (const c of clients) await c.close().catch(() => {});
-    if (gateway && !gateway.exitedWith) {
-      const exited = new Promise((resolve) => gateway.once('exit', resolve));
-      process.kill(gateway.pid, 'SIGTERM');
-      await exited;
-    }
+    await stopProcess(gateway);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -288,22 +276,13 @@ describe('MCP over HTTPS: TLS from the operator\'s certificate and key files', (
       `audit_log = ${JSON.stringify(path.join(tmp, 'audit.jsonl'))}`,
       '',
     ].join('\n'));
-    const log = fs.openSync(path.join(tmp, 'gateway.log'), 'w');
-    gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
-    await waitFor('the gateway to listen for MCP over HTTPS', () => {
-      if (gateway.exitedWith) throw new Error(`gateway exited: ${fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8')}`);
-      return /MCP over HTTP at https:/.test(fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8'));
-    });
+    let url;
+    ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
+    assert.equal(url, `https://127.0.0.1:${port}/mcp`);
   }, { timeout: TIMEOUT_MS });
 
   after(async () => {
-    if (gateway && !gateway.exitedWith) {
-      const exited = new Promise((resolve) => gateway.once('exit', resolve));
-      process.kill(gateway.pid, 'SIGTERM');
-      await exited;
-    }
+    await stopProcess(gateway);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 

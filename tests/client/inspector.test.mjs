@@ -3,13 +3,13 @@
 // resource, and sees a refusal that names the rule.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort, waitFor, which } from './helpers.mjs';
+import { freePort, startHttpGateway, stopProcess, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -57,23 +57,12 @@ describe('MCP Inspector CLI', () => {
     const out = execFileSync(bin, ['camera', 'local', '--config', configPath, '-o', path.join(tmp, 'snap.jpg')],
       { encoding: 'utf8', cwd: tmp });
     artifact = out.match(/labgate:\/\/artifacts\/[0-9a-f]+/)[0];
-    const log = fs.openSync(path.join(tmp, 'gateway.log'), 'w');
-    gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
-    url = await waitFor('MCP over HTTP', () => {
-      if (gateway.exitedWith) throw new Error(fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8'));
-      return fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8').match(/MCP over HTTP at (\S+)/)?.[1];
-    });
+    ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
     token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
   }, { timeout: TIMEOUT_MS });
 
   after(async () => {
-    if (gateway && !gateway.exitedWith) {
-      const exited = new Promise((resolve) => gateway.once('exit', resolve));
-      process.kill(gateway.pid, 'SIGTERM');
-      await exited;
-    }
+    await stopProcess(gateway);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 

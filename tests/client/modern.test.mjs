@@ -12,7 +12,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { freePort, textOf, waitFor, which } from './helpers.mjs';
+import { freePort, startHttpGateway, stopProcess, textOf, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -73,14 +73,7 @@ for (const transportKind of ['stdio', 'http']) {
         '',
       ].join('\n'));
       if (transportKind === 'http') {
-        const log = fs.openSync(path.join(tmp, 'gateway.log'), 'w');
-        gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
-        fs.closeSync(log);
-        gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
-        url = await waitFor('MCP over HTTP', () => {
-          if (gateway.exitedWith) throw new Error(fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8'));
-          return fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8').match(/MCP over HTTP at (\S+)/)?.[1];
-        });
+        ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
         token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
         let n = 0;
         raw = async (method, params) => {
@@ -118,11 +111,7 @@ for (const transportKind of ['stdio', 'http']) {
 
     after(async () => {
       for (const c of cleanups) await Promise.resolve().then(c).catch(() => {});
-      if (gateway && !gateway.exitedWith) {
-        const exited = new Promise((resolve) => gateway.once('exit', resolve));
-        process.kill(gateway.pid, 'SIGTERM');
-        await exited;
-      }
+      await stopProcess(gateway);
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 

@@ -4,7 +4,7 @@
 // human, and a cancelled task leaves no process behind.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { freePort, sleep, textOf, waitFor, which } from './helpers.mjs';
+import { freePort, sleep, startHttpGateway, stopProcess, textOf, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -73,25 +73,14 @@ for (const transportKind of ['stdio', 'http']) {
         '',
       ].join('\n'));
       if (transportKind === 'http') {
-        const log = fs.openSync(path.join(tmp, 'gateway.log'), 'w');
-        gateway = spawn(bin, ['gateway', '--config', configPath], { stdio: ['ignore', log, log] });
-        fs.closeSync(log);
-        gateway.on('exit', (code, signal) => { gateway.exitedWith = { code, signal }; });
-        url = await waitFor('MCP over HTTP', () => {
-          if (gateway.exitedWith) throw new Error(fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8'));
-          return fs.readFileSync(path.join(tmp, 'gateway.log'), 'utf8').match(/MCP over HTTP at (\S+)/)?.[1];
-        });
+        ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
         token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
       }
     }, { timeout: TIMEOUT_MS });
 
     after(async () => {
       for (const c of clients) await c.close().catch(() => {});
-      if (gateway && !gateway.exitedWith) {
-        const exited = new Promise((resolve) => gateway.once('exit', resolve));
-        process.kill(gateway.pid, 'SIGTERM');
-        await exited;
-      }
+      await stopProcess(gateway);
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 

@@ -34,6 +34,7 @@ export ASAN_OPTIONS="${asan_options:-}:log_path=$reports/asan"
 export UBSAN_OPTIONS="${ubsan_options:-}:log_path=$reports/ubsan"
 export TSAN_OPTIONS="${tsan_options:-}:log_path=$reports/tsan"
 status=0
+echo "== $kind: built in $SECONDS s"
 # The unit tests in one process (one per test would spend minutes starting sanitized binaries),
 # the integration tests one process each, as ctest runs them.
 "$dir/tests/labgate_unit_tests" --gtest_brief=1 || status=$?

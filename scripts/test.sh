@@ -5,24 +5,34 @@
 # Extra arguments go to the first ctest run (e.g. -R SshHosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage says when it starts, so a slow CI run shows where its time went.
+stage() { echo "== $1 (at $SECONDS s)"; }
+stage "dependencies"
 scripts/install-deps.sh
 # The main job first, the way the README starts it: scripts/run.sh builds only `labgate`, and the
 # server must answer `initialize` on the bundled hosts.toml. The full build below reuses that work.
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test.sh","version":"1"}}}'
+stage "scripts/run.sh"
 started=$SECONDS
 answer=$(printf '%s\n' "$init" | LABGATE_CONFIG=hosts.toml scripts/run.sh | head -n 1)
 case "$answer" in
   *'"protocolVersion":"2025-11-25"'*) echo "scripts/run.sh answered initialize after $((SECONDS - started)) s" ;;
   *) echo "scripts/run.sh did not answer initialize: $answer" >&2; exit 1 ;;
 esac
+stage "build"
 scripts/build.sh
 (cd tests/client && npm ci --no-audit --no-fund --loglevel=error)
+stage "tests"
 (cd build && ctest --output-on-failure -j2 "$@")
 # Memory errors, undefined behaviour and data races, in labgate and in the processes the
 # integration tests start (each sanitizer has its own build directory).
+stage "AddressSanitizer"
 scripts/sanitize.sh asan
 # Under TSan everything runs several times slower; the capture tests wait on real devices
 # (Xvfb, ffmpeg, gpsd) with real-time limits and ran past them, so they run under ASan only.
+stage "ThreadSanitizer"
 scripts/sanitize.sh tsan -E '^Capture\.'
 # Every parser that takes input from outside, 15 s each under ASan and UBSan (FUZZ_SECONDS).
+stage "fuzzers"
 scripts/fuzz.sh
+stage "done"

@@ -144,6 +144,7 @@ std::vector<std::string> DescribeChanges(const Inventory& before, const Inventor
   c.Set("gateway.allowed_networks", g0.allowed_networks, g1.allowed_networks);
   c.Number("gateway.approval_ttl_s", g0.approval_ttl_s, g1.approval_ttl_s);
   c.Number("gateway.elicitation_timeout_s", g0.elicitation_timeout_s, g1.elicitation_timeout_s);
+  c.Number("gateway.task_after_ms", g0.task_after_ms, g1.task_after_ms);
   c.Number("gateway.max_timeout_ms", g0.max_timeout_ms, g1.max_timeout_ms);
   c.Number("gateway.key_max_age_days", g0.key_max_age_days, g1.key_max_age_days);
   c.Number("gateway.auth_fail_limit", g0.auth_fail_limit, g1.auth_fail_limit);

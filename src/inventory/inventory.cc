@@ -404,6 +404,7 @@ void ReadGateway(const toml::table& table, const std::string& source, const std:
   if (auto v = r.Integer("key_max_age_days", 1, 3650)) g.key_max_age_days = *v;
   if (auto v = r.Integer("approval_ttl_s", 1, 7 * 24 * 3600)) g.approval_ttl_s = *v;
   if (auto v = r.Integer("elicitation_timeout_s", 5, 3600)) g.elicitation_timeout_s = *v;
+  if (auto v = r.Integer("task_after_ms", 0, 3600 * 1000)) g.task_after_ms = *v;
   if (auto v = r.Integer("artifact_max_bytes", 1LL << 20, 1LL << 40)) g.artifact_max_bytes = *v;
   if (auto v = r.Integer("artifact_max_age_s", 60, 365LL * 24 * 3600)) g.artifact_max_age_s = *v;
   if (auto v = r.Strings("allowed_networks", CheckNetwork)) g.allowed_networks = *v;

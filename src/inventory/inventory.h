@@ -40,6 +40,9 @@ struct GatewaySettings {
   std::int64_t key_max_age_days = 90;
   std::int64_t approval_ttl_s = 900;         // how long an approval request stays open
   std::int64_t elicitation_timeout_s = 300;  // how long a human has to answer an MCP elicitation
+  /// A 2026-07-28 tools/call still running after this long is answered with a task handle (when
+  /// the request declared the tasks extension); 0: such calls become tasks at once.
+  std::int64_t task_after_ms = 5000;
   std::int64_t artifact_max_bytes = 512LL * 1024 * 1024;  // captures kept in state_dir/artifacts, oldest go first
   std::int64_t artifact_max_age_s = 24 * 3600;
   /// Source networks the agent listener accepts ("127.0.0.0/8", "100.64.0.0/10"); others are

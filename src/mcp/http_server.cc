@@ -178,9 +178,7 @@ struct HttpSession {
       : tasks(256),
         session(std::make_unique<Session>(outbox, tasks, MakeTools(gateway), "http " + peer, resources, "mcp-http")),
         id(core::HexEncode(core::RandomBytes(16))) {
-    session->set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
-      gateway.AuditEvent(event, actor, "", std::move(details));
-    });
+    BindToGateway(*session, gateway);
   }
 
   RoutingOutbox outbox;
@@ -421,8 +419,9 @@ struct HttpServer::Impl {
              version;
     }
     if (header("Mcp-Method") != method) return "the Mcp-Method header must name the body's method, " + method;
-    if (method == "tools/call" || method == "resources/read" || method == "prompts/get") {
-      const std::string name = core::StringOr(params, method == "resources/read" ? "uri" : "name");
+    if (method == "tools/call" || method == "resources/read" || method == "prompts/get" || method.rfind("tasks/", 0) == 0) {
+      const char* field = method == "resources/read" ? "uri" : method.rfind("tasks/", 0) == 0 ? "taskId" : "name";
+      const std::string name = core::StringOr(params, field);
       if (header("Mcp-Name") != name) return "the Mcp-Name header must be the body's " + name;
     }
     return "";

@@ -280,7 +280,7 @@ void Session::CallTool(const Json& id, const Json& params) {
 }
 
 Json Session::RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Json& arguments, const Json& progress_token,
-                         const std::function<void(double, std::optional<double>, const std::string&)>& also) {
+                         const ProgressHook& hook) {
   // The spec requires progress to increase with each notification; a capture that reports its
   // final value again (or a retry that starts over) must not break that, so such values are dropped.
   struct Sent {
@@ -289,9 +289,9 @@ Json Session::RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Jso
   };
   auto sent = std::make_shared<Sent>();
   const Json id = ctx.request_id;
-  ctx.progress = [this, id, progress_token, sent, also](double progress, std::optional<double> total,
+  ctx.progress = [this, id, progress_token, sent, hook](double progress, std::optional<double> total,
                                                         const std::string& message) {
-    if (also) also(progress, total, message);
+    if (hook && !hook(progress, total, message)) return;
     if (progress_token.is_null()) return;
     {
       std::lock_guard<std::mutex> lock(sent->mutex);
@@ -378,7 +378,7 @@ void Session::ExpireTasks() {
     if (!t.terminal()) {
       // Past its ttl nobody will fetch it: stop the work rather than leave it running unseen.
       spdlog::info("task {} expired after {} ms while {}; stopping it", t.id, t.ttl_ms, t.status);
-      if (!t.cancel->cancelled()) t.status_message = "expired after its ttl of " + std::to_string(t.ttl_ms) + " ms; stopped";
+      if (!t.cancel->cancelled()) t.stop_reason = "expired after its ttl of " + std::to_string(t.ttl_ms) + " ms; stopped";
       t.cancel->Cancel();
       ++it;
       continue;
@@ -427,13 +427,11 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return outbox_.Unanswered(id);
-    ExpireTasks();
-    if (mcp_tasks_.size() >= kMaxTasks) {
+    if (!RegisterTask(t)) {
       return SendError(id, rpc::kInvalidRequest,
                        "this session already holds " + std::to_string(kMaxTasks) +
                            " tasks; fetch or cancel some (tasks/list) or wait for them to expire");
     }
-    mcp_tasks_[t->id] = t;
     actor = actor_;
     created = TaskJson(*t);
   }
@@ -441,42 +439,8 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
   SendResult(id, Json{{"task", created}});
   auto work = [this, t, id, actor, &tool, arguments, progress_token] {
     ToolContext ctx{actor, *t->cancel, *this, id, t->id, nullptr, nullptr};
-    ctx.output = [this, t](const std::string& target, std::string_view bytes) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      std::string& tail = t->live[target];
-      tail.append(bytes);
-      if (tail.size() > kLiveTailBytes) tail.erase(0, tail.size() - kLiveTailBytes);
-      t->updated = std::chrono::system_clock::now();
-    };
-    auto partial = [this, t](double, std::optional<double>, const std::string& message) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!message.empty()) {
-        t->status_message = message;
-        if (t->partial.size() < 1000) t->partial.push_back(message);
-      }
-      t->updated = std::chrono::system_clock::now();
-    };
-    Json body = RunHandler(tool, ctx, arguments, progress_token, partial);
-    Json note;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (body.is_null()) {
-        // tasks/cancel or the ttl said why; a session that closed did not.
-        if (t->status_message.rfind("cancelled", 0) != 0 && t->status_message.rfind("expired", 0) != 0) {
-          t->status_message = "cancelled: the session closed";
-        }
-        t->status = "cancelled";
-      } else {
-        t->status = "completed";
-        t->result = std::move(body);
-        t->result["_meta"] = {{kRelatedTask, {{"taskId", t->id}}}};
-        t->status_message = t->result.value("isError", false) ? "finished with an error (see tasks/result)" : "finished";
-      }
-      t->updated = std::chrono::system_clock::now();
-      note = TaskJson(*t);
-    }
-    task_cv_.notify_all();
-    outbox_.Send(rpc::MakeNotification("notifications/tasks/status", std::move(note)), nullptr);
+    ctx.output = LiveOutput(t);
+    FinishTask(t, RunHandler(tool, ctx, arguments, progress_token, PartialInto(t)));
   };
   if (!tasks_.Spawn(std::move(work))) {
     {
@@ -489,13 +453,73 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
   }
 }
 
+bool Session::RegisterTask(const std::shared_ptr<Task>& t) {
+  ExpireTasks();
+  if (mcp_tasks_.size() >= kMaxTasks) return false;
+  mcp_tasks_[t->id] = t;
+  t->registered = true;
+  return true;
+}
+
+std::function<void(const std::string&, std::string_view)> Session::LiveOutput(const std::shared_ptr<Task>& t) {
+  return [this, t](const std::string& target, std::string_view bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string& tail = t->live[target];
+    tail.append(bytes);
+    if (tail.size() > kLiveTailBytes) tail.erase(0, tail.size() - kLiveTailBytes);
+    t->updated = std::chrono::system_clock::now();
+  };
+}
+
+Session::ProgressHook Session::PartialInto(const std::shared_ptr<Task>& t) {
+  return [this, t](double, std::optional<double>, const std::string& message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!message.empty()) {
+      t->status_message = message;
+      if (t->partial.size() < 1000) t->partial.push_back(message);
+    }
+    t->updated = std::chrono::system_clock::now();
+    // The 2026-07-28 extension has no progress on tasks: once the client holds the task, it polls.
+    return !(t->modern && t->registered);
+  };
+}
+
+void Session::FinishTask(const std::shared_ptr<Task>& t, Json body) {
+  Json note;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (body.is_null()) {
+      // tasks/cancel or the ttl said why; a session that closed did not.
+      t->status_message = t->stop_reason.empty() ? "cancelled: the session closed" : t->stop_reason;
+      t->status = "cancelled";
+    } else {
+      t->status = "completed";
+      t->result = std::move(body);
+      if (t->modern) {
+        t->result["resultType"] = "complete";
+      } else {
+        t->result["_meta"] = {{kRelatedTask, {{"taskId", t->id}}}};
+      }
+      t->status_message = t->result.value("isError", false)
+                              ? std::string("finished with an error (see ") + (t->modern ? "result)" : "tasks/result)")
+                              : "finished";
+    }
+    t->updated = std::chrono::system_clock::now();
+    if (!t->modern) note = TaskJson(*t);
+  }
+  task_cv_.notify_all();
+  if (!note.is_null()) outbox_.Send(rpc::MakeNotification("notifications/tasks/status", std::move(note)), nullptr);
+}
+
 void Session::HandleTaskRequest(const Json& id, const std::string& method, const Json& params) {
   if (method == "tasks/list") {
     Json list = Json::array();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ExpireTasks();
-      for (const auto& [task_id, t] : mcp_tasks_) list.push_back(TaskJson(*t));
+      for (const auto& [task_id, t] : mcp_tasks_) {
+        if (!t->modern) list.push_back(TaskJson(*t));
+      }
     }
     return SendResult(id, Json{{"tasks", list}});
   }
@@ -508,7 +532,7 @@ void Session::HandleTaskRequest(const Json& id, const std::string& method, const
     std::lock_guard<std::mutex> lock(mutex_);
     ExpireTasks();
     auto it = mcp_tasks_.find(task_id);
-    if (it != mcp_tasks_.end()) t = it->second;
+    if (it != mcp_tasks_.end() && !it->second->modern) t = it->second;
   }
   if (!t) {
     return SendError(id, rpc::kInvalidParams,
@@ -528,7 +552,7 @@ void Session::HandleTaskRequest(const Json& id, const std::string& method, const
       if (t->terminal()) {
         return SendError(id, rpc::kInvalidParams, "task " + task_id + " is already " + t->status + "; nothing to cancel");
       }
-      t->status_message = "cancelled by the client";
+      t->stop_reason = "cancelled by the client";
     }
     spdlog::info("task {} cancelled by the client", task_id);
     t->cancel->Cancel();
@@ -601,8 +625,10 @@ core::Result<Json> Session::AskClient(const ToolContext& ctx, std::string_view m
 bool Session::busy() const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!in_flight_.empty()) return true;
+  // A task is kept for its client until its ttl passes, finished or not.
+  const auto now = std::chrono::system_clock::now();
   for (const auto& [id, t] : mcp_tasks_) {
-    if (!t->terminal()) return true;
+    if (!t->terminal() || now - t->created < std::chrono::milliseconds(t->ttl_ms)) return true;
   }
   return false;
 }
@@ -690,8 +716,13 @@ void Session::Shutdown() {
     std::lock_guard<std::mutex> lock(mutex_);
     shutting_down_ = true;
     for (auto& [key, token] : in_flight_) token->Cancel();
+    // Nobody can poll a task once its session is gone: stop the work rather than wait for it.
+    for (auto& [task_id, t] : mcp_tasks_) {
+      if (!t->terminal()) t->cancel->Cancel();
+    }
     pending_cv_.notify_all();
   }
+  task_cv_.notify_all();
   tasks_.WaitAll();
 }
 
@@ -703,7 +734,31 @@ namespace labgate::mcp {
 namespace {
 
 constexpr const char* kConfirmKey = "labgate-confirm";
+constexpr const char* kTasksExtension = "io.modelcontextprotocol/tasks";
 constexpr std::int64_t kStaticTtlMs = 3600 * 1000;  // tools and templates change only with the binary
+constexpr std::chrono::milliseconds kDefaultTaskAfter{5000};
+
+bool DeclaresTasks(const Json& capabilities) {
+  return capabilities.contains("extensions") && capabilities["extensions"].is_object() &&
+         capabilities["extensions"].contains(kTasksExtension) && capabilities["extensions"][kTasksExtension].is_object();
+}
+
+bool RunsAsTask(const ToolDefinition& tool) {
+  const Json support = tool.descriptor.value("execution", Json::object()).value("taskSupport", Json("forbidden"));
+  return support == "optional" || support == "required";
+}
+
+// A human's answer to the confirmation form: accept (only with confirm ticked), decline or
+// cancel; "" when it is none of these.
+std::string ConfirmAction(const Json& answer) {
+  if (!answer.is_object()) return "";
+  const std::string action = core::StringOr(answer, "action");
+  if (action == "accept") {
+    const Json content = answer.value("content", Json::object());
+    return content.is_object() && content.value("confirm", false) == true ? "accept" : "decline";
+  }
+  return action == "decline" || action == "cancel" ? action : "";
+}
 
 Json SupportedVersions() {
   Json all = Json::array();
@@ -758,7 +813,7 @@ void Session::HandleModernRequest(const Json& id, const std::string& method, con
   }
 
   if (method == "server/discover") {
-    Json caps = {{"tools", Json::object()}};
+    Json caps = {{"tools", Json::object()}, {"extensions", {{kTasksExtension, Json::object()}}}};
     if (resources_) caps["resources"] = Json::object();
     return SendModernResult(id,
                             Json{{"supportedVersions", SupportedVersions()},
@@ -776,6 +831,9 @@ void Session::HandleModernRequest(const Json& id, const std::string& method, con
     return SendModernResult(id, Json{{"tools", list}}, kStaticTtlMs, "public");
   }
   if (method == "tools/call") return CallToolModern(id, params, capabilities, std::move(actor));
+  if (method == "tasks/get" || method == "tasks/update" || method == "tasks/cancel") {
+    return HandleModernTaskRequest(id, method, params, capabilities, actor);
+  }
   if (resources_ && method == "resources/list") return SendModernResult(id, Json{{"resources", resources_->List()}}, 0);
   if (resources_ && method == "resources/templates/list") {
     return SendModernResult(id, Json{{"resourceTemplates", resources_->Templates()}}, kStaticTtlMs, "public");
@@ -795,7 +853,8 @@ void Session::HandleModernRequest(const Json& id, const std::string& method, con
   }
   SendError(id, rpc::kMethodNotFound,
             "method not found: " + method + " (2026-07-28 has no initialize, ping or logging/setLevel; this server "
-                                            "answers server/discover, tools/list, tools/call and resources/*)");
+                                            "answers server/discover, tools/list, tools/call, resources/* and, with "
+                                            "the tasks extension, tasks/get, tasks/update and tasks/cancel)");
 }
 
 void Session::CallToolModern(const Json& id, const Json& params, const Json& capabilities, audit::Actor actor) {
@@ -840,56 +899,214 @@ void Session::CallToolModern(const Json& id, const Json& params, const Json& cap
     }
     const Json answer = has_answers ? params["inputResponses"].value(kConfirmKey, Json()) : Json();
     if (answer.is_object()) {
-      const std::string action = core::StringOr(answer, "action");
-      const Json content = answer.value("content", Json::object());
-      if (action == "accept") {
-        input->answer = content.is_object() && content.value("confirm", false) == true ? "accept" : "decline";
-      } else if (action == "decline" || action == "cancel") {
-        input->answer = action;
-      }
+      input->answer = ConfirmAction(answer);
       input->who = "a human via MCP input_required in " + actor.client_name + " " + actor.client_version + " (OS user " +
                    actor.os_user + ")";
     }
   }
 
+  // With the tasks extension, a call that runs long is answered with a task handle and goes on
+  // (the Task is made now so that its live output is kept from the start).
+  std::shared_ptr<Task> t;
+  if (RunsAsTask(*tool) && DeclaresTasks(capabilities)) {
+    t = std::make_shared<Task>();
+    t->id = "task-" + core::HexEncode(core::RandomBytes(16));
+    t->modern = true;
+    t->created = t->updated = std::chrono::system_clock::now();
+    t->ttl_ms = kDefaultTaskTtlMs;
+  }
+  const auto after = task_after_ ? task_after_() : kDefaultTaskAfter;
   const std::string key = rpc::Encode(id);
   auto cancel = std::make_shared<core::CancelToken>();
+  Json handle;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (shutting_down_) return outbox_.Unanswered(id);
     if (in_flight_.count(key)) {
       return SendError(id, rpc::kInvalidRequest, "request id " + key + " is already in use by a call in flight");
     }
-    in_flight_[key] = cancel;
+    if (t) t->cancel = cancel;
+    if (t && after.count() <= 0 && RegisterTask(t)) {
+      handle = ModernTaskJson(*t);
+    } else {
+      in_flight_[key] = cancel;
+    }
+  }
+  if (!handle.is_null()) {
+    handle["resultType"] = "task";
+    SendModernResult(id, std::move(handle));
   }
   Json progress_token;
   const Json meta = params["_meta"];
   if (meta.contains("progressToken") && IsProgressToken(meta["progressToken"])) progress_token = meta["progressToken"];
-  auto work = [this, id, key, cancel, actor, tool, arguments, progress_token, input, binding] {
+  auto work = [this, id, key, cancel, actor, tool, arguments, progress_token, input, binding, t] {
     ToolContext ctx{actor, *cancel, *this, id, "", nullptr, nullptr};
     ctx.input = input.get();
-    Json body = RunHandler(*tool, ctx, arguments, progress_token, nullptr);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      in_flight_.erase(key);
+    ProgressHook hook;
+    if (t) {
+      ctx.output = LiveOutput(t);
+      hook = PartialInto(t);
     }
-    if (body.is_null()) return outbox_.Unanswered(id);
-    if (!input->elicitation.is_null()) {
-      // Nothing ran: the question goes back to the client, and its retry brings the answer.
-      return SendModernResult(
-          id, Json{{"resultType", "input_required"},
+    for (;;) {
+      Json body = RunHandler(*tool, ctx, arguments, progress_token, hook);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!t || !t->registered) {
+        // Still an ordinary request: answer it.
+        in_flight_.erase(key);
+        if (t) t->answered = true;
+        lock.unlock();
+        task_cv_.notify_all();
+        if (body.is_null()) return outbox_.Unanswered(id);
+        if (!input->elicitation.is_null()) {
+          // Nothing ran: the question goes back to the client, and its retry brings the answer.
+          return SendModernResult(
+              id,
+              Json{{"resultType", "input_required"},
                    {"inputRequests", {{kConfirmKey, {{"method", "elicitation/create"}, {"params", input->elicitation}}}}},
                    {"requestState", states_->Issue(binding)}});
+        }
+        return SendModernResult(id, std::move(body));
+      }
+      if (body.is_null() || input->elicitation.is_null()) {
+        lock.unlock();
+        return FinishTask(t, std::move(body));
+      }
+      // The call became a task before labgate asked its question: nothing ran, and the question
+      // waits in the task (tasks/get shows it, tasks/update answers it), then the call runs again.
+      const std::string question = std::string(kConfirmKey) + "-" + std::to_string(++t->questions);
+      t->input_requests = {{question, {{"method", "elicitation/create"}, {"params", input->elicitation}}}};
+      t->status = "input_required";
+      t->status_message = "waiting for a human to answer the confirmation (tasks/update)";
+      t->answer.clear();
+      t->updated = std::chrono::system_clock::now();
+      input->elicitation = nullptr;
+      const auto expires = t->created + std::chrono::milliseconds(t->ttl_ms);
+      while (t->answer.empty() && !cancel->cancelled() && !shutting_down_ && std::chrono::system_clock::now() < expires) {
+        // Cancellation is signalled on another primitive: wake to notice it.
+        task_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      t->input_requests = Json::object();
+      if (t->answer.empty()) {
+        if (!cancel->cancelled() && !shutting_down_) {
+          t->stop_reason = "expired after its ttl of " + std::to_string(t->ttl_ms) + " ms waiting for an answer";
+        }
+        cancel->Cancel();
+        lock.unlock();
+        return FinishTask(t, nullptr);
+      }
+      input->answer = t->answer;
+      input->who = t->answer_who;
+      t->status = "working";
+      t->status_message = "running with the human's answer";
+      t->updated = std::chrono::system_clock::now();
     }
-    SendModernResult(id, std::move(body));
   };
   if (!tasks_.Spawn(std::move(work))) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    in_flight_.erase(key);
+    if (t && t->registered) {
+      lock.unlock();
+      return FinishTask(t, Json{{"content", Json::array({{{"type", "text"},
+                                                          {"text", "too many calls in flight; nothing ran. Retry when "
+                                                                   "some have finished."}}})},
+                                {"isError", true}});
+    }
+    lock.unlock();
+    return SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
+  }
+  if (!t || t->registered) return;
+  // Past `after`, a call still running is answered with its task handle and goes on as the task.
+  auto watch = [this, id, key, t, after] {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (task_cv_.wait_for(lock, after, [&] { return t->answered || shutting_down_; })) return;
+    // A session holding its maximum of tasks keeps the call an ordinary request.
+    if (!RegisterTask(t)) return;
+    in_flight_.erase(key);  // from now on tasks/cancel stops it, not notifications/cancelled
+    Json task = ModernTaskJson(*t);
+    lock.unlock();
+    spdlog::info("MCP: tools/call {} still running after {} ms; answered with task {}", key, after.count(), t->id);
+    task["resultType"] = "task";
+    SendModernResult(id, std::move(task));
+  };
+  // Without a thread to watch the clock, the call stays an ordinary request.
+  (void)tasks_.Spawn(std::move(watch));
+}
+
+Json Session::ModernTaskJson(const Task& t) const {
+  Json j = TaskJson(t);
+  j["ttlMs"] = j["ttl"];
+  j["pollIntervalMs"] = j["pollInterval"];
+  j.erase("ttl");
+  j.erase("pollInterval");
+  if (t.status == "completed") j["result"] = t.result;
+  if (t.status == "failed") j["error"] = {{"code", rpc::kInternalError}, {"message", t.status_message}};
+  if (t.status == "input_required") j["inputRequests"] = t.input_requests;
+  return j;
+}
+
+void Session::HandleModernTaskRequest(const Json& id, const std::string& method, const Json& params,
+                                      const Json& capabilities, const audit::Actor& actor) {
+  if (!DeclaresTasks(capabilities)) {
+    outbox_.Send(rpc::MakeError(id, kMissingRequiredClientCapability,
+                                method + " needs the " + kTasksExtension +
+                                    " extension in the request's client capabilities (_meta[\"" +
+                                    kMetaClientCapabilities + "\"].extensions)",
+                                Json{{"requiredCapabilities", {{"extensions", {{kTasksExtension, Json::object()}}}}}}),
+                 id);
+    return;
+  }
+  if (!params.contains("taskId") || !params["taskId"].is_string()) {
+    return SendError(id, rpc::kInvalidParams, method + " needs params.taskId (a string)");
+  }
+  const std::string task_id = params["taskId"];
+  std::shared_ptr<Task> t;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ExpireTasks();
+    auto it = mcp_tasks_.find(task_id);
+    if (it != mcp_tasks_.end() && it->second->modern) t = it->second;
+  }
+  if (!t) {
+    return SendError(id, rpc::kInvalidParams,
+                     "Failed to retrieve task: no task " + task_id + " here (it expired after its ttl, or was never "
+                                                                     "created by this server for this client)");
+  }
+  if (method == "tasks/get") {
+    Json task;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      in_flight_.erase(key);
+      task = ModernTaskJson(*t);
     }
-    SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
+    return SendModernResult(id, std::move(task));
   }
+  if (method == "tasks/cancel") {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!t->terminal() && !t->cancel->cancelled()) t->stop_reason = "cancelled by the client";
+    }
+    if (!t->cancel->cancelled()) spdlog::info("task {} cancelled by the client", task_id);
+    // The work stops its process groups and then records itself as cancelled; tasks/get shows when.
+    t->cancel->Cancel();
+    task_cv_.notify_all();
+    return SendModernResult(id, Json::object());
+  }
+  // tasks/update: answers to the question the task is waiting on. Keys not outstanding are
+  // ignored, as the extension says; an answer counts once.
+  if (!params.contains("inputResponses") || !params["inputResponses"].is_object()) {
+    return SendError(id, rpc::kInvalidParams,
+                     "tasks/update needs params.inputResponses (an object keyed by the task's inputRequests)");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [question, answer] : params["inputResponses"].items()) {
+      if (!t->input_requests.contains(question) || !t->answer.empty()) continue;
+      t->answer = ConfirmAction(answer);
+      t->answer_who = "a human via MCP tasks/update in " + actor.client_name + " " + actor.client_version +
+                      " (OS user " + actor.os_user + ")";
+    }
+  }
+  task_cv_.notify_all();
+  SendModernResult(id, Json::object());
 }
 
 }  // namespace labgate::mcp

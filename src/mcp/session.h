@@ -145,6 +145,9 @@ class Session {
   /// first line is handled.
   using Auditor = std::function<void(const std::string& event, const audit::Actor& actor, Json details)>;
   void set_auditor(Auditor auditor) { auditor_ = std::move(auditor); }
+  /// How long a 2026-07-28 tools/call may run before it is answered with a task handle (when the
+  /// request declared the tasks extension); read at each call. Set before the first line.
+  void set_task_after(std::function<std::chrono::milliseconds()> after) { task_after_ = std::move(after); }
   /// The server's `instructions`, shared by initialize and server/discover.
   static const char* Instructions();
 
@@ -164,18 +167,32 @@ class Session {
   void HandleResponse(const Json& id, const Json& result, const Json& error);
   Json Initialize(const Json& params);
   void CallTool(const Json& id, const Json& params);
+  /// Sees each progress report first; returns whether the client is sent notifications/progress.
+  using ProgressHook = std::function<bool(double, std::optional<double>, const std::string&)>;
   /// Runs a tool handler with its progress plumbing; the result's body, or null when cancelled.
   Json RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Json& arguments, const Json& progress_token,
-                  const std::function<void(double, std::optional<double>, const std::string&)>& also);
+                  const ProgressHook& hook);
   void StartTask(const Json& id, const ToolDefinition& tool, const Json& arguments, const Json& progress_token,
                  const Json& task_params);
   void HandleTaskRequest(const Json& id, const std::string& method, const Json& params);
+  /// tasks/get, tasks/update and tasks/cancel of the 2026-07-28 tasks extension.
+  void HandleModernTaskRequest(const Json& id, const std::string& method, const Json& params, const Json& capabilities,
+                               const audit::Actor& actor);
 
-  /// A tools/call the client asked to run as a task (2025-11-25 experimental tasks).
+  /// A tools/call running as a task: one the client asked to run so (2025-11-25 experimental
+  /// tasks), or one labgate answered with a task handle because it ran long (2026-07-28 extension).
   struct Task {
     std::string id;
+    bool modern = false;      // a 2026-07-28 task: seen only by that era's tasks/* methods
+    bool registered = false;  // in mcp_tasks_: the client holds its id
+    bool answered = false;    // a modern call that finished before it became a task
+    Json input_requests = Json::object();  // modern: the question waiting for tasks/update
+    std::string answer;                     // ... and the answer it brought: accept, decline, cancel
+    std::string answer_who;
+    int questions = 0;  // inputRequests keys are never reused within a task
     std::string status = "working";  // working, input_required, completed, failed, cancelled
     std::string status_message;
+    std::string stop_reason;  // why it was cancelled: by the client, or its ttl passed
     Json partial = Json::array();  // one line per target finished so far
     std::map<std::string, std::string> live;  // the latest output of each target, while it runs
     std::chrono::system_clock::time_point created;
@@ -187,6 +204,13 @@ class Session {
     bool terminal() const { return status == "completed" || status == "failed" || status == "cancelled"; }
   };
   Json TaskJson(const Task& task) const;            // with mutex_ held
+  Json ModernTaskJson(const Task& task) const;      // with mutex_ held
+  bool RegisterTask(const std::shared_ptr<Task>& t);  // with mutex_ held; false when the session is full
+  /// Feeds a task's live output and progress lines (what tasks/get shows while it runs).
+  std::function<void(const std::string&, std::string_view)> LiveOutput(const std::shared_ptr<Task>& t);
+  ProgressHook PartialInto(const std::shared_ptr<Task>& t);
+  /// Records the handler's answer (null: cancelled) as the task's end.
+  void FinishTask(const std::shared_ptr<Task>& t, Json body);
   void ExpireTasks();                               // with mutex_ held
   void SetTaskStatus(const std::string& task_id, const std::string& status, const std::string& message = "");
   void SendResult(const Json& id, Json result);
@@ -199,6 +223,7 @@ class Session {
   audit::Actor actor_;
   Auditor auditor_;
   std::unique_ptr<RequestStates> states_;  // requestState of input_required results
+  std::function<std::chrono::milliseconds()> task_after_;
 
   mutable std::mutex mutex_;
   bool initialized_ = false;

@@ -22,9 +22,7 @@ int ServeStdio(gateway::Gateway& gateway, int in_fd, int out_fd, const std::stri
   std::optional<ArtifactResources> artifacts;
   if (gateway.artifacts()) artifacts.emplace(*gateway.artifacts());
   Session session(outbox, tasks, MakeTools(gateway), os_user, artifacts ? &*artifacts : nullptr);
-  session.set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
-    gateway.AuditEvent(event, actor, "", std::move(details));
-  });
+  BindToGateway(session, gateway);
   core::LineFramer framer(kMaxLineBytes);
 
   char buf[65536];

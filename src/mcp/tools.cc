@@ -658,4 +658,11 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
   return tools;
 }
 
+void BindToGateway(Session& session, gateway::Gateway& gateway) {
+  session.set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
+    gateway.AuditEvent(event, actor, "", std::move(details));
+  });
+  session.set_task_after([&gateway] { return std::chrono::milliseconds(gateway.inventory().gateway.task_after_ms); });
+}
+
 }  // namespace labgate::mcp

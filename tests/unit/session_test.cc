@@ -55,6 +55,17 @@ class SessionTest : public ::testing::Test {
                                      r.structured = answer.ok() ? *answer : Json{{"error", answer.error().message}};
                                      return r;
                                    }});
+    // Runs as a task when asked (or when the server decides); returns after `ms` unless cancelled.
+    tools.push_back(ToolDefinition{
+        Json{{"name", "long"}, {"inputSchema", {{"type", "object"}}}, {"execution", {{"taskSupport", "optional"}}}},
+        [this](ToolContext& ctx, const Json& args) {
+          waiting_ = true;
+          ctx.cancel.WaitFor(std::chrono::milliseconds(args.value("ms", 10000)));
+          cancelled_seen_ = ctx.cancel.cancelled();
+          ToolResult r;
+          r.content.push_back({{"type", "text"}, {"text", "long done"}});
+          return r;
+        }});
     session_ = std::make_unique<Session>(outbox_, tasks_, std::move(tools), "alice");
   }
   ~SessionTest() override { session_->Shutdown(); }
@@ -135,7 +146,7 @@ TEST_F(SessionTest, ToolsList_ListsDescriptors) {
   Initialize();
   session_->HandleLine(Line(Request(1, "tools/list")));
   Json r = Answer(1);
-  ASSERT_EQ(r["result"]["tools"].size(), 4u);
+  ASSERT_EQ(r["result"]["tools"].size(), 5u);
   EXPECT_EQ(r["result"]["tools"][0]["name"], "echo");
 }
 
@@ -291,6 +302,71 @@ TEST_F(SessionTest, DuplicateInFlightId_IsRefused) {
   Json r = outbox_.WaitFor([](const Json& m) { return m.contains("error") && m["id"] == 1; });
   EXPECT_EQ(r["error"]["code"], -32600);
   session_->HandleLine(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}})");
+}
+
+// ---- Tasks: a closing session, and the 2026-07-28 extension where the server decides ----
+
+Json ModernMeta(bool tasks) {
+  Json caps = Json::object();
+  if (tasks) caps["extensions"] = {{"io.modelcontextprotocol/tasks", Json::object()}};
+  return {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", caps}};
+}
+
+TEST_F(SessionTest, Shutdown_CancelsRunningTasksInsteadOfWaitingForThem) {
+  Initialize();
+  session_->HandleLine(Line(Request(1, "tools/call", {{"name", "long"}, {"task", Json::object()}})));
+  ASSERT_TRUE(Answer(1)["result"].contains("task"));
+  while (!waiting_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const auto started = std::chrono::steady_clock::now();
+  session_->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_TRUE(cancelled_seen_);
+}
+
+TEST_F(SessionTest, Modern_QuickCallWithTheExtension_IsAnsweredWithItsResult) {
+  session_->set_task_after([] { return std::chrono::milliseconds(5000); });
+  session_->HandleLine(Line(Request(1, "tools/call", {{"name", "long"}, {"arguments", {{"ms", 0}}}, {"_meta", ModernMeta(true)}})));
+  Json r = Answer(1);
+  EXPECT_EQ(r["result"]["resultType"], "complete") << r.dump();
+  EXPECT_EQ(r["result"]["content"][0]["text"], "long done");
+}
+
+TEST_F(SessionTest, Modern_CallPastTaskAfter_BecomesATask_OnlyTasksCancelStopsIt) {
+  session_->set_task_after([] { return std::chrono::milliseconds(50); });
+  session_->HandleLine(Line(Request("c", "tools/call", {{"name", "long"}, {"_meta", ModernMeta(true)}})));
+  Json handle = Answer("c");
+  ASSERT_EQ(handle["result"]["resultType"], "task") << handle.dump();
+  const std::string task_id = handle["result"]["taskId"];
+  // The request is answered: cancelling its id does not touch the task.
+  session_->HandleLine(R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c"}})");
+  session_->HandleLine(Line(Request(2, "tasks/get", {{"taskId", task_id}, {"_meta", ModernMeta(true)}})));
+  EXPECT_EQ(Answer(2)["result"]["status"], "working");
+  EXPECT_FALSE(cancelled_seen_);
+  // Without the extension declared, the task is out of reach; the legacy era never sees it.
+  session_->HandleLine(Line(Request(3, "tasks/cancel", {{"taskId", task_id}, {"_meta", ModernMeta(false)}})));
+  EXPECT_EQ(Answer(3)["error"]["code"], -32021);
+  Initialize();
+  session_->HandleLine(Line(Request(4, "tasks/cancel", {{"taskId", task_id}})));
+  EXPECT_EQ(Answer(4)["error"]["code"], -32602);
+  session_->HandleLine(Line(Request(5, "tasks/cancel", {{"taskId", task_id}, {"_meta", ModernMeta(true)}})));
+  EXPECT_EQ(Answer(5)["result"]["resultType"], "complete");
+  Json ended;
+  for (int i = 0; i < 100; ++i) {
+    session_->HandleLine(Line(Request(100 + i, "tasks/get", {{"taskId", task_id}, {"_meta", ModernMeta(true)}})));
+    ended = Answer(100 + i)["result"];
+    if (ended["status"] != "working") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(ended["status"], "cancelled") << ended.dump();
+  EXPECT_EQ(ended["statusMessage"], "cancelled by the client");
+  EXPECT_TRUE(cancelled_seen_);
+}
+
+TEST_F(SessionTest, Modern_CallWithoutTheExtension_NeverBecomesATask) {
+  session_->set_task_after([] { return std::chrono::milliseconds(0); });
+  session_->HandleLine(Line(Request(1, "tools/call", {{"name", "long"}, {"arguments", {{"ms", 200}}}, {"_meta", ModernMeta(false)}})));
+  Json r = Answer(1);
+  EXPECT_EQ(r["result"]["resultType"], "complete") << r.dump();
 }
 
 }  // namespace

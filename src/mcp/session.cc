@@ -231,13 +231,8 @@ void Session::CallTool(const Json& id, const Json& params) {
   if (arguments.is_null()) arguments = Json::object();
   if (!arguments.is_object()) return SendError(id, rpc::kInvalidParams, "tools/call params.arguments must be an object");
   const std::string name = params["name"];
-  const ToolDefinition* tool = nullptr;
-  std::string names;
-  for (const auto& t : tools_) {
-    if (t.descriptor["name"] == name) tool = &t;
-    names += (names.empty() ? "" : ", ") + t.descriptor["name"].get<std::string>();
-  }
-  if (!tool) return SendError(id, rpc::kInvalidParams, "unknown tool '" + name + "': available tools are " + names);
+  const ToolDefinition* tool = FindTool(name);
+  if (!tool) return SendError(id, rpc::kInvalidParams, UnknownTool(name));
 
   Json progress_token;
   if (params.contains("_meta") && params["_meta"].is_object() && params["_meta"].contains("progressToken") &&
@@ -277,6 +272,19 @@ void Session::CallTool(const Json& id, const Json& params) {
     }
     SendError(id, rpc::kInternalError, "too many calls in flight; wait for some to finish and retry");
   }
+}
+
+const ToolDefinition* Session::FindTool(const std::string& name) const {
+  for (const auto& t : tools_) {
+    if (t.descriptor["name"] == name) return &t;
+  }
+  return nullptr;
+}
+
+std::string Session::UnknownTool(const std::string& name) const {
+  std::string names;
+  for (const auto& t : tools_) names += (names.empty() ? "" : ", ") + t.descriptor["name"].get<std::string>();
+  return "unknown tool '" + name + "': available tools are " + names;
 }
 
 Json Session::RunHandler(const ToolDefinition& tool, ToolContext& ctx, const Json& arguments, const Json& progress_token,
@@ -865,11 +873,8 @@ void Session::CallToolModern(const Json& id, const Json& params, const Json& cap
   Json arguments = params.value("arguments", Json::object());
   if (arguments.is_null()) arguments = Json::object();
   if (!arguments.is_object()) return SendError(id, rpc::kInvalidParams, "tools/call params.arguments must be an object");
-  const ToolDefinition* tool = nullptr;
-  for (const auto& t : tools_) {
-    if (t.descriptor["name"] == name) tool = &t;
-  }
-  if (!tool) return SendError(id, rpc::kInvalidParams, "unknown tool '" + name + "'");
+  const ToolDefinition* tool = FindTool(name);
+  if (!tool) return SendError(id, rpc::kInvalidParams, UnknownTool(name));
 
   auto input = std::make_shared<InputExchange>();
   input->can_elicit = capabilities.contains("elicitation") && capabilities["elicitation"].is_object();

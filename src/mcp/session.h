@@ -167,6 +167,8 @@ class Session {
   void HandleResponse(const Json& id, const Json& result, const Json& error);
   Json Initialize(const Json& params);
   void CallTool(const Json& id, const Json& params);
+  const ToolDefinition* FindTool(const std::string& name) const;
+  std::string UnknownTool(const std::string& name) const;  // the error text, naming the tools there are
   /// Sees each progress report first; returns whether the client is sent notifications/progress.
   using ProgressHook = std::function<bool(double, std::optional<double>, const std::string&)>;
   /// Runs a tool handler with its progress plumbing; the result's body, or null when cancelled.

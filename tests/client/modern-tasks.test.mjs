@@ -12,6 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { createTaskSessionFromClient, resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { freePort, sleep, startHttpGateway, stopProcess, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,11 +47,12 @@ async function startServer(transportKind, taskAfterMs) {
     'capabilities = ["run"]',
     '',
   ].join('\n'));
-  const server = { tmp, audit: () => fs.readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
+  const server = { tmp, configPath, audit: () => fs.readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
   let n = 0;
   if (transportKind === 'http') {
     const { gateway, url } = await startHttpGateway(bin, configPath, tmp);
     const token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
+    Object.assign(server, { url, token });
     server.rawHttp = async (method, params, headers = {}) => {
       const res = await fetch(url, {
         method: 'POST',
@@ -64,6 +68,20 @@ async function startServer(transportKind, taskAfterMs) {
       return { status: res.status, ...JSON.parse(body) };
     };
     server.raw = (method, params) => server.rawHttp(method, params);
+    // What the ext-tasks requester sends ({method, params}), as a JSON-RPC request with the routing headers.
+    server.dispatch = async (request) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`, 'content-type': 'application/json',
+          accept: 'application/json, text/event-stream', 'mcp-method': request.method,
+          'mcp-protocol-version': MODERN, 'mcp-name': request.params?.name ?? request.params?.taskId ?? '',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: `ext-${++n}`, ...request }),
+      });
+      const text = await res.text();
+      return JSON.parse(text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6));
+    };
     server.stop = () => stopProcess(gateway);
   } else {
     const child = spawn(bin, ['mcp', '--config', configPath], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -73,11 +91,13 @@ async function startServer(transportKind, taskAfterMs) {
       const m = JSON.parse(line);
       if (m.id !== undefined && waiting.has(m.id)) waiting.get(m.id)(m);
     });
-    server.raw = (method, params) => new Promise((resolve) => {
+    // Sent under an id of our own; the answer goes back under the caller's.
+    server.dispatch = (request) => new Promise((resolve) => {
       const id = `raw-${++n}`;
-      waiting.set(id, resolve);
-      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+      waiting.set(id, (m) => resolve(request.id === undefined ? m : { ...m, id: request.id }));
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...request, id })}\n`);
     });
+    server.raw = (method, params) => server.dispatch({ jsonrpc: '2.0', method, params });
     server.stop = async () => {
       if (child.exitedWith) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -256,6 +276,81 @@ for (const transportKind of ['stdio', 'http']) {
         assert.match(JSON.stringify(declined.result), /declined/);
         assert.equal(fs.existsSync(kept), true);
       });
+
+    // The official requester of the extension (@modelcontextprotocol/ext-tasks) over the v2 client.
+    async function requester(s, name, onInputRequest) {
+      const transport = transportKind === 'stdio'
+        ? new StdioClientTransport({ command: bin, args: ['mcp', '--config', s.configPath], stderr: 'inherit' })
+        : new StreamableHTTPClientTransport(new URL(s.url), { requestInit: { headers: { Authorization: `Bearer ${s.token}` } } });
+      const client = new Client({ name, version: '2.0.0' }, { capabilities: {}, versionNegotiation: { mode: { pin: MODERN } } });
+      await client.connect(transport, { timeout: TIMEOUT_MS });
+      const session = createTaskSessionFromClient(client, {
+        endpointId: `labgate-${transportKind}-${name}`,
+        rawDispatch: (request) => s.dispatch(request),
+        v2RequestFraming: {
+          protocolVersion: MODERN,
+          clientInfo: { name, version: '2.0.0' },
+          clientCapabilities: { elicitation: { form: {} }, extensions: { [TASKS]: {} } },
+        },
+        ...(onInputRequest ? { onInputRequest } : {}),
+      });
+      return { session, close: async () => { await session.close(); await client.close(); } };
+    }
+
+    test('the official ext-tasks requester settles a long run through its task', { timeout: TIMEOUT_MS }, async () => {
+      const { session, close } = await requester(server, 'ext-tasks-long');
+      try {
+        const execution = await session.callTool('run', { target: 'local', command: 'echo one; sleep 3; echo two', timeoutMs: 60_000 });
+        assert.equal(execution.kind, 'task');
+        const { outcome } = await execution.settle();
+        assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+        const result = resultFromTaskOutcome(outcome);
+        assert.equal(result.structuredContent.results[0].stdout, 'one\ntwo\n');
+        const quick = await session.callTool('run', { target: 'local', command: 'echo quick' });
+        assert.equal(quick.kind, 'immediate');
+        assert.equal(resultFromTaskOutcome((await quick.settle()).outcome).structuredContent.results[0].stdout, 'quick\n');
+      } finally {
+        await close();
+      }
+    });
+
+    test('the official ext-tasks requester cancels a task and nothing is left running', { timeout: TIMEOUT_MS }, async () => {
+      const marker = transportKind === 'stdio' ? '3027' : '3029';
+      const { session, close } = await requester(server, 'ext-tasks-cancel');
+      try {
+        const execution = await session.callTool('run', { target: 'local', command: `sleep ${marker}1 & sleep ${marker}2`, timeoutMs: 600_000 });
+        assert.equal(execution.kind, 'task');
+        await waitFor('both sleeps to run', () => running(marker).length === 2);
+        await execution.cancel();
+        const { outcome } = await execution.settle();
+        assert.equal(outcome.status, 'cancelled', JSON.stringify(outcome));
+        await waitFor('no sleep left behind', () => running(marker).length === 0, 5000);
+      } finally {
+        await close();
+      }
+    });
+
+    test('the official ext-tasks requester answers a confirmation inside a task', { timeout: TIMEOUT_MS }, async () => {
+      const asked = [];
+      const { session, close } = await requester(eager, 'ext-tasks-confirm', async (request) => {
+        asked.push(request);
+        return { action: 'accept', content: { confirm: true } };
+      });
+      try {
+        const victim = fs.mkdtempSync(path.join(eager.tmp, 'ext-victim-'));
+        const execution = await session.callTool('run', { target: 'local', command: ['rm', '-r', victim] });
+        assert.equal(execution.kind, 'task');
+        const { outcome } = await execution.settle();
+        assert.equal(outcome.status, 'completed', JSON.stringify(outcome));
+        assert.equal(resultFromTaskOutcome(outcome).isError, false);
+        assert.equal(asked.length, 1);
+        assert.equal(asked[0].kind, 'elicitation');
+        assert.match(asked[0].params.message, /rm -r/);
+        assert.equal(fs.existsSync(victim), false);
+      } finally {
+        await close();
+      }
+    });
 
     test('with task_after_ms = 0 a harmless command is a task at once and completes', { timeout: TIMEOUT_MS }, async () => {
       const handle = await call(eager, 'echo eager', withTasks());

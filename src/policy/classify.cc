@@ -2327,4 +2327,24 @@ std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command, c
   return std::nullopt;
 }
 
+Classification ClassifyWrite(std::string_view path, const std::vector<std::string>& protected_paths,
+                             std::string_view home) {
+  const std::string n = NormalizePath(path);
+  for (const std::string& p : protected_paths) {
+    std::string own = p;
+    if (own.rfind("~/", 0) == 0) {
+      if (home.empty()) continue;
+      own = std::string(home) + own.substr(1);
+    }
+    if (Under(n, NormalizePath(own))) {
+      return Classification{kPriv, "builtin:labgate state",
+                            Quoted(n) + " is labgate's own configuration, state or audit log (" + p +
+                                "), which only an operator changes",
+                            n};
+    }
+  }
+  if (std::optional<Verdict> v = SystemWrite(n)) return Classification{v->risk, v->rule, v->reason, n};
+  return Classification{Risk::kMutating, "builtin:write file", "writing " + Quoted(n) + " changes a file", n};
+}
+
 }  // namespace labgate::policy

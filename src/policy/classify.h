@@ -52,6 +52,14 @@ std::optional<Classification> FindPrivilegedPart(const ParsedCommand& command,
                                                  const std::vector<ClassifyRule>& extra = {},
                                                  const std::vector<std::string>& protected_paths = {});
 
+/// The class of creating or replacing the file at `path` (absolute; `..` and `//` are resolved
+/// lexically): privileged for labgate's own files (`protected_paths`, `~/` meaning `home`; skipped
+/// when `home` is empty), sudoers, the account files and authorized_keys; destructive for system
+/// places and start-up files, by the same table writing redirections are judged with; mutating
+/// elsewhere. Pure.
+Classification ClassifyWrite(std::string_view path, const std::vector<std::string>& protected_paths = {},
+                             std::string_view home = "");
+
 /// The first variable `command` sets (a `NAME=value` prefix, or one the caller passed in `env`)
 /// that is not inert — anything but locale, time zone and terminal settings; nullopt when none.
 /// Allow rules and grants name commands, not environments, so they never admit such a command.

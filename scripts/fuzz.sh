@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (clang, ASan + UBSan) in build-fuzz/ and runs each for
-# FUZZ_SECONDS (default 30). Seeds come from tests/fuzz/seeds/NAME and the tests' own data; what
+# FUZZ_SECONDS (default 15). Seeds come from tests/fuzz/seeds/NAME and the tests' own data; what
 # a run discovers stays in build-fuzz/corpus/NAME. A crash fails the script and leaves its input
 # in build-fuzz/crash-*: add it to tests/fuzz/seeds/NAME as a regression input once fixed.
 #   FUZZ_SECONDS=600 scripts/fuzz.sh shell_policy     # one harness, longer

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The unit and integration suites once more, under a sanitizer: `asan` (AddressSanitizer and
-# UndefinedBehaviorSanitizer, any finding fails) or `tsan` (ThreadSanitizer). Each has its own
-# build directory (build-asan, build-tsan); the libraries are built as unity builds at -O1
-# to keep this affordable on two cores.
+# The unit and integration suites under a sanitizer: `asan` (AddressSanitizer; LABGATE_UBSAN=1
+# adds UndefinedBehaviorSanitizer) or `tsan` (ThreadSanitizer); any finding fails. Each has its
+# own build directory (build-asan, build-tsan); the libraries are built as unity builds at -O1
+# to keep this affordable on two cores. LABGATE_CLIENT_TESTS=1 also runs the official MCP
+# clients' suites (tests/client, after `npm ci` there) against the sanitized binary.
 #   scripts/sanitize.sh asan                      # everything
 #   scripts/sanitize.sh asan -R SshHosts          # extra arguments go to ctest (integration)
 set -euo pipefail
@@ -11,7 +12,7 @@ kind=${1:?usage: scripts/sanitize.sh asan|tsan [ctest arguments]}
 shift
 case "$kind" in
   asan)
-    option=-DLABGATE_SANITIZE=ON
+    option="-DLABGATE_SANITIZE=ON -DLABGATE_UBSAN=$([ "${LABGATE_UBSAN:-0}" = 1 ] && echo ON || echo OFF)"
     # Findings end the process with a non-zero status, so the test that caused one fails.
     asan_options="detect_leaks=0:halt_on_error=1"
     ubsan_options="print_stacktrace=1:halt_on_error=1" ;;
@@ -27,7 +28,8 @@ reports=$PWD/$dir/sanitizer-reports
 rm -rf "$reports"
 mkdir -p "$reports"
 chmod 1777 "$reports"  # the tests run some processes as other users
-cmake -S . -B "$dir" "$option" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+# shellcheck disable=SC2086 # $option holds one or two -D flags
+cmake -S . -B "$dir" $option -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 >/dev/null
 cmake --build "$dir" -j"${LABGATE_JOBS:-2}" --target labgate labgate_unit_tests labgate_integration_tests
 export ASAN_OPTIONS="${asan_options:-}:log_path=$reports/asan"
@@ -39,6 +41,10 @@ echo "== $kind: built in $SECONDS s"
 # the integration tests one process each, as ctest runs them.
 "$dir/tests/labgate_unit_tests" --gtest_brief=1 || status=$?
 (cd "$dir" && ctest --output-on-failure -j2 -L integration "$@") || status=$?
+if [ "${LABGATE_CLIENT_TESTS:-0}" = 1 ]; then
+  echo "== $kind: client suites (at $SECONDS s)"
+  (cd "$dir" && LABGATE_BIN="$PWD/labgate" ctest --output-on-failure -L client) || status=$?
+fi
 if [ -n "$(ls -A "$reports")" ]; then
   echo "$kind: findings in $(ls "$reports" | wc -l) process(es):" >&2
   for f in "$reports"/*; do echo "== $f" >&2; head -60 "$f" >&2; done

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Every test from a fresh checkout: install what is missing, build, fetch the pinned MCP SDK
-# client, run the unit, integration and client suites; then the unit and integration suites
-# again under AddressSanitizer+UBSan and under ThreadSanitizer; then the fuzzers (15 s each).
-# Extra arguments go to the first ctest run (e.g. -R SshHosts).
+# Every test from a fresh checkout: install what is missing, start the MCP server the way the
+# README does, fetch the pinned MCP clients, then build everything with AddressSanitizer and run
+# the unit, integration and client suites against it (a memory error anywhere fails the run);
+# the unit and integration suites again under ThreadSanitizer; then the fuzzers (15 s each,
+# under ASan and UBSan). Extra arguments go to the integration ctest run (e.g. -R SshHosts).
+# Each suite runs once, on an instrumented build: three builds (plain `labgate`, ASan, TSan)
+# plus the fuzzers' is what fits CI's hour with room to spare on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each stage says when it starts, so a slow CI run shows where its time went.
@@ -10,7 +13,7 @@ stage() { echo "== $1 (at $SECONDS s)"; }
 stage "dependencies"
 scripts/install-deps.sh
 # The main job first, the way the README starts it: scripts/run.sh builds only `labgate`, and the
-# server must answer `initialize` on the bundled hosts.toml. The full build below reuses that work.
+# server must answer `initialize` on the bundled hosts.toml.
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test.sh","version":"1"}}}'
 stage "scripts/run.sh"
 started=$SECONDS
@@ -19,15 +22,11 @@ case "$answer" in
   *'"protocolVersion":"2025-11-25"'*) echo "scripts/run.sh answered initialize after $((SECONDS - started)) s" ;;
   *) echo "scripts/run.sh did not answer initialize: $answer" >&2; exit 1 ;;
 esac
-stage "build"
-scripts/build.sh
 (cd tests/client && npm ci --no-audit --no-fund --loglevel=error)
-stage "tests"
-(cd build && ctest --output-on-failure -j2 "$@")
-# Memory errors, undefined behaviour and data races, in labgate and in the processes the
-# integration tests start (each sanitizer has its own build directory).
-stage "AddressSanitizer"
-scripts/sanitize.sh asan
+# Memory errors and data races, in labgate and in the processes the tests start (each
+# sanitizer has its own build directory).
+stage "AddressSanitizer: unit, integration and client suites"
+LABGATE_CLIENT_TESTS=1 scripts/sanitize.sh asan "$@"
 # Under TSan everything runs several times slower; the capture tests wait on real devices
 # (Xvfb, ffmpeg, gpsd) with real-time limits and ran past them, so they run under ASan only.
 stage "ThreadSanitizer"

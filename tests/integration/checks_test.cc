@@ -24,7 +24,7 @@ std::string Slurp(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-int Lines(const std::string& path) {
+int LineCount(const std::string& path) {
   const std::string text = Slurp(path);
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
@@ -116,11 +116,11 @@ TEST_F(Checks, Threshold_AlertsOnce_RemediationRunsOnlyAfterApprove) {
          alerts + "\"\nremediation = \"" + remediation + "\"\n");
   StartGateway();
 
-  ASSERT_TRUE(PollUntil([&] { return Lines(alerts) >= 1; }, milliseconds(10000))) << gateway_->Stderr();
+  ASSERT_TRUE(PollUntil([&] { return LineCount(alerts) >= 1; }, milliseconds(10000))) << gateway_->Stderr();
   // Several more periods of the same failure: still one alert, the remediation untouched.
   std::this_thread::sleep_for(milliseconds(3500));
   EXPECT_GE(Intents("cat " + value), 4);
-  ASSERT_EQ(Lines(alerts), 1) << Slurp(alerts);
+  ASSERT_EQ(LineCount(alerts), 1) << Slurp(alerts);
   const std::string alert = Slurp(alerts);
   EXPECT_NE(alert.find("fail|apr-"), std::string::npos) << alert;
   EXPECT_NE(alert.find("|disk on local: 95 is not below 90\n"), std::string::npos) << alert;
@@ -147,7 +147,7 @@ TEST_F(Checks, Threshold_AlertsOnce_RemediationRunsOnlyAfterApprove) {
   ASSERT_TRUE(PollUntil([&] { return ResultOf("disk", "local")["status"] == "pass"; }, milliseconds(10000)));
   std::this_thread::sleep_for(milliseconds(2500));
   EXPECT_EQ(Intents(remediation), 1);  // exactly once, and audited
-  EXPECT_EQ(Lines(alerts), 1);
+  EXPECT_EQ(LineCount(alerts), 1);
   Json after = LabgateJson({"approvals", "list", "--all"});
   ASSERT_FALSE(after["requests"].empty());
   EXPECT_EQ(after["requests"][0]["status"], "used");
@@ -196,7 +196,7 @@ TEST_F(Checks, Restart_SameSlotNeverRunsTwice_ListShowsNextRun) {
          "\"]\n\n[[checks]]\nname = \"mark\"\ntargets = \"local\"\ncommand = \"" + script +
          "\"\nevery = \"1h\"\nexpect = { below = 10 }\n");
   StartGateway();
-  ASSERT_TRUE(PollUntil([&] { return Lines(marks) >= 1; }, milliseconds(10000))) << gateway_->Stderr();
+  ASSERT_TRUE(PollUntil([&] { return LineCount(marks) >= 1; }, milliseconds(10000))) << gateway_->Stderr();
   ASSERT_TRUE(PollUntil([&] { return ResultOf("mark", "local")["status"] == "pass"; }, milliseconds(5000)));
   Json listed = LabgateJson({"checks", "list"});
   ASSERT_EQ(listed["checks"].size(), 1u) << listed.dump();
@@ -210,19 +210,19 @@ TEST_F(Checks, Restart_SameSlotNeverRunsTwice_ListShowsNextRun) {
   EXPECT_NE(last, next);
   EXPECT_EQ(check["results"][0]["summary"], "mark on local: ok (7 is below 10)");
   EXPECT_TRUE(check["results"][0]["finishedAt"].is_string());
-  EXPECT_EQ(Lines(marks), 1);
+  EXPECT_EQ(LineCount(marks), 1);
 
   StopGateway();
   StartGateway();
   std::this_thread::sleep_for(milliseconds(3000));
-  EXPECT_EQ(Lines(marks), 1) << "the restarted gateway ran the same slot again";
+  EXPECT_EQ(LineCount(marks), 1) << "the restarted gateway ran the same slot again";
   EXPECT_EQ(Intents(script), 1);
   EXPECT_EQ(LabgateJson({"checks", "list"})["checks"][0]["nextRun"], next);
 
   // A manual run does run, and leaves the schedule alone.
   Json ran = LabgateJson({"checks", "run", "mark"});
   EXPECT_EQ(ran["results"][0]["status"], "pass") << ran.dump();
-  EXPECT_EQ(Lines(marks), 2);
+  EXPECT_EQ(LineCount(marks), 2);
   EXPECT_EQ(LabgateJson({"checks", "list"})["checks"][0]["nextRun"], next);
 }
 

@@ -29,7 +29,7 @@ bool HaveFfmpeg() {
   return RunToCompletion({"/bin/sh", "-c", "command -v ffmpeg"}).status == 0;
 }
 
-std::string ReadBytes(const std::string& path) {
+std::string ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
@@ -217,12 +217,12 @@ TEST_F(Doctor, HealthyLab_EveryItemPasses) {
 
 TEST_F(Doctor, CaptureNow_TakesOneThroughThePipelineAndRemembersIt) {
   const std::string memory = state_ + "/last-capture.json";
-  const Json before = Json::parse(ReadBytes(memory), nullptr, false);
+  const Json before = Json::parse(ReadFileBytes(memory), nullptr, false);
   auto c = Labgate({"doctor", "--capture", "local", "--json"});
   const Json report = ParseOr(c);
   EXPECT_EQ(c.status, 0) << c.out << c.err;
   EXPECT_TRUE(Has(ItemText(report, "capture"), "camera.snap on local just now: ok in")) << report.dump(2);
-  const Json after = Json::parse(ReadBytes(memory), nullptr, false);
+  const Json after = Json::parse(ReadFileBytes(memory), nullptr, false);
   ASSERT_TRUE(after.is_object());
   EXPECT_EQ(after["target"], "local");
   EXPECT_EQ(after["action"], "camera.snap");
@@ -273,7 +273,7 @@ TEST_F(Doctor, OneHostDown_PassesWithAWarning_AndStrictSaysSo) {
 TEST_F(Doctor, StaleKey_FailsKeys) {
   StopGateway();
   const std::string store = state_ + "/nodes.json";
-  const std::string original = ReadBytes(store);
+  const std::string original = ReadFileBytes(store);
   Json nodes = Json::parse(original);
   const std::int64_t now_ms =
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -299,7 +299,7 @@ TEST_F(Doctor, StaleKey_FailsKeys) {
 TEST_F(Doctor, BrokenAuditChain_FailsAudit) {
   // One byte of an earlier record's payload changes, in place: the daemon keeps appending.
   const std::string log = state_ + "/audit.jsonl";
-  const std::string text = ReadBytes(log);
+  const std::string text = ReadFileBytes(log);
   std::size_t start = 0;
   std::size_t at = std::string::npos;
   std::uint64_t seq = 0;
@@ -325,7 +325,7 @@ TEST_F(Doctor, BrokenAuditChain_FailsAudit) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, &changed, 1, static_cast<off_t>(at)), 1);
   auto c = Labgate({"doctor", "--json"});
-  const char after_doctor = ReadBytes(log)[at];
+  const char after_doctor = ReadFileBytes(log)[at];
   ASSERT_EQ(::pwrite(fd, &original, 1, static_cast<off_t>(at)), 1);
   ::close(fd);
 

@@ -19,7 +19,7 @@ namespace {
 using labgate::testing::LoadPolicyCorpus;
 
 // Default mode everywhere: `local`, an SSH host, a paired node.
-constexpr const char* kInventory = R"(
+constexpr const char* kCorpusInventory = R"(
 [[hosts]]
 id = "nas"
 address = "127.0.0.9"
@@ -32,7 +32,7 @@ capabilities = ["run"]
 class PolicyCorpus : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto inv = inventory::ParseInventory(kInventory, "hosts.toml", "/");
+    auto inv = inventory::ParseInventory(kCorpusInventory, "hosts.toml", "/");
     ASSERT_TRUE(inv.ok()) << inv.error().message;
     inv_ = std::move(*inv);
   }

@@ -296,18 +296,16 @@ std::string CheckHttpListen(const std::string& v) {
   if (v.rfind("unix:", 0) == 0) {
     return v.size() > 6 && v[5] == '/' ? "" : "a unix socket needs an absolute path: \"unix:/run/labgate/mcp-http.sock\"";
   }
-  auto colon = v.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) {
+  auto split = SplitHostPort(v);
+  if (!split || split->first.empty() || split->second.empty()) {
     return "must be HOST:PORT (\"127.0.0.1:7023\", \"[::1]:7023\") or unix:/PATH";
   }
-  std::string host = v.substr(0, colon);
-  const std::string port = v.substr(colon + 1);
+  const auto& [host, port] = *split;
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
       std::stoi(port) > 65535) {
     return "'" + port + "' is not a port (1-65535)";
   }
   if (host == "localhost") return "";
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   unsigned char buf[16];
   if (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1) {
     return "'" + host + "' is not an IP address (write an address such as 127.0.0.1 or [::1], or localhost)";
@@ -327,12 +325,19 @@ std::string CheckOrigin(const std::string& v) {
 
 }  // namespace
 
+std::optional<std::pair<std::string, std::string>> SplitHostPort(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(std::move(host), listen.substr(colon + 1));
+}
+
 bool IsLoopbackListen(const std::string& listen) {
   if (listen.rfind("unix:", 0) == 0) return true;
-  auto colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  const auto split = SplitHostPort(listen);
+  const std::string host = split ? split->first : listen;
   if (host == "localhost") return true;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   unsigned char buf[16];
   if (inet_pton(AF_INET, host.c_str(), buf) == 1) return buf[0] == 127;
   if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "capabilities/device_config.h"
@@ -79,6 +80,10 @@ struct GatewaySettings {
 /// Whether `listen` (http_listen's HOST:PORT form) names a loopback address: 127.0.0.0/8, ::1 or
 /// localhost. A unix socket counts as local too.
 bool IsLoopbackListen(const std::string& listen);
+
+/// http_listen's "HOST:PORT" split at its last colon, with an IPv6 host's brackets taken off
+/// ("[::1]:7023" gives "::1" and "7023"); nullopt without a colon.
+std::optional<std::pair<std::string, std::string>> SplitHostPort(const std::string& listen);
 
 /// Whether the account `uid` is listed in `operators` (see GatewaySettings::operators): by name,
 /// by uid, or as a member of a listed group. `groups`: the groups a connected process really

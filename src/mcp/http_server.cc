@@ -82,13 +82,23 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return Lower(haystack).find(Lower(needle)) != std::string::npos;
 }
 
-// Splits "HOST:PORT" ("[v6]:PORT") into the address to bind and the port.
+// Splits "HOST:PORT" ("[v6]:PORT") into the address to bind and the port (validated at load).
 std::pair<std::string, std::string> SplitListen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-  return {host, listen.substr(colon + 1)};
+  auto split = inventory::SplitHostPort(listen).value_or(std::make_pair(listen, std::string()));
+  if (split.first == "localhost") split.first = "127.0.0.1";
+  return split;
+}
+
+// The host of an authority as a Host header or an origin carries it: lower-case, without port or
+// an IPv6 literal's brackets.
+std::string AuthorityHost(std::string_view authority) {
+  std::string host = Lower(authority);
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    return host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+  }
+  if (auto colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  return host;
 }
 
 /// The messages the server sends for one client request, handed from session workers to the
@@ -274,24 +284,15 @@ bool OriginAllowed(std::string_view origin, const std::string& listen, bool tls,
 
 bool HostAllowed(std::string_view host_header, const std::string& listen, const std::vector<std::string>& extra) {
   if (listen.rfind("unix:", 0) == 0 || !inventory::IsLoopbackListen(listen) || host_header.empty()) return true;
-  std::string host = Lower(host_header);
-  if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
-  } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-    host.resize(colon);
-  }
+  const std::string host = AuthorityHost(host_header);
   if (host == "localhost" || host == "::1") return true;
   unsigned char buf[4];
   if (inet_pton(AF_INET, host.c_str(), buf) == 1 && buf[0] == 127) return true;
   for (const auto& origin : extra) {
-    std::string o = Lower(origin);
-    o = o.substr(o.find("://") + 3);
-    if (!o.empty() && o.front() == '[') {
-      o = o.substr(1, o.find(']') - 1);
-    } else if (auto colon = o.rfind(':'); colon != std::string::npos) {
-      o.resize(colon);
+    const auto scheme_end = origin.find("://");
+    if (scheme_end != std::string::npos && AuthorityHost(std::string_view(origin).substr(scheme_end + 3)) == host) {
+      return true;
     }
-    if (o == host) return true;
   }
   return false;
 }

@@ -425,10 +425,7 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
     if (!asked) return SendError(id, rpc::kInvalidParams, "tools/call params.task.ttl must be a whole number of ms");
     ttl = std::clamp<std::int64_t>(*asked, kMinTaskTtlMs, kMaxTaskTtlMs);
   }
-  auto t = std::make_shared<Task>();
-  t->id = "task-" + core::HexEncode(core::RandomBytes(12));
-  t->created = t->updated = std::chrono::system_clock::now();
-  t->ttl_ms = ttl;
+  auto t = NewTask(ttl, /*modern=*/false);
   t->cancel = std::make_shared<core::CancelToken>();
   audit::Actor actor;
   Json created;
@@ -459,6 +456,22 @@ void Session::StartTask(const Json& id, const ToolDefinition& tool, const Json& 
     }
     task_cv_.notify_all();
   }
+}
+
+std::shared_ptr<Session::Task> Session::NewTask(std::int64_t ttl_ms, bool modern) {
+  auto t = std::make_shared<Task>();
+  t->id = "task-" + core::HexEncode(core::RandomBytes(16));  // unguessable: the id is all a poller shows
+  t->modern = modern;
+  t->created = t->updated = std::chrono::system_clock::now();
+  t->ttl_ms = ttl_ms;
+  return t;
+}
+
+std::shared_ptr<Session::Task> Session::FindTask(const std::string& task_id, bool modern) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ExpireTasks();
+  auto it = mcp_tasks_.find(task_id);
+  return it != mcp_tasks_.end() && it->second->modern == modern ? it->second : nullptr;
 }
 
 bool Session::RegisterTask(const std::shared_ptr<Task>& t) {
@@ -535,13 +548,7 @@ void Session::HandleTaskRequest(const Json& id, const std::string& method, const
     return SendError(id, rpc::kInvalidParams, method + " needs params.taskId (a string)");
   }
   const std::string task_id = params["taskId"];
-  std::shared_ptr<Task> t;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ExpireTasks();
-    auto it = mcp_tasks_.find(task_id);
-    if (it != mcp_tasks_.end() && !it->second->modern) t = it->second;
-  }
+  std::shared_ptr<Task> t = FindTask(task_id, /*modern=*/false);
   if (!t) {
     return SendError(id, rpc::kInvalidParams,
                      "no task " + task_id + " in this session (it may have expired after its ttl; tasks/list shows them)");
@@ -913,14 +920,8 @@ void Session::CallToolModern(const Json& id, const Json& params, const Json& cap
   // With the tasks extension, a call that runs long is answered with a task handle and goes on
   // (the Task is made now so that its live output is kept from the start).
   std::shared_ptr<Task> t;
-  if (RunsAsTask(*tool) && DeclaresTasks(capabilities)) {
-    t = std::make_shared<Task>();
-    t->id = "task-" + core::HexEncode(core::RandomBytes(16));
-    t->modern = true;
-    t->created = t->updated = std::chrono::system_clock::now();
-    t->ttl_ms = kDefaultTaskTtlMs;
-  }
-  const auto after = task_after_ ? task_after_() : kDefaultTaskAfter;
+  if (RunsAsTask(*tool) && DeclaresTasks(capabilities)) t = NewTask(kDefaultTaskTtlMs, /*modern=*/true);
+  const auto after = !t ? std::chrono::milliseconds(0) : task_after_ ? task_after_() : kDefaultTaskAfter;
   const std::string key = rpc::Encode(id);
   auto cancel = std::make_shared<core::CancelToken>();
   Json handle;
@@ -1064,13 +1065,7 @@ void Session::HandleModernTaskRequest(const Json& id, const std::string& method,
     return SendError(id, rpc::kInvalidParams, method + " needs params.taskId (a string)");
   }
   const std::string task_id = params["taskId"];
-  std::shared_ptr<Task> t;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ExpireTasks();
-    auto it = mcp_tasks_.find(task_id);
-    if (it != mcp_tasks_.end() && it->second->modern) t = it->second;
-  }
+  std::shared_ptr<Task> t = FindTask(task_id, /*modern=*/true);
   if (!t) {
     return SendError(id, rpc::kInvalidParams,
                      "Failed to retrieve task: no task " + task_id + " here (it expired after its ttl, or was never "

@@ -207,6 +207,10 @@ class Session {
   };
   Json TaskJson(const Task& task) const;            // with mutex_ held
   Json ModernTaskJson(const Task& task) const;      // with mutex_ held
+  /// A task not yet registered, with a fresh 128-bit id; `modern` for the 2026-07-28 extension.
+  static std::shared_ptr<Task> NewTask(std::int64_t ttl_ms, bool modern);
+  /// The task `task_id` of that era, expired ones forgotten first; null when there is none.
+  std::shared_ptr<Task> FindTask(const std::string& task_id, bool modern);
   bool RegisterTask(const std::shared_ptr<Task>& t);  // with mutex_ held; false when the session is full
   /// Feeds a task's live output and progress lines (what tasks/get shows while it runs).
   std::function<void(const std::string&, std::string_view)> LiveOutput(const std::shared_ptr<Task>& t);

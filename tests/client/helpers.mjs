@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import readline from 'node:readline';
 
 export function textOf(result) {
   return result.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n');
@@ -74,4 +75,80 @@ export async function stopProcess(child) {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   process.kill(child.pid, 'SIGTERM');
   await exited;
+}
+
+// The [gateway] lines every suite's hosts.toml starts with: free loopback ports for the agent
+// listener and MCP over HTTP, state and audit log under `dir`; `extra` lines are added to the table.
+export async function gatewayTable(dir, auditPath, extra = []) {
+  return [
+    '[gateway]',
+    `listen = "127.0.0.1:${await freePort()}"`,
+    `http_listen = "127.0.0.1:${await freePort()}"`,
+    `state_dir = ${JSON.stringify(path.join(dir, 'state'))}`,
+    `audit_log = ${JSON.stringify(auditPath)}`,
+    ...extra,
+    '',
+  ];
+}
+
+// The last JSON-RPC message of an HTTP answer: a JSON body, or the last event of a stream.
+function lastMessage(text) {
+  return JSON.parse(text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6));
+}
+
+// Raw 2026-07-28 JSON-RPC over Streamable HTTP, as a client library would not send it (the
+// assistant's view). `call(method, params, headers)` answers { status, ...response } with the
+// routing headers the revision asks for (overridable); `dispatch({method, params})` answers the
+// bare response, for a requester that frames its own requests.
+export function rawHttpClient(url, token, defaultVersion = '2026-07-28') {
+  let n = 0;
+  const post = (method, params, body, headers) => fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`, 'content-type': 'application/json',
+      accept: 'application/json, text/event-stream', 'mcp-method': method,
+      'mcp-protocol-version': params?._meta?.['io.modelcontextprotocol/protocolVersion'] ?? defaultVersion,
+      ...(params?.name ?? params?.taskId ? { 'mcp-name': params.name ?? params.taskId } : {}),
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+  return {
+    call: async (method, params, headers = {}) => {
+      const res = await post(method, params, { jsonrpc: '2.0', id: `raw-${++n}`, method, params }, headers);
+      return { status: res.status, ...lastMessage(await res.text()) };
+    },
+    dispatch: async (request) => {
+      const res = await post(request.method, request.params, { jsonrpc: '2.0', id: `raw-${++n}`, ...request }, {});
+      return lastMessage(await res.text());
+    },
+  };
+}
+
+// The same over a `labgate mcp` process of its own on stdio. Requests go out under ids of our
+// own; `dispatch` answers under the caller's. `stop()` closes stdin and waits for the exit.
+export function rawStdioClient(bin, configPath) {
+  const child = spawn(bin, ['mcp', '--config', configPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.on('exit', (code, signal) => { child.exitedWith = { code, signal }; });
+  const waiting = new Map();
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    const m = JSON.parse(line);
+    if (m.id !== undefined && waiting.has(m.id)) waiting.get(m.id)(m);
+  });
+  let n = 0;
+  const dispatch = (request) => new Promise((resolve) => {
+    const id = `raw-${++n}`;
+    waiting.set(id, (m) => resolve(request.id === undefined ? m : { ...m, id: request.id }));
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...request, id })}\n`);
+  });
+  return {
+    call: (method, params) => dispatch({ method, params }),
+    dispatch,
+    stop: async () => {
+      if (child.exitedWith) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin.end();
+      await exited;
+    },
+  };
 }

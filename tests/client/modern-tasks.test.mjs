@@ -6,16 +6,15 @@
 // seconds can still see a long command through.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { createTaskSessionFromClient, resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
-import { freePort, sleep, startHttpGateway, stopProcess, waitFor, which } from './helpers.mjs';
+import { gatewayTable, rawHttpClient, rawStdioClient, sleep, startHttpGateway, stopProcess, waitFor, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -36,74 +35,21 @@ async function startServer(transportKind, taskAfterMs) {
   const configPath = path.join(tmp, 'hosts.toml');
   const auditPath = path.join(tmp, 'audit', 'audit.jsonl');
   fs.writeFileSync(configPath, [
-    '[gateway]',
-    `listen = "127.0.0.1:${await freePort()}"`,
-    `http_listen = "127.0.0.1:${await freePort()}"`,
-    `state_dir = ${JSON.stringify(path.join(tmp, 'state'))}`,
-    `audit_log = ${JSON.stringify(auditPath)}`,
-    `task_after_ms = ${taskAfterMs}`,
-    '',
+    ...await gatewayTable(tmp, auditPath, [`task_after_ms = ${taskAfterMs}`]),
     '[local]',
     'capabilities = ["run"]',
     '',
   ].join('\n'));
   const server = { tmp, configPath, audit: () => fs.readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) };
-  let n = 0;
   if (transportKind === 'http') {
     const { gateway, url } = await startHttpGateway(bin, configPath, tmp);
     const token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
-    Object.assign(server, { url, token });
-    server.rawHttp = async (method, params, headers = {}) => {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`, 'content-type': 'application/json',
-          accept: 'application/json, text/event-stream', 'mcp-method': method, 'mcp-protocol-version': MODERN,
-          'mcp-name': params.name ?? params.taskId ?? '', ...headers,
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: `raw-${++n}`, method, params }),
-      });
-      const text = await res.text();
-      const body = text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6);
-      return { status: res.status, ...JSON.parse(body) };
-    };
-    server.raw = (method, params) => server.rawHttp(method, params);
-    // What the ext-tasks requester sends ({method, params}), as a JSON-RPC request with the routing headers.
-    server.dispatch = async (request) => {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`, 'content-type': 'application/json',
-          accept: 'application/json, text/event-stream', 'mcp-method': request.method,
-          'mcp-protocol-version': MODERN, 'mcp-name': request.params?.name ?? request.params?.taskId ?? '',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: `ext-${++n}`, ...request }),
-      });
-      const text = await res.text();
-      return JSON.parse(text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6));
-    };
-    server.stop = () => stopProcess(gateway);
+    const http = rawHttpClient(url, token);
+    Object.assign(server, { url, token, rawHttp: http.call, dispatch: http.dispatch, stop: () => stopProcess(gateway) });
+    server.raw = (method, params) => http.call(method, params);
   } else {
-    const child = spawn(bin, ['mcp', '--config', configPath], { stdio: ['pipe', 'pipe', 'inherit'] });
-    child.on('exit', (code, signal) => { child.exitedWith = { code, signal }; });
-    const waiting = new Map();
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = JSON.parse(line);
-      if (m.id !== undefined && waiting.has(m.id)) waiting.get(m.id)(m);
-    });
-    // Sent under an id of our own; the answer goes back under the caller's.
-    server.dispatch = (request) => new Promise((resolve) => {
-      const id = `raw-${++n}`;
-      waiting.set(id, (m) => resolve(request.id === undefined ? m : { ...m, id: request.id }));
-      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...request, id })}\n`);
-    });
-    server.raw = (method, params) => server.dispatch({ jsonrpc: '2.0', method, params });
-    server.stop = async () => {
-      if (child.exitedWith) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin.end();
-      await exited;
-    };
+    const stdio = rawStdioClient(bin, configPath);
+    Object.assign(server, { raw: stdio.call, dispatch: stdio.dispatch, stop: stdio.stop });
   }
   return server;
 }

@@ -4,15 +4,13 @@
 // call, and the assistant's attempts to forge, replay or re-target that state.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { freePort, startHttpGateway, stopProcess, textOf, which } from './helpers.mjs';
+import { gatewayTable, rawHttpClient, rawStdioClient, startHttpGateway, stopProcess, textOf, which } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.LABGATE_BIN || path.resolve(here, '../../build/labgate');
@@ -59,12 +57,7 @@ for (const transportKind of ['stdio', 'http']) {
       configPath = path.join(tmp, 'hosts.toml');
       auditPath = path.join(tmp, 'audit', 'audit.jsonl');
       fs.writeFileSync(configPath, [
-        '[gateway]',
-        `listen = "127.0.0.1:${await freePort()}"`,
-        `http_listen = "127.0.0.1:${await freePort()}"`,
-        `state_dir = ${JSON.stringify(path.join(tmp, 'state'))}`,
-        `audit_log = ${JSON.stringify(auditPath)}`,
-        '',
+        ...await gatewayTable(tmp, auditPath),
         '[policies.run]',
         'deny = ["shutdown *"]',
         '',
@@ -75,37 +68,11 @@ for (const transportKind of ['stdio', 'http']) {
       if (transportKind === 'http') {
         ({ gateway, url } = await startHttpGateway(bin, configPath, tmp));
         token = fs.readFileSync(path.join(tmp, 'state', 'http.token'), 'utf8').trim();
-        let n = 0;
-        raw = async (method, params) => {
-          const res = await fetch(url, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${token}`, 'content-type': 'application/json',
-              accept: 'application/json, text/event-stream', 'mcp-method': method,
-              'mcp-protocol-version': params._meta?.['io.modelcontextprotocol/protocolVersion'] ?? MODERN,
-              ...(params.name ? { 'mcp-name': params.name } : {}),
-            },
-            body: JSON.stringify({ jsonrpc: '2.0', id: `raw-${++n}`, method, params }),
-          });
-          const text = await res.text();
-          const body = text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).at(-1).slice(6);
-          return { status: res.status, ...JSON.parse(body) };
-        };
+        raw = rawHttpClient(url, token).call;
       } else {
-        const child = spawn(bin, ['mcp', '--config', configPath], { stdio: ['pipe', 'pipe', 'inherit'] });
-        const lines = readline.createInterface({ input: child.stdout });
-        const waiting = new Map();
-        lines.on('line', (line) => {
-          const m = JSON.parse(line);
-          if (m.id !== undefined && waiting.has(m.id)) waiting.get(m.id)(m);
-        });
-        let n = 0;
-        raw = (method, params) => new Promise((resolve) => {
-          const id = `raw-${++n}`;
-          waiting.set(id, resolve);
-          child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
-        });
-        cleanups.push(() => { child.stdin.end(); });
+        const stdio = rawStdioClient(bin, configPath);
+        raw = stdio.call;
+        cleanups.push(() => stdio.stop());
       }
     }, { timeout: TIMEOUT_MS });
 

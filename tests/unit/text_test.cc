@@ -239,7 +239,9 @@ TEST(Redact, StaysLinearOnHostileInput) {
   hostile.push_back(std::string(kBytes, 'a'));
   const auto start = std::chrono::steady_clock::now();
   for (const auto& text : hostile) (void)redactor.Redact(text);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  // Quadratic work on 8 MiB would take hours; linear work takes about 1 s plain and 11 s under
+  // ThreadSanitizer on a busy 2-core CI machine (it failed there at 10 s), so the bound has room.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
 }
 
 }  // namespace

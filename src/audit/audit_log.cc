@@ -66,6 +66,7 @@ Json EncodeOutcome(const Outcome& o) {
               {"escalated", o.escalated},
               {"error", OrNull(o.error)}};
   if (o.artifact) j["artifact"] = *o.artifact;
+  if (!o.file.is_null()) j["file"] = o.file;
   return j;
 }
 

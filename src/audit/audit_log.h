@@ -66,6 +66,7 @@ struct Outcome {
   bool escalated = false;
   std::optional<std::string> error;
   std::optional<std::string> artifact;  // captures: the stored file's labgate://artifacts/ URI
+  Json file;  // file actions: path, sizes and SHA-256 before and after (never content); null otherwise
 };
 
 /// A refusal or rejection that never reached execution (unknown target, policy, bad input).

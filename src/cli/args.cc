@@ -19,7 +19,10 @@ core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
                                                 "--capture",
                                                 // hosts add
                                                 "--address", "--port", "--user", "--identity-file", "--groups", "--tags",
-                                                "--owner", "--purpose", "--role"};
+                                                "--owner", "--purpose", "--role",
+                                                // file
+                                                "--offset", "--length", "--from", "--mode", "--expect",
+                                                "--max-entries"};
   static const std::map<std::string, std::string> kShort = {{"-h", "--help"},   {"-c", "--config"}, {"-V", "--version"},
                                                             {"-n", "--lines"}, {"-f", "--follow"},
                                                             {"-o", "--output"}};

@@ -179,6 +179,21 @@ const std::map<std::string, Verb>& Verbs() {
         "       labgate camera list TARGET [--json]\n\n"
         "Without --clip: a JPEG photo. With it: an mp4 of that length (at most 60s).\n"
         "Backends: v4l2 (ffmpeg), termux (termux-camera-photo).\n"}},
+      {"file",
+       {"read, stat, list, fetch and write files on a target",
+        "usage: labgate file read TARGET PATH [--offset N] [--length N] [--json]\n"
+        "       labgate file stat|list TARGET PATH [--max-entries N] [--json]\n"
+        "       labgate file get TARGET PATH [-o FILE|-] [--json]\n"
+        "       labgate file put TARGET PATH --from LOCAL-FILE|- [--mode 0644] [--create-only] [--no-overwrite]\n"
+        "                        [--expect SHA256] [--json]\n"
+        "       (all: [--timeout 20s] [--config FILE])\n\n"
+        "PATH is absolute or ~/...; it is normalised and its symlinks resolved on the target before\n"
+        "[policies.file] judges it. Private keys and credential stores are refused unless a read_allow rule\n"
+        "names them; writes into system paths ask a human; labgate's own files are never touched.\n"
+        "put writes atomically (a temporary file beside PATH, fsync, rename) and keeps mode and owner;\n"
+        "--expect refuses the write unless the current content has that SHA-256 (\"\" : must not exist).\n"
+        "get keeps the file as an artifact and writes it to -o FILE (default: its name here).\n"
+        "Hosts are reached over SFTP; every action is audited with sizes and digests, never content.\n"}},
       {"location",
        {"where a target is: gpsd, Termux or a fixed position",
         "usage: labgate location TARGET [--accuracy coarse|balanced|precise] [--timeout 30s] [--max-age 5m]\n"
@@ -496,6 +511,7 @@ int Main(const std::vector<std::string>& argv) {
   if (args.verb == "checks") return ChecksVerb(args);
   if (args.verb == "doctor") return DoctorVerb(args);
   if (args.verb == "screen" || args.verb == "camera" || args.verb == "location") return CaptureVerb(args);
+  if (args.verb == "file") return FileVerb(args);
   return Fail("verb '" + args.verb + "' is not wired", kExitUsage);
 }
 

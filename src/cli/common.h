@@ -54,6 +54,7 @@ std::unique_ptr<gateway::Confirmer> TerminalHuman();
 int ApprovalsVerb(const Args& args);
 /// `labgate screen|camera|location TARGET ...` (capture_commands.cc): writes the file, prints its metadata.
 int CaptureVerb(const Args& args);
+int FileVerb(const Args& args);
 /// `labgate audit verify|tail|query` (audit_commands.cc): reads the audit log, never changes it.
 int AuditVerb(const Args& args);
 /// `labgate checks list|run` (checks_commands.cc): routine checks, through the daemon or in-process.

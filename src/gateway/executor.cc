@@ -27,4 +27,11 @@ core::Result<capabilities::CaptureResult> Executor::Capture(const inventory::Tar
   return capabilities::Perform(machine, target.capture, request, cancel);
 }
 
+core::Result<std::unique_ptr<capabilities::FileAccessor>> Executor::Files(const inventory::Target& target,
+                                                                          std::chrono::steady_clock::time_point,
+                                                                          const core::CancelToken&) {
+  return core::MakeError(core::ErrorCode::kUnavailable,
+                         "file is not available on " + target.id + " (" + via() + ") in this labgate build");
+}
+
 }  // namespace labgate::gateway

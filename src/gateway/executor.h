@@ -1,10 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "capabilities/capture.h"
+#include "capabilities/file_ops.h"
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/process_runner.h"
@@ -41,6 +44,11 @@ class Executor {
   virtual core::Result<capabilities::CaptureResult> Capture(const inventory::Target& target,
                                                             const capabilities::CaptureRequest& request,
                                                             const core::CancelToken& cancel);
+  /// File access on the target for one `file` call, until the accessor is destroyed; every
+  /// wait inside it ends by `deadline` or when `cancel` fires. The default: not on this path.
+  virtual core::Result<std::unique_ptr<capabilities::FileAccessor>> Files(const inventory::Target& target,
+                                                                          std::chrono::steady_clock::time_point deadline,
+                                                                          const core::CancelToken& cancel);
 };
 
 /// The built-in `local` target: runs in-process with the same code a node agent uses.
@@ -51,6 +59,14 @@ class LocalExecutor final : public Executor {
   core::Result<core::ProcessOutcome> Run(const inventory::Target&, const capabilities::RunRequest& request,
                                          const core::CancelToken& cancel) override {
     return capabilities::RunOnThisMachine(runner_, request, cancel);
+  }
+  /// This machine's files, opened by the gateway's own process (not through the sandbox):
+  /// policy keeps labgate's own files out of reach, and no path component is followed as a
+  /// symlink, so what was decided is what is touched.
+  core::Result<std::unique_ptr<capabilities::FileAccessor>> Files(const inventory::Target&,
+                                                                  std::chrono::steady_clock::time_point,
+                                                                  const core::CancelToken&) override {
+    return capabilities::LocalFiles();
   }
 
  private:

@@ -143,6 +143,52 @@ struct CaptureReport {
 /// Told how far a recording has got, about twice a second, from a helper thread.
 using CaptureProgressFn = std::function<void(std::int64_t elapsed_ms, std::int64_t total_ms)>;
 
+/// A `file` action as a caller asked for it.
+struct FileCall {
+  std::string selector;  // must resolve to exactly one target
+  std::string op;        // "read", "stat", "list", "get" or "put"
+  std::string path;      // absolute or ~/...; normalised and resolved on the target before policy
+  std::uint64_t offset = 0;  // read: where to start
+  std::uint64_t length = 0;  // read: how many bytes (0: the default, kFileReadDefaultBytes)
+  std::optional<std::string> content;  // put: the bytes to write
+  std::string from_artifact;           // put: a labgate://artifacts/ URI whose bytes to write instead
+  capabilities::WriteOptions write;
+  std::optional<std::int64_t> timeout_ms;
+  std::size_t max_entries = 1000;  // list
+};
+
+/// A FileCall as the operator socket carries it (content base64), and back.
+nlohmann::json EncodeFileCall(const FileCall& call);
+core::Result<FileCall> DecodeFileCall(const nlohmann::json& json);
+
+/// How much one `file read` returns when no length is given, and at most.
+inline constexpr std::uint64_t kFileReadDefaultBytes = 64 * 1024;
+inline constexpr std::uint64_t kFileReadMaxBytes = 1024 * 1024;
+
+/// What came of a `file` action.
+struct FileReport {
+  std::string target;
+  std::string via;
+  std::string action;  // "file.read", ...
+  std::string action_id;
+  std::string path;           // normalised, symlinks resolved: what policy judged and the action touched
+  std::string decision;       // "run", "confirmed", "refused", "approval-pending", "input-required"
+  std::string rule;
+  std::string reason;
+  std::string risk;
+  std::string approver;
+  std::string approval_id;
+  std::optional<capabilities::FileInfo> info;        // stat
+  std::vector<capabilities::FileInfo> entries;       // list
+  bool truncated = false;                            // list: more entries than max_entries; read: more bytes follow
+  std::optional<capabilities::FileData> data;        // read (redacted when text)
+  bool text = false;                                 // read: data is UTF-8 text
+  std::optional<Artifact> artifact;                  // get
+  std::optional<capabilities::WriteOutcome> written;  // put
+  std::optional<core::Error> error;
+  std::int64_t duration_ms = 0;
+};
+
 /// A target as `targets` shows it.
 struct TargetView {
   const inventory::Target* target = nullptr;
@@ -185,6 +231,13 @@ class Gateway {
   /// the target's path, keep the file as an artifact, audit the result.
   CaptureReport Capture(const audit::Actor& actor, const CaptureCall& call, const core::CancelToken& cancel,
                         const CaptureProgressFn& progress = nullptr, Confirmer* confirmer = nullptr);
+
+  /// read, stat, list, get and put of files through the same pipeline: one target, capability
+  /// scope, the path normalised and resolved on the target and judged by [policies.file] (deny
+  /// wins; secrets and labgate's own files refused; writes into system paths confirmed by a
+  /// human), audit intent (digests, never content), execute, audit the result.
+  FileReport File(const audit::Actor& actor, const FileCall& call, const core::CancelToken& cancel,
+                  Confirmer* confirmer = nullptr);
 
   ArtifactStore* artifacts() const { return artifacts_; }
 

@@ -160,6 +160,7 @@ core::Result<Json> OperatorService::Handle(const std::string& method, const Json
   if (method == "nodes.rotate") return Rotate(params, actor);
   if (method == "run") return RunCommand(params, actor);
   if (method == "capture") return CaptureCommand(params, actor);
+  if (method == "file") return FileCommand(params, actor);
   if (method == "checks.list" || method == "checks.run") {
     CheckScheduler* checks = runtime_.checks();
     if (checks == nullptr) {
@@ -365,6 +366,19 @@ core::Result<Json> OperatorService::CaptureCommand(const Json& params, const aud
   CaptureReport report = runtime_.gateway().Capture(actor, call, never);
   Json answer = {{"report", CaptureReportJson(report)}, {"text", CaptureReportText(report)}};
   if (report.result && !report.result->data.empty()) answer["data"] = core::Base64Encode(report.result->data);
+  return answer;
+}
+
+core::Result<Json> OperatorService::FileCommand(const Json& params, const audit::Actor& actor) {
+  auto call = DecodeFileCall(params.at("call"));
+  if (!call) return call.error();
+  core::CancelToken never;
+  FileReport report = runtime_.gateway().File(actor, *call, never);
+  Json answer = {{"report", FileReportJson(report)}, {"text", FileReportText(report)}};
+  if (report.data) answer["data"] = core::Base64Encode(report.data->bytes);
+  if (report.artifact && runtime_.gateway().artifacts()) {
+    if (auto art = runtime_.gateway().artifacts()->Read(report.artifact->id)) answer["data"] = core::Base64Encode(art->second);
+  }
   return answer;
 }
 

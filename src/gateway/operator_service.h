@@ -37,6 +37,7 @@ class OperatorService {
                                          const audit::Actor& actor);
   core::Result<nlohmann::json> RunCommand(const nlohmann::json& params, const audit::Actor& actor);
   core::Result<nlohmann::json> CaptureCommand(const nlohmann::json& params, const audit::Actor& actor);
+  core::Result<nlohmann::json> FileCommand(const nlohmann::json& params, const audit::Actor& actor);
   core::Status Record(const std::string& event, const audit::Actor& actor, const std::string& node_id,
                       nlohmann::json details);
 

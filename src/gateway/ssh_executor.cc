@@ -1,6 +1,7 @@
 #include "gateway/ssh_executor.h"
 
 #include "core/os_user.h"
+#include "core/text.h"
 
 namespace labgate::gateway {
 namespace {
@@ -86,6 +87,29 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
   if (!outcome) return outcome.error();
   outcome->retries = retries;
   return outcome;
+}
+
+core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(const inventory::Target& target,
+                                                                             std::chrono::steady_clock::time_point deadline,
+                                                                             const core::CancelToken& cancel) {
+  auto spec = HostSpecFor(*inventory_, target);
+  if (!spec) return spec.error();
+  // Replacing a file is rename(2) on the host: `mv -f` over the command channel (argv, quoted by
+  // the one quoting function like every remote command), within what is left of the deadline.
+  ssh::HostSpec host = *spec;
+  auto rename_over = [this, host, deadline, &cancel](const std::string& from, const std::string& to) -> core::Status {
+    ssh::ExecRequest exec;
+    exec.argv = {"mv", "-f", from, to};
+    exec.timeout = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                              deadline - std::chrono::steady_clock::now()));
+    auto outcome = pool_.Exec(host, exec, cancel);
+    if (!outcome) return outcome.error();
+    if (outcome->exit_code != 0) {
+      return core::MakeError(core::ErrorCode::kIo, "mv on the host failed: " + core::Clip(outcome->err.text, 300));
+    }
+    return core::Ok();
+  };
+  return sftp_.Take(*spec, deadline, cancel, rename_over);
 }
 
 }  // namespace labgate::gateway

@@ -8,6 +8,7 @@
 #include "inventory/inventory.h"
 #include "ssh/host_spec.h"
 #include "ssh/pool.h"
+#include "ssh/sftp.h"
 
 namespace labgate::gateway {
 
@@ -23,10 +24,15 @@ class SshExecutor final : public Executor {
   const char* via() const override { return "ssh"; }
   core::Result<core::ProcessOutcome> Run(const inventory::Target& target, const capabilities::RunRequest& request,
                                          const core::CancelToken& cancel) override;
+  /// Over the host's SFTP server, on a session of its own (see ssh::SftpPool).
+  core::Result<std::unique_ptr<capabilities::FileAccessor>> Files(const inventory::Target& target,
+                                                                  std::chrono::steady_clock::time_point deadline,
+                                                                  const core::CancelToken& cancel) override;
 
  private:
   const LiveInventory& inventory_;
   ssh::Pool& pool_;
+  ssh::SftpPool sftp_;
 };
 
 }  // namespace labgate::gateway

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "core/text.h"
 
 namespace labgate::gateway {
@@ -293,6 +294,90 @@ nlohmann::json CaptureReportJson(const CaptureReport& r) {
     j["ageMs"] = *r.age_ms;
   }
   return j;
+}
+
+nlohmann::json FileReportJson(const FileReport& r) {
+  nlohmann::json j = {{"target", r.target},     {"via", r.via},           {"action", r.action},
+                      {"actionId", r.action_id}, {"path", r.path},         {"decision", r.decision},
+                      {"rule", r.rule},          {"tookMs", r.duration_ms},
+                      {"error", r.error ? nlohmann::json(r.error->message) : nlohmann::json(nullptr)}};
+  if (!r.approval_id.empty()) j["approvalId"] = r.approval_id;
+  if (!r.approver.empty()) j["approver"] = r.approver;
+  if (r.info) j["stat"] = capabilities::EncodeFileInfo(*r.info);
+  if (r.action == "file.list" && !r.error) {
+    j["entries"] = nlohmann::json::array();
+    for (const auto& e : r.entries) j["entries"].push_back(capabilities::EncodeFileInfo(e));
+    j["truncated"] = r.truncated;
+  }
+  if (r.data) {
+    j["offset"] = r.data->offset;
+    j["bytes"] = r.data->bytes.size();
+    j["size"] = r.data->file_size;
+    j["text"] = r.text;
+    j["more"] = r.truncated;
+    if (r.data->sha256) j["sha256"] = *r.data->sha256;
+  }
+  if (r.artifact) {
+    j["uri"] = r.artifact->Uri();
+    j["bytes"] = r.artifact->bytes;
+    j["sha256"] = r.artifact->sha256;
+    j["mimeType"] = r.artifact->mime_type;
+  }
+  if (r.written) {
+    j["created"] = r.written->created;
+    j["bytes"] = r.written->size;
+    j["sha256"] = r.written->sha256;
+    j["mode"] = r.written->mode;
+    j["previousSha256"] = r.written->previous_sha256 ? nlohmann::json(*r.written->previous_sha256) : nlohmann::json(nullptr);
+  }
+  return j;
+}
+
+std::string FileReportText(const FileReport& r) {
+  const std::string where = r.action + " " + (r.path.empty() ? std::string("?") : r.path) + " on " +
+                            (r.target.empty() ? std::string("?") : r.target);
+  if (r.error) {
+    std::string out = where + ": " + r.error->message;
+    if (!r.approval_id.empty()) out += "\n" + std::string(kApprovalNeedsAServer);
+    return out;
+  }
+  auto mode_text = [](std::uint32_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", mode);
+    return std::string(buf);
+  };
+  auto line = [&](const capabilities::FileInfo& e) {
+    std::string out = mode_text(e.mode) + " " + e.owner + ":" + e.group + " " + std::to_string(e.size) + " " +
+                      core::FormatTimestamp(std::chrono::system_clock::time_point(std::chrono::seconds(e.mtime))) + " " +
+                      e.name + (e.type == "directory" ? "/" : "");
+    if (e.type == "symlink") out += " -> " + e.link_target;
+    return out;
+  };
+  if (r.info) return where + ": " + r.info->type + ", " + line(*r.info);
+  if (r.action == "file.list") {
+    std::string out = where + ": " + std::to_string(r.entries.size()) + " entries" +
+                      (r.truncated ? " (more not shown; raise maxEntries)" : "");
+    for (const auto& e : r.entries) out += "\n" + line(e);
+    return out;
+  }
+  if (r.data) {
+    std::string out = where + ": bytes " + std::to_string(r.data->offset) + "-" +
+                      std::to_string(r.data->offset + r.data->bytes.size()) + " of " + std::to_string(r.data->file_size);
+    if (r.data->sha256) out += ", sha256 " + *r.data->sha256;
+    if (r.truncated) out += " (more follows: read again with offset " + std::to_string(r.data->offset + r.data->bytes.size()) + ")";
+    if (!r.text) return out + "; binary content";
+    return out + "\n" + r.data->bytes;
+  }
+  if (r.artifact) {
+    return where + ": " + std::to_string(r.artifact->bytes) + " bytes, sha256 " + r.artifact->sha256 + ", kept as " +
+           r.artifact->Uri();
+  }
+  if (r.written) {
+    return where + ": " + (r.written->created ? "created, " : "replaced, ") + std::to_string(r.written->size) +
+           " bytes, sha256 " + r.written->sha256 + ", mode " + mode_text(r.written->mode) +
+           (r.written->previous_sha256 ? ", previous sha256 " + *r.written->previous_sha256 : std::string());
+  }
+  return where + ": done";
 }
 
 std::string CaptureReportText(const CaptureReport& r) {

@@ -27,6 +27,11 @@ nlohmann::json CaptureReportJson(const CaptureReport& report);
 /// One line: "screen.snapshot on local: png 320x240, 1234 bytes (x11, 80 ms)" or the error.
 std::string CaptureReportText(const CaptureReport& report);
 
+/// A file action for tools and the CLI: structured (no content for read: the caller adds it)
+/// and as text for people (a read's text content included).
+nlohmann::json FileReportJson(const FileReport& report);
+std::string FileReportText(const FileReport& report);
+
 nlohmann::json TargetsJson(const std::vector<TargetView>& views);
 /// Aligns rows into columns separated by two spaces; the first row is the header.
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows);

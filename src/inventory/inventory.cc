@@ -27,6 +27,12 @@ using core::MakeError;
 
 constexpr std::string_view kBuiltinSource = "(built-in defaults)";
 
+std::string KnownCapabilityList() {
+  std::string out;
+  for (std::string_view c : kKnownCapabilities) out += (out.empty() ? "" : ", ") + std::string(c);
+  return out;
+}
+
 bool IsKnownCapability(std::string_view name) {
   return std::find(std::begin(kKnownCapabilities), std::end(kKnownCapabilities), name) != std::end(kKnownCapabilities);
 }
@@ -176,7 +182,18 @@ std::string CheckName(const std::string& v) {
   return IsValidName(v) ? "" : "'" + v + "' is not a valid name (letters, digits, '.', '_', '-'; at most 63)";
 }
 std::string CheckCapability(const std::string& v) {
-  return IsKnownCapability(v) ? "" : "unknown capability '" + v + "' (known: run, screen, camera, location)";
+  return IsKnownCapability(v) ? "" : "unknown capability '" + v + "' (known: " + KnownCapabilityList() + ")";
+}
+
+// A path rule: absolute or under ~/, and narrower than everything.
+std::string CheckPathPattern(const std::string& v) {
+  if (v.empty() || (v[0] != '/' && v.rfind("~/", 0) != 0)) {
+    return "path pattern '" + v + "' must start with / or ~/ (paths are matched after they are made absolute)";
+  }
+  if (v.find_first_not_of("/*~") == std::string::npos) {
+    return "path pattern '" + v + "' matches every path; name the directory or files it is for";
+  }
+  return "";
 }
 
 std::string CheckPattern(const std::string& v) {
@@ -199,6 +216,22 @@ void ReadCommandRules(TableReader& r, const std::string& source, CommandRules& r
     if (!patterns) continue;
     auto& list = std::string(key) == "allow" ? rules.allow : rules.deny;
     for (auto& p : *patterns) list.push_back({p, source + ":" + std::to_string(r.Line(key)) + " " + r.Name(key)});
+  }
+}
+
+// The path rules of one scope: `read_allow`, ... in [policies.file]; `file_read_allow`, ... in
+// groups and targets, beside their command rules.
+void ReadFileRules(TableReader& r, const std::string& source, const std::string& prefix, FileRules& rules) {
+  const std::pair<std::string, std::vector<CommandRule>*> keys[] = {{prefix + "read_allow", &rules.read_allow},
+                                                                     {prefix + "read_deny", &rules.read_deny},
+                                                                     {prefix + "write_allow", &rules.write_allow},
+                                                                     {prefix + "write_deny", &rules.write_deny}};
+  for (const auto& [key, list] : keys) {
+    auto patterns = r.Strings(key.c_str(), CheckPathPattern);
+    if (!patterns) continue;
+    for (auto& p : *patterns) {
+      list->push_back({p, source + ":" + std::to_string(r.Line(key.c_str())) + " " + r.Name(key)});
+    }
   }
 }
 
@@ -263,6 +296,7 @@ void ReadCommonTargetKeys(TableReader& r, Target& t) {
     }
   }
   ReadCommandRules(r, r.source(), t.rules);
+  ReadFileRules(r, r.source(), "file_", t.rules.files);
 }
 
 std::string CheckRole(const std::string& v) {
@@ -527,7 +561,7 @@ void ReadPolicies(const toml::table& table, const std::string& source, Inventory
     int line = static_cast<int>(key.source().begin.line);
     if (!IsKnownCapability(cap)) {
       errors.push_back(source + ":" + std::to_string(line) + ": policies." + cap +
-                       ": unknown capability (known: run, screen, camera, location)");
+                       ": unknown capability (known: " + KnownCapabilityList() + ")");
       continue;
     }
     const toml::table* t = node.as_table();
@@ -567,6 +601,12 @@ void ReadPolicies(const toml::table& table, const std::string& source, Inventory
         }
       }
     }
+    if (cap == "file") {
+      ReadFileRules(r, source, "", inv.file_rules);
+      const std::int64_t kMaxCap = 64LL * 1024 * 1024 * 1024;
+      if (auto v = r.Integer("max_read_bytes", 1, kMaxCap)) inv.file_max_read_bytes = *v;
+      if (auto v = r.Integer("max_write_bytes", 1, kMaxCap)) inv.file_max_write_bytes = *v;
+    }
     inv.policies.emplace(cap, std::move(p));
   }
 }
@@ -591,6 +631,7 @@ void ReadGroups(const toml::table& table, const std::string& source, Inventory& 
     }
     TableReader r(*t, "groups." + name, source, errors);
     ReadCommandRules(r, source, inv.groups[name]);
+    ReadFileRules(r, source, "file_", inv.groups[name].files);
   }
 }
 

@@ -16,8 +16,11 @@
 /// The inventory: hosts.toml loaded, validated and resolved into targets.
 namespace labgate::inventory {
 
-/// The capabilities a target can offer. `run` is the only one every kind supports today.
-inline constexpr std::string_view kKnownCapabilities[] = {"run", "screen", "camera", "location"};
+/// The capabilities a target can offer. A target offers only `run` unless it lists others.
+inline constexpr std::string_view kKnownCapabilities[] = {"run", "screen", "camera", "location", "file"};
+
+/// "run, screen, camera, location, file": the list error messages name.
+std::string KnownCapabilityList();
 
 inline constexpr std::string_view kLocalTargetId = "local";
 
@@ -105,12 +108,23 @@ struct CommandRule {
   std::string source;
 };
 
+/// The path rules of one scope for the `file` capability: globs over normalised absolute paths
+/// (`*` matches across `/`; `~/` means the target's home). Deny wins; an allow rule admits a
+/// path without a human, and is the only way to read a secret file.
+struct FileRules {
+  std::vector<CommandRule> read_allow;
+  std::vector<CommandRule> read_deny;
+  std::vector<CommandRule> write_allow;
+  std::vector<CommandRule> write_deny;
+};
+
 /// The command rules of one scope: [policies.run], [groups.NAME] or one target.
 struct CommandRules {
   std::string mode;         // "" when this scope does not set one
   std::string mode_source;  // "hosts.toml:7 policies.run.mode"
   std::vector<CommandRule> allow;
   std::vector<CommandRule> deny;
+  FileRules files;  // file_read_allow, ... in [groups.NAME] and targets; [policies.file] read_allow, ... globally
 };
 
 /// [classify]: an operator's addition to the built-in command table.
@@ -214,6 +228,11 @@ struct Inventory {
   /// [policies.run] env_allow: names (`*` globs) of variables a caller may pass in `env` without
   /// that alone needing a human, e.g. "APP_*". Locale, time zone and terminal names always may.
   std::vector<std::string> run_env_allow;
+  FileRules file_rules;  // [policies.file] read_allow, read_deny, write_allow, write_deny: every target
+  /// [policies.file] max_read_bytes / max_write_bytes: the largest file `file` reads or gets,
+  /// and the largest it writes.
+  std::int64_t file_max_read_bytes = 256LL * 1024 * 1024;
+  std::int64_t file_max_write_bytes = 256LL * 1024 * 1024;
   std::vector<Check> checks;                   // [[checks]], in file order
 
   const Target* Find(std::string_view id) const;

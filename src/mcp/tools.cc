@@ -552,6 +552,181 @@ Json CaptureOutputSchema(const std::string& capability) {
   return Json{{"type", "object"}, {"properties", props}, {"required", {"target", "action", "actionId", "error"}}};
 }
 
+// Hand-checked arguments of file, one precise sentence per problem.
+core::Result<gateway::FileCall> ParseFileArguments(const Json& args) {
+  using core::ErrorCode;
+  using core::MakeError;
+  static const std::set<std::string> kAllowed = {"target", "op",      "path",      "offset",       "length",
+                                                 "content", "encoding", "fromArtifact", "mode",     "createOnly",
+                                                 "overwrite", "expectedSha256", "timeoutMs", "maxEntries"};
+  for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) continue;
+    if (!kAllowed.count(key)) {
+      std::string names;
+      for (const auto& a : kAllowed) names += (names.empty() ? "" : ", ") + a;
+      return MakeError(ErrorCode::kInvalidArgument, "unknown argument '" + key + "' (file accepts " + names + ")");
+    }
+  }
+  gateway::FileCall call;
+  auto text = [&](const char* key, std::string& out, bool required) -> core::Status {
+    if (!args.contains(key)) {
+      if (required) return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` is required");
+      return core::Ok();
+    }
+    if (!args[key].is_string()) return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` must be a string");
+    out = args[key];
+    return core::Ok();
+  };
+  auto integer = [&](const char* key, auto& out) -> core::Status {
+    if (!args.contains(key)) return core::Ok();
+    if (!args[key].is_number_integer() || args[key].get<std::int64_t>() < 0) {
+      return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` must be a non-negative integer");
+    }
+    out = static_cast<std::remove_reference_t<decltype(out)>>(args[key].get<std::int64_t>());
+    return core::Ok();
+  };
+  auto boolean = [&](const char* key, bool& out) -> core::Status {
+    if (!args.contains(key)) return core::Ok();
+    if (!args[key].is_boolean()) return MakeError(ErrorCode::kInvalidArgument, std::string("`") + key + "` must be true or false");
+    out = args[key];
+    return core::Ok();
+  };
+  std::string encoding = "utf-8";
+  std::string expected;
+  std::int64_t timeout = 0;
+  for (auto status : {text("target", call.selector, true), text("op", call.op, true), text("path", call.path, true),
+                      text("fromArtifact", call.from_artifact, false), text("encoding", encoding, false),
+                      text("expectedSha256", expected, false), integer("offset", call.offset),
+                      integer("length", call.length), integer("timeoutMs", timeout),
+                      integer("maxEntries", call.max_entries), boolean("createOnly", call.write.create_only),
+                      boolean("overwrite", call.write.overwrite)}) {
+    if (!status) return status.error();
+  }
+  if (call.selector.empty()) return MakeError(ErrorCode::kInvalidArgument, "`target` (a target id from `targets`) is required");
+  if (args.contains("timeoutMs")) {
+    if (timeout == 0) return MakeError(ErrorCode::kInvalidArgument, "`timeoutMs` must be a positive integer (milliseconds)");
+    call.timeout_ms = timeout;
+  }
+  if (args.contains("expectedSha256")) call.write.expected_sha256 = expected;
+  if (args.contains("mode")) {
+    const Json& m = args["mode"];
+    std::optional<std::uint32_t> mode;
+    if (m.is_string()) {
+      const std::string t = m;
+      if (!t.empty() && t.size() <= 5 && t.find_first_not_of("01234567") == std::string::npos) {
+        mode = static_cast<std::uint32_t>(std::stoul(t, nullptr, 8));
+      }
+    }
+    if (!mode || *mode > 07777) {
+      return MakeError(ErrorCode::kInvalidArgument, "`mode` must be octal permission bits as a string, such as \"0644\"");
+    }
+    call.write.mode = mode;
+  }
+  if (args.contains("content")) {
+    if (!args["content"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`content` must be a string");
+    const std::string content = args["content"];
+    if (encoding == "base64") {
+      auto bytes = core::Base64Decode(content);
+      if (!bytes) return MakeError(ErrorCode::kInvalidArgument, "`content` is not valid base64 (encoding \"base64\")");
+      call.content = std::move(*bytes);
+    } else if (encoding == "utf-8") {
+      call.content = content;
+    } else {
+      return MakeError(ErrorCode::kInvalidArgument, "`encoding` must be \"utf-8\" or \"base64\"");
+    }
+  } else if (args.contains("encoding")) {
+    return MakeError(ErrorCode::kInvalidArgument, "`encoding` describes `content`, which is missing");
+  }
+  return call;
+}
+
+ToolResult FileTool(gateway::Gateway& gw, ToolContext& ctx, const Json& args) {
+  ToolResult out;
+  auto call = ParseFileArguments(args);
+  if (!call) {
+    gw.AuditMalformed(ctx.actor, "file", args, call.error().message);
+    out.is_error = true;
+    out.content.push_back(TextBlock("file refused: " + call.error().message));
+    return out;
+  }
+  std::optional<ElicitationConfirmer> human;
+  std::optional<InputRequiredConfirmer> deferred;
+  gateway::Confirmer* confirmer = ConfirmerFor(gw, ctx, human, deferred);
+  auto report = gw.File(ctx.actor, *call, ctx.cancel, confirmer);
+  const std::string summary = gateway::FileReportText(report);
+  ctx.session.Log(report.error ? LogLevel::kWarning : LogLevel::kInfo, "labgate.file",
+                  Json{{"target", report.target}, {"actionId", report.action_id}, {"summary", core::Clip(summary, 400)}},
+                  ctx.request_id);
+  out.structured = gateway::FileReportJson(report);
+  out.is_error = report.error.has_value();
+  const std::string protocol = ctx.input ? std::string(kModernProtocolVersions[0]) : ctx.session.protocol_version();
+  if (report.data && !report.text) {
+    out.content.push_back(Json{{"type", "resource"},
+                               {"resource",
+                                {{"uri", "labgate://actions/" + report.action_id},
+                                 {"mimeType", "application/octet-stream"},
+                                 {"blob", core::Base64Encode(report.data->bytes)}}}});
+  }
+  if (report.artifact) {
+    const std::string uri = report.artifact->Uri();
+    if (protocol < "2025-06-18") {
+      out.content.push_back(TextBlock("read the file with resources/read " + uri));
+    } else {
+      out.content.push_back(Json{{"type", "resource_link"},
+                                 {"uri", uri},
+                                 {"name", std::string(core::Basename(report.path))},
+                                 {"mimeType", report.artifact->mime_type},
+                                 {"size", report.artifact->bytes},
+                                 {"description", report.path + " on " + report.target + ", sha256 " + report.artifact->sha256}});
+    }
+  }
+  std::string text = summary;
+  for (const auto& [key, value] : args.items()) {
+    if (ApprovalLookingKeys().count(key)) {
+      text += "\nnote: the `" + key + "` argument was ignored: only a human approves actions";
+    }
+  }
+  out.content.push_back(TextBlock(text));
+  return out;
+}
+
+Json FileInputSchema() {
+  Json props = {
+      {"target", {{"type", "string"}, {"description", "One target id from `targets` that offers file."}}},
+      {"op", {{"type", "string"}, {"enum", {"read", "stat", "list", "get", "put"}},
+              {"description", "read: text (or bytes) from offset/length; stat: one path; list: a directory; get: the "
+                              "whole file kept as an artifact (a resource_link); put: write a file atomically."}}},
+      {"path", {{"type", "string"}, {"description", "An absolute path or ~/...; symlinks are resolved on the target "
+                                                    "before policy judges it, and never followed when writing."}}},
+      {"offset", {{"type", "integer"}, {"minimum", 0}, {"description", "read: first byte (default 0)."}}},
+      {"length", {{"type", "integer"}, {"minimum", 1}, {"maximum", gateway::kFileReadMaxBytes},
+                  {"description", "read: bytes to return (default 65536)."}}},
+      {"content", {{"type", "string"}, {"description", "put: the new content (see encoding)."}}},
+      {"encoding", {{"type", "string"}, {"enum", {"utf-8", "base64"}}, {"default", "utf-8"}}},
+      {"fromArtifact", {{"type", "string"}, {"description", "put: write the bytes of a labgate://artifacts/ID instead of content."}}},
+      {"mode", {{"type", "string"}, {"pattern", "^[0-7]{3,5}$"}, {"description", "put: octal permissions; default: keep the old file's, else 0644."}}},
+      {"createOnly", {{"type", "boolean"}, {"description", "put: refuse if the path exists."}}},
+      {"overwrite", {{"type", "boolean"}, {"default", true}, {"description", "put: false refuses an existing file."}}},
+      {"expectedSha256", {{"type", "string"}, {"description", "put: the SHA-256 the current content must have (from an "
+                                                              "earlier read or get); \"\" means the file must not exist."}}},
+      {"maxEntries", {{"type", "integer"}, {"minimum", 1}, {"description", "list: at most this many entries (default 1000)."}}},
+      {"timeoutMs", {{"type", "integer"}, {"minimum", 1}}}};
+  return Json{{"type", "object"}, {"properties", props}, {"required", {"target", "op", "path"}}, {"additionalProperties", false}};
+}
+
+Json FileOutputSchema() {
+  Json props = {{"target", {{"type", "string"}}}, {"via", {{"type", "string"}}},    {"action", {{"type", "string"}}},
+                {"actionId", {{"type", "string"}}}, {"path", {{"type", "string"}}},  {"decision", {{"type", "string"}}},
+                {"rule", {{"type", "string"}}},    {"error", Nullable("string")},    {"tookMs", {{"type", "integer"}}},
+                {"stat", {{"type", "object"}}},    {"entries", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+                {"truncated", {{"type", "boolean"}}}, {"offset", {{"type", "integer"}}}, {"bytes", {{"type", "integer"}}},
+                {"size", {{"type", "integer"}}},   {"text", {{"type", "boolean"}}},  {"more", {{"type", "boolean"}}},
+                {"sha256", {{"type", "string"}}},  {"uri", {{"type", "string"}}},    {"mimeType", {{"type", "string"}}},
+                {"created", {{"type", "boolean"}}}, {"mode", {{"type", "integer"}}}, {"previousSha256", Nullable("string")},
+                {"approvalId", {{"type", "string"}}}, {"approver", {{"type", "string"}}}};
+  return Json{{"type", "object"}, {"properties", props}, {"required", {"target", "action", "actionId", "error"}}};
+}
+
 ToolResult TargetsTool(gateway::Gateway& gw, const Json& args) {
   ToolResult out;
   std::vector<std::string> selectors;
@@ -636,6 +811,27 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
                {"openWorldHint", true}}}},
         [&gw, capability](ToolContext& ctx, const Json& args) { return CaptureTool(gw, ctx, capability, args); }});
   }
+  tools.push_back(ToolDefinition{
+      Json{{"name", "file"},
+           {"title", "Read and write files on homelab targets"},
+           {"description",
+            "Reads (text by offset/length), stats, lists, fetches (get: the whole file kept as an artifact and "
+            "returned as a resource_link) and writes (put: atomically, keeping mode and owner, optionally only if "
+            "the current content still has expectedSha256) files on one target: local and SSH hosts over SFTP. "
+            "Paths are normalised and symlinks resolved on the target before [policies.file] judges them: private "
+            "keys and credential stores are refused, writes into system paths (/etc, /boot, /usr, unit files, "
+            "authorized_keys, crontabs) need a human's yes, and labgate's own files are never touched. Every call "
+            "is audited with sizes and SHA-256 digests, never content."},
+           {"inputSchema", FileInputSchema()},
+           {"outputSchema", FileOutputSchema()},
+           {"execution", {{"taskSupport", "optional"}}},
+           {"annotations",
+            {{"title", "Files"},
+             {"readOnlyHint", false},
+             {"destructiveHint", true},
+             {"idempotentHint", false},
+             {"openWorldHint", true}}}},
+      [&gw](ToolContext& ctx, const Json& args) { return FileTool(gw, ctx, args); }});
   tools.push_back(ToolDefinition{
       Json{{"name", "targets"},
            {"title", "List homelab targets"},

@@ -2,9 +2,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <tuple>
 
 #include <algorithm>
 
+#include "policy/file_policy.h"
 #include "policy/glob.h"
 
 namespace labgate::policy {
@@ -27,6 +29,23 @@ std::vector<Scope> ScopesOf(const inventory::Inventory& inv, const inventory::Ta
   }
   scopes.push_back({"targets." + target.id, &target.rules});
   return scopes;
+}
+
+// The strictest mode any scope sets (deny wins here too), and where it was set.
+std::pair<Mode, std::string> StrictestMode(const std::vector<Scope>& scopes) {
+  Mode mode = Mode::kConfirmDestructive;
+  std::string source = "the default mode";
+  bool set = false;
+  for (const auto& scope : scopes) {
+    auto m = ParseMode(scope.rules->mode);
+    if (!m) continue;
+    if (!set || *m < mode) {
+      mode = *m;
+      source = scope.rules->mode_source;
+      set = true;
+    }
+  }
+  return {mode, source};
 }
 
 std::string Quoted(const std::string& text) {
@@ -100,19 +119,7 @@ CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::
   d.risk = Classify(command, ClassifyRulesOf(inv), protected_paths);
   const auto scopes = ScopesOf(inv, target);
 
-  // The strictest mode any scope sets; deny wins here too.
-  d.mode = Mode::kConfirmDestructive;
-  d.mode_source = "the default mode";
-  bool mode_set = false;
-  for (const auto& scope : scopes) {
-    auto mode = ParseMode(scope.rules->mode);
-    if (!mode) continue;
-    if (!mode_set || *mode < d.mode) {
-      d.mode = *mode;
-      d.mode_source = scope.rules->mode_source;
-      mode_set = true;
-    }
-  }
+  std::tie(d.mode, d.mode_source) = StrictestMode(scopes);
 
   const Decision capability = DecideCapability(inv, target, "run");
   if (!capability.allowed) {
@@ -249,6 +256,162 @@ CommandDecision DecideCommand(const inventory::Inventory& inv, const inventory::
   d.rule = "mode." + mode;
   d.reason = why_risk + "; " + target.id + " runs " + risk + " commands without asking (" + mode + ", " +
              d.mode_source + ")";
+  return d;
+}
+
+namespace {
+
+// A path rule against a path: `~/` in the rule means the target's home (a rule naming ~/ never
+// matches where the home is unknown).
+bool PathRuleMatches(const std::string& pattern, const std::string& path, const std::string& home) {
+  if (pattern.rfind("~/", 0) == 0) {
+    if (home.empty()) return false;
+    return GlobMatch(home + pattern.substr(1), path);
+  }
+  return GlobMatch(pattern, path);
+}
+
+// The first rule of `list` in any scope that matches; its scope's name and the rule.
+struct PathRuleHit {
+  std::string scope;
+  const inventory::CommandRule* rule = nullptr;
+};
+std::optional<PathRuleHit> FindPathRule(const std::vector<std::pair<std::string, const inventory::FileRules*>>& scopes,
+                                        std::vector<inventory::CommandRule> inventory::FileRules::*list,
+                                        const std::string& path, const std::string& home) {
+  for (const auto& [name, rules] : scopes) {
+    for (const auto& rule : rules->*list) {
+      if (PathRuleMatches(rule.pattern, path, home)) return PathRuleHit{name, &rule};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+FileDecision DecideFile(const inventory::Inventory& inv, const inventory::Target& target, FileAccess access,
+                        const std::string& path, const std::string& home) {
+  using Verdict = CommandDecision::Verdict;
+  FileDecision d;
+  const bool write = access == FileAccess::kWrite;
+  const char* verb = write ? "writing" : "reading";
+  const Decision capability = DecideCapability(inv, target, "file");
+  if (!capability.allowed) {
+    d.rule = capability.rule;
+    d.reason = capability.reason;
+    return d;
+  }
+  const std::vector<std::string> protected_paths = ProtectedPathsOf(inv);
+  // labgate's own configuration, state and audit log: no rule, mode or human turns an assistant's
+  // file call into a way to read keys and tokens or rewrite policy and history.
+  const Classification own = ClassifyWrite(path, protected_paths, home);
+  if (own.rule == "builtin:labgate state") {
+    d.risk = own;
+    d.rule = own.rule;
+    d.reason = std::string(verb) + " " + own.reason + "; the file capability never touches it";
+    return d;
+  }
+
+  std::vector<std::pair<std::string, const inventory::FileRules*>> scopes = {{"policies.file", &inv.file_rules}};
+  for (const auto& g : target.groups) {
+    if (auto it = inv.groups.find(g); it != inv.groups.end()) scopes.push_back({"groups." + g, &it->second.files});
+  }
+  scopes.push_back({"targets." + target.id, &target.rules.files});
+  const std::string key_prefix = write ? "write" : "read";
+  auto rule_name = [&](const PathRuleHit& hit, const char* kind) {
+    const std::string key = key_prefix + "_" + kind;
+    return hit.scope + "." + (hit.scope == "policies.file" ? key : "file_" + key);
+  };
+
+  if (auto hit = FindPathRule(scopes, write ? &inventory::FileRules::write_deny : &inventory::FileRules::read_deny, path,
+                              home)) {
+    d.rule = rule_name(*hit, "deny");
+    d.reason = Quoted(path) + " matches deny pattern '" + hit->rule->pattern + "' (" + hit->rule->source +
+               "); remove or narrow that pattern to allow " + verb + " it";
+    return d;
+  }
+  const auto allow =
+      FindPathRule(scopes, write ? &inventory::FileRules::write_allow : &inventory::FileRules::read_allow, path, home);
+  const auto* policy = inv.Policy("file");
+  auto confirm_all = [&](const std::string& why) {
+    d.verdict = Verdict::kConfirm;
+    d.rule = "policies.file.confirm";
+    d.reason = why + "; [policies.file] confirm = true asks a human before every file action (" + inv.source + ":" +
+               std::to_string(policy->line) + ")";
+  };
+
+  if (!write) {
+    d.risk = Classification{Risk::kReadOnly, "builtin:read file", "reading " + Quoted(path) + " changes nothing", path};
+    if (allow) {
+      d.verdict = Verdict::kRun;
+      d.rule = rule_name(*allow, "allow");
+      d.reason = "admitted by read allow pattern '" + allow->rule->pattern + "' (" + allow->rule->source + ")";
+      return d;
+    }
+    if (auto secret = SecretFile(path, {}, home)) {
+      d.risk = *secret;
+      d.rule = secret->rule;
+      d.reason = secret->reason + " (file_read_allow for the target, or [policies.file] read_allow)";
+      return d;
+    }
+    if (policy && policy->confirm) {
+      confirm_all(d.risk.reason);
+      return d;
+    }
+    d.verdict = Verdict::kRun;
+    d.rule = "builtin:read file";
+    d.reason = d.risk.reason;
+    return d;
+  }
+
+  d.risk = ClassifyWrite(path, protected_paths, home);
+  const std::string why_risk = "writing " + Quoted(path) + " is " + RiskName(d.risk.risk) + " (" + d.risk.rule +
+                               (d.risk.reason.empty() ? "" : ": " + d.risk.reason) + ")";
+  if (target.role == "daily" && d.risk.risk >= Risk::kDestructive) {
+    d.rule = "targets." + target.id + ".role";
+    d.reason = why_risk + "; " + target.id + " is a daily-use target (role = \"daily\" in " + inv.source + ":" +
+               std::to_string(target.role_line) +
+               "), which never receives writes into system paths; write it on an admin target";
+    return d;
+  }
+  if (allow) {
+    d.verdict = Verdict::kRun;
+    d.rule = rule_name(*allow, "allow");
+    d.reason = "admitted by write allow pattern '" + allow->rule->pattern + "' (" + allow->rule->source + ")";
+    return d;
+  }
+  const auto [mode, mode_source] = StrictestMode(ScopesOf(inv, target));
+  switch (mode) {
+    case Mode::kReadOnly:
+      d.rule = "mode.read-only";
+      d.reason = why_risk + ", and " + target.id + " is read-only (" + mode_source +
+                 "); add a file_write_allow rule for this path or change the mode to write it";
+      return d;
+    case Mode::kConfirmMutating:
+      d.verdict = Verdict::kConfirm;
+      d.rule = "mode.confirm-mutating";
+      d.reason = why_risk + "; " + target.id + " asks a human before mutating actions (" + mode_source + ")";
+      return d;
+    case Mode::kConfirmDestructive:
+      if (d.risk.risk >= Risk::kDestructive) {
+        d.verdict = Verdict::kConfirm;
+        d.rule = "mode.confirm-destructive";
+        d.reason = why_risk + "; " + target.id + " asks a human before destructive or privileged actions (" +
+                   mode_source + ")";
+        return d;
+      }
+      break;
+    case Mode::kFull:
+      break;
+  }
+  if (policy && policy->confirm) {
+    confirm_all(why_risk);
+    return d;
+  }
+  d.verdict = Verdict::kRun;
+  d.rule = std::string("mode.") + ModeName(mode);
+  d.reason = why_risk + "; " + target.id + " writes such files without asking (" + ModeName(mode) + ", " +
+             mode_source + ")";
   return d;
 }
 

@@ -60,6 +60,27 @@ ParsedCommand ParseRunCommand(const std::vector<std::string>& argv, const std::o
 CommandDecision DecideCommand(const inventory::Inventory& inventory, const inventory::Target& target,
                               const ParsedCommand& command, const std::vector<Grant>& grants = {});
 
+/// What a `file` action does to its path.
+enum class FileAccess { kRead, kWrite };
+
+/// The verdict on one path for one target.
+struct FileDecision {
+  CommandDecision::Verdict verdict = CommandDecision::Verdict::kRefuse;
+  std::string rule;    // "policies.file.read_deny", "builtin:secret file", "mode.confirm-destructive", ...
+  std::string reason;  // for people: what decided, and how to change it
+  Classification risk;
+};
+
+/// Decides a `file` action on `path` (normalised and, where the target could, with symlinks
+/// resolved) for one target whose home directory is `home` ("" when unknown). Order: capability
+/// scope; labgate's own files, never; deny rules of every scope (deny wins); for reads, an
+/// allow rule admits, else secret files are refused, else reads run; for writes, a daily-role
+/// target refuses system paths, an allow rule admits, else the target's mode judges the write's
+/// class (ClassifyWrite: system paths are destructive). [policies.file] confirm = true asks for
+/// everything no rule admitted. Pure.
+FileDecision DecideFile(const inventory::Inventory& inventory, const inventory::Target& target, FileAccess access,
+                        const std::string& path, const std::string& home);
+
 /// labgate's own files, in the forms a command would name them: the state directory, the audit
 /// log, hosts.toml, /etc/labgate, and `~/...` spellings of those under $HOME.
 std::vector<std::string> ProtectedPathsOf(const inventory::Inventory& inventory);

@@ -842,6 +842,34 @@ void Connection::Loop() {
   slots_cv_.notify_all();
 }
 
+struct BlockingSession::Impl {
+  Transport transport;
+  int fd = -1;
+};
+
+core::Result<std::unique_ptr<BlockingSession>> BlockingSession::Open(const HostSpec& spec, Steady::time_point deadline) {
+  auto transport = OpenTransport(spec, deadline);
+  if (!transport) return transport.error();
+  if (auto ok = VerifyHostKey(transport->session.get(), spec); !ok) return ok.error();
+  if (auto ok = Authenticate(transport->session.get(), spec, deadline); !ok) return ok.error();
+  auto impl = std::make_unique<Impl>();
+  impl->transport = std::move(*transport);
+  impl->fd = ssh_get_fd(impl->transport.session.get());
+  return std::unique_ptr<BlockingSession>(new BlockingSession(std::move(impl)));
+}
+
+BlockingSession::BlockingSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BlockingSession::~BlockingSession() = default;
+
+ssh_session_struct* BlockingSession::get() const { return impl_->transport.session.get(); }
+
+bool BlockingSession::Arm(Steady::time_point deadline) { return ArmTimeout(impl_->transport.session.get(), deadline); }
+
+void BlockingSession::Abort() {
+  if (aborted_.exchange(true)) return;
+  if (impl_->fd >= 0) ::shutdown(impl_->fd, SHUT_RDWR);
+}
+
 core::Result<HostKeyInfo> ProbeHostKey(const HostSpec& spec, milliseconds timeout) {
   auto t = OpenTransport(spec, Steady::now() + timeout);
   if (!t) return t.error();

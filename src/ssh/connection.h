@@ -14,6 +14,8 @@
 #include "core/result.h"
 #include "ssh/host_spec.h"
 
+struct ssh_session_struct;  // libssh's session, kept out of this header
+
 namespace labgate::ssh {
 
 /// Error codes a connection uses, so callers know whether a retry is safe:
@@ -65,6 +67,31 @@ class Connection {
   bool stopping_ = false;
   int wake_fd_ = -1;
   std::thread io_;
+};
+
+/// An authenticated libssh session left in blocking mode (and the jump tunnel it rides on), for
+/// work libssh only does by waiting, such as SFTP. Opened with the same host-key checks and
+/// authentication as a Connection. Used by one thread at a time, except Abort.
+class BlockingSession {
+ public:
+  static core::Result<std::unique_ptr<BlockingSession>> Open(const HostSpec& spec,
+                                                             std::chrono::steady_clock::time_point deadline);
+  ~BlockingSession();
+  BlockingSession(const BlockingSession&) = delete;
+  BlockingSession& operator=(const BlockingSession&) = delete;
+
+  ssh_session_struct* get() const;
+  /// Limits each libssh wait to what is left before `deadline`; false when nothing is.
+  bool Arm(std::chrono::steady_clock::time_point deadline);
+  /// Shuts the socket down so every wait in libssh ends with an error; any thread may call it.
+  void Abort();
+  bool aborted() const { return aborted_.load(); }
+
+ private:
+  struct Impl;
+  explicit BlockingSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> aborted_{false};
 };
 
 /// Connects far enough to see the host key, without authenticating: what `labgate hosts trust`

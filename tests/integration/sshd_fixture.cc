@@ -109,7 +109,7 @@ Sshd::Sshd(Options options) : address_(options.address) {
                        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nMaxSessions 10\n"
                        "MaxStartups 100:30:200\nLogLevel ERROR\n" +
                        std::string("AllowTcpForwarding ") + (options.allow_tcp_forwarding ? "yes" : "no") + "\n" +
-                       options.extra_config;
+                       (options.sftp ? "Subsystem sftp internal-sftp\n" : "") + options.extra_config;
   const std::string config_path = dir_.Write("sshd_config", config);
   process_ = std::make_unique<Subprocess>(std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", config_path});
   for (int i = 0; i < 500; ++i) {

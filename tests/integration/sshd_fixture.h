@@ -24,6 +24,7 @@ class Sshd {
         : address(std::move(address_)), allow_tcp_forwarding(allow_tcp_forwarding_) {}
     std::string address;
     bool allow_tcp_forwarding = true;
+    bool sftp = false;  // serve the sftp subsystem (internal-sftp)
     std::string extra_config;
   };
   explicit Sshd(Options options);

@@ -34,7 +34,7 @@ const std::map<std::string, Verb>& Verbs() {
        {"serve MCP on stdin/stdout for an AI client",
         "usage: labgate mcp [--config FILE]\n\n"
         "Speaks the Model Context Protocol (2025-11-25 down to 2024-11-05) on stdin/stdout and publishes the\n"
-        "tools `run`, `screen`, `camera`, `location` and `targets`. When a gateway daemon runs for the same\n"
+        "tools `run`, `screen`, `camera`, `location`, `file` and `targets`. When a gateway daemon runs for the same\n"
         "config, it relays to it (so paired nodes are reachable); otherwise it runs an embedded gateway.\n"
         "stdout carries only MCP messages; logs go to stderr (LABGATE_LOG=debug for more). Exits when stdin\n"
         "closes, stopping any command still running.\n\n"

@@ -89,7 +89,7 @@ describe('MCP Inspector CLI', () => {
       test(`${transport}, --protocol-era ${era}: tools, run, a resource and a refusal`, { timeout: TIMEOUT_MS }, async () => {
         const listed = await inspect(transport, era, ['--method', 'tools/list']);
         assert.equal(listed.code, 0, JSON.stringify(listed.out));
-        assert.deepEqual(listed.out.result.tools.map((t) => t.name).sort(), ['camera', 'location', 'run', 'screen', 'targets']);
+        assert.deepEqual(listed.out.result.tools.map((t) => t.name).sort(), ['camera', 'file', 'location', 'run', 'screen', 'targets']);
 
         const ran = await inspect(transport, era, ['--method', 'tools/call', '--tool-name', 'run',
           '--tool-args-json', JSON.stringify({ target: 'local', command: `echo inspector-${transport}-${era}` })]);

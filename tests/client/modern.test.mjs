@@ -89,7 +89,7 @@ for (const transportKind of ['stdio', 'http']) {
       assert.ok(discovered.supportedVersions.includes(MODERN));
       assert.ok(discovered.supportedVersions.includes('2025-11-25'));
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['camera', 'location', 'run', 'screen', 'targets']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['camera', 'file', 'location', 'run', 'screen', 'targets']);
       const ran = await client.callTool({ name: 'run', arguments: { target: 'local', command: 'echo modern' } });
       assert.equal(ran.isError, false, textOf(ran));
       assert.equal(ran.structuredContent.results[0].stdout, 'modern\n');

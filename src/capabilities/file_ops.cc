@@ -17,22 +17,17 @@
 #include "core/text.h"
 
 namespace labgate::capabilities {
-namespace {
 
-using core::ErrorCode;
-using core::MakeError;
-
-constexpr std::size_t kIoChunk = 256 * 1024;
-
+// Outside the anonymous namespace: LocalFileWriter::State holds them.
 // Owns a descriptor.
-class Fd {
+class FileOpsFd {
  public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
+  explicit FileOpsFd(int fd = -1) : fd_(fd) {}
+  ~FileOpsFd() {
     if (fd_ >= 0) ::close(fd_);
   }
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
+  FileOpsFd(FileOpsFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileOpsFd& operator=(FileOpsFd&& other) noexcept {
     if (this != &other) {
       if (fd_ >= 0) ::close(fd_);
       fd_ = std::exchange(other.fd_, -1);
@@ -45,6 +40,13 @@ class Fd {
  private:
   int fd_;
 };
+
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+
+constexpr std::size_t kIoChunk = 256 * 1024;
 
 core::Error FileErrno(const std::string& what, const std::string& path, int err) {
   ErrorCode code = ErrorCode::kIo;
@@ -140,20 +142,20 @@ core::Status CheckAbsolute(const std::string& path) {
 // Opens the directory holding `path`'s last component without following a symlink anywhere on
 // the way, and says what that component is called. `read` opens it readable (for fsync and
 // listing) rather than as a bare O_PATH handle.
-core::Result<std::pair<Fd, std::string>> OpenParent(const std::string& path, bool readable) {
+core::Result<std::pair<FileOpsFd, std::string>> OpenParent(const std::string& path, bool readable) {
   if (auto ok = CheckAbsolute(path); !ok) return ok.error();
   std::vector<std::string> parts = Components(path);
   if (parts.empty()) return MakeError(ErrorCode::kInvalidArgument, "/ has no parent directory");
   std::string name = parts.back();
   parts.pop_back();
-  Fd dir(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  FileOpsFd dir(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir.ok()) return FileErrno("cannot open", "/", errno);
   std::string walked;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     walked += "/" + parts[i];
     const bool last = i + 1 == parts.size();
     const int flags = (last && readable ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    Fd next(::openat(dir.get(), parts[i].c_str(), flags));
+    FileOpsFd next(::openat(dir.get(), parts[i].c_str(), flags));
     if (!next.ok()) {
       const int err = errno;
       struct stat st{};
@@ -165,17 +167,17 @@ core::Result<std::pair<Fd, std::string>> OpenParent(const std::string& path, boo
     dir = std::move(next);
   }
   if (parts.empty() && readable) {
-    dir = Fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    dir = FileOpsFd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.ok()) return FileErrno("cannot open", "/", errno);
   }
   return std::make_pair(std::move(dir), name);
 }
 
 // Opens a regular file for reading through OpenParent, refusing a symlink or anything else.
-core::Result<Fd> OpenRegular(const std::string& path, struct stat& st) {
+core::Result<FileOpsFd> OpenRegular(const std::string& path, struct stat& st) {
   auto parent = OpenParent(path, false);
   if (!parent) return parent.error();
-  Fd fd(::openat(parent->first.get(), parent->second.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  FileOpsFd fd(::openat(parent->first.get(), parent->second.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.ok()) return FileErrno("cannot open", path, errno);
   if (::fstat(fd.get(), &st) != 0) return FileErrno("cannot stat", path, errno);
   if (!S_ISREG(st.st_mode)) {
@@ -258,13 +260,13 @@ class LocalFileAccessor final : public FileAccessor {
   }
 
   core::Result<std::vector<FileInfo>> List(const std::string& path, std::size_t max_entries, bool* truncated) override {
-    Fd dir;
+    FileOpsFd dir;
     if (path == "/") {
-      dir = Fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      dir = FileOpsFd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     } else {
       auto parent = OpenParent(path, false);
       if (!parent) return parent.error();
-      dir = Fd(::openat(parent->first.get(), parent->second.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      dir = FileOpsFd(::openat(parent->first.get(), parent->second.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     }
     if (!dir.ok()) {
       const int err = errno;
@@ -340,90 +342,137 @@ class LocalFileAccessor final : public FileAccessor {
   }
 
   core::Result<WriteOutcome> Write(const std::string& path, std::string_view content, const WriteOptions& options) override {
-    auto parent = OpenParent(path, true);
-    if (!parent) return parent.error();
-    const int dir = parent->first.get();
-    const std::string& name = parent->second;
-    WriteOutcome outcome;
-    struct stat old{};
-    const bool exists = ::fstatat(dir, name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
-    if (!exists && errno != ENOENT) return FileErrno("cannot stat", path, errno);
-    if (exists) {
-      if (S_ISLNK(old.st_mode)) {
-        return MakeError(ErrorCode::kRefused, path + " is a symlink; labgate writes files, never through links "
-                                                     "(write the path it points to)");
-      }
-      if (!S_ISREG(old.st_mode)) {
-        return MakeError(ErrorCode::kInvalidArgument, path + " is a " + TypeOf(old.st_mode) + ", not a regular file");
-      }
-      if (options.create_only || !options.overwrite) {
-        return MakeError(ErrorCode::kRefused, path + " exists; nothing was written (drop createOnly, or set "
-                                                      "overwrite, to replace it)");
-      }
-      Fd current(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-      if (!current.ok()) return FileErrno("cannot read the current", path, errno);
-      auto digest = DigestOf(current.get());
-      if (!digest) return digest.error();
-      outcome.previous_sha256 = *digest;
-      outcome.previous_size = static_cast<std::uint64_t>(old.st_size);
-    }
-    if (options.expected_sha256) {
-      const std::string& want = *options.expected_sha256;
-      if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
-        return MakeError(ErrorCode::kRefused,
-                         path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
-                             ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
-                             ": someone changed it since it was read; nothing was written. Read it again and retry");
-      }
-    }
-    mode_t mode = options.mode ? static_cast<mode_t>(*options.mode & 07777)
-                               : (exists ? (old.st_mode & 07777) : static_cast<mode_t>(0644));
-    const std::string temp = TempName(name);
-    Fd out(::openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out.ok()) return FileErrno("cannot create a temporary file beside", path, errno);
-    auto fail = [&](const std::string& what, int err) {
-      ::unlinkat(dir, temp.c_str(), 0);
-      return FileErrno(what, path, err);
-    };
-    std::size_t done = 0;
-    while (done < content.size()) {
-      const ssize_t n = ::write(out.get(), content.data() + done, std::min(content.size() - done, kIoChunk));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return fail("cannot write", errno);
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    if (exists && (old.st_uid != ::geteuid() || old.st_gid != ::getegid())) {
-      // Keep the owner where the login may (root may; others may keep their own group).
-      if (::fchown(out.get(), old.st_uid, old.st_gid) != 0 && ::geteuid() == 0) return fail("cannot set the owner of", errno);
-    }
-    if (::fchmod(out.get(), mode) != 0) return fail("cannot set the mode of", errno);
-    if (::fsync(out.get()) != 0) return fail("cannot sync", errno);
-    if (!exists && (options.create_only || !options.overwrite || (options.expected_sha256 && options.expected_sha256->empty()))) {
-      // link() never replaces: a file that appeared since the check above stays as it is.
-      if (::linkat(dir, temp.c_str(), dir, name.c_str(), 0) != 0) {
-        const int err = errno;
-        ::unlinkat(dir, temp.c_str(), 0);
-        if (err == EEXIST) {
-          return MakeError(ErrorCode::kRefused, path + " appeared while it was being written; nothing was replaced");
-        }
-        return FileErrno("cannot create", path, err);
-      }
-      ::unlinkat(dir, temp.c_str(), 0);
-    } else if (::renameat(dir, temp.c_str(), dir, name.c_str()) != 0) {
-      return fail("cannot replace", errno);
-    }
-    (void)::fsync(dir);
-    outcome.created = !exists;
-    outcome.sha256 = core::Sha256Hex(content);
-    outcome.size = content.size();
-    outcome.mode = mode;
-    return outcome;
+    auto writer = LocalFileWriter::Open(path, options);
+    if (!writer) return writer.error();
+    if (auto ok = (*writer)->Append(content); !ok) return ok.error();
+    return (*writer)->Commit();
   }
 };
 
 }  // namespace
+
+struct LocalFileWriter::State {
+  std::string path;
+  WriteOptions options;
+  FileOpsFd dir;
+  std::string name;
+  std::string temp;
+  FileOpsFd out;
+  bool exists = false;
+  struct stat old{};
+  mode_t mode = 0644;
+  core::Sha256 digest;
+  WriteOutcome outcome;
+  bool done = false;
+};
+
+core::Result<std::unique_ptr<LocalFileWriter>> LocalFileWriter::Open(const std::string& path, const WriteOptions& options) {
+  auto parent = OpenParent(path, true);
+  if (!parent) return parent.error();
+  auto state = std::make_unique<State>();
+  state->path = path;
+  state->options = options;
+  state->dir = std::move(parent->first);
+  state->name = parent->second;
+  const int dir = state->dir.get();
+  const std::string& name = state->name;
+  struct stat& old = state->old;
+  const bool exists = ::fstatat(dir, name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!exists && errno != ENOENT) return FileErrno("cannot stat", path, errno);
+  state->exists = exists;
+  WriteOutcome& outcome = state->outcome;
+  if (exists) {
+    if (S_ISLNK(old.st_mode)) {
+      return MakeError(ErrorCode::kRefused, path + " is a symlink; labgate writes files, never through links "
+                                                   "(write the path it points to)");
+    }
+    if (!S_ISREG(old.st_mode)) {
+      return MakeError(ErrorCode::kInvalidArgument, path + " is a " + TypeOf(old.st_mode) + ", not a regular file");
+    }
+    if (options.create_only || !options.overwrite) {
+      return MakeError(ErrorCode::kRefused, path + " exists; nothing was written (drop createOnly, or set "
+                                                   "overwrite, to replace it)");
+    }
+    FileOpsFd current(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!current.ok()) return FileErrno("cannot read the current", path, errno);
+    auto digest = DigestOf(current.get());
+    if (!digest) return digest.error();
+    outcome.previous_sha256 = *digest;
+    outcome.previous_size = static_cast<std::uint64_t>(old.st_size);
+  }
+  if (options.expected_sha256) {
+    const std::string& want = *options.expected_sha256;
+    if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
+      return MakeError(ErrorCode::kRefused,
+                       path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
+                           ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
+                           ": someone changed it since it was read; nothing was written. Read it again and retry");
+    }
+  }
+  state->mode = options.mode ? static_cast<mode_t>(*options.mode & 07777)
+                             : (exists ? (old.st_mode & 07777) : static_cast<mode_t>(0644));
+  state->temp = TempName(name);
+  state->out = FileOpsFd(::openat(dir, state->temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!state->out.ok()) return FileErrno("cannot create a temporary file beside", path, errno);
+  std::unique_ptr<LocalFileWriter> writer(new LocalFileWriter());
+  writer->state_ = std::move(state);
+  return writer;
+}
+
+LocalFileWriter::~LocalFileWriter() {
+  if (state_ && !state_->done) ::unlinkat(state_->dir.get(), state_->temp.c_str(), 0);
+}
+
+core::Status LocalFileWriter::Append(std::string_view content) {
+  State& s = *state_;
+  if (s.done) return MakeError(ErrorCode::kInvalidArgument, "the write of " + s.path + " is already finished");
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(s.out.get(), content.data() + done, std::min(content.size() - done, kIoChunk));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileErrno("cannot write", s.path, errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  s.digest.Update(content);
+  size_ += content.size();
+  return core::Ok();
+}
+
+core::Result<WriteOutcome> LocalFileWriter::Commit() {
+  State& s = *state_;
+  if (s.done) return MakeError(ErrorCode::kInvalidArgument, "the write of " + s.path + " is already finished");
+  const int dir = s.dir.get();
+  const int out = s.out.get();
+  if (s.exists && (s.old.st_uid != ::geteuid() || s.old.st_gid != ::getegid())) {
+    // Keep the owner where the login may (root may; others may keep their own group).
+    if (::fchown(out, s.old.st_uid, s.old.st_gid) != 0 && ::geteuid() == 0) return FileErrno("cannot set the owner of", s.path, errno);
+  }
+  if (::fchmod(out, s.mode) != 0) return FileErrno("cannot set the mode of", s.path, errno);
+  if (::fsync(out) != 0) return FileErrno("cannot sync", s.path, errno);
+  const WriteOptions& o = s.options;
+  if (!s.exists && (o.create_only || !o.overwrite || (o.expected_sha256 && o.expected_sha256->empty()))) {
+    // link() never replaces: a file that appeared since Open stays as it is.
+    if (::linkat(dir, s.temp.c_str(), dir, s.name.c_str(), 0) != 0) {
+      const int err = errno;
+      if (err == EEXIST) {
+        return MakeError(ErrorCode::kRefused, s.path + " appeared while it was being written; nothing was replaced");
+      }
+      return FileErrno("cannot create", s.path, err);
+    }
+    ::unlinkat(dir, s.temp.c_str(), 0);
+  } else if (::renameat(dir, s.temp.c_str(), dir, s.name.c_str()) != 0) {
+    return FileErrno("cannot replace", s.path, errno);
+  }
+  s.done = true;
+  (void)::fsync(dir);
+  s.outcome.created = !s.exists;
+  s.outcome.sha256 = s.digest.HexDigest();
+  s.outcome.size = size_;
+  s.outcome.mode = s.mode;
+  return s.outcome;
+}
 
 nlohmann::json EncodeFileInfo(const FileInfo& info) {
   nlohmann::json j = {{"path", info.path}, {"name", info.name},   {"type", info.type},   {"size", info.size},
@@ -450,6 +499,48 @@ core::Result<FileInfo> DecodeFileInfo(const nlohmann::json& j) {
     return info;
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kInvalidArgument, std::string("malformed file entry: ") + e.what());
+  }
+}
+
+nlohmann::json EncodeWriteOutcome(const WriteOutcome& o) {
+  nlohmann::json j = {{"created", o.created}, {"sha256", o.sha256}, {"size", o.size}, {"mode", o.mode},
+                      {"previousSize", o.previous_size}};
+  if (o.previous_sha256) j["previousSha256"] = *o.previous_sha256;
+  return j;
+}
+
+core::Result<WriteOutcome> DecodeWriteOutcome(const nlohmann::json& j) {
+  try {
+    WriteOutcome o;
+    o.created = j.at("created").get<bool>();
+    o.sha256 = j.at("sha256").get<std::string>();
+    o.size = j.at("size").get<std::uint64_t>();
+    o.mode = j.at("mode").get<std::uint32_t>();
+    o.previous_size = j.value("previousSize", std::uint64_t{0});
+    if (j.contains("previousSha256")) o.previous_sha256 = j["previousSha256"].get<std::string>();
+    return o;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string("malformed write result: ") + e.what());
+  }
+}
+
+nlohmann::json EncodeWriteOptions(const WriteOptions& o) {
+  nlohmann::json j = {{"createOnly", o.create_only}, {"overwrite", o.overwrite}};
+  if (o.mode) j["mode"] = *o.mode;
+  if (o.expected_sha256) j["expectedSha256"] = *o.expected_sha256;
+  return j;
+}
+
+core::Result<WriteOptions> DecodeWriteOptions(const nlohmann::json& j) {
+  try {
+    WriteOptions o;
+    o.create_only = j.value("createOnly", false);
+    o.overwrite = j.value("overwrite", true);
+    if (j.contains("mode")) o.mode = j["mode"].get<std::uint32_t>() & 07777;
+    if (j.contains("expectedSha256")) o.expected_sha256 = j["expectedSha256"].get<std::string>();
+    return o;
+  } catch (const std::exception& e) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string("malformed write options: ") + e.what());
   }
 }
 

@@ -61,6 +61,11 @@ struct WriteOutcome {
   std::uint32_t mode = 0;
 };
 
+nlohmann::json EncodeWriteOutcome(const WriteOutcome& outcome);
+core::Result<WriteOutcome> DecodeWriteOutcome(const nlohmann::json& json);
+nlohmann::json EncodeWriteOptions(const WriteOptions& options);
+core::Result<WriteOptions> DecodeWriteOptions(const nlohmann::json& json);
+
 /// File operations on one target, reached one way (this machine, SFTP, a node's agent). Paths
 /// are absolute and normalised; none of the operations follows a symlink in the final
 /// component, and the local one follows none anywhere in the path. One accessor serves one
@@ -90,6 +95,29 @@ class FileAccessor {
 
 /// This machine's files, as the user labgate runs as.
 std::unique_ptr<FileAccessor> LocalFiles();
+
+/// One atomic write on this machine in steps, for content that arrives in chunks (a node's
+/// agent): Open checks what is there (no symlink, expected digest, create-only) and creates the
+/// temporary file beside the target; Append adds bytes; Commit syncs, sets mode and owner, and
+/// renames (or links, for create-only) it into place. Destroyed before Commit, it removes the
+/// temporary file and leaves the target as it was.
+class LocalFileWriter {
+ public:
+  static core::Result<std::unique_ptr<LocalFileWriter>> Open(const std::string& path, const WriteOptions& options);
+  ~LocalFileWriter();
+  LocalFileWriter(const LocalFileWriter&) = delete;
+  LocalFileWriter& operator=(const LocalFileWriter&) = delete;
+
+  core::Status Append(std::string_view bytes);
+  std::uint64_t size() const { return size_; }
+  core::Result<WriteOutcome> Commit();
+
+ private:
+  LocalFileWriter() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+  std::uint64_t size_ = 0;
+};
 
 /// `bytes` is text a caller can be shown as is: valid UTF-8 without NUL.
 bool LooksLikeText(std::string_view bytes);

@@ -205,7 +205,8 @@ core::Result<nlohmann::json> OperatorCall(const std::string& path, const std::st
   auto fd = ConnectControl(path);
   if (!fd) return fd.error();
   SendAll(*fd, core::jsonrpc::Encode(core::jsonrpc::MakeRequest(1, method, std::move(params))) + "\n");
-  core::LineFramer framer(64 * 1024 * 1024);
+  // Room for a `file get` of the largest file [policies.file] max_read_bytes admits, in base64.
+  core::LineFramer framer(1024ULL * 1024 * 1024);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[65536];
   for (;;) {

@@ -1,6 +1,7 @@
 #include "gateway/node_executor.h"
 
 #include "core/base64.h"
+#include "core/hashing.h"
 #include "core/json_parse.h"
 #include "nodes/agent_protocol.h"
 
@@ -108,6 +109,128 @@ core::Result<capabilities::CaptureResult> NodeExecutor::Capture(const inventory:
     return answer.error();
   }
   return capabilities::DecodeCaptureResult(*answer);
+}
+
+/// File access on one node for one call: every method is an agent call bounded by what is left
+/// of the call's deadline.
+class NodeFiles final : public capabilities::FileAccessor {
+ public:
+  NodeFiles(NodeExecutor& executor, inventory::Target target, std::chrono::steady_clock::time_point deadline,
+            const core::CancelToken& cancel)
+      : executor_(executor), target_(std::move(target)), deadline_(deadline), cancel_(cancel) {}
+
+  core::Result<std::string> Home() override {
+    auto answer = Ask("file.home", nodes::Json::object());
+    if (!answer) return answer.error();
+    return core::StringOr(*answer, "home");
+  }
+  core::Result<std::string> RealPath(const std::string& path) override {
+    auto answer = Ask("file.realpath", {{"path", path}});
+    if (!answer) return answer.error();
+    return core::StringOr(*answer, "path");
+  }
+  core::Result<capabilities::FileInfo> Stat(const std::string& path) override {
+    auto answer = Ask("file.stat", {{"path", path}});
+    if (!answer) return answer.error();
+    return capabilities::DecodeFileInfo(*answer);
+  }
+  core::Result<std::vector<capabilities::FileInfo>> List(const std::string& path, std::size_t max_entries,
+                                                         bool* truncated) override {
+    auto answer = Ask("file.list", {{"path", path}, {"maxEntries", max_entries}});
+    if (!answer) return answer.error();
+    std::vector<capabilities::FileInfo> out;
+    for (const auto& e : answer->value("entries", nodes::Json::array())) {
+      auto info = capabilities::DecodeFileInfo(e);
+      if (!info) return info.error();
+      out.push_back(std::move(*info));
+    }
+    if (out.size() > max_entries) return MakeError(ErrorCode::kInvalidArgument, "the node listed more than asked");
+    if (truncated) *truncated = answer->value("truncated", false);
+    return out;
+  }
+  core::Result<capabilities::FileData> Read(const std::string& path, std::uint64_t offset, std::uint64_t length,
+                                            std::uint64_t max_bytes) override {
+    capabilities::FileData data;
+    data.offset = offset;
+    std::optional<std::pair<std::uint64_t, std::int64_t>> seen;  // size and mtime of the first chunk
+    std::uint64_t at = offset;
+    for (;;) {
+      std::uint64_t want = nodes::kFileChunkBytes;
+      if (length) want = std::min<std::uint64_t>(want, offset + length - at);
+      if (want == 0) break;
+      auto answer = Ask("file.read", {{"path", path}, {"offset", at}, {"length", want}});
+      if (!answer) return answer.error();
+      const auto size = answer->value("fileSize", std::uint64_t{0});
+      const auto mtime = answer->value("mtime", std::int64_t{0});
+      if (!seen) {
+        seen = {size, mtime};
+        const std::uint64_t available = offset >= size ? 0 : size - offset;
+        const std::uint64_t total = length == 0 ? available : std::min(length, available);
+        if (total > max_bytes) {
+          return MakeError(ErrorCode::kInvalidArgument,
+                           path + " holds " + std::to_string(total) + " bytes from offset " + std::to_string(offset) +
+                               ", more than the " + std::to_string(max_bytes) +
+                               " allowed; read a range (offset/length) or raise [policies.file] max_read_bytes");
+        }
+      } else if (seen->first != size || seen->second != mtime) {
+        return MakeError(ErrorCode::kIo, path + " on " + target_.id + " changed while it was being read; read it again");
+      }
+      auto bytes = core::Base64Decode(core::StringOr(*answer, "data"));
+      if (!bytes) return MakeError(ErrorCode::kIo, "node " + target_.id + " sent damaged file content");
+      if (bytes->size() > want) return MakeError(ErrorCode::kIo, "node " + target_.id + " sent more than asked");
+      data.file_size = size;
+      data.bytes += *bytes;
+      at += bytes->size();
+      if (bytes->size() < want || at >= size) break;
+    }
+    if (offset == 0 && data.bytes.size() == data.file_size) data.sha256 = core::Sha256Hex(data.bytes);
+    return data;
+  }
+  core::Result<capabilities::WriteOutcome> Write(const std::string& path, std::string_view content,
+                                                 const capabilities::WriteOptions& options) override {
+    auto opened = Ask("file.write.open", {{"path", path}, {"options", capabilities::EncodeWriteOptions(options)}});
+    if (!opened) return opened.error();
+    const std::string handle = core::StringOr(*opened, "handle");
+    for (std::size_t at = 0; at < content.size(); at += nodes::kFileChunkBytes) {
+      auto chunk = content.substr(at, nodes::kFileChunkBytes);
+      auto sent = Ask("file.write.chunk", {{"handle", handle}, {"data", core::Base64Encode(chunk)}});
+      if (!sent) {
+        (void)Ask("file.write.abort", {{"handle", handle}});
+        return sent.error();
+      }
+    }
+    auto committed = Ask("file.write.commit", {{"handle", handle}});
+    if (!committed) return committed.error();
+    auto outcome = capabilities::DecodeWriteOutcome(*committed);
+    if (outcome && outcome->sha256 != core::Sha256Hex(content)) {
+      return MakeError(ErrorCode::kIo, "node " + target_.id + " wrote other bytes than were sent (sha256 " +
+                                           outcome->sha256 + "); check " + path);
+    }
+    return outcome;
+  }
+
+ private:
+  core::Result<nodes::Json> Ask(const std::string& method, nodes::Json params) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return MakeError(ErrorCode::kTimeout, method + " on " + target_.id + ": the deadline passed");
+    return executor_.Call(target_, method, std::move(params), left, cancel_, method);
+  }
+
+  NodeExecutor& executor_;
+  inventory::Target target_;
+  std::chrono::steady_clock::time_point deadline_;
+  const core::CancelToken& cancel_;
+};
+
+core::Result<std::unique_ptr<capabilities::FileAccessor>> NodeExecutor::Files(const inventory::Target& target,
+                                                                              std::chrono::steady_clock::time_point deadline,
+                                                                              const core::CancelToken& cancel) {
+  if (server_ == nullptr || store_ == nullptr) {
+    return MakeError(ErrorCode::kUnavailable,
+                     target.id + " is a paired node, and nodes connect to the gateway daemon, which is not running "
+                     "for this config; start it with `labgate gateway" + config_hint_ + "` (see README: Pair a device)");
+  }
+  return std::unique_ptr<capabilities::FileAccessor>(new NodeFiles(*this, target, deadline, cancel));
 }
 
 }  // namespace labgate::gateway

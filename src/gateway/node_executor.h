@@ -21,8 +21,14 @@ class NodeExecutor final : public Executor {
   core::Result<capabilities::CaptureResult> Capture(const inventory::Target& target,
                                                     const capabilities::CaptureRequest& request,
                                                     const core::CancelToken& cancel) override;
+  /// The node's own files through its agent (file.* methods), content in chunks of at most
+  /// nodes::kFileChunkBytes; the node refuses them unless its pairing granted file.
+  core::Result<std::unique_ptr<capabilities::FileAccessor>> Files(const inventory::Target& target,
+                                                                  std::chrono::steady_clock::time_point deadline,
+                                                                  const core::CancelToken& cancel) override;
 
  private:
+  friend class NodeFiles;
   /// Sends `method` to a reachable, paired, unrevoked node and waits `timeout` plus a grace
   /// for the node's own answer; errors say what to do.
   core::Result<nodes::Json> Call(const inventory::Target& target, const std::string& method, nodes::Json params,

@@ -75,7 +75,10 @@ OperatorService::OperatorService(Runtime& runtime) : runtime_(runtime), key_(run
 
 void OperatorService::Serve(int fd, const SocketPeer& peer) {
   const audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, peer.user, "pid:" + std::to_string(peer.pid)};
-  core::LineFramer framer(8 * 1024 * 1024);
+  // A `file put` carries its content (base64) in the request: room for [policies.file]
+  // max_write_bytes. Only an operator reaches this socket.
+  const auto max_write = static_cast<std::size_t>(runtime_.inventory().file_max_write_bytes);
+  core::LineFramer framer(std::max<std::size_t>(8 * 1024 * 1024, max_write / 3 * 4 + 1024 * 1024));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);

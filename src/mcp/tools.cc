@@ -817,7 +817,8 @@ std::vector<ToolDefinition> MakeTools(gateway::Gateway& gw) {
            {"description",
             "Reads (text by offset/length), stats, lists, fetches (get: the whole file kept as an artifact and "
             "returned as a resource_link) and writes (put: atomically, keeping mode and owner, optionally only if "
-            "the current content still has expectedSha256) files on one target: local and SSH hosts over SFTP. "
+            "the current content still has expectedSha256) files on one target: local, SSH hosts over SFTP, and "
+            "paired nodes. "
             "Paths are normalised and symlinks resolved on the target before [policies.file] judges them: private "
             "keys and credential stores are refused, writes into system paths (/etc, /boot, /usr, unit files, "
             "authorized_keys, crontabs) need a human's yes, and labgate's own files are never touched. Every call "

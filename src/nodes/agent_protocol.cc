@@ -17,6 +17,7 @@ std::string_view CapabilityOfMethod(std::string_view method) {
   if (method == "screen.snapshot" || method == "screen.record") return "screen";
   if (method == "camera.snap" || method == "camera.clip" || method == "camera.list") return "camera";
   if (method == "location.get") return "location";
+  if (method.substr(0, 5) == "file.") return "file";
   return "";
 }
 

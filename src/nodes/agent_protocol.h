@@ -35,6 +35,11 @@ inline constexpr char kLockedOutPrefix[] = "labgate-refused: ";
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
 inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};
 
+/// The most one file.read answer or file.write.chunk request carries (before base64).
+inline constexpr std::size_t kFileChunkBytes = 4 * 1024 * 1024;
+/// Writes a node keeps open at once per link (file.write.open ... commit or abort).
+inline constexpr std::size_t kMaxOpenFileWrites = 8;
+
 /// Agent methods a capability needs; a node refuses those of capabilities it was not approved for.
 std::string_view CapabilityOfMethod(std::string_view method);
 

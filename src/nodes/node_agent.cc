@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
@@ -18,9 +19,11 @@
 #include <thread>
 
 #include "capabilities/capture.h"
+#include "capabilities/file_ops.h"
 #include "capabilities/system_run.h"
 #include "core/base64.h"
 #include "core/files.h"
+#include "core/hashing.h"
 #include "core/json_parse.h"
 #include "core/json_rpc.h"
 #include "core/os_user.h"
@@ -112,6 +115,7 @@ class LinkService {
     if (capability == "screen" || capability == "camera" || capability == "location") {
       return StartCapture(id, method, params);
     }
+    if (capability == "file") return StartFile(id, method, params);
     if (method == "key.rotate") return RotateKey(id);
     if (method == "key.commit") return CommitKey(id, params);
     rpc.RespondError(id, core::jsonrpc::kMethodNotFound, "this node does not serve " + method);
@@ -154,6 +158,108 @@ class LinkService {
     });
   }
 
+  // file.*: this device's files through the same local code as the gateway's `local`. The
+  // gateway decided the path; the node still refuses its own state directory (its key lives
+  // there), whatever the gateway says.
+  void StartFile(const Json& id, const std::string& method, const Json& params) {
+    Spawn(id, [this, method, params](std::int64_t, const core::CancelToken&) -> core::Result<Json> {
+      return FileMethod(method, params);
+    });
+  }
+
+  core::Result<Json> FileMethod(const std::string& method, const Json& params) {
+    auto files = capabilities::LocalFiles();
+    if (method == "file.home") {
+      auto home = files->Home();
+      if (!home) return home.error();
+      return Json{{"home", *home}};
+    }
+    if (method == "file.write.chunk" || method == "file.write.commit" || method == "file.write.abort") {
+      const std::string handle = core::StringOr(params, "handle");
+      std::unique_ptr<capabilities::LocalFileWriter> writer;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = writers_.find(handle);
+        if (it == writers_.end()) return MakeError(ErrorCode::kNotFound, "no open write " + core::Clip(handle, 40));
+        writer = std::move(it->second);
+        writers_.erase(it);
+      }
+      if (method == "file.write.abort") return Json::object();  // the writer removes its temporary file
+      if (method == "file.write.commit") {
+        auto outcome = writer->Commit();
+        if (!outcome) return outcome.error();
+        return capabilities::EncodeWriteOutcome(*outcome);
+      }
+      auto data = core::Base64Decode(core::StringOr(params, "data"));
+      if (!data) return data.error();
+      if (data->size() > kFileChunkBytes) return MakeError(ErrorCode::kInvalidArgument, "a chunk is at most 4 MiB");
+      if (auto ok = writer->Append(*data); !ok) return ok.error();
+      std::lock_guard<std::mutex> lock(mutex_);
+      writers_[handle] = std::move(writer);
+      return Json{{"size", writers_[handle]->size()}};
+    }
+    const std::string path = core::StringOr(params, "path");
+    if (auto own = OwnStateDir(path); !own) return own.error();
+    if (method == "file.realpath") {
+      auto real = files->RealPath(path);
+      if (!real) return real.error();
+      if (auto own = OwnStateDir(*real); !own) return own.error();
+      return Json{{"path", *real}};
+    }
+    if (method == "file.stat") {
+      auto info = files->Stat(path);
+      if (!info) return info.error();
+      return capabilities::EncodeFileInfo(*info);
+    }
+    if (method == "file.list") {
+      bool truncated = false;
+      auto entries = files->List(path, params.value("maxEntries", std::size_t{1000}), &truncated);
+      if (!entries) return entries.error();
+      Json list = Json::array();
+      for (const auto& e : *entries) list.push_back(capabilities::EncodeFileInfo(e));
+      return Json{{"entries", list}, {"truncated", truncated}};
+    }
+    if (method == "file.read") {
+      const std::uint64_t length = std::min<std::uint64_t>(params.value("length", std::uint64_t{0}), kFileChunkBytes);
+      if (length == 0) return MakeError(ErrorCode::kInvalidArgument, "file.read needs a length of 1 to 4 MiB");
+      auto info = files->Stat(path);
+      if (!info) return info.error();
+      auto data = files->Read(path, params.value("offset", std::uint64_t{0}), length, length);
+      if (!data) return data.error();
+      return Json{{"data", core::Base64Encode(data->bytes)}, {"offset", data->offset}, {"fileSize", data->file_size},
+                  {"mtime", info->mtime}};
+    }
+    if (method == "file.write.open") {
+      auto options = capabilities::DecodeWriteOptions(params.value("options", Json::object()));
+      if (!options) return options.error();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (writers_.size() >= kMaxOpenFileWrites) {
+          return MakeError(ErrorCode::kUnavailable, "this node already has " + std::to_string(kMaxOpenFileWrites) +
+                                                        " writes open; finish or abort one first");
+        }
+      }
+      auto writer = capabilities::LocalFileWriter::Open(path, *options);
+      if (!writer) return writer.error();
+      const std::string handle = core::HexEncode(core::RandomBytes(16));
+      std::lock_guard<std::mutex> lock(mutex_);
+      writers_[handle] = std::move(*writer);
+      return Json{{"handle", handle}};
+    }
+    return MakeError(ErrorCode::kNotFound, "this node does not serve " + method);
+  }
+
+  // A path inside this node's state directory (its key, node.json): never through file.
+  core::Status OwnStateDir(const std::string& path) const {
+    char buf[PATH_MAX];
+    const std::string own = ::realpath(state_dir_.c_str(), buf) ? std::string(buf) : state_dir_;
+    if (path == own || (path.size() > own.size() && path.compare(0, own.size(), own) == 0 && path[own.size()] == '/')) {
+      return MakeError(ErrorCode::kRefused, path + " is in this node's own state directory (" + own +
+                                                "), which file never touches");
+    }
+    return core::Ok();
+  }
+
   // Runs `work` on its own thread, cancellable by $/cancel, and answers with what it returns.
   void Spawn(const Json& id, std::function<core::Result<Json>(std::int64_t, const core::CancelToken&)> work) {
     if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
@@ -169,7 +275,9 @@ class LinkService {
       if (answer) {
         client->Post([client, rid, body = std::move(*answer)]() mutable { client->rpc().Respond(rid, std::move(body)); });
       } else {
-        client->Post([client, rid, msg = answer.error().message] { client->rpc().RespondError(rid, kErrFailed, msg); });
+        // A refusal stays one on the gateway's side (a symlink, the node's own state directory).
+        const int code = answer.error().code == ErrorCode::kRefused ? kErrRefused : kErrFailed;
+        client->Post([client, rid, code, msg = answer.error().message] { client->rpc().RespondError(rid, code, msg); });
       }
       std::lock_guard<std::mutex> lock(mutex_);
       running_.erase(rid);
@@ -207,6 +315,7 @@ class LinkService {
   std::mutex mutex_;
   std::condition_variable idle_;
   std::map<std::int64_t, std::shared_ptr<core::CancelToken>> running_;
+  std::map<std::string, std::unique_ptr<capabilities::LocalFileWriter>> writers_;  // open file.write.* by handle
 };
 
 }  // namespace

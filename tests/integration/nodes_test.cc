@@ -17,6 +17,7 @@
 #include <libssh/libssh.h>
 
 #include "core/clock.h"
+#include "core/hashing.h"
 #include "core/process_runner.h"
 #include "nodes/agent_server.h"
 #include "nodes/agent_protocol.h"
@@ -723,6 +724,93 @@ TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   ::kill(agent.pid(), SIGTERM);
   EXPECT_EQ(agent.Wait(milliseconds(10000)), 0);
   server.Stop();
+}
+
+
+// `file` on a paired node: content travels in chunks over the agent channel; the node refuses
+// it unless its pairing granted file, and never touches its own state directory.
+class NodeFiles : public Nodes {
+ protected:
+  std::string ExtraEntries() const override {
+    return "\n[[nodes]]\nid = \"delta\"\ncapabilities = [\"run\", \"file\"]\n";
+  }
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  Json FileJson(std::vector<std::string> args, int* status = nullptr) {
+    args.insert(args.begin(), "file");
+    args.push_back("--json");
+    auto c = Labgate(args);
+    if (status) *status = c.status;
+    auto j = Json::parse(c.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << c.out << c.err;
+    return j;
+  }
+};
+
+TEST_F(NodeFiles, RoundTripsInChunksAndRefusesWhatThePairingOrTheNodeForbids) {
+  PairAndStart("delta");
+  const std::string data = dir_.path() + "/node-data";
+  std::filesystem::create_directories(data);
+  std::string big(20 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  for (const auto& [name, content] : std::vector<std::pair<std::string, std::string>>{
+           {"empty", ""}, {"notes.txt", "from the node\n"}, {"big.bin", big}}) {
+    const std::string local = dir_.Write("src-" + name, content);
+    int status = -1;
+    Json put = FileJson({"put", "delta", data + "/" + name, "--from", local}, &status);
+    ASSERT_EQ(status, 0) << put.dump();
+    EXPECT_EQ(put["via"], "node");
+    EXPECT_EQ(put["sha256"], core::Sha256Hex(content));
+    EXPECT_EQ(Slurp(data + "/" + name), content);
+    const std::string out = dir_.path() + "/got-" + name;
+    Json get = FileJson({"get", "delta", data + "/" + name, "-o", out}, &status);
+    ASSERT_EQ(status, 0) << get.dump();
+    EXPECT_EQ(get["sha256"], core::Sha256Hex(content));
+    EXPECT_EQ(core::Sha256Hex(Slurp(out)), core::Sha256Hex(content)) << name;
+  }
+  int status = -1;
+  Json read = FileJson({"read", "delta", data + "/notes.txt"}, &status);
+  EXPECT_EQ(read["content"], "from the node\n") << read.dump();
+  Json list = FileJson({"list", "delta", data}, &status);
+  ASSERT_EQ(status, 0) << list.dump();
+  EXPECT_EQ(list["entries"].size(), 3u);
+  // A stale digest: nothing written.
+  const std::string next = dir_.Write("next", "other\n");
+  Json stale = FileJson({"put", "delta", data + "/notes.txt", "--from", next, "--expect", core::Sha256Hex("old\n")}, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_EQ(Slurp(data + "/notes.txt"), "from the node\n");
+  // The node's own state directory (its key) is out of reach, even through a symlink.
+  std::filesystem::create_symlink(StateDir("delta"), data + "/st");
+  for (const std::string& path : {StateDir("delta") + "/node_key", data + "/st/node_key", data + "/st/node.json"}) {
+    Json r = FileJson({"read", "delta", path}, &status);
+    EXPECT_NE(status, 0) << path;
+    EXPECT_EQ(r["decision"], "refused") << r.dump();
+    Json w = FileJson({"put", "delta", path, "--from", next}, &status);
+    EXPECT_NE(status, 0) << path;
+  }
+  EXPECT_NE(Slurp(StateDir("delta") + "/node.json").find("delta"), std::string::npos);
+  // No temporary file is left behind anywhere.
+  for (const auto& e : std::filesystem::directory_iterator(data)) {
+    EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(NodeFiles, ANodePairedWithoutFileIsRefusedIt) {
+  // The inventory lists file for delta, but the pairing granted run only.
+  auto c = Node({"pair", NewCode("delta", {"--caps", "run"}), "--state-dir", StateDir("delta")});
+  ASSERT_EQ(c.status, 0) << c.out << c.err;
+  StartAgent("delta");
+  ASSERT_TRUE(WaitOnline("delta"));
+  int status = -1;
+  Json r = FileJson({"stat", "delta", "/etc/hostname"}, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_EQ(r["rule"], "pairing.capabilities") << r.dump();
+  // alpha's inventory entry does not list file at all.
+  PairAndStart("alpha");
+  Json a = FileJson({"stat", "alpha", "/etc/hostname"}, &status);
+  EXPECT_EQ(a["rule"], "targets.alpha.capabilities") << a.dump();
 }
 
 }  // namespace

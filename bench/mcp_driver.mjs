@@ -5,6 +5,9 @@
 //        node mcp_driver.mjs LABGATE CONFIG fanout SELECTOR N
 //        node mcp_driver.mjs LABGATE CONFIG screen TARGET N     (screen snapshots)
 //        node mcp_driver.mjs LABGATE CONFIG targets - N         (the targets tool: transport cost alone)
+//        node mcp_driver.mjs LABGATE CONFIG fileget TARGET N    (file get of $BENCH_FILE, kept as an artifact)
+//        node mcp_driver.mjs LABGATE CONFIG fileput TARGET N    (file put to $BENCH_DEST of the bytes of one
+//                                                               get of $BENCH_FILE, by fromArtifact)
 // Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm.
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
@@ -52,11 +55,22 @@ if (httpUrl) {
 
 await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
 if (!httpUrl) child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
-const tool = mode === 'screen' ? 'screen' : mode === 'targets' ? 'targets' : 'run';
-const args = mode === 'screen' ? { target }
+const tool = mode === 'screen' ? 'screen' : mode === 'targets' ? 'targets' : mode.startsWith('file') ? 'file' : 'run';
+let args = mode === 'screen' ? { target }
   : mode === 'targets' ? {}
   : mode === 'single' ? { target, command: ['true'] }
+  : mode === 'fileget' ? { target, op: 'get', path: process.env.BENCH_FILE }
   : { target, command: ['uptime'] };
+if (mode === 'fileput') {
+  // The content comes from the artifact store, as an assistant would push a file it fetched.
+  const got = await request('tools/call', { name: 'file', arguments: { target, op: 'get', path: process.env.BENCH_FILE } });
+  const uri = got.result?.structuredContent?.uri;
+  if (!uri) {
+    console.error(JSON.stringify(got).slice(0, 2000));
+    process.exit(1);
+  }
+  args = { target, op: 'put', path: process.env.BENCH_DEST, fromArtifact: uri };
+}
 async function call() {
   const t0 = process.hrtime.bigint();
   const r = await request('tools/call', { name: tool, arguments: args });

@@ -49,6 +49,9 @@ struct WriteOptions {
   /// The SHA-256 (hex) the current content must have, so a write never clobbers a file someone
   /// changed since it was read. An empty string means "the file must not exist".
   std::optional<std::string> expected_sha256;
+  /// The content's own SHA-256 when the caller (the gateway) has computed it already, so a
+  /// transport need not hash it again; never taken from a tool argument.
+  std::string content_sha256;
 };
 
 /// What a write did.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +13,7 @@
 
 namespace labgate::core {
 
-Status WriteFileAtomic(const std::string& path, const std::string& text, int mode) {
+Status WriteFileAtomic(const std::string& path, std::string_view text, int mode, bool sync) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return MakeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
@@ -27,11 +28,12 @@ Status WriteFileAtomic(const std::string& path, const std::string& text, int mod
     }
     off += static_cast<std::size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
+  const bool synced = !sync || ::fsync(fd) == 0;
   ::close(fd);
   if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
     return MakeError(ErrorCode::kIo, "cannot replace " + path + ": " + std::strerror(errno));
   }
+  if (!sync) return Ok();
   const std::string dir = std::filesystem::path(path).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -42,14 +44,47 @@ Status WriteFileAtomic(const std::string& path, const std::string& text, int mod
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return MakeError(ErrorCode::kNotFound, path + " does not exist");
     return MakeError(ErrorCode::kIo, "cannot read " + path + ": " + std::strerror(errno));
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  // One allocation of the file's size (stat), then reads straight into it.
+  struct stat st {};
+  std::string out;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  char chunk[65536];
+  for (;;) {
+    if (out.capacity() > out.size()) {
+      const std::size_t room = out.capacity() - out.size();
+      const std::size_t at = out.size();
+      out.resize(out.capacity());
+      const ssize_t n = ::read(fd, out.data() + at, room);
+      if (n < 0 && errno == EINTR) {
+        out.resize(at);
+        continue;
+      }
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return MakeError(ErrorCode::kIo, "cannot read " + path + ": " + std::strerror(err));
+      }
+      out.resize(at + static_cast<std::size_t>(n));
+      if (n == 0) break;
+      continue;
+    }
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return MakeError(ErrorCode::kIo, "cannot read " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 Result<FileLock> FileLock::Acquire(const std::string& path) {

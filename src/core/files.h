@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -8,7 +9,9 @@ namespace labgate::core {
 
 /// Replaces `path` with `text` atomically and durably: writes PATH.tmp with `mode`, fsyncs it,
 /// renames it over PATH and fsyncs the directory. A crash leaves the old or the new file.
-Status WriteFileAtomic(const std::string& path, const std::string& text, int mode = 0600);
+/// `sync` false skips the fsyncs: the rename is still atomic for readers, but a crash may leave
+/// the file short (for caches whose readers check the size).
+Status WriteFileAtomic(const std::string& path, std::string_view text, int mode = 0600, bool sync = true);
 
 /// Reads a whole file; kNotFound when it does not exist.
 Result<std::string> ReadFile(const std::string& path);

@@ -34,8 +34,9 @@ class ArtifactStore {
  public:
   ArtifactStore(std::string dir, std::uint64_t max_bytes, std::chrono::seconds max_age, const core::Clock& clock);
 
+  /// `sha256` (hex), when the caller has it already, saves hashing the data again.
   core::Result<Artifact> Save(std::string_view data, const std::string& mime_type, const std::string& target,
-                              const std::string& action);
+                              const std::string& action, const std::string& sha256 = "");
   /// The artifact and its bytes; kNotFound for an unknown, expired or malformed id.
   core::Result<std::pair<Artifact, std::string>> Read(std::string_view id) const;
   /// Newest first.

@@ -321,7 +321,7 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
       facts["offset"] = data->offset;
       facts["bytes"] = data->bytes.size();
       record.stdout_bytes = data->bytes.size();
-      record.output_digest = "sha256:" + core::Sha256Hex(data->bytes);
+      record.output_digest = "sha256:" + (data->sha256 ? *data->sha256 : core::Sha256Hex(data->bytes));
       if (data->sha256) facts["sha256"] = *data->sha256;
       const bool admitted_by_rule = decision.rule.find("read_allow") != std::string::npos;
       if (!admitted_by_rule && policy::HoldsPrivateKey(data->bytes)) {
@@ -334,9 +334,12 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
         if (!artifacts_) {
           failure = MakeError(ErrorCode::kUnavailable, "get needs the artifact store, which this labgate process does not keep");
         } else {
-          auto saved = artifacts_->Save(data->bytes, capabilities::LooksLikeText(data->bytes) ? "text/plain"
-                                                                                               : "application/octet-stream",
-                                        target.id, report.action);
+          // The type from the first 64 KiB (less a character the cut may have split).
+          const std::string_view head = std::string_view(data->bytes).substr(0, 64 * 1024);
+          const bool text = capabilities::LooksLikeText(
+              head.size() < data->bytes.size() ? head.substr(0, head.size() - std::min<std::size_t>(head.size(), 3)) : head);
+          auto saved = artifacts_->Save(data->bytes, text ? "text/plain" : "application/octet-stream", target.id,
+                                        report.action, data->sha256.value_or(""));
           if (!saved) {
             failure = MakeError(saved.error().code, "the file could not be kept as an artifact: " + saved.error().message);
           } else {
@@ -352,7 +355,9 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
       }
     }
   } else {
-    auto written = fs.Write(path, *content, call.write);
+    capabilities::WriteOptions options = call.write;
+    options.content_sha256 = payload["sha256"].get<std::string>();
+    auto written = fs.Write(path, *content, options);
     if (!written) {
       failure = written.error();
     } else {

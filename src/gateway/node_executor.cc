@@ -202,7 +202,7 @@ class NodeFiles final : public capabilities::FileAccessor {
     auto committed = Ask("file.write.commit", {{"handle", handle}});
     if (!committed) return committed.error();
     auto outcome = capabilities::DecodeWriteOutcome(*committed);
-    if (outcome && outcome->sha256 != core::Sha256Hex(content)) {
+    if (outcome && outcome->sha256 != (options.content_sha256.empty() ? core::Sha256Hex(content) : options.content_sha256)) {
       return MakeError(ErrorCode::kIo, "node " + target_.id + " wrote other bytes than were sent (sha256 " +
                                            outcome->sha256 + "); check " + path);
     }

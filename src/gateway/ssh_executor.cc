@@ -1,10 +1,37 @@
 #include "gateway/ssh_executor.h"
 
+#include "core/hashing.h"
 #include "core/os_user.h"
 #include "core/text.h"
 
 namespace labgate::gateway {
 namespace {
+
+// Collects a command's stdout whole (reserved up front; the connection hashes every byte);
+// stderr up to a few KiB for the message.
+class WholeOutput final : public core::OutputListener {
+ public:
+  explicit WholeOutput(std::uint64_t expected) { bytes_.reserve(static_cast<std::size_t>(expected)); }
+  void OnOutput(core::StreamId stream, std::string_view bytes) override {
+    if (stream == core::StreamId::kStderr) {
+      if (err_.size() < 4096) err_.append(bytes.substr(0, 4096 - err_.size()));
+      return;
+    }
+    if (bytes_.size() + bytes.size() > bytes_.capacity()) {  // more than the file held: it grew
+      grew_ = true;
+      return;
+    }
+    bytes_.append(bytes);
+  }
+  std::string& bytes() { return bytes_; }
+  const std::string& err() const { return err_; }
+  bool grew() const { return grew_; }
+
+ private:
+  std::string bytes_;
+  std::string err_;
+  bool grew_ = false;
+};
 
 // Parses "[user@]host[:port]" for a jump host that is not in the inventory.
 ssh::HostSpec ParseJumpSpec(const std::string& text, const ssh::HostSpec& base) {
@@ -94,22 +121,73 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(con
                                                                              const core::CancelToken& cancel) {
   auto spec = HostSpecFor(*inventory_, target);
   if (!spec) return spec.error();
-  // Replacing a file is rename(2) on the host: `mv -f` over the command channel (argv, quoted by
-  // the one quoting function like every remote command), within what is left of the deadline.
+  // What libssh 0.10's SFTP does slowly or not at all runs on the command channel: argv
+  // commands, quoted by the one quoting function like every remote command, each within what is
+  // left of the call's deadline.
   ssh::HostSpec host = *spec;
-  auto rename_over = [this, host, deadline, &cancel](const std::string& from, const std::string& to) -> core::Status {
-    ssh::ExecRequest exec;
-    exec.argv = {"mv", "-f", from, to};
-    exec.timeout = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                              deadline - std::chrono::steady_clock::now()));
-    auto outcome = pool_.Exec(host, exec, cancel);
+  auto exec = [this, host, deadline, &cancel](std::vector<std::string> argv, std::shared_ptr<const std::string> input,
+                                              core::OutputListener* listener = nullptr) -> core::Result<core::ProcessOutcome> {
+    ssh::ExecRequest request;
+    request.argv = std::move(argv);
+    request.stdin_data = std::move(input);
+    request.listener = listener;
+    request.timeout = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 deadline - std::chrono::steady_clock::now()));
+    auto outcome = pool_.Exec(host, request, cancel);
+    if (!outcome) return outcome.error();
+    if (outcome->timed_out) return core::MakeError(core::ErrorCode::kTimeout, "the deadline passed");
+    if (outcome->cancelled) return core::MakeError(core::ErrorCode::kCancelled, "cancelled");
+    return outcome;
+  };
+  ssh::HostFileCommands commands;
+  commands.rename_over = [exec](const std::string& from, const std::string& to) -> core::Status {
+    auto outcome = exec({"mv", "-f", from, to}, nullptr);
     if (!outcome) return outcome.error();
     if (outcome->exit_code != 0) {
       return core::MakeError(core::ErrorCode::kIo, "mv on the host failed: " + core::Clip(outcome->err.text, 300));
     }
     return core::Ok();
   };
-  return sftp_.Take(*spec, deadline, cancel, rename_over);
+  commands.write_into = [exec](const std::string& path, std::shared_ptr<const std::string> content) -> core::Status {
+    // The path is an argument ($1), never part of the script text.
+    auto outcome = exec({"/bin/sh", "-c", "exec cat > \"$1\"", "sh", path}, std::move(content));
+    if (!outcome) return outcome.error();
+    if (outcome->exit_code != 0) {
+      return core::MakeError(core::ErrorCode::kIo, "writing on the host failed: " + core::Clip(outcome->err.text, 300));
+    }
+    return core::Ok();
+  };
+  commands.sha256 = [exec](const std::string& path) -> core::Result<std::optional<std::string>> {
+    // openssl hashes several times faster than coreutils; either prints the hex digest first.
+    auto outcome = exec({"/bin/sh", "-c",
+                         "command -v openssl >/dev/null 2>&1 && exec openssl dgst -sha256 -r \"$1\"; exec sha256sum \"$1\"",
+                         "sh", path},
+                        nullptr);
+    if (!outcome) return outcome.error();
+    const std::string& out = outcome->out.text;
+    if (outcome->exit_code != 0 || out.size() < 64 || out.find_first_not_of("0123456789abcdef") < 64) {
+      return std::optional<std::string>();  // no sha256sum there: read the file instead
+    }
+    return std::optional<std::string>(out.substr(0, 64));
+  };
+  commands.read_whole = [exec, id = target.id](const std::string& path,
+                                              std::uint64_t size) -> core::Result<capabilities::FileData> {
+    WholeOutput output(size);
+    auto outcome = exec({"cat", path}, nullptr, &output);
+    if (!outcome) return outcome.error();
+    if (outcome->exit_code != 0) {
+      return core::MakeError(core::ErrorCode::kIo, "reading " + path + " on " + id + " failed: " + core::Clip(output.err(), 300));
+    }
+    if (output.grew() || output.bytes().size() != size) {
+      return core::MakeError(core::ErrorCode::kIo, path + " on " + id + " changed while it was being read; read it again");
+    }
+    capabilities::FileData data;
+    data.file_size = size;
+    data.sha256 = outcome->out.sha256;
+    data.bytes = std::move(output.bytes());
+    return data;
+  };
+  return sftp_.Take(*spec, deadline, cancel, std::move(commands));
 }
 
 }  // namespace labgate::gateway

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -433,6 +434,8 @@ struct Connection::Job {
   std::optional<std::string> exit_signal;
   bool eof = false;
   bool closed = false;
+  std::size_t stdin_sent = 0;  // of request.stdin_data
+  bool stdin_done = false;     // all sent and EOF sent (or the command stopped reading)
   bool cancel_fd_watched = false;
   Steady::time_point stop_began{};
   Steady::time_point give_up_at{};
@@ -683,6 +686,32 @@ void Connection::Loop() {
     }
   };
 
+  // Sends what the peer's window takes of the job's stdin, never waiting; EOF after the last
+  // byte. A command that ends without reading it all just stops receiving it.
+  auto feed_stdin = [&](Job& job) {
+    const std::string& data = *job.request.stdin_data;
+    while (job.stdin_sent < data.size()) {
+      if (job.eof || job.closed) {
+        job.stdin_done = true;
+        return;
+      }
+      const std::uint32_t window = ssh_channel_window_size(job.channel);
+      if (window == 0) return;  // a window adjust from the host wakes the loop
+      const std::size_t n = std::min<std::size_t>({data.size() - job.stdin_sent, std::size_t{window}, std::size_t{256 * 1024}});
+      const int wrote = ssh_channel_write(job.channel, data.data() + job.stdin_sent, static_cast<uint32_t>(n));
+      if (wrote == SSH_ERROR) {
+        job.stdin_done = true;
+        return;
+      }
+      if (wrote <= 0) return;
+      job.stdin_sent += static_cast<std::size_t>(wrote);
+      ++activity;
+    }
+    (void)ssh_channel_send_eof(job.channel);
+    job.stdin_done = true;
+    ++activity;
+  };
+
   auto not_started = [&](Job& job, ErrorCode code, const std::string& why) {
     job.error = MakeError(code, why + " (the command did not start)");
     return true;
@@ -725,6 +754,7 @@ void Connection::Loop() {
       }
     }
     if (job.phase == Job::Phase::kRunning && (due || job.cancel->cancelled())) begin_stop(job, due);
+    if (job.phase == Job::Phase::kRunning && job.request.stdin_data && !job.stdin_done) feed_stdin(job);
     if (job.phase == Job::Phase::kStopping) step_kill(job);
     if (job.closed || (job.eof && (job.exit_status || job.exit_signal))) return true;
     // A host that has not even started the kill script within the grace is not answering:

@@ -37,6 +37,9 @@ struct ExecRequest {
   std::size_t output_cap = 64 * 1024;
   std::chrono::milliseconds kill_grace{1000};
   core::OutputListener* listener = nullptr;  // sees output as it arrives, on the session's thread
+  /// Sent to the command's stdin as the channel's window allows, then EOF; null leaves stdin
+  /// as sshd gives it (open, nothing sent).
+  std::shared_ptr<const std::string> stdin_data;
 };
 
 /// Reads a secret named by reference: an environment variable, else a file (trailing newline

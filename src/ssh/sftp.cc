@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -38,6 +39,7 @@ namespace {
 
 constexpr std::uint32_t kReadChunk = 64 * 1024;   // OpenSSH's sftp-server answers reads up to 256 KiB
 constexpr int kReadsInFlight = 16;
+constexpr std::uint64_t kStreamAtLeast = 1024 * 1024;  // whole files this big go over the command channel
 constexpr std::size_t kWriteChunk = 128 * 1024;   // one SSH_FXP_WRITE; sftp-server takes messages up to 256 KiB
 
 std::string SftpTypeName(const sftp_attributes_struct& a) {
@@ -138,9 +140,9 @@ class SftpFiles final : public capabilities::FileAccessor {
     if (sftp_) sftp_free(sftp_);
   }
 
-  void Bind(Steady::time_point deadline, RenameOver rename_over) {
+  void Bind(Steady::time_point deadline, HostFileCommands commands) {
     deadline_ = deadline;
-    rename_over_ = std::move(rename_over);
+    commands_ = std::move(commands);
   }
   BlockingSession& session() { return *session_; }
   bool healthy() const { return !broken_ && !session_->aborted(); }
@@ -242,6 +244,12 @@ class SftpFiles final : public capabilities::FileAccessor {
                            ", more than the " + std::to_string(max_bytes) +
                            " allowed; read a range (offset/length) or raise [policies.file] max_read_bytes");
     }
+    if (commands_.read_whole && offset == 0 && want == a->size && want >= kStreamAtLeast) {
+      file->reset();
+      auto whole = commands_.read_whole(path, want);
+      if (!whole) return whole.error();
+      return whole;
+    }
     data.bytes.reserve(want);
     if (auto ok = ReadRange(file->get(), path, offset, want, [&](std::string_view chunk) { data.bytes.append(chunk); });
         !ok) {
@@ -272,29 +280,54 @@ class SftpFiles final : public capabilities::FileAccessor {
         return MakeError(ErrorCode::kRefused,
                          path + " exists; nothing was written (drop createOnly, or set overwrite, to replace it)");
       }
-      auto current = OpenRegular(path);
-      if (!current) return current.error();
-      core::Sha256 digest;
-      std::uint64_t size = 0;
-      if (auto ok = ReadRange(current->get(), path, 0, old->size,
-                              [&](std::string_view chunk) {
-                                digest.Update(chunk);
-                                size += chunk.size();
-                              });
-          !ok) {
-        return ok.error();
-      }
-      outcome.previous_sha256 = digest.HexDigest();
-      outcome.previous_size = size;
+      outcome.previous_size = old->size;
     }
-    if (options.expected_sha256) {
-      const std::string& want = *options.expected_sha256;
-      if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
-        return MakeError(ErrorCode::kRefused,
-                         path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
-                             ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
-                             ": someone changed it since it was read; nothing was written. Read it again and retry");
+    // The digest of what is there is taken on the host while the new content travels (two
+    // channels); it is compared with expectedSha256 before anything replaces the file.
+    std::future<core::Result<std::optional<std::string>>> host_digest;
+    if (exists && commands_.sha256) host_digest = std::async(std::launch::async, commands_.sha256, path);
+    auto check_previous = [&]() -> core::Status {
+      if (exists) {
+        std::optional<std::string> on_host;
+        if (host_digest.valid()) {
+          auto digest = host_digest.get();
+          if (!digest) return digest.error();
+          on_host = *digest;
+        }
+        if (on_host) {
+          outcome.previous_sha256 = *on_host;
+        } else {
+          auto current = OpenRegular(path);
+          if (!current) return current.error();
+          core::Sha256 digest;
+          std::uint64_t size = 0;
+          if (auto ok = ReadRange(current->get(), path, 0, old->size,
+                                  [&](std::string_view chunk) {
+                                    digest.Update(chunk);
+                                    size += chunk.size();
+                                  });
+              !ok) {
+            return ok.error();
+          }
+          outcome.previous_sha256 = digest.HexDigest();
+          outcome.previous_size = size;
+        }
       }
+      if (options.expected_sha256) {
+        const std::string& want = *options.expected_sha256;
+        if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
+          return MakeError(ErrorCode::kRefused,
+                           path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
+                               ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
+                               ": someone changed it since it was read; nothing was written. Read it again and retry");
+        }
+      }
+      return core::Ok();
+    };
+    // Without the host's help the check comes first: reading the file back and writing the
+    // new one would share one SFTP channel anyway.
+    if (!host_digest.valid()) {
+      if (auto ok = check_previous(); !ok) return ok.error();
     }
     const std::uint32_t mode = options.mode ? (*options.mode & 07777) : (exists ? (old->permissions & 07777) : 0644);
     const bool must_be_new =
@@ -328,23 +361,50 @@ class SftpFiles final : public capabilities::FileAccessor {
       }
       return error;
     };
-    std::size_t done = 0;
-    while (done < content.size()) {
-      const std::size_t n = std::min(content.size() - done, kWriteChunk);
-      const ssize_t wrote = sftp_write(out.get(), content.data() + done, n);
-      if (wrote <= 0) return fail("cannot write");
-      done += static_cast<std::size_t>(wrote);
+    if (commands_.write_into && !content.empty()) {
+      // The bytes go over the command channel into the temporary file this session created.
+      auto bytes = std::make_shared<const std::string>(content);
+      if (auto ok = commands_.write_into(temp, bytes); !ok) {
+        auto error = MakeError(ok.error().code, "cannot write " + path + " on " + id_ + ": " + ok.error().message +
+                                                    "; nothing was replaced");
+        out.reset();
+        if (healthy()) {
+          sftp_unlink(sftp_, temp.c_str());
+          if (must_be_new) sftp_unlink(sftp_, path.c_str());
+        }
+        return error;
+      }
+      AttrPtr landed(sftp_stat(sftp_, temp.c_str()));
+      if (!landed || landed->size != content.size()) return fail("the content did not arrive whole in");
+    } else {
+      std::size_t done = 0;
+      while (done < content.size()) {
+        const std::size_t n = std::min(content.size() - done, kWriteChunk);
+        const ssize_t wrote = sftp_write(out.get(), content.data() + done, n);
+        if (wrote <= 0) return fail("cannot write");
+        done += static_cast<std::size_t>(wrote);
+      }
     }
     if (sftp_extension_supported(sftp_, "fsync@openssh.com", "1") && sftp_fsync(out.get()) != 0) {
       return fail("cannot sync");
+    }
+    if (host_digest.valid()) {
+      if (auto ok = check_previous(); !ok) {
+        out.reset();
+        if (healthy()) {
+          sftp_unlink(sftp_, temp.c_str());
+          if (must_be_new) sftp_unlink(sftp_, path.c_str());
+        }
+        return ok.error();
+      }
     }
     if (sftp_close(out.release()) != 0) return fail("cannot finish writing");
     if (exists && (old->uid != 0 || old->gid != 0)) (void)sftp_chown(sftp_, temp.c_str(), old->uid, old->gid);
     if (sftp_chmod(sftp_, temp.c_str(), mode) != 0) return fail("cannot set the mode of");
     if (exists || must_be_new) {
       // Replacing needs rename(2) semantics, which libssh 0.10 cannot ask SFTP for.
-      core::Status renamed = rename_over_ ? rename_over_(temp, path)
-                                          : MakeError(ErrorCode::kUnavailable, "no way to replace a file atomically");
+      core::Status renamed = commands_.rename_over ? commands_.rename_over(temp, path)
+                                                   : MakeError(ErrorCode::kUnavailable, "no way to replace a file atomically");
       if (!renamed) {
         if (healthy()) {
           sftp_unlink(sftp_, temp.c_str());
@@ -357,7 +417,7 @@ class SftpFiles final : public capabilities::FileAccessor {
       return fail("cannot create");
     }
     outcome.created = !exists;
-    outcome.sha256 = core::Sha256Hex(content);
+    outcome.sha256 = options.content_sha256.empty() ? core::Sha256Hex(content) : options.content_sha256;
     outcome.size = content.size();
     outcome.mode = mode;
     return outcome;
@@ -463,7 +523,7 @@ class SftpFiles final : public capabilities::FileAccessor {
   std::unique_ptr<BlockingSession> session_;
   sftp_session sftp_ = nullptr;
   Steady::time_point deadline_{};
-  RenameOver rename_over_;
+  HostFileCommands commands_;
   bool broken_ = false;
 };
 
@@ -472,10 +532,10 @@ class SftpFiles final : public capabilities::FileAccessor {
 class SftpLease final : public capabilities::FileAccessor {
  public:
   SftpLease(SftpPool& pool, std::string id, std::unique_ptr<SftpFiles> files, Steady::time_point deadline,
-            const core::CancelToken& cancel, RenameOver rename_over)
+            const core::CancelToken& cancel, HostFileCommands commands)
       : pool_(pool), id_(std::move(id)), files_(std::move(files)) {
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    files_->Bind(deadline, std::move(rename_over));
+    files_->Bind(deadline, std::move(commands));
     BlockingSession* session = &files_->session();
     const int cancel_fd = cancel.fd();
     const int stop_fd = stop_fd_;
@@ -534,7 +594,7 @@ SftpPool::~SftpPool() = default;
 core::Result<std::unique_ptr<capabilities::FileAccessor>> SftpPool::Take(const HostSpec& spec,
                                                                          Steady::time_point deadline,
                                                                          const core::CancelToken& cancel,
-                                                                         RenameOver rename_over) {
+                                                                         HostFileCommands commands) {
   if (cancel.cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled before " + spec.id + " was reached");
   std::unique_ptr<SftpFiles> files;
   {
@@ -556,13 +616,13 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SftpPool::Take(const H
     files = std::move(*opened);
   }
   return std::unique_ptr<capabilities::FileAccessor>(new SftpLease(*this, spec.id, std::move(files), deadline, cancel,
-                                                                      std::move(rename_over)));
+                                                                      std::move(commands)));
 }
 
 void SftpPool::Give(const std::string& id, std::unique_ptr<SftpFiles> files) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& idle = idle_[id];
-  files->Bind(Steady::time_point{}, nullptr);
+  files->Bind(Steady::time_point{}, {});
   if (idle.size() < 2) idle.push_back(Idle{std::move(files), Steady::now()});
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,11 +18,24 @@ namespace labgate::ssh {
 
 class SftpFiles;
 
-/// Renames `from` over `to` on the host, replacing `to` atomically (rename(2)). libssh 0.10's
-/// sftp_rename sends a plain SSH_FXP_RENAME, which OpenSSH refuses when `to` exists, and has no
-/// way to send posix-rename@openssh.com; the executor supplies one that runs `mv -f` on the
-/// host's command channel.
-using RenameOver = std::function<core::Status(const std::string& from, const std::string& to)>;
+/// What SFTP in libssh 0.10 cannot do well, done on the host's command channel instead (the
+/// executor supplies these; each runs one argv command, quoted by the one quoting function):
+struct HostFileCommands {
+  /// Renames `from` over `to`, replacing `to` atomically (rename(2)). libssh 0.10's sftp_rename
+  /// sends a plain SSH_FXP_RENAME, which OpenSSH refuses when `to` exists, and has no way to ask
+  /// for posix-rename@openssh.com.
+  std::function<core::Status(const std::string& from, const std::string& to)> rename_over;
+  /// Streams `content` into the existing file `path` (truncating it). libssh 0.10 has only a
+  /// synchronous sftp_write (one request in flight); the command channel streams at the
+  /// window's pace.
+  std::function<core::Status(const std::string& path, std::shared_ptr<const std::string> content)> write_into;
+  /// The SHA-256 (hex) of a file, computed on the host (sha256sum) instead of reading the file
+  /// back; nullopt when the host cannot (the caller then reads it over SFTP).
+  std::function<core::Result<std::optional<std::string>>(const std::string& path)> sha256;
+  /// The whole of a regular file of `size` bytes streamed over the command channel (as scp
+  /// does), with its SHA-256; an error when it is not exactly `size` bytes any more.
+  std::function<core::Result<capabilities::FileData>(const std::string& path, std::uint64_t size)> read_whole;
+};
 
 /// SFTP sessions per host, each on its own blocking libssh session (libssh 0.10's SFTP calls
 /// wait inside libssh, and the command pool's I/O thread must never wait). A session serves one
@@ -36,7 +50,7 @@ class SftpPool {
   core::Result<std::unique_ptr<capabilities::FileAccessor>> Take(const HostSpec& spec,
                                                                  std::chrono::steady_clock::time_point deadline,
                                                                  const core::CancelToken& cancel,
-                                                                 RenameOver rename_over);
+                                                                 HostFileCommands commands);
   void Clear();
 
  private:

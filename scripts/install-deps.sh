@@ -6,7 +6,7 @@ packages=(
   cmake g++ make pkg-config
   libssh-dev libssl-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev
   libspdlog-dev libtomlplusplus-dev libgtest-dev libre2-dev
-  procps openssh-server openssh-client
+  procps openssh-server openssh-client sudo
   # screen, camera and location tests: a virtual X display, ffmpeg, gpsd with gpsfake
   xvfb x11-xserver-utils ffmpeg gpsd gpsd-clients
   # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands

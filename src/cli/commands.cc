@@ -54,6 +54,8 @@ const std::map<std::string, Verb>& Verbs() {
         "                   whole process group\n"
         "  --cwd DIR        working directory on the target\n"
         "  --dry-run        show the decision, rule, risk class and targets; run nothing\n"
+        "  --sudo           run as root through sudo -S with the host's sudo_password_env/_file\n"
+        "                   (on stdin, never in argv); privileged: refused on daily-use targets\n"
         "  --json           print the structured result (same shape as the MCP tool)\n"
         "A command that policy says needs a human's yes is asked about on your terminal; without a\n"
         "terminal, an approval request is filed (see `labgate approvals`).\n"
@@ -273,6 +275,7 @@ int Run(const Args& args) {
   }
   call.cwd = args.get("--cwd");
   call.dry_run = args.has("--dry-run");
+  call.sudo = args.has("--sudo");
 
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
@@ -287,6 +290,7 @@ int Run(const Args& args) {
     }
     if (call.timeout_ms) params["timeoutMs"] = *call.timeout_ms;
     if (call.dry_run) params["dryRun"] = true;
+    if (call.sudo) params["sudo"] = true;
     const std::int64_t wait = call.timeout_ms.value_or(inv->gateway.max_timeout_ms) + 30000;
     auto answer = CallGateway(*inv, args, "run", params, wait);
     if (!answer) return Fail(answer.error().message);

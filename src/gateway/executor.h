@@ -58,6 +58,11 @@ class LocalExecutor final : public Executor {
   const char* via() const override { return "local"; }
   core::Result<core::ProcessOutcome> Run(const inventory::Target&, const capabilities::RunRequest& request,
                                          const core::CancelToken& cancel) override {
+    if (request.sudo) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             "sudo is for SSH hosts (with sudo_password_env or sudo_password_file); `local` runs as "
+                             "the gateway's own user");
+    }
     return capabilities::RunOnThisMachine(runner_, request, cancel);
   }
   /// This machine's files, opened by the gateway's own process (not through the sandbox):

@@ -87,6 +87,7 @@ audit::Json RunPayload(const RunCall& call, std::int64_t timeout_ms,
   }
   payload["timeoutMs"] = timeout_ms;
   if (call.dry_run) payload["dryRun"] = true;
+  if (call.sudo) payload["sudo"] = true;
   return payload;
 }
 
@@ -246,7 +247,16 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
                                      [&](const std::string& pattern) { return policy::GlobMatch(pattern, variable.first); });
     if (!allowed) judged_env.push_back(variable);
   }
-  const policy::ParsedCommand parsed = policy::ParseRunCommand(call.command.argv, call.command.shell, judged_env);
+  // With sudo the command is judged as the command `sudo` would run: privileged, so a daily-use
+  // target refuses it and every mode but full asks a human.
+  std::vector<std::string> judged_argv = call.command.argv;
+  std::optional<std::string> judged_shell = call.command.shell;
+  if (call.sudo) {
+    judged_argv = judged_shell ? std::vector<std::string>{"sudo", "/bin/sh", "-c", *judged_shell} : judged_argv;
+    if (!judged_shell) judged_argv.insert(judged_argv.begin(), "sudo");
+    judged_shell.reset();
+  }
+  const policy::ParsedCommand parsed = policy::ParseRunCommand(judged_argv, judged_shell, judged_env);
   const std::vector<policy::Grant> grants = approvals_ ? approvals_->PolicyGrants() : std::vector<policy::Grant>{};
   const std::size_t total = targets->size();
   std::vector<Plan> plans;
@@ -358,10 +368,11 @@ void Gateway::Confirm(const audit::Actor& actor, const RunCall& call, std::vecto
   }
   std::sort(binding.targets.begin(), binding.targets.end());
   binding.command = CommandJson(call.command);
+  if (call.sudo) binding.command["sudo"] = true;  // an approval without sudo never covers it
   binding.cwd = call.cwd;
   binding.env = call.env;
   question.targets = binding.targets;
-  question.command = redact_(call.command.Display());
+  question.command = redact_((call.sudo ? "sudo " : "") + call.command.Display());
   question.cwd = call.cwd;
   question.risk = policy::RiskName(risk);
   const Confirmation c = ConfirmAction(
@@ -490,6 +501,7 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
   request.command = call.command;
   request.cwd = call.cwd;
   request.env = call.env;
+  request.sudo = call.sudo;
   request.timeout = timeout;
   request.output_cap = static_cast<std::size_t>(inventory_->gateway.output_cap_bytes);
   struct Relay final : core::OutputListener {

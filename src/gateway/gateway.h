@@ -30,6 +30,7 @@ struct RunCall {
   std::string cwd;
   std::vector<std::pair<std::string, std::string>> env;  // added to the command's environment
   bool dry_run = false;  // decide and report, execute nothing
+  bool sudo = false;     // run as root through sudo (SSH hosts with sudo_password_env/_file): privileged
   /// Sees each target's output as it arrives (a task's live view); may be called from several
   /// targets' threads at once.
   std::function<void(const std::string& target, core::StreamId stream, std::string_view bytes)> on_output;

@@ -75,6 +75,11 @@ core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, co
 core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
                                                      const capabilities::RunRequest& request,
                                                      const core::CancelToken& cancel) {
+  if (request.sudo) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "sudo is for SSH hosts (with sudo_password_env or sudo_password_file); a node runs commands as "
+                     "the account its agent runs under");
+  }
   // The node streams output as it arrives (system.output); a listener (a task's live view) sees it.
   nodes::RpcPeer::NotificationHandler relay;
   if (request.listener) {

@@ -396,6 +396,7 @@ core::Result<Json> OperatorService::RunCommand(const Json& params, const audit::
   if (params.contains("timeoutMs")) call.timeout_ms = params.at("timeoutMs").get<std::int64_t>();
   call.cwd = params.value("cwd", "");
   call.dry_run = params.value("dryRun", false);
+  call.sudo = params.value("sudo", false);
   if (params.contains("env")) {
     for (const auto& [k, v] : params["env"].items()) call.env.emplace_back(k, v.get<std::string>());
   }

@@ -63,9 +63,13 @@ namespace {
 std::vector<std::string> ReferencedSecrets(const inventory::Inventory& inv) {
   std::vector<std::string> values;
   for (const auto& t : inv.targets) {
-    for (const std::string* name : {&t.passphrase_env, &t.password_env}) {
+    for (const std::string* name : {&t.passphrase_env, &t.password_env, &t.sudo_password_env}) {
       if (name->empty()) continue;
       if (const char* value = std::getenv(name->c_str()); value && *value) values.emplace_back(value);
+    }
+    for (const std::string* file : {&t.password_file, &t.sudo_password_file}) {
+      if (file->empty()) continue;
+      if (auto value = ssh::ResolveSecret("", *file, "a secret"); value && !value->empty()) values.push_back(*value);
     }
   }
   return values;

@@ -108,6 +108,16 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
   exec.env = request.env;
   exec.timeout = request.timeout;
   exec.output_cap = request.output_cap;
+  if (request.sudo) {
+    auto password = ssh::ResolveSecret(target.sudo_password_env, target.sudo_password_file, "sudo password for " + target.id);
+    if (!password) return password.error();
+    if (password->empty()) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             target.id + " has no sudo password: set sudo_password_env or sudo_password_file for it in "
+                                         "hosts.toml (the password is given to sudo on stdin, never in argv)");
+    }
+    exec.sudo_password = *password;
+  }
   exec.listener = request.listener;
   int retries = 0;
   auto outcome = pool_.Exec(*spec, exec, cancel, &retries);

@@ -166,6 +166,10 @@ struct Target {
   std::string password_file;
   std::string proxy_jump;
   std::string host_key_policy = "strict";
+  /// The login's sudo password, by reference only: given to `sudo -S` on stdin for `run` with
+  /// sudo, never in argv, environment or the remote process list.
+  std::string sudo_password_env;
+  std::string sudo_password_file;
   // Every kind.
   std::vector<std::string> groups;
   std::vector<std::string> tags;

@@ -37,7 +37,9 @@ Json RunInputSchema() {
       "env": {"type": "object", "additionalProperties": {"type": "string"},
               "description": "Environment variables added for the command."},
       "dryRun": {"type": "boolean",
-                 "description": "Only report the policy decision, rule, risk class and resolved targets; run nothing."}
+                 "description": "Only report the policy decision, rule, risk class and resolved targets; run nothing."},
+      "sudo": {"type": "boolean",
+               "description": "Run as root through sudo (SSH hosts whose sudo password the operator configured). Privileged: a human confirms unless the target's mode is full; daily-use targets refuse it."}
     },
     "required": ["command"],
     "additionalProperties": false
@@ -133,7 +135,7 @@ Json TargetsOutputSchema() {
 // human approves, through elicitation or `labgate approvals approve`.
 const std::set<std::string>& ApprovalLookingKeys() {
   static const std::set<std::string> keys = {"confirm", "confirmed", "approve", "approved", "approval", "force",
-                                             "yes", "humanApproved", "human_approved", "override", "sudo"};
+                                             "yes", "humanApproved", "human_approved", "override"};
   return keys;
 }
 
@@ -141,12 +143,12 @@ const std::set<std::string>& ApprovalLookingKeys() {
 core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
   using core::ErrorCode;
   using core::MakeError;
-  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd", "env", "dryRun"};
+  static const std::set<std::string> kAllowed = {"target", "targets", "command", "timeoutMs", "cwd", "env", "dryRun", "sudo"};
   for (const auto& [key, value] : args.items()) {
     if (ApprovalLookingKeys().count(key)) continue;
     if (!kAllowed.count(key)) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env, dryRun). "
+                       "unknown argument '" + key + "' (run accepts target, targets, command, timeoutMs, cwd, env, dryRun, sudo). "
                        "Approvals come only from a human, never from tool arguments");
     }
   }
@@ -197,6 +199,10 @@ core::Result<gateway::RunCall> ParseRunArguments(const Json& args) {
   if (args.contains("cwd")) {
     if (!args["cwd"].is_string()) return MakeError(ErrorCode::kInvalidArgument, "`cwd` must be a string");
     call.cwd = args["cwd"];
+  }
+  if (args.contains("sudo")) {
+    if (!args["sudo"].is_boolean()) return MakeError(ErrorCode::kInvalidArgument, "`sudo` must be true or false");
+    call.sudo = args["sudo"].get<bool>();
   }
   if (args.contains("dryRun")) {
     if (!args["dryRun"].is_boolean()) return MakeError(ErrorCode::kInvalidArgument, "`dryRun` must be true or false");

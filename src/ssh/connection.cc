@@ -500,9 +500,19 @@ Connection::~Connection() {
 core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, const core::CancelToken& cancel) {
   auto job = std::make_shared<Job>();
   job->run_id = NewRunId();
-  auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env, job->run_id);
+  auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env, job->run_id,
+                                !request.sudo_password.empty());
   if (!cmd.error.empty()) return MakeError(ErrorCode::kInvalidArgument, cmd.error);
   job->request = request;
+  if (!request.sudo_password.empty()) {
+    if (request.sudo_password.find_first_of("\r\n") != std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "the sudo password holds a line break, which sudo -S cannot read");
+    }
+    // The password is the first line sudo reads; whatever else the caller sends follows it.
+    auto input = std::make_shared<std::string>(request.sudo_password + "\n");
+    if (request.stdin_data) *input += *request.stdin_data;
+    job->request.stdin_data = std::move(input);
+  }
   job->remote_command = std::move(cmd.text);
   job->cancel = &cancel;
   job->out = std::make_unique<core::CappedOutput>(request.output_cap);
@@ -674,10 +684,17 @@ void Connection::Loop() {
     }
     if (job.kill_phase == Job::KillPhase::kRequesting) {
       const int grace = static_cast<int>(job.request.kill_grace.count());
-      const int rc = ssh_channel_request_exec(job.kill_channel, KillScript(job.run_id, grace).c_str());
+      const bool sudo = !job.request.sudo_password.empty();
+      const int rc = ssh_channel_request_exec(job.kill_channel, KillCommand(job.run_id, grace, sudo).c_str());
       if (rc == SSH_AGAIN) return;
       job.kill_phase = rc == SSH_OK ? Job::KillPhase::kRunning : Job::KillPhase::kDone;
       if (rc != SSH_OK) ReleaseChannel(job.kill_channel, nullptr);
+      if (rc == SSH_OK && sudo) {
+        // One short line: it fits any window; the script reads nothing else.
+        const std::string line = job.request.sudo_password + "\n";
+        (void)ssh_channel_write(job.kill_channel, line.data(), static_cast<uint32_t>(line.size()));
+        (void)ssh_channel_send_eof(job.kill_channel);
+      }
     }
     if (job.kill_phase == Job::KillPhase::kRunning &&
         (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {

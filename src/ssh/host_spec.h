@@ -40,6 +40,10 @@ struct ExecRequest {
   /// Sent to the command's stdin as the channel's window allows, then EOF; null leaves stdin
   /// as sshd gives it (open, nothing sent).
   std::shared_ptr<const std::string> stdin_data;
+  /// Non-empty: run as root through `sudo -k -S -p ''`, this password on the first line of stdin
+  /// (never in argv or the environment); the command's own stdin is /dev/null. The deadline's
+  /// kill script runs through sudo the same way.
+  std::string sudo_password;
 };
 
 /// Reads a secret named by reference: an environment variable, else a file (trailing newline

@@ -16,7 +16,7 @@ std::string NewRunId() {
 
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
                                  const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::string& run_id) {
+                                 const std::string& run_id, bool sudo) {
   auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
   std::string text;
   if (!cwd.empty()) {
@@ -33,14 +33,19 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
   // starts carries the run id. No `exec`: shells run a final simple command in place anyway,
   // and builtins such as `true` or `echo` then cost no program start at all.
   text += std::string(kRunIdVariable) + "=" + core::ShellQuote(run_id);
+  if (sudo) {
+    // The outer assignment tags sudo itself; `env` carries the tag past sudo's reset.
+    text += " " + std::string(kSudoPrefix) + " env " + std::string(kRunIdVariable) + "=" + core::ShellQuote(run_id);
+  }
   for (const auto& [key, value] : env) {
     if (!core::IsValidEnvName(key)) return {"", "invalid environment variable name '" + key + "'"};
     if (has_nul(value)) return {"", "environment variable " + key + " contains a NUL byte"};
     text += " " + key + "=" + core::ShellQuote(value);
   }
+  if (sudo) text += shell ? " /bin/sh -c 'exec /bin/sh -c \"$1\" </dev/null' sh" : " /bin/sh -c 'exec \"$@\" </dev/null' sh";
   if (shell) {
     if (has_nul(*shell)) return {"", "command contains a NUL byte"};
-    text += " /bin/sh -c " + core::ShellQuote(*shell);
+    text += sudo ? " " + core::ShellQuote(*shell, core::QuoteMode::kAlways) : " /bin/sh -c " + core::ShellQuote(*shell);
   } else {
     if (argv.empty()) return {"", "command argv is empty"};
     for (std::size_t i = 0; i < argv.size(); ++i) {
@@ -50,6 +55,11 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
     }
   }
   return {text, ""};
+}
+
+std::string KillCommand(const std::string& run_id, int grace_ms, bool sudo) {
+  const std::string script = KillScript(run_id, grace_ms);
+  return sudo ? std::string(kSudoPrefix) + " /bin/sh -c " + core::ShellQuote(script, core::QuoteMode::kAlways) : script;
 }
 
 std::string KillScript(const std::string& run_id, int grace_ms) {

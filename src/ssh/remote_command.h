@@ -23,15 +23,26 @@ struct RemoteCommand {
   std::string text;
   std::string error;
 };
+/// With `sudo`, the command runs as root through `sudo -k -S -p '' --` (the password is the
+/// first line of stdin, sent by the caller; -k makes sudo read it every time), the run id and
+/// variables are passed inside through `env` (sudo resets the environment), and the command's
+/// own stdin is /dev/null, so a password sudo did not need is never read by the command.
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
                                  const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::string& run_id);
+                                 const std::string& run_id, bool sudo = false);
+
+/// The prefix that runs a command as root with the password on stdin: `sudo -k -S -p '' --`.
+inline constexpr std::string_view kSudoPrefix = "sudo -k -S -p '' --";
 
 /// Script for a second channel: finds the process groups of processes whose environment carries
 /// `run_id` (via /proc/*/environ; Linux), sends TERM, waits up to `grace_ms` and then KILLs what
 /// is left. Waits up to a second for a command that is still starting. Written for dash (whose
 /// `kill` rejects `--`).
 std::string KillScript(const std::string& run_id, int grace_ms);
+
+/// The kill script as the exec text of its channel: as is, or through sudo (then the caller
+/// sends the password on stdin) when the command it stops runs as root.
+std::string KillCommand(const std::string& run_id, int grace_ms, bool sudo);
 
 /// A fresh random run id (16 hex digits).
 std::string NewRunId();

@@ -98,6 +98,11 @@ Sshd::Sshd(Options options) : address_(options.address) {
   std::string bits;
   fields >> bits >> fingerprint_;
   dir_.Write("authorized_keys", TestClientKey().public_line + "\n");
+  if (options.other_users) {
+    // sshd reads authorized_keys as the account logging in.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms(0755));
+    std::filesystem::permissions(dir_.path() + "/authorized_keys", std::filesystem::perms(0644));
+  }
   int probe = BindLoopback(address_, SOCK_STREAM);
   port_ = PortOf(probe);
   ::close(probe);

@@ -25,6 +25,7 @@ class Sshd {
     std::string address;
     bool allow_tcp_forwarding = true;
     bool sftp = false;  // serve the sftp subsystem (internal-sftp)
+    bool other_users = false;  // authorized_keys readable by every account, not only the test user
     std::string extra_config;
   };
   explicit Sshd(Options options);

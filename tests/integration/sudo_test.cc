@@ -1,0 +1,170 @@
+// `run` with sudo on a real sshd whose account needs its password for sudo: the password is
+// given to `sudo -S` on stdin and never shows in any process's argv or environment on the host,
+// in the audit log or in the result; daily-use targets refuse it; the deadline still stops it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "sshd_fixture.h"
+#include "subprocess.h"
+
+namespace labgate::testing {
+namespace {
+
+using Json = nlohmann::json;
+constexpr char kUser[] = "labgate-sudo";
+constexpr char kSudoers[] = "/etc/sudoers.d/labgate-sudo-test";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every process's argv and environment on this machine (the host), NULs as spaces.
+std::string ProcessTable() {
+  std::string all;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    for (const char* part : {"/cmdline", "/environ"}) {
+      std::string text = Slurp(e.path().string() + part);
+      for (auto& c : text) {
+        if (c == '\0') c = ' ';
+      }
+      all += text + "\n";
+    }
+  }
+  return all;
+}
+
+class SudoOnHosts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!HaveSshd()) GTEST_SKIP() << "/usr/sbin/sshd is not installed (apt-get install openssh-server)";
+    if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/sudo")) {
+      GTEST_SKIP() << "needs root (to make an account whose sudo asks for its password) and sudo; CI has both";
+    }
+    std::mt19937_64 rng(std::random_device{}());
+    password_ = "pw-" + std::to_string(rng()) + "-x";
+    // An account whose sudo needs its password, and whose password is set for this run.
+    RunToCompletion({"/usr/sbin/useradd", "-m", "-s", "/bin/sh", kUser});
+    auto set = RunToCompletion({"/bin/sh", "-c", "printf '%s:%s\\n' \"$1\" \"$2\" | /usr/sbin/chpasswd", "sh", kUser, password_});
+    ASSERT_EQ(set.status, 0) << set.err;
+    std::ofstream(kSudoers) << kUser << " ALL=(ALL) ALL\n";
+    std::filesystem::permissions(kSudoers, std::filesystem::perms(0440));
+    auto check = RunToCompletion({"/usr/sbin/visudo", "-c", "-f", kSudoers});
+    ASSERT_EQ(check.status, 0) << check.out << check.err;
+    password_file_ = dir_.Write("sudo-password", password_ + "\n");
+    wrong_file_ = dir_.Write("wrong-password", "not-" + password_ + "\n");
+    Sshd::Options o;
+    o.other_users = true;
+    sshd_ = std::make_unique<Sshd>(o);
+    std::filesystem::create_directories(dir_.path() + "/state");
+    std::ofstream(dir_.path() + "/state/known_hosts") << sshd_->KnownHostsLine() << "\n";
+  }
+  void TearDown() override { std::filesystem::remove(kSudoers); }
+
+  std::string Config(const std::string& password_file, const std::string& extra = "mode = \"full\"\n") {
+    return dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\n\n[[hosts]]\nid = \"h1\"\n" +
+                                        "address = \"" + sshd_->address() + "\"\nport = " + std::to_string(sshd_->port()) +
+                                        "\nuser = \"" + kUser + "\"\nidentity_file = \"" + TestClientKey().private_path +
+                                        "\"\nsudo_password_file = \"" + password_file + "\"\n" + extra);
+  }
+  Completed Labgate(std::vector<std::string> args) {
+    std::vector<std::string> argv = {LABGATE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunToCompletion(argv, dir_.path());
+  }
+
+  TempDir dir_;
+  std::string password_;
+  std::string password_file_;
+  std::string wrong_file_;
+  std::unique_ptr<Sshd> sshd_;
+};
+
+TEST_F(SudoOnHosts, RunsAsRootAndThePasswordIsNeverInThePsTableTheAuditLogOrTheResult) {
+  auto cfg = Config(password_file_);
+  // Without sudo the account is itself.
+  auto plain = Labgate({"run", "h1", "--config", cfg, "--", "id", "-un"});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(plain.out, std::string(kUser) + "\n");
+
+  std::atomic<bool> done{false};
+  std::atomic<int> samples{0}, leaks{0};
+  std::thread sampler([&] {
+    while (!done) {
+      if (ProcessTable().find(password_) != std::string::npos) ++leaks;
+      ++samples;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto c = Labgate({"run", "h1", "--sudo", "--json", "--config", cfg, "--", "sh", "-c", "id -u; sleep 1.5; cat; echo end"});
+  done = true;
+  sampler.join();
+  EXPECT_EQ(c.status, 0) << c.out << c.err;
+  auto report = Json::parse(c.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << c.out;
+  // Root, and the command's stdin is empty: the password line went to sudo only.
+  EXPECT_EQ(report["results"][0]["stdout"], "0\nend\n") << c.out;
+  EXPECT_GT(samples.load(), 10);
+  EXPECT_EQ(leaks.load(), 0) << "the password showed in a process's argv or environment";
+  EXPECT_EQ(c.out.find(password_), std::string::npos);
+  EXPECT_EQ(c.err.find(password_), std::string::npos);
+  const std::string audit = Slurp(dir_.path() + "/state/audit.jsonl");
+  EXPECT_EQ(audit.find(password_), std::string::npos);
+  EXPECT_NE(audit.find("\"sudo\":true"), std::string::npos);
+
+  // A command that echoes what it could find gets nothing of the password either.
+  auto probe = Labgate({"run", "h1", "--sudo", "--config", cfg, "--shell", "env; cat /proc/$$/cmdline; cat"});
+  EXPECT_EQ(probe.status, 0) << probe.err;
+  EXPECT_EQ(probe.out.find(password_), std::string::npos);
+}
+
+TEST_F(SudoOnHosts, AWrongPasswordFailsClearlyAndADailyTargetRefuses) {
+  auto wrong = Labgate({"run", "h1", "--sudo", "--config", Config(wrong_file_), "--", "id", "-u"});
+  EXPECT_NE(wrong.status, 0);
+  EXPECT_NE((wrong.out + wrong.err).find("sudo"), std::string::npos) << wrong.out << wrong.err;
+  EXPECT_EQ((wrong.out + wrong.err).find(password_), std::string::npos);
+
+  auto daily = Labgate({"run", "h1", "--sudo", "--json", "--config", Config(password_file_, "role = \"daily\"\nmode = \"full\"\n"),
+                        "--", "id", "-u"});
+  EXPECT_NE(daily.status, 0);
+  EXPECT_NE(daily.out.find("targets.h1.role"), std::string::npos) << daily.out << daily.err;
+
+  // Under the default mode sudo is privileged: a human confirms first.
+  auto asked = Labgate({"run", "h1", "--sudo", "--json", "--config", Config(password_file_, ""), "--", "id", "-u"});
+  EXPECT_NE(asked.status, 0);
+  EXPECT_NE(asked.out.find("approval-pending"), std::string::npos) << asked.out << asked.err;
+  // No password configured: a clear error, nothing ran.
+  auto none = Labgate({"run", "h1", "--sudo", "--config",
+                       dir_.Write("nopw.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\n\n[[hosts]]\nid = \"h1\"\n"
+                                  "address = \"" + sshd_->address() + "\"\nport = " + std::to_string(sshd_->port()) +
+                                  "\nuser = \"" + kUser + "\"\nidentity_file = \"" + TestClientKey().private_path +
+                                  "\"\nmode = \"full\"\n"),
+                       "--", "id", "-u"});
+  EXPECT_NE(none.status, 0);
+  EXPECT_NE(none.err.find("sudo_password_file"), std::string::npos) << none.err;
+}
+
+TEST_F(SudoOnHosts, TheDeadlineStopsARootCommand) {
+  auto cfg = Config(password_file_);
+  const std::string marker = "31.4159";
+  auto c = Labgate({"run", "h1", "--sudo", "--timeout", "1500ms", "--config", cfg, "--", "sleep", marker});
+  EXPECT_EQ(c.status, 124) << c.out << c.err;
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    auto ps = RunToCompletion({"/bin/sh", "-c", "ps -eo args | grep -c '^sleep " + marker + "$' || true"});
+    gone = ps.out == "0\n";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "sleep " << marker << " outlived its deadline";
+}
+
+}  // namespace
+}  // namespace labgate::testing

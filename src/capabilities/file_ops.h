@@ -52,6 +52,8 @@ struct WriteOptions {
   /// The content's own SHA-256 when the caller (the gateway) has computed it already, so a
   /// transport need not hash it again; never taken from a tool argument.
   std::string content_sha256;
+  /// Write as root through sudo (SSH hosts with a sudo password); set by the gateway only.
+  bool as_root = false;
 };
 
 /// What a write did.

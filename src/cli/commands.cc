@@ -187,7 +187,7 @@ const std::map<std::string, Verb>& Verbs() {
         "       labgate file stat|list TARGET PATH [--max-entries N] [--json]\n"
         "       labgate file get TARGET PATH [-o FILE|-] [--json]\n"
         "       labgate file put TARGET PATH --from LOCAL-FILE|- [--mode 0644] [--create-only] [--no-overwrite]\n"
-        "                        [--expect SHA256] [--json]\n"
+        "                        [--expect SHA256] [--sudo] [--json]\n"
         "       (all: [--timeout 20s] [--config FILE])\n\n"
         "PATH is absolute or ~/...; it is normalised and its symlinks resolved on the target before\n"
         "[policies.file] judges it. Private keys and credential stores are refused unless a read_allow rule\n"

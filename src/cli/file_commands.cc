@@ -80,6 +80,7 @@ core::Result<gateway::FileCall> FileCallFromArgs(const Args& args) {
     call.write.mode = static_cast<std::uint32_t>(std::stoul(m, nullptr, 8));
   }
   call.write.create_only = args.has("--create-only");
+  call.sudo = args.has("--sudo");
   call.write.overwrite = !args.has("--no-overwrite");
   if (args.has("--expect")) call.write.expected_sha256 = args.get("--expect");
   if (call.op == "put") {

@@ -30,6 +30,7 @@ std::string DescribeFile(const FileCall& call, const std::string& path, std::uin
     out += ", mode " + std::string(mode);
   }
   if (call.write.create_only) out += ", create only";
+  if (call.sudo) out += ", as root through sudo";
   return out + ")";
 }
 
@@ -48,6 +49,7 @@ nlohmann::json EncodeFileCall(const FileCall& c) {
   if (c.write.mode) j["mode"] = *c.write.mode;
   if (c.write.expected_sha256) j["expectedSha256"] = *c.write.expected_sha256;
   if (c.timeout_ms) j["timeoutMs"] = *c.timeout_ms;
+  if (c.sudo) j["sudo"] = true;
   return j;
 }
 
@@ -71,6 +73,7 @@ core::Result<FileCall> DecodeFileCall(const nlohmann::json& j) {
     if (j.contains("mode")) c.write.mode = j["mode"].get<std::uint32_t>();
     if (j.contains("expectedSha256")) c.write.expected_sha256 = j["expectedSha256"].get<std::string>();
     if (j.contains("timeoutMs")) c.timeout_ms = j["timeoutMs"].get<std::int64_t>();
+    c.sudo = j.value("sudo", false);
     return c;
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kInvalidArgument, std::string("malformed file call: ") + e.what());
@@ -95,6 +98,7 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
   if (!call.write.overwrite) payload["overwrite"] = false;
   if (call.write.expected_sha256) payload["expectedSha256"] = *call.write.expected_sha256;
   if (!call.from_artifact.empty()) payload["fromArtifact"] = call.from_artifact;
+  if (call.sudo) payload["sudo"] = true;
 
   auto refuse = [&](core::Error error, const std::string& rule) {
     report.decision = "refused";
@@ -144,6 +148,7 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
     return bad("mode, createOnly, overwrite and expectedSha256 belong to put only");
   }
   if (call.op != "read" && (call.offset || call.length)) return bad("offset and length belong to read only");
+  if (call.sudo && !write) return bad("sudo belongs to put only (reads run as the login labgate uses)");
   if (call.op == "read" && call.length > kFileReadMaxBytes) {
     return bad("length " + std::to_string(call.length) + " is above the " + std::to_string(kFileReadMaxBytes) +
                " bytes one read returns; read in ranges, or use get for the whole file");
@@ -211,7 +216,9 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
   if (auto h = fs.Home()) home = *h;
   auto normal = policy::NormalizeFilePath(call.path, home);
   if (!normal) return refuse(normal.error(), "input.path");
-  const policy::FileAccess access = write ? policy::FileAccess::kWrite : policy::FileAccess::kRead;
+  const policy::FileAccess access = !write ? policy::FileAccess::kRead
+                                    : call.sudo ? policy::FileAccess::kWriteAsRoot
+                                                : policy::FileAccess::kWrite;
   policy::FileDecision decision = policy::DecideFile(inv, target, access, *normal, home);
   std::string path = *normal;
   if (decision.verdict != Verdict::kRefuse) {
@@ -239,7 +246,7 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
     ApprovalBinding binding;
     binding.targets = {target.id};
     audit::Json bound = {{"op", call.op}, {"path", path}};
-    for (const char* key : {"size", "sha256", "mode", "createOnly", "overwrite", "expectedSha256", "offset", "length"}) {
+    for (const char* key : {"size", "sha256", "mode", "createOnly", "overwrite", "expectedSha256", "offset", "length", "sudo"}) {
       if (payload.contains(key)) bound[key] = payload[key];
     }
     binding.command = {{"file", bound}};
@@ -357,6 +364,7 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
   } else {
     capabilities::WriteOptions options = call.write;
     options.content_sha256 = payload["sha256"].get<std::string>();
+    options.as_root = call.sudo;
     auto written = fs.Write(path, *content, options);
     if (!written) {
       failure = written.error();

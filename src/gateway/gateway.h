@@ -156,6 +156,7 @@ struct FileCall {
   capabilities::WriteOptions write;
   std::optional<std::int64_t> timeout_ms;
   std::size_t max_entries = 1000;  // list
+  bool sudo = false;               // put: write as root through sudo (SSH hosts); privileged
 };
 
 /// A FileCall as the operator socket carries it (content base64), and back.

@@ -564,7 +564,7 @@ core::Result<gateway::FileCall> ParseFileArguments(const Json& args) {
   using core::MakeError;
   static const std::set<std::string> kAllowed = {"target", "op",      "path",      "offset",       "length",
                                                  "content", "encoding", "fromArtifact", "mode",     "createOnly",
-                                                 "overwrite", "expectedSha256", "timeoutMs", "maxEntries"};
+                                                 "overwrite", "expectedSha256", "timeoutMs", "maxEntries", "sudo"};
   for (const auto& [key, value] : args.items()) {
     if (ApprovalLookingKeys().count(key)) continue;
     if (!kAllowed.count(key)) {
@@ -605,6 +605,7 @@ core::Result<gateway::FileCall> ParseFileArguments(const Json& args) {
                       text("expectedSha256", expected, false), integer("offset", call.offset),
                       integer("length", call.length), integer("timeoutMs", timeout),
                       integer("maxEntries", call.max_entries), boolean("createOnly", call.write.create_only),
+                      boolean("sudo", call.sudo),
                       boolean("overwrite", call.write.overwrite)}) {
     if (!status) return status.error();
   }
@@ -716,6 +717,9 @@ Json FileInputSchema() {
       {"expectedSha256", {{"type", "string"}, {"description", "put: the SHA-256 the current content must have (from an "
                                                               "earlier read or get); \"\" means the file must not exist."}}},
       {"maxEntries", {{"type", "integer"}, {"minimum", 1}, {"description", "list: at most this many entries (default 1000)."}}},
+      {"sudo", {{"type", "boolean"}, {"description", "put: write as root through sudo (SSH hosts whose sudo password the "
+                                                     "operator configured); privileged: a human confirms unless the "
+                                                     "target's mode is full, daily-use targets refuse it."}}},
       {"timeoutMs", {{"type", "integer"}, {"minimum", 1}}}};
   return Json{{"type", "object"}, {"properties", props}, {"required", {"target", "op", "path"}}, {"additionalProperties", false}};
 }

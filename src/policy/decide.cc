@@ -293,7 +293,7 @@ FileDecision DecideFile(const inventory::Inventory& inv, const inventory::Target
                         const std::string& path, const std::string& home) {
   using Verdict = CommandDecision::Verdict;
   FileDecision d;
-  const bool write = access == FileAccess::kWrite;
+  const bool write = access != FileAccess::kRead;
   const char* verb = write ? "writing" : "reading";
   const Decision capability = DecideCapability(inv, target, "file");
   if (!capability.allowed) {
@@ -365,6 +365,9 @@ FileDecision DecideFile(const inventory::Inventory& inv, const inventory::Target
   }
 
   d.risk = ClassifyWrite(path, protected_paths, home);
+  if (access == FileAccess::kWriteAsRoot && d.risk.risk < Risk::kPrivileged) {
+    d.risk = Classification{Risk::kPrivileged, "builtin:sudo", "writing " + Quoted(path) + " as root through sudo", path};
+  }
   const std::string why_risk = "writing " + Quoted(path) + " is " + RiskName(d.risk.risk) + " (" + d.risk.rule +
                                (d.risk.reason.empty() ? "" : ": " + d.risk.reason) + ")";
   if (target.role == "daily" && d.risk.risk >= Risk::kDestructive) {

@@ -61,7 +61,8 @@ CommandDecision DecideCommand(const inventory::Inventory& inventory, const inven
                               const ParsedCommand& command, const std::vector<Grant>& grants = {});
 
 /// What a `file` action does to its path.
-enum class FileAccess { kRead, kWrite };
+/// kWriteAsRoot: a write through sudo, privileged whatever the path.
+enum class FileAccess { kRead, kWrite, kWriteAsRoot };
 
 /// The verdict on one path for one target.
 struct FileDecision {

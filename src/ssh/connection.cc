@@ -501,7 +501,7 @@ core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, 
   auto job = std::make_shared<Job>();
   job->run_id = NewRunId();
   auto cmd = BuildRemoteCommand(request.argv, request.shell, request.cwd, request.env, job->run_id,
-                                !request.sudo_password.empty());
+                                !request.sudo_password.empty(), request.sudo_keeps_stdin);
   if (!cmd.error.empty()) return MakeError(ErrorCode::kInvalidArgument, cmd.error);
   job->request = request;
   if (!request.sudo_password.empty()) {

@@ -44,6 +44,9 @@ struct ExecRequest {
   /// (never in argv or the environment); the command's own stdin is /dev/null. The deadline's
   /// kill script runs through sudo the same way.
   std::string sudo_password;
+  /// With sudo_password: the command keeps stdin (the rest of stdin_data after the password
+  /// line) instead of /dev/null; it must then cope with a password line sudo did not need.
+  bool sudo_keeps_stdin = false;
 };
 
 /// Reads a secret named by reference: an environment variable, else a file (trailing newline

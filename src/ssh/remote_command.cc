@@ -16,7 +16,7 @@ std::string NewRunId() {
 
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
                                  const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::string& run_id, bool sudo) {
+                                 const std::string& run_id, bool sudo, bool sudo_keeps_stdin) {
   auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
   std::string text;
   if (!cwd.empty()) {
@@ -42,10 +42,11 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
     if (has_nul(value)) return {"", "environment variable " + key + " contains a NUL byte"};
     text += " " + key + "=" + core::ShellQuote(value);
   }
-  if (sudo) text += shell ? " /bin/sh -c 'exec /bin/sh -c \"$1\" </dev/null' sh" : " /bin/sh -c 'exec \"$@\" </dev/null' sh";
+  const bool null_stdin = sudo && !sudo_keeps_stdin;
+  if (null_stdin) text += shell ? " /bin/sh -c 'exec /bin/sh -c \"$1\" </dev/null' sh" : " /bin/sh -c 'exec \"$@\" </dev/null' sh";
   if (shell) {
     if (has_nul(*shell)) return {"", "command contains a NUL byte"};
-    text += sudo ? " " + core::ShellQuote(*shell, core::QuoteMode::kAlways) : " /bin/sh -c " + core::ShellQuote(*shell);
+    text += null_stdin ? " " + core::ShellQuote(*shell, core::QuoteMode::kAlways) : " /bin/sh -c " + core::ShellQuote(*shell);
   } else {
     if (argv.empty()) return {"", "command argv is empty"};
     for (std::size_t i = 0; i < argv.size(); ++i) {

@@ -29,7 +29,7 @@ struct RemoteCommand {
 /// own stdin is /dev/null, so a password sudo did not need is never read by the command.
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
                                  const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::string& run_id, bool sudo = false);
+                                 const std::string& run_id, bool sudo = false, bool sudo_keeps_stdin = false);
 
 /// The prefix that runs a command as root with the password on stdin: `sudo -k -S -p '' --`.
 inline constexpr std::string_view kSudoPrefix = "sudo -k -S -p '' --";

@@ -262,6 +262,10 @@ class SftpFiles final : public capabilities::FileAccessor {
   core::Result<capabilities::WriteOutcome> Write(const std::string& path, std::string_view content,
                                                  const capabilities::WriteOptions& options) override {
     Arm();
+    if (options.as_root) {
+      if (!commands_.write_as_root) return MakeError(ErrorCode::kUnavailable, "writing as root is not available on " + id_);
+      return commands_.write_as_root(path, std::make_shared<const std::string>(content), options);
+    }
     capabilities::WriteOutcome outcome;
     AttrPtr old(sftp_lstat(sftp_, path.c_str()));
     if (!old) {

@@ -35,6 +35,10 @@ struct HostFileCommands {
   /// The whole of a regular file of `size` bytes streamed over the command channel (as scp
   /// does), with its SHA-256; an error when it is not exactly `size` bytes any more.
   std::function<core::Result<capabilities::FileData>(const std::string& path, std::uint64_t size)> read_whole;
+  /// The whole put as root, through sudo on the command channel (options.as_root).
+  std::function<core::Result<capabilities::WriteOutcome>(const std::string& path, std::shared_ptr<const std::string> content,
+                                                         const capabilities::WriteOptions& options)>
+      write_as_root;
 };
 
 /// SFTP sessions per host, each on its own blocking libssh session (libssh 0.10's SFTP calls

@@ -2,6 +2,7 @@
 // given to `sudo -S` on stdin and never shows in any process's argv or environment on the host,
 // in the audit log or in the result; daily-use targets refuse it; the deadline still stops it.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -164,6 +165,74 @@ TEST_F(SudoOnHosts, TheDeadlineStopsARootCommand) {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(gone) << "sleep " << marker << " outlived its deadline";
+}
+
+TEST_F(SudoOnHosts, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
+  Sshd::Options o;
+  o.other_users = true;
+  o.sftp = true;
+  sshd_ = std::make_unique<Sshd>(o);
+  std::ofstream(dir_.path() + "/state/known_hosts", std::ios::app) << sshd_->KnownHostsLine() << "\n";
+  auto cfg = Config(password_file_, "mode = \"full\"\ncapabilities = [\"run\", \"file\"]\n");
+  // A root-owned directory the account can read but not write, holding a root-owned 0640 file.
+  char tmpl[] = "/tmp/labgate-sudo-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string root_dir = tmpl;
+  std::filesystem::permissions(root_dir, std::filesystem::perms(0755));
+  const std::string conf = root_dir + "/app.conf";
+  std::ofstream(conf) << "old=1\n";
+  std::filesystem::permissions(conf, std::filesystem::perms(0640));
+  std::string content(4 * 1024 * 1024, 'z');
+  content += "\nnew=2\n";
+  const std::string local = dir_.Write("new.conf", content);
+
+  // As the login: refused by the host, nothing changed.
+  auto plain = Labgate({"file", "put", "h1", root_dir + "/other.conf", "--from", local, "--config", cfg});
+  EXPECT_NE(plain.status, 0);
+  EXPECT_NE(plain.err.find("ermission denied"), std::string::npos) << plain.err;
+
+  std::atomic<bool> done{false};
+  std::atomic<int> samples{0}, leaks{0};
+  std::thread sampler([&] {
+    while (!done) {
+      if (ProcessTable().find(password_) != std::string::npos) ++leaks;
+      ++samples;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  auto c = Labgate({"file", "put", "h1", conf, "--from", local, "--sudo", "--json", "--config", cfg});
+  done = true;
+  sampler.join();
+  ASSERT_EQ(c.status, 0) << c.out << c.err;
+  auto r = Json::parse(c.out, nullptr, false);
+  ASSERT_FALSE(r.is_discarded()) << c.out;
+  EXPECT_EQ(r["mode"], 0640) << c.out;
+  EXPECT_FALSE(r["previousSha256"].is_null()) << c.out;
+  EXPECT_EQ(Slurp(conf), content);
+  struct stat st {};
+  ASSERT_EQ(::stat(conf.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_GT(samples.load(), 0);
+  EXPECT_EQ(leaks.load(), 0);
+  EXPECT_EQ(c.out.find(password_), std::string::npos);
+  EXPECT_EQ(Slurp(dir_.path() + "/state/audit.jsonl").find(password_), std::string::npos);
+  // The password line never lands in a file, and no temporary file is left.
+  EXPECT_EQ(Slurp(conf).find(password_), std::string::npos);
+  for (const auto& e : std::filesystem::directory_iterator(root_dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
+  }
+  // A stale digest as root: refused, nothing written.
+  auto stale = Labgate({"file", "put", "h1", conf, "--from", local, "--sudo", "--expect", std::string(64, 'a'),
+                        "--config", cfg});
+  EXPECT_NE(stale.status, 0);
+  EXPECT_NE(stale.err.find("someone changed it"), std::string::npos) << stale.err;
+  // A daily-use target refuses sudo writes outright.
+  auto daily = Labgate({"file", "put", "h1", conf, "--from", local, "--sudo", "--json", "--config",
+                        Config(password_file_, "role = \"daily\"\nmode = \"full\"\ncapabilities = [\"run\", \"file\"]\n")});
+  EXPECT_NE(daily.status, 0);
+  EXPECT_NE(daily.out.find("targets.h1.role"), std::string::npos) << daily.out;
+  std::filesystem::remove_all(root_dir);
 }
 
 }  // namespace

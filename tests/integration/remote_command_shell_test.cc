@@ -5,6 +5,9 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
+#include "core/text.h"
 #include "ssh/remote_command.h"
 #include "subprocess.h"
 
@@ -68,6 +71,30 @@ TEST_F(RemoteCommandShells, HostileArgvAndEnv_ArriveVerbatim) {
       auto program = ssh::BuildRemoteCommand({h}, std::nullopt, "", {}, "0011");
       ran = Run(shell, program.text);
       EXPECT_NE(ran.status, 0) << shell << " " << program.text;
+    }
+  }
+}
+
+TEST_F(RemoteCommandShells, HostileArgvEnvAndShellThroughSudo_ArriveVerbatim) {
+  if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/sudo")) {
+    GTEST_SKIP() << "needs root and sudo (root's sudo asks no password); CI has both";
+  }
+  for (const char* shell : {"/bin/sh", "/bin/bash"}) {
+    for (const auto& h : hostile_) {
+      auto argv = ssh::BuildRemoteCommand({"printf", "[%s][%s]\n", h}, std::nullopt, "", {{"V", h}}, "0011", true);
+      ASSERT_TRUE(argv.error.empty()) << argv.error;
+      auto ran = Run(shell, argv.text);
+      EXPECT_EQ(ran.status, 0) << shell << " " << argv.text << ran.err;
+      EXPECT_EQ(ran.out, "[" + h + "][]\n") << shell << " " << argv.text;
+
+      auto env = ssh::BuildRemoteCommand({}, std::string("printf '[%s]\\n' \"$V\"; id -u"), "", {{"V", h}}, "0011", true);
+      ran = Run(shell, env.text);
+      EXPECT_EQ(ran.out, "[" + h + "]\n0\n") << shell << " " << env.text;
+
+      // Hostile text as the shell string itself is run by /bin/sh -c as written, and nothing else.
+      auto script = ssh::BuildRemoteCommand({}, "printf '%s\\n' " + core::ShellQuote(h), "", {}, "0011", true);
+      ran = Run(shell, script.text);
+      EXPECT_EQ(ran.out, h + "\n") << shell << " " << script.text;
     }
   }
 }

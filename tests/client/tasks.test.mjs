@@ -84,13 +84,13 @@ for (const transportKind of ['stdio', 'http']) {
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    test('the server offers tasks for run, screen and camera', { timeout: TIMEOUT_MS }, async () => {
+    test('the server offers tasks for run, screen, camera and file', { timeout: TIMEOUT_MS }, async () => {
       const client = await connect('tasks-caps');
       assert.deepEqual(client.getServerCapabilities().tasks?.requests?.tools?.call, {});
       const { tools } = await client.listTools();
       const support = Object.fromEntries(tools.map((t) => [t.name, t.execution?.taskSupport ?? 'forbidden']));
       assert.deepEqual(support, { run: 'optional', screen: 'optional', camera: 'optional', location: 'forbidden',
-        targets: 'forbidden' });
+        file: 'optional', targets: 'forbidden' });
     });
 
     test('a run that takes longer than any single request completes as a task', { timeout: TIMEOUT_MS }, async () => {

@@ -445,9 +445,14 @@ core::Status LocalFileWriter::Append(std::string_view content) {
   return core::Ok();
 }
 
-core::Result<WriteOutcome> LocalFileWriter::Commit() {
+core::Result<WriteOutcome> LocalFileWriter::Commit(const std::string& content_sha256) {
   State& s = *state_;
   if (s.done) return MakeError(ErrorCode::kInvalidArgument, "the write of " + s.path + " is already finished");
+  const std::string digest = s.digest.HexDigest();
+  if (!content_sha256.empty() && content_sha256 != digest) {
+    return MakeError(ErrorCode::kIo, "the content of " + s.path + " arrived damaged (sha256 " + digest + ", expected " +
+                                         content_sha256 + "); nothing was written");
+  }
   const int dir = s.dir.get();
   const int out = s.out.get();
   if (s.exists && (s.old.st_uid != ::geteuid() || s.old.st_gid != ::getegid())) {
@@ -473,7 +478,7 @@ core::Result<WriteOutcome> LocalFileWriter::Commit() {
   s.done = true;
   (void)::fsync(dir);
   s.outcome.created = !s.exists;
-  s.outcome.sha256 = s.digest.HexDigest();
+  s.outcome.sha256 = digest;
   s.outcome.size = size_;
   s.outcome.mode = s.mode;
   return s.outcome;

@@ -115,7 +115,9 @@ class LocalFileWriter {
 
   core::Status Append(std::string_view bytes);
   std::uint64_t size() const { return size_; }
-  core::Result<WriteOutcome> Commit();
+  /// `content_sha256` (hex), when given, must be the digest of what was appended, or nothing
+  /// replaces the target: bytes damaged on the way never land.
+  core::Result<WriteOutcome> Commit(const std::string& content_sha256 = "");
 
  private:
   LocalFileWriter() = default;

@@ -204,10 +204,12 @@ class NodeFiles final : public capabilities::FileAccessor {
         return sent.error();
       }
     }
-    auto committed = Ask("file.write.commit", {{"handle", handle}});
+    // The node checks the digest before the rename, so damaged bytes never replace the file.
+    const std::string digest = options.content_sha256.empty() ? core::Sha256Hex(content) : options.content_sha256;
+    auto committed = Ask("file.write.commit", {{"handle", handle}, {"sha256", digest}});
     if (!committed) return committed.error();
     auto outcome = capabilities::DecodeWriteOutcome(*committed);
-    if (outcome && outcome->sha256 != (options.content_sha256.empty() ? core::Sha256Hex(content) : options.content_sha256)) {
+    if (outcome && outcome->sha256 != digest) {
       return MakeError(ErrorCode::kIo, "node " + target_.id + " wrote other bytes than were sent (sha256 " +
                                            outcome->sha256 + "); check " + path);
     }

@@ -127,18 +127,39 @@ core::Result<core::ProcessOutcome> DecodeOutcome(const Json& j) {
 }
 
 bool ChannelOut::Flush(ssh_channel channel) {
-  while (offset_ < buffer_.size()) {
-    std::uint32_t window = ssh_channel_window_size(channel);
-    if (window == 0) return true;  // the peer has not read yet; try again after the next poll
-    std::size_t chunk = std::min<std::size_t>({buffer_.size() - offset_, window, 32768});
-    int n = ssh_channel_write(channel, buffer_.data() + offset_, static_cast<std::uint32_t>(chunk));
-    if (n == SSH_ERROR) return false;
-    if (n == 0) return true;
+  if (flushing_) return true;  // called from inside our own ssh_channel_write: the outer call goes on
+  flushing_ = true;
+  auto take_pending = [this] {
+    if (pending_.empty()) return;
+    if (offset_ == buffer_.size()) {
+      buffer_.clear();
+      offset_ = 0;
+    }
+    buffer_ += pending_;
+    pending_.clear();
+  };
+  bool ok = true;
+  for (;;) {
+    take_pending();
+    if (offset_ >= buffer_.size()) break;
+    const std::uint32_t window = ssh_channel_window_size(channel);
+    if (window == 0) break;  // the peer has not read yet; try again after the next poll
+    const std::size_t chunk = std::min<std::size_t>({buffer_.size() - offset_, window, 32768});
+    const int n = ssh_channel_write(channel, buffer_.data() + offset_, static_cast<std::uint32_t>(chunk));
+    if (n == SSH_ERROR) {
+      ok = false;
+      break;
+    }
+    if (n == 0) break;
     offset_ += static_cast<std::size_t>(n);
   }
-  buffer_.clear();
-  offset_ = 0;
-  return true;
+  take_pending();
+  if (offset_ == buffer_.size()) {
+    buffer_.clear();
+    offset_ = 0;
+  }
+  flushing_ = false;
+  return ok;
 }
 
 void TuneSocket(int fd) {

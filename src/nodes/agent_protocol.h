@@ -49,16 +49,23 @@ Json EncodeOutcome(const core::ProcessOutcome& outcome);
 core::Result<core::ProcessOutcome> DecodeOutcome(const Json& result);
 
 /// Bytes waiting for the peer's SSH window on one channel. Used from the loop thread only.
+/// ssh_channel_write may handle incoming packets inside it (its flush does), so a data callback
+/// can answer a ping and Append, even Flush, while an outer Flush is writing: such bytes wait
+/// in `pending_` and the outer Flush sends them after what it was sending; a nested Flush does
+/// nothing. (Before, a nested Flush re-sent the segment the outer write had just sent: a node
+/// received a 4 MiB file chunk with 32 KiB of it twice.)
 class ChannelOut {
  public:
-  void Append(std::string bytes) { buffer_ += bytes; }
-  bool empty() const { return offset_ == buffer_.size(); }
+  void Append(std::string bytes) { (flushing_ ? pending_ : buffer_) += bytes; }
+  bool empty() const { return offset_ == buffer_.size() && pending_.empty(); }
   /// Writes as much as the window takes; false when the channel is broken.
   bool Flush(ssh_channel channel);
 
  private:
   std::string buffer_;
   std::size_t offset_ = 0;
+  std::string pending_;  // appended during a Flush
+  bool flushing_ = false;
 };
 
 /// Sets TCP_NODELAY and keepalives with TCP_USER_TIMEOUT on a connected socket, so writes go out

@@ -186,7 +186,7 @@ class LinkService {
       }
       if (method == "file.write.abort") return Json::object();  // the writer removes its temporary file
       if (method == "file.write.commit") {
-        auto outcome = writer->Commit();
+        auto outcome = writer->Commit(core::StringOr(params, "sha256"));
         if (!outcome) return outcome.error();
         return capabilities::EncodeWriteOutcome(*outcome);
       }

@@ -2,6 +2,8 @@
 // given to `sudo -S` on stdin and never shows in any process's argv or environment on the host,
 // in the audit log or in the result; daily-use targets refuse it; the deadline still stops it.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +52,12 @@ class SudoOnHosts : public ::testing::Test {
     if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/sudo")) {
       GTEST_SKIP() << "needs root (to make an account whose sudo asks for its password) and sudo; CI has both";
     }
+    // ctest may run these tests at once in several processes: each sets its own password and
+    // removes the sudoers entry at the end, so they take turns.
+    lock_fd_ = ::open("/run/lock/labgate-sudo-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) lock_fd_ = ::open("/tmp/labgate-sudo-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(lock_fd_, 0);
+    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
     std::mt19937_64 rng(std::random_device{}());
     password_ = "pw-" + std::to_string(rng()) + "-x";
     // An account whose sudo needs its password, and whose password is set for this run.
@@ -68,7 +76,14 @@ class SudoOnHosts : public ::testing::Test {
     std::filesystem::create_directories(dir_.path() + "/state");
     std::ofstream(dir_.path() + "/state/known_hosts") << sshd_->KnownHostsLine() << "\n";
   }
-  void TearDown() override { std::filesystem::remove(kSudoers); }
+  void TearDown() override {
+    if (lock_fd_ < 0) return;
+    sshd_.reset();
+    std::filesystem::remove(kSudoers);
+    // The account keeps no usable password between runs.
+    RunToCompletion({"/usr/sbin/usermod", "-p", "*", kUser});
+    ::close(lock_fd_);  // releases the lock
+  }
 
   std::string Config(const std::string& password_file, const std::string& extra = "mode = \"full\"\n") {
     return dir_.Write("hosts.toml", "[gateway]\nstate_dir = \"" + dir_.path() + "/state\"\n\n[[hosts]]\nid = \"h1\"\n" +
@@ -87,6 +102,7 @@ class SudoOnHosts : public ::testing::Test {
   std::string password_file_;
   std::string wrong_file_;
   std::unique_ptr<Sshd> sshd_;
+  int lock_fd_ = -1;
 };
 
 TEST_F(SudoOnHosts, RunsAsRootAndThePasswordIsNeverInThePsTableTheAuditLogOrTheResult) {

@@ -28,14 +28,31 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A /proc file, or what could be read of it before its process went away (an ifstream would
+// throw from underflow when the process exits mid-read).
+std::string ReadProcFile(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 // Every process's argv and environment on this machine (the host), NULs as spaces.
 std::string ProcessTable() {
   std::string all;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     for (const char* part : {"/cmdline", "/environ"}) {
-      std::string text = Slurp(e.path().string() + part);
+      std::string text = ReadProcFile(it->path().string() + part);
       for (auto& c : text) {
         if (c == '\0') c = ' ';
       }

@@ -405,15 +405,7 @@ core::Result<std::unique_ptr<LocalFileWriter>> LocalFileWriter::Open(const std::
     outcome.previous_sha256 = *digest;
     outcome.previous_size = static_cast<std::uint64_t>(old.st_size);
   }
-  if (options.expected_sha256) {
-    const std::string& want = *options.expected_sha256;
-    if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
-      return MakeError(ErrorCode::kRefused,
-                       path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
-                           ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
-                           ": someone changed it since it was read; nothing was written. Read it again and retry");
-    }
-  }
+  if (auto ok = CheckExpectedDigest(path, options, outcome.previous_sha256); !ok) return ok.error();
   state->mode = options.mode ? static_cast<mode_t>(*options.mode & 07777)
                              : (exists ? (old.st_mode & 07777) : static_cast<mode_t>(0644));
   state->temp = TempName(name);
@@ -510,6 +502,17 @@ core::Result<FileInfo> DecodeFileInfo(const nlohmann::json& j) {
   } catch (const std::exception& e) {
     return MakeError(ErrorCode::kInvalidArgument, std::string("malformed file entry: ") + e.what());
   }
+}
+
+core::Status CheckExpectedDigest(const std::string& path, const WriteOptions& options,
+                                 const std::optional<std::string>& current) {
+  if (!options.expected_sha256) return core::Ok();
+  const std::string& want = *options.expected_sha256;
+  if (want.empty() ? !current.has_value() : (current && want == *current)) return core::Ok();
+  return MakeError(ErrorCode::kRefused,
+                   path + (current ? " now has SHA-256 " + *current : std::string(" does not exist")) +
+                       ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
+                       ": someone changed it since it was read; nothing was written. Read it again and retry");
 }
 
 nlohmann::json EncodeWriteOutcome(const WriteOutcome& o) {

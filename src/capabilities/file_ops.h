@@ -66,6 +66,11 @@ struct WriteOutcome {
   std::uint32_t mode = 0;
 };
 
+/// Refuses a write whose expectedSha256 does not match `current` (the digest of what is there;
+/// nullopt when nothing is), saying what changed.
+core::Status CheckExpectedDigest(const std::string& path, const WriteOptions& options,
+                                 const std::optional<std::string>& current);
+
 nlohmann::json EncodeWriteOutcome(const WriteOutcome& outcome);
 core::Result<WriteOutcome> DecodeWriteOutcome(const nlohmann::json& json);
 nlohmann::json EncodeWriteOptions(const WriteOptions& options);

@@ -92,6 +92,19 @@ core::Result<ssh::HostSpec> SpecFor(const inventory::Inventory& inv, const inven
 
 }  // namespace
 
+// The host's sudo password, read from its reference when a call asks for sudo; an error that
+// says what to set when there is none.
+static core::Result<std::string> SudoPasswordOf(const inventory::Target& target) {
+  auto password = ssh::ResolveSecret(target.sudo_password_env, target.sudo_password_file, "sudo password for " + target.id);
+  if (!password) return password.error();
+  if (password->empty()) {
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           target.id + " has no sudo password: set sudo_password_env or sudo_password_file for it in "
+                                       "hosts.toml (the password is given to sudo on stdin, never in argv)");
+  }
+  return password;
+}
+
 core::Result<ssh::HostSpec> HostSpecFor(const inventory::Inventory& inventory, const inventory::Target& target) {
   return SpecFor(inventory, target, 0);
 }
@@ -110,13 +123,8 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
   exec.timeout = request.timeout;
   exec.output_cap = request.output_cap;
   if (request.sudo) {
-    auto password = ssh::ResolveSecret(target.sudo_password_env, target.sudo_password_file, "sudo password for " + target.id);
+    auto password = SudoPasswordOf(target);
     if (!password) return password.error();
-    if (password->empty()) {
-      return core::MakeError(core::ErrorCode::kInvalidArgument,
-                             target.id + " has no sudo password: set sudo_password_env or sudo_password_file for it in "
-                                         "hosts.toml (the password is given to sudo on stdin, never in argv)");
-    }
     exec.sudo_password = *password;
   }
   exec.listener = request.listener;
@@ -201,13 +209,8 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(con
   commands.write_as_root = [this, host, deadline, &cancel, target](
                               const std::string& path, std::shared_ptr<const std::string> content,
                               const capabilities::WriteOptions& options) -> core::Result<capabilities::WriteOutcome> {
-    auto password = ssh::ResolveSecret(target.sudo_password_env, target.sudo_password_file, "sudo password for " + target.id);
+    auto password = SudoPasswordOf(target);
     if (!password) return password.error();
-    if (password->empty()) {
-      return core::MakeError(core::ErrorCode::kInvalidArgument,
-                             target.id + " has no sudo password: set sudo_password_env or sudo_password_file for it in "
-                                         "hosts.toml (the password is given to sudo on stdin, never in argv)");
-    }
     // The script is a constant; the path, mode and digest are its arguments. stdin: (the
     // password, taken by sudo), a marker line, then the content, so a password sudo did not
     // need never ends up in the file.

@@ -317,16 +317,7 @@ class SftpFiles final : public capabilities::FileAccessor {
           outcome.previous_size = size;
         }
       }
-      if (options.expected_sha256) {
-        const std::string& want = *options.expected_sha256;
-        if (want.empty() ? exists : (!exists || want != *outcome.previous_sha256)) {
-          return MakeError(ErrorCode::kRefused,
-                           path + (exists ? " now has SHA-256 " + *outcome.previous_sha256 : std::string(" does not exist")) +
-                               ", not the expected " + (want.empty() ? std::string("(no file)") : want) +
-                               ": someone changed it since it was read; nothing was written. Read it again and retry");
-        }
-      }
-      return core::Ok();
+      return capabilities::CheckExpectedDigest(path, options, outcome.previous_sha256);
     };
     // Without the host's help the check comes first: reading the file back and writing the
     // new one would share one SFTP channel anyway.

@@ -35,7 +35,7 @@ struct RunRequest {
   std::chrono::milliseconds timeout{20000};
   std::size_t output_cap = core::kDefaultOutputCap;
   std::vector<std::pair<std::string, std::string>> env;
-  /// Run as root through `sudo -S` with the target's sudo password (SSH hosts).
+  /// Run as root through `sudo -S` with the target's sudo password (SSH hosts and nodes).
   bool sudo = false;
   /// Sees the output as it arrives, on whatever thread reads it (live output of a task); the
   /// result still carries the authoritative head + tail. Not sent to nodes.

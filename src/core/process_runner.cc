@@ -232,10 +232,29 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   auto program = ResolveProgram(spec.argv[0]);
   if (!program) return program.error();
 
+  if (spec.stdin_data.size() > kMaxStdinBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "stdin for " + spec.argv[0] + " is over " +
+                                                      std::to_string(kMaxStdinBytes) + " bytes");
+  }
   Pipe out_pipe;
   Pipe err_pipe;
-  Fd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!out_pipe.Open() || !err_pipe.Open() || null_in.get() < 0) {
+  Pipe in_pipe;
+  Fd stdin_source;
+  if (spec.stdin_data.empty()) {
+    stdin_source = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  } else if (in_pipe.Open()) {
+    // The whole input fits the pipe's buffer: written now, closed, and read by the child later.
+    std::size_t at = 0;
+    while (at < spec.stdin_data.size()) {
+      const ssize_t n = ::write(in_pipe.write_end.get(), spec.stdin_data.data() + at, spec.stdin_data.size() - at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    in_pipe.write_end.Reset();
+    if (at == spec.stdin_data.size()) stdin_source = std::move(in_pipe.read_end);
+  }
+  if (!out_pipe.Open() || !err_pipe.Open() || stdin_source.get() < 0) {
     return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] + ": " + std::strerror(errno));
   }
 
@@ -265,7 +284,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   plan.argv = argv.data();
   plan.envp = envp.data();
   plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  plan.stdin_fd = null_in.get();
+  plan.stdin_fd = stdin_source.get();
   plan.stdout_fd = out_pipe.write_end.get();
   plan.stderr_fd = err_pipe.write_end.get();
   plan.parent = ::getpid();
@@ -276,7 +295,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   // Our copies of the write ends must go, or we would never see end-of-file.
   out_pipe.write_end.Reset();
   err_pipe.write_end.Reset();
-  null_in.Reset();
+  stdin_source.Reset();
   if (pid < 0 || plan.failed_step != nullptr) {
     if (pid > 0) {
       int status = 0;
@@ -309,6 +328,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
     stopping = true;
     outcome.timed_out = timed_out;
     outcome.cancelled = !timed_out;
+    if (spec.on_stop) spec.on_stop();
     ::killpg(pgid, SIGTERM);
     stop_until = Steady::now() + kill_grace_;
   };

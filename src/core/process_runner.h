@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -24,7 +25,16 @@ struct ProcessSpec {
   std::vector<std::pair<std::string, std::string>> env;  // added to the inherited environment
   std::chrono::milliseconds timeout{20000};
   std::size_t output_cap = kDefaultOutputCap;  // per stream, head + tail
+  // What the process reads on stdin, then end-of-file; /dev/null when empty. At most
+  // kMaxStdinBytes: it goes into a pipe before the start (a password line, not a payload).
+  std::string stdin_data;
+  // Runs once, on the runner's thread, when a deadline or cancel begins to stop the process,
+  // before its group gets TERM: for processes the runner may not signal (root, under sudo).
+  std::function<void()> on_stop;
 };
+
+/// The most ProcessSpec::stdin_data may hold (what a pipe takes without a reader).
+inline constexpr std::size_t kMaxStdinBytes = 16 * 1024;
 
 /// One captured stream: capped text plus facts about the whole stream.
 struct CapturedStream {

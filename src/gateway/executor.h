@@ -60,7 +60,7 @@ class LocalExecutor final : public Executor {
                                          const core::CancelToken& cancel) override {
     if (request.sudo) {
       return core::MakeError(core::ErrorCode::kInvalidArgument,
-                             "sudo is for SSH hosts (with sudo_password_env or sudo_password_file); `local` runs as "
+                             "sudo is for SSH hosts and paired nodes (with sudo_password_env or sudo_password_file); `local` runs as "
                              "the gateway's own user");
     }
     return capabilities::RunOnThisMachine(runner_, request, cancel);

@@ -3,6 +3,7 @@
 #include "core/base64.h"
 #include "core/hashing.h"
 #include "core/json_parse.h"
+#include "gateway/ssh_executor.h"
 #include "nodes/agent_protocol.h"
 
 namespace labgate::gateway {
@@ -75,23 +76,25 @@ core::Result<nodes::Json> NodeExecutor::Call(const inventory::Target& target, co
 core::Result<core::ProcessOutcome> NodeExecutor::Run(const inventory::Target& target,
                                                      const capabilities::RunRequest& request,
                                                      const core::CancelToken& cancel) {
+  auto params = nodes::EncodeRunRequest(request);
   if (request.sudo) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "sudo is for SSH hosts (with sudo_password_env or sudo_password_file); a node runs commands as "
-                     "the account its agent runs under");
+    // The node hands it to sudo on stdin; it travels inside the agent channel and nowhere else.
+    auto password = SudoPasswordOf(target);
+    if (!password) return password.error();
+    params["sudoPassword"] = *password;
   }
   // The node streams output as it arrives (system.output); a listener (a task's live view) sees it.
   nodes::RpcPeer::NotificationHandler relay;
   if (request.listener) {
-    relay = [listener = request.listener](const std::string& method, const nodes::Json& params) {
-      if (method != "system.output" || !params.is_object()) return;
-      auto data = core::Base64Decode(core::StringOr(params, "data"));
+    relay = [listener = request.listener](const std::string& method, const nodes::Json& note) {
+      if (method != "system.output" || !note.is_object()) return;
+      auto data = core::Base64Decode(core::StringOr(note, "data"));
       if (!data) return;
-      listener->OnOutput(core::StringOr(params, "stream") == "stderr" ? core::StreamId::kStderr : core::StreamId::kStdout,
+      listener->OnOutput(core::StringOr(note, "stream") == "stderr" ? core::StreamId::kStderr : core::StreamId::kStdout,
                          *data);
     };
   }
-  auto answer = Call(target, "system.run", nodes::EncodeRunRequest(request), request.timeout, cancel, "the command",
+  auto answer = Call(target, "system.run", std::move(params), request.timeout, cancel, "the command",
                      std::move(relay));
   if (!answer) {
     if (answer.error().code != ErrorCode::kCancelled) return answer.error();

@@ -92,9 +92,7 @@ core::Result<ssh::HostSpec> SpecFor(const inventory::Inventory& inv, const inven
 
 }  // namespace
 
-// The host's sudo password, read from its reference when a call asks for sudo; an error that
-// says what to set when there is none.
-static core::Result<std::string> SudoPasswordOf(const inventory::Target& target) {
+core::Result<std::string> SudoPasswordOf(const inventory::Target& target) {
   auto password = ssh::ResolveSecret(target.sudo_password_env, target.sudo_password_file, "sudo password for " + target.id);
   if (!password) return password.error();
   if (password->empty()) {

@@ -17,6 +17,10 @@ namespace labgate::gateway {
 /// [[hosts]] id, or [user@]host[:port]).
 core::Result<ssh::HostSpec> HostSpecFor(const inventory::Inventory& inventory, const inventory::Target& target);
 
+/// A host's or node's sudo password, read from its sudo_password_env / sudo_password_file when a
+/// call asks for sudo; an error that says what to set when there is none.
+core::Result<std::string> SudoPasswordOf(const inventory::Target& target);
+
 /// `run` on [[hosts]] entries, through the shared SSH connection pool.
 class SshExecutor final : public Executor {
  public:

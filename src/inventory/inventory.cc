@@ -503,6 +503,9 @@ void ReadTargetList(const toml::table& root, const char* list_key, TargetKind ki
     } else {
       r.Error(t.line, r.Name("id"), "missing: every entry needs an id");
     }
+    // Hosts and nodes: sudo's password, by reference (read when a call asks for sudo).
+    if (auto v = r.String("sudo_password_env")) t.sudo_password_env = *v;
+    if (auto v = r.String("sudo_password_file")) t.sudo_password_file = ResolvePath(*v, base_dir);
     if (kind == TargetKind::kHost) {
       if (auto v = r.String("address")) t.address = *v;
       if (t.address.empty()) r.Error(r.Line("address"), r.Name("address"), "missing: an IP, DNS name or ~/.ssh/config alias");
@@ -513,8 +516,6 @@ void ReadTargetList(const toml::table& root, const char* list_key, TargetKind ki
       if (auto v = r.String("passphrase_file")) t.passphrase_file = ResolvePath(*v, base_dir);
       if (auto v = r.String("password_env")) t.password_env = *v;
       if (auto v = r.String("password_file")) t.password_file = ResolvePath(*v, base_dir);
-      if (auto v = r.String("sudo_password_env")) t.sudo_password_env = *v;
-      if (auto v = r.String("sudo_password_file")) t.sudo_password_file = ResolvePath(*v, base_dir);
       if (auto v = r.String("proxy_jump")) t.proxy_jump = *v;
       if (auto v = r.String("host_key_policy")) {
         if (*v != "strict" && *v != "accept-new") {

@@ -166,11 +166,12 @@ struct Target {
   std::string password_file;
   std::string proxy_jump;
   std::string host_key_policy = "strict";
-  /// The login's sudo password, by reference only: given to `sudo -S` on stdin for `run` with
-  /// sudo, never in argv, environment or the remote process list.
+  // Every kind.
+  /// The account's sudo password, by reference only: given to `sudo -S` on stdin for `run` and
+  /// `file put` with sudo (on a node: the account its agent runs under), never in argv, an
+  /// environment or a process list.
   std::string sudo_password_env;
   std::string sudo_password_file;
-  // Every kind.
   std::vector<std::string> groups;
   std::vector<std::string> tags;
   std::string device;

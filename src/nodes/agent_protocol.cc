@@ -34,6 +34,7 @@ Json EncodeRunRequest(const capabilities::RunRequest& request) {
   Json env = Json::array();
   for (const auto& [k, v] : request.env) env.push_back({k, v});
   params["env"] = env;
+  if (request.sudo) params["sudo"] = true;  // the password goes beside it, never in the request
   return params;
 }
 
@@ -57,6 +58,7 @@ core::Result<capabilities::RunRequest> DecodeRunRequest(const Json& params) {
     for (const auto& pair : params.value("env", Json::array())) {
       r.env.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
     }
+    r.sudo = params.value("sudo", false);
     if (r.timeout.count() < 1) return MakeError(ErrorCode::kInvalidArgument, "timeoutMs must be positive");
     if (auto ok = capabilities::ValidateCommand(r.command); !ok) return ok.error();
     return r;

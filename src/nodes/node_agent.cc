@@ -20,6 +20,7 @@
 
 #include "capabilities/capture.h"
 #include "capabilities/file_ops.h"
+#include "capabilities/run_as_root.h"
 #include "capabilities/system_run.h"
 #include "core/base64.h"
 #include "core/files.h"
@@ -135,9 +136,17 @@ class LinkService {
   void StartRun(const Json& id, const Json& params) {
     auto request = DecodeRunRequest(params);
     if (!request) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, request.error().message);
-    Spawn(id, [this, request = std::move(*request)](std::int64_t rid, const core::CancelToken& token) -> core::Result<Json> {
+    // With sudo, the gateway sends this account's sudo password beside the request (it holds the
+    // reference in hosts.toml); it goes to sudo's stdin and is never logged or kept.
+    std::string password = request->sudo ? core::StringOr(params, "sudoPassword") : std::string();
+    if (request->sudo && password.empty()) {
+      return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "sudo needs the account's password and none came");
+    }
+    Spawn(id, [this, request = std::move(*request), password = std::move(password)](
+                  std::int64_t rid, const core::CancelToken& token) -> core::Result<Json> {
       OutputRelay relay(client_, rid, request.output_cap);
-      auto outcome = capabilities::RunOnThisMachine(runner_, request, token, &relay);
+      auto outcome = request.sudo ? capabilities::RunAsRootOnThisMachine(runner_, request, password, token, &relay)
+                                  : capabilities::RunOnThisMachine(runner_, request, token, &relay);
       if (!outcome) return outcome.error();
       return EncodeOutcome(*outcome);
     });

@@ -1,18 +1,8 @@
 #include "ssh/remote_command.h"
 
-#include <cctype>
-#include <random>
-
 #include "core/text.h"
 
 namespace labgate::ssh {
-
-std::string NewRunId() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
 
 RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std::optional<std::string>& shell,
                                  const std::string& cwd, const std::vector<std::pair<std::string, std::string>>& env,
@@ -61,29 +51,6 @@ RemoteCommand BuildRemoteCommand(const std::vector<std::string>& argv, const std
 std::string KillCommand(const std::string& run_id, int grace_ms, bool sudo) {
   const std::string script = KillScript(run_id, grace_ms);
   return sudo ? std::string(kSudoPrefix) + " /bin/sh -c " + core::ShellQuote(script, core::QuoteMode::kAlways) : script;
-}
-
-std::string KillScript(const std::string& run_id, int grace_ms) {
-  const int rounds = grace_ms / 50 > 0 ? grace_ms / 50 : 1;
-  return "n=" + core::ShellQuote(run_id) + "; groups=; tries=0\n"
-         "while [ -z \"$groups\" ] && [ $tries -lt 20 ]; do\n"
-         "  for f in $(grep -lzx \"" + std::string(kRunIdVariable) + "=$n\" /proc/[0-9]*/environ 2>/dev/null); do\n"
-         "    read -r st < \"${f%/environ}/stat\" 2>/dev/null || continue\n"
-         "    set -- ${st##*) }\n"
-         "    case \" $groups \" in *\" $3 \"*) ;; *) groups=\"$groups $3\" ;; esac\n"
-         "  done\n"
-         "  [ -n \"$groups\" ] || { sleep 0.05; tries=$((tries+1)); }\n"
-         "done\n"
-         "[ -n \"$groups\" ] || exit 0\n"
-         "for g in $groups; do kill -TERM -$g 2>/dev/null; done\n"
-         "i=0\n"
-         "while [ $i -lt " + std::to_string(rounds) + " ]; do\n"
-         "  alive=; for g in $groups; do kill -0 -$g 2>/dev/null && alive=1; done\n"
-         "  [ -z \"$alive\" ] && exit 0\n"
-         "  sleep 0.05; i=$((i+1))\n"
-         "done\n"
-         "for g in $groups; do kill -KILL -$g 2>/dev/null; done\n"
-         "exit 0\n";
 }
 
 }  // namespace labgate::ssh

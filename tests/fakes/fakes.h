@@ -98,11 +98,28 @@ class FakeProcessRunner final : public core::ProcessRunner {
  public:
   core::Result<core::ProcessOutcome> Run(const core::ProcessSpec& spec, const core::CancelToken&,
                                          core::OutputListener*) override {
+    bool stop = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      specs_.push_back(spec);
+      stop = spec.on_stop && deadline_passes_;
+    }
+    if (stop) {
+      // As the real runner does on a deadline: the hook first (it may run processes itself).
+      spec.on_stop();
+      core::ProcessOutcome late;
+      late.timed_out = true;
+      return late;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
-    specs_.push_back(spec);
     core::ProcessOutcome ok;
     ok.exit_code = 0;
     return replies_.Next(ok);
+  }
+  /// From now on, a process with an on_stop hook runs past its deadline.
+  void DeadlinesPass() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deadline_passes_ = true;
   }
   void Script(core::Result<core::ProcessOutcome> reply) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -117,6 +134,7 @@ class FakeProcessRunner final : public core::ProcessRunner {
   mutable std::mutex mutex_;
   std::vector<core::ProcessSpec> specs_;
   ScriptedOutcomes replies_;
+  bool deadline_passes_ = false;
 };
 
 /// An executor that records each target and request, and what the audit log held at that moment.

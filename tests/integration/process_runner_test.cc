@@ -95,6 +95,49 @@ TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
   EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
 }
 
+TEST_F(ProcessRunnerTest, StdinDataIsReadThenEndOfFile) {
+  ProcessSpec spec = Spec({"sh", "-c", "read -r first; echo \"[$first]\"; cat; echo end"});
+  spec.stdin_data = "pass word\nrest\n";
+  auto r = Run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->out.text, "[pass word]\nrest\nend\n");
+  EXPECT_EQ(r->exit_code, 0);
+  // Without stdin_data, stdin is /dev/null: end-of-file at once, never the runner's own stdin.
+  auto none = Run(Spec({"sh", "-c", "cat; echo done"}));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->out.text, "done\n");
+}
+
+TEST_F(ProcessRunnerTest, StdinDataOverTheLimitIsRefusedBeforeAnythingStarts) {
+  ProcessSpec spec = Spec({"sh", "-c", "cat >/dev/null"});
+  spec.stdin_data.assign(kMaxStdinBytes + 1, 'x');
+  auto r = Run(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(ProcessRunnerTest, OnStopRunsOnceBeforeTheGroupIsSignalled) {
+  // The hook sees the command still alive (it runs before TERM), and only on a stop.
+  const std::string secs = UniqueSleep(40);
+  int calls = 0;
+  bool alive_in_hook = false;
+  ProcessSpec spec = Spec({"sleep", secs}, milliseconds(300));
+  spec.on_stop = [&] {
+    ++calls;
+    alive_in_hook = ProcessWithMarkerExists(secs);
+  };
+  auto r = Run(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(alive_in_hook);
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+  ProcessSpec quick = Spec({"true"});
+  quick.on_stop = [&] { ++calls; };
+  ASSERT_TRUE(Run(quick).ok());
+  EXPECT_EQ(calls, 1) << "a command that ends by itself is never stopped";
+}
+
 TEST_F(ProcessRunnerTest, BackgroundDaemonDoesNotHoldTheCallOpen) {
   // A command that starts something and exits returns at once; what it started keeps running.
   const std::string secs = UniqueSleep(40);

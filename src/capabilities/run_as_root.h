@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "capabilities/system_run.h"
+#include "core/cancel.h"
+#include "core/process_runner.h"
+#include "core/result.h"
+
+/// Running a command as root through sudo with the password on stdin. SSH hosts build a shell
+/// string from these pieces (ssh/remote_command.h); a paired node runs the argv directly.
+namespace labgate::capabilities {
+
+/// Environment variable that tags every process a command starts with its run id, so the kill
+/// script can find the command's process groups (also those it may not signal itself).
+inline constexpr std::string_view kRunIdVariable = "LABGATE_RUN";
+
+/// The prefix that runs a command as root with the password on stdin, as shell text: -k makes
+/// sudo read the password every time, -S from stdin, -p '' without a prompt.
+inline constexpr std::string_view kSudoPrefix = "sudo -k -S -p '' --";
+
+/// kSudoPrefix as argv words.
+std::vector<std::string> SudoArgvPrefix();
+
+/// Script that finds the process groups of processes whose environment carries `run_id` (via
+/// /proc/*/environ; Linux), sends TERM, waits up to `grace_ms` and then KILLs what is left.
+/// Waits up to a second for a command that is still starting. Written for dash (whose `kill`
+/// rejects `--`).
+std::string KillScript(const std::string& run_id, int grace_ms);
+
+/// The argv that runs `request`'s command as root: sudo, then `env` with the run id and the
+/// requested variables (sudo resets the environment), then the command with /dev/null as its
+/// stdin, so a password sudo did not need is never read by the command. Nothing in it goes
+/// through a shell but the constant `exec "$@" </dev/null`. Fails on invalid variable names.
+core::Result<std::vector<std::string>> SudoArgv(const RunRequest& request, const std::string& run_id);
+
+/// Runs `request` as root on this machine through sudo with `password` on its stdin. On a
+/// deadline or cancel the kill script runs through sudo too (with `kill_grace`), because the
+/// runner may not signal root processes; then the runner stops what is left of sudo's group.
+core::Result<core::ProcessOutcome> RunAsRootOnThisMachine(core::ProcessRunner& runner, const RunRequest& request,
+                                                          const std::string& password, const core::CancelToken& cancel,
+                                                          core::OutputListener* listener,
+                                                          std::chrono::milliseconds kill_grace = std::chrono::milliseconds(1000));
+
+/// A fresh random run id (16 hex digits).
+std::string NewRunId();
+
+}  // namespace labgate::capabilities

@@ -369,7 +369,7 @@ struct LocalFileWriter::State {
 core::Result<std::unique_ptr<LocalFileWriter>> LocalFileWriter::Open(const std::string& path, const WriteOptions& options) {
   if (options.as_root) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "sudo is for SSH hosts (with sudo_password_env or sudo_password_file); this machine's files are "
+                     "sudo is for SSH hosts and paired nodes (with sudo_password_env or sudo_password_file); `local` files are "
                      "written as the account labgate runs under");
   }
   auto parent = OpenParent(path, true);

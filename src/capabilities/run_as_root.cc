@@ -1,6 +1,7 @@
 #include "capabilities/run_as_root.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "core/text.h"
@@ -90,6 +91,80 @@ core::Result<core::ProcessOutcome> RunAsRootOnThisMachine(core::ProcessRunner& r
     (void)runner.Run(kill, never, nullptr);
   };
   return runner.Run(spec, cancel, listener ? listener : request.listener);
+}
+
+namespace {
+const char* const kRootPutScript =
+    "set -u\n"
+    "dest=$1; mode=$2; expect=$3; expect_set=$4; create_only=$5; marker=$6; src=$7; want=$8\n"
+    "if [ -z \"$src\" ]; then\n"
+    "  IFS= read -r line || exit 90\n"
+    "  if [ \"$line\" != \"$marker\" ]; then IFS= read -r line || exit 90; [ \"$line\" = \"$marker\" ] || exit 90; fi\n"
+    "fi\n"
+    "if [ -L \"$dest\" ]; then echo \"labgate: $dest is a symlink; labgate writes files, never through links\" >&2; exit 92; fi\n"
+    "prev=\n"
+    "if [ -e \"$dest\" ]; then\n"
+    "  [ -f \"$dest\" ] || { echo \"labgate: $dest is not a regular file\" >&2; exit 93; }\n"
+    "  [ \"$create_only\" = 1 ] && { echo \"labgate: $dest exists; nothing was written\" >&2; exit 94; }\n"
+    "  prev=$( (command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r \"$dest\") || sha256sum \"$dest\") || exit 95\n"
+    "  prev=${prev%% *}\n"
+    "fi\n"
+    "if [ \"$expect_set\" = 1 ] && [ \"$prev\" != \"$expect\" ]; then\n"
+    "  echo \"labgate: $dest now has SHA-256 ${prev:-(no file)}, not the expected ${expect:-(no file)}: someone changed it since it was read; nothing was written\" >&2; exit 96\n"
+    "fi\n"
+    "tmp=$(mktemp \"$(dirname -- \"$dest\")/.labgate-XXXXXXXX\") || exit 97\n"
+    "trap 'rm -f \"$tmp\"' EXIT\n"
+    "if [ -n \"$src\" ]; then cat -- \"$src\" > \"$tmp\" || exit 98; else cat > \"$tmp\" || exit 98; fi\n"
+    "if [ -n \"$want\" ]; then\n"
+    "  got=$( (command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r \"$tmp\") || sha256sum \"$tmp\") || exit 95\n"
+    "  [ \"${got%% *}\" = \"$want\" ] || { echo \"labgate: the staged content changed before it was copied (SHA-256 ${got%% *}); nothing was written\" >&2; exit 101; }\n"
+    "fi\n"
+    "if [ -e \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" && chmod --reference=\"$dest\" \"$tmp\" || exit 99; else chmod 644 \"$tmp\" || exit 99; fi\n"
+    "if [ -n \"$mode\" ]; then chmod \"$mode\" \"$tmp\" || exit 99; fi\n"
+    "sync \"$tmp\" 2>/dev/null || sync\n"
+    "if [ \"$create_only\" = 1 ]; then\n"
+    "  ln \"$tmp\" \"$dest\" 2>/dev/null || { echo \"labgate: $dest appeared while it was being written; nothing was replaced\" >&2; exit 94; }\n"
+    "  rm -f \"$tmp\"\n"
+    "else\n"
+    "  mv -f \"$tmp\" \"$dest\" || exit 100\n"
+    "fi\n"
+    "trap - EXIT\n"
+    "printf '%s\\n' \"$prev\"\n"
+    "stat -c %a \"$dest\"\n";
+}  // namespace
+
+std::vector<std::string> RootPutArgv(const std::string& path, const WriteOptions& options, const std::string& marker,
+                                     const std::string& source, const std::string& content_sha256) {
+  char mode[8] = "";
+  if (options.mode) std::snprintf(mode, sizeof mode, "%04o", *options.mode & 07777);
+  const bool must_be_new = options.create_only || !options.overwrite ||
+                           (options.expected_sha256 && options.expected_sha256->empty());
+  return {"/bin/sh", "-c", kRootPutScript, "sh", path, mode, options.expected_sha256.value_or(""),
+          options.expected_sha256 ? "1" : "0", must_be_new ? "1" : "0", marker, source, content_sha256};
+}
+
+core::Result<WriteOutcome> RootPutResult(const core::ProcessOutcome& outcome, const std::string& path,
+                                         const std::string& target, const std::string& content_sha256,
+                                         std::uint64_t size) {
+  if (outcome.timed_out) return MakeError(ErrorCode::kTimeout, "writing " + path + " as root: the deadline passed");
+  if (outcome.cancelled) return MakeError(ErrorCode::kCancelled, "writing " + path + " as root was cancelled");
+  if (outcome.exit_code != 0) {
+    std::string why = core::Clip(outcome.err.text, 400);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    const bool refused = outcome.exit_code == 92 || outcome.exit_code == 94 || outcome.exit_code == 96;
+    if (why.empty()) why = "sudo or the write failed (exit " + std::to_string(outcome.exit_code.value_or(-1)) + ")";
+    return MakeError(refused ? ErrorCode::kRefused : ErrorCode::kIo, "writing " + path + " as root on " + target + ": " + why);
+  }
+  WriteOutcome written;
+  const std::string& out = outcome.out.text;
+  const std::size_t nl = out.find('\n');
+  const std::string prev = out.substr(0, nl);
+  written.created = prev.empty();
+  if (!prev.empty()) written.previous_sha256 = prev;
+  written.sha256 = content_sha256;
+  written.size = size;
+  written.mode = nl == std::string::npos ? 0 : static_cast<std::uint32_t>(std::strtoul(out.c_str() + nl + 1, nullptr, 8));
+  return written;
 }
 
 }  // namespace labgate::capabilities

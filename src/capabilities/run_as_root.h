@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "capabilities/file_ops.h"
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/process_runner.h"
@@ -44,6 +45,22 @@ core::Result<core::ProcessOutcome> RunAsRootOnThisMachine(core::ProcessRunner& r
                                                           const std::string& password, const core::CancelToken& cancel,
                                                           core::OutputListener* listener,
                                                           std::chrono::milliseconds kill_grace = std::chrono::milliseconds(1000));
+
+/// The argv of the constant script that writes `path` as root (run under sudo): refuses a
+/// symlink or a non-regular file, checks options.expected_sha256 against the current content,
+/// writes a temporary file beside it (owner and mode kept; `options.mode` wins), syncs it and
+/// renames it into place (or links it, for create-only). The content comes from `source` (a file
+/// root reads; then `content_sha256` must match what was copied, so a file swapped after it was
+/// checked is never installed) or, when `source` is empty, from stdin after a line holding
+/// `marker`. It prints the previous content's SHA-256 (empty: none) and the new mode.
+std::vector<std::string> RootPutArgv(const std::string& path, const WriteOptions& options, const std::string& marker,
+                                     const std::string& source, const std::string& content_sha256);
+
+/// What the script's run means: the write's outcome, or an error naming `path` on `target`
+/// (kRefused for what the file's state refused: symlink, exists, changed).
+core::Result<WriteOutcome> RootPutResult(const core::ProcessOutcome& outcome, const std::string& path,
+                                         const std::string& target, const std::string& content_sha256,
+                                         std::uint64_t size);
 
 /// A fresh random run id (16 hex digits).
 std::string NewRunId();

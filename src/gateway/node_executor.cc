@@ -196,7 +196,15 @@ class NodeFiles final : public capabilities::FileAccessor {
   }
   core::Result<capabilities::WriteOutcome> Write(const std::string& path, std::string_view content,
                                                  const capabilities::WriteOptions& options) override {
-    auto opened = Ask("file.write.open", {{"path", path}, {"options", capabilities::EncodeWriteOptions(options)}});
+    nodes::Json open = {{"path", path}, {"options", capabilities::EncodeWriteOptions(options)}};
+    if (options.as_root) {
+      // The node stages the content and copies it into place under sudo with this password.
+      auto password = SudoPasswordOf(target_);
+      if (!password) return password.error();
+      open["asRoot"] = true;
+      open["sudoPassword"] = *password;
+    }
+    auto opened = Ask("file.write.open", std::move(open));
     if (!opened) return opened.error();
     const std::string handle = core::StringOr(*opened, "handle");
     for (std::size_t at = 0; at < content.size(); at += nodes::kFileChunkBytes) {
@@ -209,7 +217,8 @@ class NodeFiles final : public capabilities::FileAccessor {
     }
     // The node checks the digest before the rename, so damaged bytes never replace the file.
     const std::string digest = options.content_sha256.empty() ? core::Sha256Hex(content) : options.content_sha256;
-    auto committed = Ask("file.write.commit", {{"handle", handle}, {"sha256", digest}});
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    auto committed = Ask("file.write.commit", {{"handle", handle}, {"sha256", digest}, {"timeoutMs", std::max<std::int64_t>(1, left.count())}});
     if (!committed) return committed.error();
     auto outcome = capabilities::DecodeWriteOutcome(*committed);
     if (outcome && outcome->sha256 != digest) {

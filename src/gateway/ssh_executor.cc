@@ -1,5 +1,7 @@
 #include "gateway/ssh_executor.h"
 
+#include "capabilities/run_as_root.h"
+
 #include "core/base64.h"
 #include "core/hashing.h"
 #include "core/os_user.h"
@@ -209,48 +211,11 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(con
                               const capabilities::WriteOptions& options) -> core::Result<capabilities::WriteOutcome> {
     auto password = SudoPasswordOf(target);
     if (!password) return password.error();
-    // The script is a constant; the path, mode and digest are its arguments. stdin: (the
-    // password, taken by sudo), a marker line, then the content, so a password sudo did not
-    // need never ends up in the file.
-    static const char* const kScript =
-        "set -u\n"
-        "dest=$1; mode=$2; expect=$3; expect_set=$4; create_only=$5; marker=$6\n"
-        "IFS= read -r line || exit 90\n"
-        "if [ \"$line\" != \"$marker\" ]; then IFS= read -r line || exit 90; [ \"$line\" = \"$marker\" ] || exit 90; fi\n"
-        "if [ -L \"$dest\" ]; then echo \"labgate: $dest is a symlink; labgate writes files, never through links\" >&2; exit 92; fi\n"
-        "prev=\n"
-        "if [ -e \"$dest\" ]; then\n"
-        "  [ -f \"$dest\" ] || { echo \"labgate: $dest is not a regular file\" >&2; exit 93; }\n"
-        "  [ \"$create_only\" = 1 ] && { echo \"labgate: $dest exists; nothing was written\" >&2; exit 94; }\n"
-        "  prev=$( (command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r \"$dest\") || sha256sum \"$dest\") || exit 95\n"
-        "  prev=${prev%% *}\n"
-        "fi\n"
-        "if [ \"$expect_set\" = 1 ] && [ \"$prev\" != \"$expect\" ]; then\n"
-        "  echo \"labgate: $dest now has SHA-256 ${prev:-(no file)}, not the expected ${expect:-(no file)}: someone changed it since it was read; nothing was written\" >&2; exit 96\n"
-        "fi\n"
-        "tmp=$(mktemp \"$(dirname -- \"$dest\")/.labgate-XXXXXXXX\") || exit 97\n"
-        "trap 'rm -f \"$tmp\"' EXIT\n"
-        "cat > \"$tmp\" || exit 98\n"
-        "if [ -e \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" && chmod --reference=\"$dest\" \"$tmp\" || exit 99; else chmod 644 \"$tmp\" || exit 99; fi\n"
-        "if [ -n \"$mode\" ]; then chmod \"$mode\" \"$tmp\" || exit 99; fi\n"
-        "sync \"$tmp\" 2>/dev/null || sync\n"
-        "if [ \"$create_only\" = 1 ]; then\n"
-        "  ln \"$tmp\" \"$dest\" 2>/dev/null || { echo \"labgate: $dest appeared while it was being written; nothing was replaced\" >&2; exit 94; }\n"
-        "  rm -f \"$tmp\"\n"
-        "else\n"
-        "  mv -f \"$tmp\" \"$dest\" || exit 100\n"
-        "fi\n"
-        "trap - EXIT\n"
-        "printf '%s\\n' \"$prev\"\n"
-        "stat -c %a \"$dest\"\n";
+    // stdin: (the password, taken by sudo), a marker line, then the content, so a password sudo
+    // did not need never ends up in the file.
     const std::string marker = "labgate-content-" + core::HexEncode(core::RandomBytes(8));
-    char mode[8] = "";
-    if (options.mode) std::snprintf(mode, sizeof mode, "%04o", *options.mode & 07777);
-    const bool must_be_new = options.create_only || !options.overwrite ||
-                             (options.expected_sha256 && options.expected_sha256->empty());
     ssh::ExecRequest request;
-    request.argv = {"/bin/sh", "-c", kScript, "sh", path, mode, options.expected_sha256.value_or(""),
-                    options.expected_sha256 ? "1" : "0", must_be_new ? "1" : "0", marker};
+    request.argv = capabilities::RootPutArgv(path, options, marker, "", "");
     auto input = std::make_shared<std::string>();
     input->reserve(marker.size() + 1 + content->size());
     *input += marker + "\n";
@@ -262,25 +227,9 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(con
                                                                  deadline - std::chrono::steady_clock::now()));
     auto outcome = pool_.Exec(host, request, cancel);
     if (!outcome) return outcome.error();
-    if (outcome->timed_out) return core::MakeError(core::ErrorCode::kTimeout, "writing " + path + " as root: the deadline passed");
-    if (outcome->exit_code != 0) {
-      std::string why = core::Clip(outcome->err.text, 400);
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      const bool refused = outcome->exit_code == 92 || outcome->exit_code == 94 || outcome->exit_code == 96;
-      if (why.empty()) why = "sudo or the write failed (exit " + std::to_string(outcome->exit_code.value_or(-1)) + ")";
-      return core::MakeError(refused ? core::ErrorCode::kRefused : core::ErrorCode::kIo,
-                             "writing " + path + " as root on " + target.id + ": " + why);
-    }
-    capabilities::WriteOutcome written;
-    const std::string& out = outcome->out.text;
-    const std::size_t nl = out.find('\n');
-    const std::string prev = out.substr(0, nl);
-    written.created = prev.empty();
-    if (!prev.empty()) written.previous_sha256 = prev;
-    written.sha256 = options.content_sha256.empty() ? core::Sha256Hex(*content) : options.content_sha256;
-    written.size = content->size();
-    written.mode = nl == std::string::npos ? 0 : static_cast<std::uint32_t>(std::strtoul(out.c_str() + nl + 1, nullptr, 8));
-    return written;
+    return capabilities::RootPutResult(*outcome, path, target.id,
+                                       options.content_sha256.empty() ? core::Sha256Hex(*content) : options.content_sha256,
+                                       content->size());
   };
   return sftp_.Take(*spec, deadline, cancel, std::move(commands));
 }

@@ -8,10 +8,12 @@
 #include <climits>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <spdlog/spdlog.h>
@@ -171,12 +173,12 @@ class LinkService {
   // gateway decided the path; the node still refuses its own state directory (its key lives
   // there), whatever the gateway says.
   void StartFile(const Json& id, const std::string& method, const Json& params) {
-    Spawn(id, [this, method, params](std::int64_t, const core::CancelToken&) -> core::Result<Json> {
-      return FileMethod(method, params);
+    Spawn(id, [this, method, params](std::int64_t, const core::CancelToken& token) -> core::Result<Json> {
+      return FileMethod(method, params, token);
     });
   }
 
-  core::Result<Json> FileMethod(const std::string& method, const Json& params) {
+  core::Result<Json> FileMethod(const std::string& method, const Json& params, const core::CancelToken& token) {
     auto files = capabilities::LocalFiles();
     if (method == "file.home") {
       auto home = files->Home();
@@ -186,18 +188,28 @@ class LinkService {
     if (method == "file.write.chunk" || method == "file.write.commit" || method == "file.write.abort") {
       const std::string handle = core::StringOr(params, "handle");
       std::unique_ptr<capabilities::LocalFileWriter> writer;
+      std::optional<RootPut> root;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = writers_.find(handle);
         if (it == writers_.end()) return MakeError(ErrorCode::kNotFound, "no open write " + core::Clip(handle, 40));
         writer = std::move(it->second);
         writers_.erase(it);
+        if (auto r = root_puts_.find(handle); r != root_puts_.end() && method != "file.write.chunk") {
+          root = std::move(r->second);
+          root_puts_.erase(r);
+        }
       }
       if (method == "file.write.abort") return Json::object();  // the writer removes its temporary file
       if (method == "file.write.commit") {
-        auto outcome = writer->Commit(core::StringOr(params, "sha256"));
-        if (!outcome) return outcome.error();
-        return capabilities::EncodeWriteOutcome(*outcome);
+        const std::string digest = core::StringOr(params, "sha256");
+        auto outcome = writer->Commit(digest);
+        if (!outcome || !root) {
+          if (!outcome) return outcome.error();
+          return capabilities::EncodeWriteOutcome(*outcome);
+        }
+        const auto timeout = std::chrono::milliseconds(params.value("timeoutMs", std::int64_t{600000}));
+        return CommitAsRoot(*root, outcome->sha256, outcome->size, timeout, token);
       }
       auto data = core::Base64Decode(core::StringOr(params, "data"));
       if (!data) return data.error();
@@ -248,17 +260,57 @@ class LinkService {
                                                         " writes open; finish or abort one first");
         }
       }
-      auto writer = capabilities::LocalFileWriter::Open(path, *options);
-      if (!writer) return writer.error();
       const std::string handle = core::HexEncode(core::RandomBytes(16));
+      std::optional<RootPut> root;
+      std::string write_to = path;
+      capabilities::WriteOptions write_options = *options;
+      if (params.value("asRoot", false)) {
+        // The content is staged in this node's own state directory (only this account can
+        // write there), then copied into place as root by the constant script under sudo.
+        root = RootPut{path, *options, core::StringOr(params, "sudoPassword"), state_dir_ + "/staging/" + handle};
+        if (root->password.empty()) return MakeError(ErrorCode::kInvalidArgument, "a write as root needs the account's sudo password and none came");
+        if (::mkdir((state_dir_ + "/staging").c_str(), 0700) != 0 && errno != EEXIST) {
+          return MakeError(ErrorCode::kIo, "cannot make " + state_dir_ + "/staging: " + std::strerror(errno));
+        }
+        write_to = root->staged;
+        write_options = capabilities::WriteOptions{};
+        write_options.create_only = true;
+        write_options.mode = 0600;
+      }
+      auto writer = capabilities::LocalFileWriter::Open(write_to, write_options);
+      if (!writer) return writer.error();
       std::lock_guard<std::mutex> lock(mutex_);
       writers_[handle] = std::move(*writer);
+      if (root) root_puts_[handle] = std::move(*root);
       return Json{{"handle", handle}};
     }
     return MakeError(ErrorCode::kNotFound, "this node does not serve " + method);
   }
 
   // A path inside this node's state directory (its key, node.json): never through file.
+  // A write as root whose content is staged at `staged` until it is committed.
+  struct RootPut {
+    std::string dest;
+    capabilities::WriteOptions options;
+    std::string password;
+    std::string staged;
+  };
+
+  // Copies the staged (and digest-checked) content into place as root; the script checks the
+  // digest again on the copy it made, so a staged file swapped meanwhile is never installed.
+  core::Result<Json> CommitAsRoot(const RootPut& root, const std::string& sha256, std::uint64_t size,
+                                  std::chrono::milliseconds timeout, const core::CancelToken& token) {
+    capabilities::RunRequest request;
+    request.command.argv = capabilities::RootPutArgv(root.dest, root.options, "", root.staged, sha256);
+    request.timeout = std::clamp(timeout, std::chrono::milliseconds(1), std::chrono::milliseconds(24LL * 3600 * 1000));
+    auto outcome = capabilities::RunAsRootOnThisMachine(runner_, request, root.password, token, nullptr);
+    ::unlink(root.staged.c_str());
+    if (!outcome) return outcome.error();
+    auto written = capabilities::RootPutResult(*outcome, root.dest, config_.node_id, sha256, size);
+    if (!written) return written.error();
+    return capabilities::EncodeWriteOutcome(*written);
+  }
+
   core::Status OwnStateDir(const std::string& path) const {
     char buf[PATH_MAX];
     const std::string own = ::realpath(state_dir_.c_str(), buf) ? std::string(buf) : state_dir_;
@@ -325,6 +377,7 @@ class LinkService {
   std::condition_variable idle_;
   std::map<std::int64_t, std::shared_ptr<core::CancelToken>> running_;
   std::map<std::string, std::unique_ptr<capabilities::LocalFileWriter>> writers_;  // open file.write.* by handle
+  std::map<std::string, RootPut> root_puts_;  // the writes among them that go into place as root
 };
 
 }  // namespace

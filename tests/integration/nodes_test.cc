@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 
 #include <libssh/libssh.h>
 
+#include "capabilities/run_as_root.h"
 #include "core/clock.h"
 #include "core/hashing.h"
 #include "core/process_runner.h"
@@ -23,6 +25,7 @@
 #include "nodes/agent_protocol.h"
 #include "nodes/pairing_code.h"
 #include "subprocess.h"
+#include "sudo_account.h"
 
 namespace labgate::testing {
 namespace {
@@ -811,6 +814,210 @@ TEST_F(NodeFiles, ANodePairedWithoutFileIsRefusedIt) {
   PairAndStart("alpha");
   Json a = FileJson({"stat", "alpha", "/etc/hostname"}, &status);
   EXPECT_EQ(a["rule"], "targets.alpha.capabilities") << a.dump();
+}
+
+// sudo on a node: the agent runs as an ordinary account whose sudo needs its password; the
+// gateway holds the reference (sudo_password_file in the node's entry) and sends the password
+// inside the agent channel, and the node hands it to sudo on stdin.
+class NodeSudo : public Nodes {
+ protected:
+  void SetUp() override {
+    if (!SudoAccount::Usable()) {
+      GTEST_SKIP() << "needs root (to make an account whose sudo asks for its password) and sudo; CI has both";
+    }
+    account_ = std::make_unique<SudoAccount>();
+    ASSERT_TRUE(account_->ok()) << account_->error();
+    password_file_ = dir_.Write("sudo-password", account_->password() + "\n");
+    Nodes::SetUp();
+  }
+  void TearDown() override {
+    Nodes::TearDown();
+    for (auto& [id, agent] : agents_) agent->Wait(milliseconds(5000));
+    account_.reset();
+  }
+  std::string ExtraEntries() const override {
+    return "\n[[nodes]]\nid = \"sigma\"\ncapabilities = [\"run\", \"file\"]\nmode = \"full\"\nsudo_password_file = \"" +
+           dir_.path() + "/sudo-password\"\n";
+  }
+  // Pairs `sigma` and starts its agent as the account, from a copy of the binary the account can
+  // reach wherever the build tree lives.
+  void PairAndStartAsTheAccount() {
+    ::chmod(dir_.path().c_str(), 0711);
+    const std::string bin = dir_.path() + "/bin";
+    std::filesystem::create_directories(bin);
+    ::chmod(bin.c_str(), 0755);
+    std::filesystem::copy_file(LABGATE_BINARY, bin + "/labgate");
+    const std::string state = StateDir("sigma");
+    std::filesystem::create_directories(state);
+    auto own = RunToCompletion({"/bin/chown", std::string(SudoAccount::kUser) + ":", state});
+    ASSERT_EQ(own.status, 0) << own.err;
+    ::chmod(state.c_str(), 0700);
+    const std::vector<std::string> as_account = {"/usr/bin/setpriv", "--reuid", SudoAccount::kUser, "--regid",
+                                                 SudoAccount::kUser, "--init-groups", "--"};
+    std::vector<std::string> pair = as_account;
+    pair.insert(pair.end(), {bin + "/labgate", "node", "pair", NewCode("sigma"), "--state-dir", state});
+    auto paired = RunToCompletion(pair, "/");
+    ASSERT_EQ(paired.status, 0) << paired.out << paired.err;
+    std::vector<std::string> run = as_account;
+    run.insert(run.end(), {bin + "/labgate", "node", "run", "--state-dir", state});
+    agents_["sigma"] = std::make_unique<Subprocess>(run);
+    ASSERT_TRUE(WaitOnline("sigma")) << agents_["sigma"]->Stderr();
+  }
+  std::unique_ptr<SudoAccount> account_;
+  std::string password_file_;
+};
+
+TEST_F(NodeSudo, RunsAsRootWithoutThePasswordInAnyProcessTheAuditLogOrTheResult) {
+  PairAndStartAsTheAccount();
+  const std::string password = account_->password();
+  auto plain = Labgate({"run", "sigma", "--", "id", "-un"});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(plain.out, std::string(SudoAccount::kUser) + "\n");
+
+  std::atomic<bool> done{false};
+  std::atomic<int> samples{0}, leaks{0};
+  std::thread sampler([&] {
+    while (!done) {
+      if (ProcessTable().find(password) != std::string::npos) ++leaks;
+      ++samples;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  auto c = Labgate({"run", "sigma", "--sudo", "--json", "--", "sh", "-c", "id -u; sleep 1.5; cat; echo end"});
+  done = true;
+  sampler.join();
+  ASSERT_EQ(c.status, 0) << c.out << c.err;
+  auto report = Json::parse(c.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << c.out;
+  // Root, and the command's stdin is empty: the password line went to sudo only.
+  EXPECT_EQ(report["results"][0]["stdout"], "0\nend\n") << c.out;
+  EXPECT_EQ(report["results"][0]["via"], "node") << c.out;
+  EXPECT_GT(samples.load(), 10);
+  EXPECT_EQ(leaks.load(), 0) << "the password showed in a process's argv or environment";
+  EXPECT_EQ(c.out.find(password), std::string::npos);
+  EXPECT_EQ(c.err.find(password), std::string::npos);
+  std::ifstream audit_file(dir_.path() + "/state/audit.jsonl");
+  const std::string audit((std::istreambuf_iterator<char>(audit_file)), {});
+  EXPECT_EQ(audit.find(password), std::string::npos);
+  EXPECT_NE(audit.find("\"sudo\":true"), std::string::npos);
+  // What a command run as root can look at holds nothing of it either.
+  auto probe = Labgate({"run", "sigma", "--sudo", "--shell", "env; cat /proc/$$/cmdline /proc/$PPID/cmdline; cat"});
+  EXPECT_EQ(probe.status, 0) << probe.err;
+  EXPECT_EQ(probe.out.find(password), std::string::npos);
+  // Hostile words arrive as they were given, as root.
+  const std::vector<std::string> hostile = {"$(id)", "; rm -rf /nonexistent", "-u", "nobody", "'", "\"", "*", "a\nb"};
+  std::vector<std::string> args = {"run", "sigma", "--sudo", "--json", "--", "printf", "[%s]"};
+  args.insert(args.end(), hostile.begin(), hostile.end());
+  auto words = Labgate(args);
+  ASSERT_EQ(words.status, 0) << words.out << words.err;
+  std::string expected;
+  for (const auto& w : hostile) expected += "[" + w + "]";
+  EXPECT_EQ(Json::parse(words.out)["results"][0]["stdout"], expected);
+  // Neither the gateway nor the node logged it.
+  EXPECT_EQ(gateway_->Stderr().find(password), std::string::npos);
+  EXPECT_EQ(agents_["sigma"]->Stderr().find(password), std::string::npos);
+}
+
+TEST_F(NodeSudo, TheDeadlineStopsTheRootCommandAndAWrongPasswordFailsClearly) {
+  PairAndStartAsTheAccount();
+  // A root command that ignores TERM: sudo relays TERM but cannot relay KILL, and the agent may
+  // not signal a root process itself. The kill script it runs through sudo ends it.
+  const std::string marker = UniqueSleep(40);
+  auto c = Labgate({"run", "sigma", "--sudo", "--timeout", "1500ms", "--", "sh", "-c",
+                    "trap '' TERM; while :; do sleep 0.2; done", marker});
+  EXPECT_EQ(c.status, 124) << c.out << c.err;
+  const bool gone = WaitUntilGone(marker, milliseconds(8000));
+  EXPECT_TRUE(gone) << marker << " outlived its deadline";
+  if (!gone) {
+    for (pid_t pid : PidsWithMarker(marker)) ::kill(pid, SIGKILL);  // ours: started by this test
+  }
+
+  dir_.Write("sudo-password", "not-" + account_->password() + "\n");
+  auto wrong = Labgate({"run", "sigma", "--sudo", "--", "id", "-u"});
+  EXPECT_NE(wrong.status, 0);
+  EXPECT_NE((wrong.out + wrong.err).find("sudo"), std::string::npos) << wrong.out << wrong.err;
+  EXPECT_EQ(wrong.out.find("0\n"), std::string::npos) << wrong.out;
+  EXPECT_EQ((wrong.out + wrong.err).find(account_->password()), std::string::npos);
+}
+
+TEST_F(NodeSudo, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
+  PairAndStartAsTheAccount();
+  const std::string password = account_->password();
+  // A root-owned directory the account can read but not write, holding a root-owned 0640 file.
+  const std::string root_dir = dir_.path() + "/etc-like";
+  std::filesystem::create_directories(root_dir);
+  ::chmod(root_dir.c_str(), 0755);
+  const std::string conf = root_dir + "/app.conf";
+  std::ofstream(conf) << "old=1\n";
+  ::chmod(conf.c_str(), 0640);
+  std::string content(3 * 1024 * 1024 + 17, 'z');
+  content += "\nnew=2\n";
+  const std::string local = dir_.Write("new.conf", content);
+
+  auto plain = Labgate({"file", "put", "sigma", root_dir + "/other.conf", "--from", local});
+  EXPECT_NE(plain.status, 0);
+  EXPECT_NE(plain.err.find("ermission denied"), std::string::npos) << plain.err;
+
+  std::atomic<bool> done{false};
+  std::atomic<int> samples{0}, leaks{0};
+  std::thread sampler([&] {
+    while (!done) {
+      if (ProcessTable().find(password) != std::string::npos) ++leaks;
+      ++samples;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  auto c = Labgate({"file", "put", "sigma", conf, "--from", local, "--sudo", "--json"});
+  done = true;
+  sampler.join();
+  ASSERT_EQ(c.status, 0) << c.out << c.err;
+  auto r = Json::parse(c.out, nullptr, false);
+  ASSERT_FALSE(r.is_discarded()) << c.out;
+  EXPECT_EQ(r["mode"], 0640) << c.out;
+  EXPECT_EQ(r["previousSha256"], core::Sha256Hex("old=1\n")) << c.out;
+  std::ifstream in(conf, std::ios::binary);
+  EXPECT_TRUE(std::string(std::istreambuf_iterator<char>(in), {}) == content) << "the file does not hold what was put";
+  struct stat st {};
+  ASSERT_EQ(::stat(conf.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_GT(samples.load(), 0);
+  EXPECT_EQ(leaks.load(), 0);
+  EXPECT_EQ(c.out.find(password), std::string::npos);
+  std::ifstream audit_file(dir_.path() + "/state/audit.jsonl");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(audit_file), {}).find(password), std::string::npos);
+  // Nothing left behind: no temporary file beside it, no staged copy on the node.
+  for (const auto& e : std::filesystem::directory_iterator(root_dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(StateDir("sigma") + "/staging"));
+  // A stale digest as root: refused, nothing written.
+  auto stale = Labgate({"file", "put", "sigma", conf, "--from", dir_.Write("other", "x\n"), "--sudo", "--expect",
+                        std::string(64, 'a')});
+  EXPECT_NE(stale.status, 0);
+  EXPECT_NE(stale.err.find("someone changed it"), std::string::npos) << stale.err;
+  EXPECT_TRUE(std::filesystem::is_empty(StateDir("sigma") + "/staging"));
+}
+
+TEST_F(NodeSudo, AStagedFileSwappedBeforeTheRootCopyIsNeverInstalled) {
+  // What a command running as the node's account could try: replace the staged content after
+  // the node checked it and before root copies it. The script checks the digest of its own copy.
+  const std::string dest = dir_.path() + "/target.conf";
+  std::ofstream(dest) << "keep\n";
+  const std::string staged = dir_.Write("staged", "swapped by the assistant\n");
+  capabilities::WriteOptions options;
+  std::vector<std::string> argv = capabilities::RootPutArgv(dest, options, "", staged, core::Sha256Hex("approved\n"));
+  auto c = RunToCompletion(argv);
+  EXPECT_EQ(c.status, 101) << c.err;
+  EXPECT_NE(c.err.find("changed before it was copied"), std::string::npos) << c.err;
+  std::ifstream in(dest);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "keep\n");
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
+  }
+  // The same script with the right digest installs it.
+  auto ok = RunToCompletion(capabilities::RootPutArgv(dest, options, "", staged, core::Sha256Hex("swapped by the assistant\n")));
+  EXPECT_EQ(ok.status, 0) << ok.err;
 }
 
 }  // namespace

@@ -2,89 +2,39 @@
 // given to `sudo -S` on stdin and never shows in any process's argv or environment on the host,
 // in the audit log or in the result; daily-use targets refuse it; the deadline still stops it.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 
 #include "sshd_fixture.h"
 #include "subprocess.h"
+#include "sudo_account.h"
 
 namespace labgate::testing {
 namespace {
 
 using Json = nlohmann::json;
-constexpr char kUser[] = "labgate-sudo";
-constexpr char kSudoers[] = "/etc/sudoers.d/labgate-sudo-test";
+constexpr const char* kUser = SudoAccount::kUser;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A /proc file, or what could be read of it before its process went away (an ifstream would
-// throw from underflow when the process exits mid-read).
-std::string ReadProcFile(const std::string& path) {
-  std::string out;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-// Every process's argv and environment on this machine (the host), NULs as spaces.
-std::string ProcessTable() {
-  std::string all;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    for (const char* part : {"/cmdline", "/environ"}) {
-      std::string text = ReadProcFile(it->path().string() + part);
-      for (auto& c : text) {
-        if (c == '\0') c = ' ';
-      }
-      all += text + "\n";
-    }
-  }
-  return all;
-}
-
 class SudoOnHosts : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!HaveSshd()) GTEST_SKIP() << "/usr/sbin/sshd is not installed (apt-get install openssh-server)";
-    if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/sudo")) {
+    if (!SudoAccount::Usable()) {
       GTEST_SKIP() << "needs root (to make an account whose sudo asks for its password) and sudo; CI has both";
     }
-    // ctest may run these tests at once in several processes: each sets its own password and
-    // removes the sudoers entry at the end, so they take turns.
-    lock_fd_ = ::open("/run/lock/labgate-sudo-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd_ < 0) lock_fd_ = ::open("/tmp/labgate-sudo-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    ASSERT_GE(lock_fd_, 0);
-    ASSERT_EQ(::flock(lock_fd_, LOCK_EX), 0);
-    std::mt19937_64 rng(std::random_device{}());
-    password_ = "pw-" + std::to_string(rng()) + "-x";
-    // An account whose sudo needs its password, and whose password is set for this run.
-    RunToCompletion({"/usr/sbin/useradd", "-m", "-s", "/bin/sh", kUser});
-    auto set = RunToCompletion({"/bin/sh", "-c", "printf '%s:%s\\n' \"$1\" \"$2\" | /usr/sbin/chpasswd", "sh", kUser, password_});
-    ASSERT_EQ(set.status, 0) << set.err;
-    std::ofstream(kSudoers) << kUser << " ALL=(ALL) ALL\n";
-    std::filesystem::permissions(kSudoers, std::filesystem::perms(0440));
-    auto check = RunToCompletion({"/usr/sbin/visudo", "-c", "-f", kSudoers});
-    ASSERT_EQ(check.status, 0) << check.out << check.err;
+    account_ = std::make_unique<SudoAccount>();
+    ASSERT_TRUE(account_->ok()) << account_->error();
+    password_ = account_->password();
     password_file_ = dir_.Write("sudo-password", password_ + "\n");
     wrong_file_ = dir_.Write("wrong-password", "not-" + password_ + "\n");
     Sshd::Options o;
@@ -94,12 +44,8 @@ class SudoOnHosts : public ::testing::Test {
     std::ofstream(dir_.path() + "/state/known_hosts") << sshd_->KnownHostsLine() << "\n";
   }
   void TearDown() override {
-    if (lock_fd_ < 0) return;
     sshd_.reset();
-    std::filesystem::remove(kSudoers);
-    // The account keeps no usable password between runs.
-    RunToCompletion({"/usr/sbin/usermod", "-p", "*", kUser});
-    ::close(lock_fd_);  // releases the lock
+    account_.reset();
   }
 
   std::string Config(const std::string& password_file, const std::string& extra = "mode = \"full\"\n") {
@@ -119,7 +65,7 @@ class SudoOnHosts : public ::testing::Test {
   std::string password_file_;
   std::string wrong_file_;
   std::unique_ptr<Sshd> sshd_;
-  int lock_fd_ = -1;
+  std::unique_ptr<SudoAccount> account_;
 };
 
 TEST_F(SudoOnHosts, RunsAsRootAndThePasswordIsNeverInThePsTableTheAuditLogOrTheResult) {

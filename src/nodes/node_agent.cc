@@ -8,6 +8,7 @@
 #include <climits>
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -553,6 +554,12 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
   auto address = ParseGatewayAddress(config->gateway, config->fingerprint);
   if (!address) return address.error();
   const DeviceInfo device = ThisDevice(version_);
+  // Content staged for a root write that a crash interrupted: never installed, only in the way.
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(state_dir_ + "/staging", ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code ignored;
+    std::filesystem::remove(it->path(), ignored);
+  }
   std::mt19937_64 rng(std::random_device{}());
   milliseconds backoff(250);
   const milliseconds kMaxBackoff(30000);

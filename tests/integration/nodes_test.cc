@@ -848,8 +848,10 @@ class NodeSudo : public Nodes {
     ::chmod(bin.c_str(), 0755);
     std::filesystem::copy_file(LABGATE_BINARY, bin + "/labgate");
     const std::string state = StateDir("sigma");
-    std::filesystem::create_directories(state);
-    auto own = RunToCompletion({"/bin/chown", std::string(SudoAccount::kUser) + ":", state});
+    // Left by a root write a crash interrupted: the agent clears it when it starts.
+    std::filesystem::create_directories(state + "/staging");
+    std::ofstream(state + "/staging/stale") << "half a file\n";
+    auto own = RunToCompletion({"/bin/chown", "-R", std::string(SudoAccount::kUser) + ":", state});
     ASSERT_EQ(own.status, 0) << own.err;
     ::chmod(state.c_str(), 0700);
     const std::vector<std::string> as_account = {"/usr/bin/setpriv", "--reuid", SudoAccount::kUser, "--regid",

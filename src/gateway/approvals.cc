@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "core/base64.h"
@@ -90,6 +92,26 @@ ApprovalStore::ApprovalStore(std::string state_dir, const core::Clock& clock, st
 }
 
 core::Result<ApprovalStore::State> ApprovalStore::Load() {
+  // The file is only ever replaced whole (WriteFileAtomic), so a new version is a new inode: the
+  // parsed copy is good for as long as the file's identity and times are unchanged. The stat
+  // comes before the read, so a copy is never kept under a newer stamp than its content.
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    if (errno != ENOENT) return MakeError(ErrorCode::kIo, "cannot read " + path_ + ": " + std::strerror(errno));
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    cached_.reset();
+    return State{};
+  }
+  const Stamp stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
+                    st.st_ctim.tv_nsec};
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cached_ && cached_->first == stamp) {
+      State state = cached_->second;
+      Expire(state);
+      return state;
+    }
+  }
   State state;
   auto text = core::ReadFile(path_);
   if (!text) {
@@ -102,6 +124,10 @@ core::Result<ApprovalStore::State> ApprovalStore::Load() {
   }
   for (const auto& r : root.value("requests", Json::array())) state.requests.push_back(RequestFromJson(r));
   for (const auto& g : root.value("grants", Json::array())) state.grants.push_back(GrantFromJson(g));
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    cached_.emplace(stamp, state);
+  }
   Expire(state);
   return state;
 }
@@ -242,8 +268,7 @@ core::Result<GrantRecord> ApprovalStore::AddGrant(const std::string& target, con
 }
 
 core::Result<std::vector<GrantRecord>> ApprovalStore::ActiveGrants() {
-  auto lock = core::FileLock::Acquire(lock_path_);
-  if (!lock) return lock.error();
+  // A read only: the file is replaced whole, so no lock is needed to see one consistent version.
   auto state = Load();
   if (!state) return state.error();
   const std::int64_t now = core::EpochMs(clock_.Now());

@@ -1,9 +1,15 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -95,6 +101,11 @@ class ApprovalStore {
   std::string lock_path_;
   const core::Clock& clock_;
   std::chrono::seconds ttl_;
+  // The last version read, by the file's identity and times (device, inode, size, mtime, ctime):
+  // every call checks the grants, and reading and parsing the file each time is most of that.
+  using Stamp = std::tuple<dev_t, ino_t, off_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+  std::mutex cache_mutex_;
+  std::optional<std::pair<Stamp, State>> cached_;
 };
 
 }  // namespace labgate::gateway

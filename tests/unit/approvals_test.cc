@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "fakes/fakes.h"
 
@@ -116,6 +117,36 @@ TEST_F(ApprovalStoreTest, File_IsPrivateAndSharedBetweenStores) {
   EXPECT_TRUE(store_->TakeApproved(b)->has_value());
   auto perms = std::filesystem::status(dir_ / "approvals.json").permissions();
   EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all), std::filesystem::perms::none);
+}
+
+TEST_F(ApprovalStoreTest, AParsedCopyNeverHidesAChangeAnotherProcessMade) {
+  // The store keeps the last version it parsed. Another store (the CLI, another gateway
+  // process) changing the file must show at once, however fast and however similar the
+  // versions: same size, same second.
+  ApprovalStore other(dir_.string(), clock_, std::chrono::seconds(900));
+  for (int i = 0; i < 50; ++i) {
+    auto g = other.AddGrant("prox4", "systemctl restart app" + std::to_string(i % 10), std::chrono::hours(1), "alice");
+    ASSERT_TRUE(g.ok());
+    auto seen = store_->PolicyGrants();
+    ASSERT_EQ(seen.size(), 1u) << "round " << i;
+    EXPECT_EQ(seen[0].id, g->id);
+    ASSERT_TRUE(other.RevokeGrant(g->id, "alice").ok());
+    EXPECT_TRUE(store_->PolicyGrants().empty()) << "a revoked grant was still in force, round " << i;
+  }
+  // The file removed: nothing is in force.
+  auto g = other.AddGrant("prox4", "uptime", std::chrono::hours(1), "alice");
+  ASSERT_EQ(store_->PolicyGrants().size(), 1u);
+  std::filesystem::remove(dir_ / "approvals.json");
+  EXPECT_TRUE(store_->PolicyGrants().empty());
+  // Time still counts on a cached copy.
+  ASSERT_TRUE(other.AddGrant("prox4", "uptime", std::chrono::minutes(5), "alice").ok());
+  ASSERT_EQ(store_->PolicyGrants().size(), 1u);
+  clock_.Advance(std::chrono::minutes(6));
+  EXPECT_TRUE(store_->PolicyGrants().empty());
+  // A file made unreadable fails closed: no grants.
+  std::filesystem::remove(dir_ / "approvals.json");
+  std::ofstream(dir_ / "approvals.json") << "{not json";
+  EXPECT_TRUE(store_->PolicyGrants().empty());
 }
 
 }  // namespace

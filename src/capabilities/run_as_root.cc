@@ -2,8 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 
+#include "core/base64.h"
+#include "core/hashing.h"
 #include "core/text.h"
 
 namespace labgate::capabilities {
@@ -13,12 +14,7 @@ using core::MakeError;
 
 std::vector<std::string> SudoArgvPrefix() { return {"sudo", "-k", "-S", "-p", "", "--"}; }
 
-std::string NewRunId() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
+std::string NewRunId() { return core::HexEncode(core::RandomBytes(8)); }  // OpenSSL's DRBG: no device opened per call
 
 std::string KillScript(const std::string& run_id, int grace_ms) {
   const int rounds = grace_ms / 50 > 0 ? grace_ms / 50 : 1;

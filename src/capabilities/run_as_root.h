@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,11 @@ inline constexpr std::string_view kSudoPrefix = "sudo -k -S -p '' --";
 /// kSudoPrefix as argv words.
 std::vector<std::string> SudoArgvPrefix();
 
+/// The sudo to run on this machine: the first of /usr/bin/sudo, /bin/sudo, /usr/local/bin/sudo
+/// and /run/wrappers/bin/sudo that is a root-owned setuid regular file. Never looked up in PATH,
+/// so nothing the account can write stands in for it and receives the password.
+core::Result<std::string> TrustedSudo();
+
 /// Script that finds the process groups of processes whose environment carries `run_id` (via
 /// /proc/*/environ; Linux), sends TERM, waits up to `grace_ms` and then KILLs what is left.
 /// Waits up to a second for a command that is still starting. Written for dash (whose `kill`
@@ -33,31 +39,45 @@ std::vector<std::string> SudoArgvPrefix();
 std::string KillScript(const std::string& run_id, int grace_ms);
 
 /// The argv that runs `request`'s command as root: sudo, then `env` with the run id and the
-/// requested variables (sudo resets the environment), then the command with /dev/null as its
-/// stdin, so a password sudo did not need is never read by the command. Nothing in it goes
-/// through a shell but the constant `exec "$@" </dev/null`. Fails on invalid variable names.
-core::Result<std::vector<std::string>> SudoArgv(const RunRequest& request, const std::string& run_id);
+/// requested variables (sudo resets the environment), then the command, with /dev/null as its
+/// stdin unless `keeps_stdin`, so a password sudo did not need is never read by the command.
+/// Nothing in it goes through a shell but the constant `exec "$@" </dev/null`. Fails on invalid
+/// variable names.
+core::Result<std::vector<std::string>> SudoArgv(const RunRequest& request, const std::string& run_id,
+                                                bool keeps_stdin = false);
 
-/// Runs `request` as root on this machine through sudo with `password` on its stdin. On a
-/// deadline or cancel the kill script runs through sudo too (with `kill_grace`), because the
-/// runner may not signal root processes; then the runner stops what is left of sudo's group.
+/// How to run as root on this machine.
+struct AsRoot {
+  std::string password;
+  std::string sudo = "sudo";  // the program; TrustedSudo() on a real machine
+  std::chrono::milliseconds kill_grace{1000};
+  /// When set, the command keeps its stdin and reads what this writes into `fd` after the
+  /// password line (on a thread of its own; it must return when a write fails).
+  std::function<void(int fd)> feed;
+};
+
+/// Runs `request` as root on this machine through sudo with the password on its stdin. On a
+/// deadline or cancel the kill script runs through sudo too, because the runner may not signal
+/// root processes; then the runner stops what is left of sudo's group. A kill script that could
+/// not run leaves the outcome marked stop_unconfirmed.
 core::Result<core::ProcessOutcome> RunAsRootOnThisMachine(core::ProcessRunner& runner, const RunRequest& request,
-                                                          const std::string& password, const core::CancelToken& cancel,
-                                                          core::OutputListener* listener,
-                                                          std::chrono::milliseconds kill_grace = std::chrono::milliseconds(1000));
+                                                          const AsRoot& root, const core::CancelToken& cancel,
+                                                          core::OutputListener* listener);
 
-/// The argv of the constant script that writes `path` as root (run under sudo): refuses a
-/// symlink or a non-regular file, checks options.expected_sha256 against the current content,
-/// writes a temporary file beside it (owner and mode kept; `options.mode` wins), syncs it and
-/// renames it into place (or links it, for create-only). The content comes from `source` (a file
-/// root reads; then `content_sha256` must match what was copied, so a file swapped after it was
-/// checked is never installed) or, when `source` is empty, from stdin after a line holding
-/// `marker`. It prints the previous content's SHA-256 (empty: none) and the new mode.
+/// The argv of the constant script that writes `path` as root (run under sudo), reading the
+/// content from stdin after a line holding `marker` (so a password sudo did not need never ends
+/// up in the file). It refuses a symlink or a non-regular file, and a directory that another
+/// account could write (not root's, or group/world-writable without the sticky bit: the
+/// temporary file could be swapped for a link before its chown and chmod); checks
+/// options.expected_sha256 against the current content; writes a temporary file beside it
+/// (owner and mode kept; `options.mode` wins); with `content_sha256`, checks its own copy against
+/// it; syncs it and renames it into place (or links it, for create-only). It prints the previous
+/// content's SHA-256 (empty: none) and the new mode.
 std::vector<std::string> RootPutArgv(const std::string& path, const WriteOptions& options, const std::string& marker,
-                                     const std::string& source, const std::string& content_sha256);
+                                     const std::string& content_sha256);
 
 /// What the script's run means: the write's outcome, or an error naming `path` on `target`
-/// (kRefused for what the file's state refused: symlink, exists, changed).
+/// (kRefused for what the file's state refused: symlink, exists, changed, open directory).
 core::Result<WriteOutcome> RootPutResult(const core::ProcessOutcome& outcome, const std::string& path,
                                          const std::string& target, const std::string& content_sha256,
                                          std::uint64_t size);

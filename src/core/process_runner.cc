@@ -240,10 +240,15 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
   Pipe err_pipe;
   Pipe in_pipe;
   Fd stdin_source;
-  if (spec.stdin_data.empty()) {
+  if (spec.stdin_fd >= 0) {
+    stdin_source = Fd(::fcntl(spec.stdin_fd, F_DUPFD_CLOEXEC, 3));
+  } else if (spec.stdin_data.empty()) {
     stdin_source = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   } else if (in_pipe.Open()) {
     // The whole input fits the pipe's buffer: written now, closed, and read by the child later.
+    // Never blocking: a pipe can be smaller than usual (pipe-user-pages-soft), and then this
+    // fails instead of waiting for a reader that does not exist yet.
+    (void)::fcntl(in_pipe.write_end.get(), F_SETFL, O_NONBLOCK);
     std::size_t at = 0;
     while (at < spec.stdin_data.size()) {
       const ssize_t n = ::write(in_pipe.write_end.get(), spec.stdin_data.data() + at, spec.stdin_data.size() - at);
@@ -253,6 +258,7 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
     }
     in_pipe.write_end.Reset();
     if (at == spec.stdin_data.size()) stdin_source = std::move(in_pipe.read_end);
+    else errno = EPIPE;
   }
   if (!out_pipe.Open() || !err_pipe.Open() || stdin_source.get() < 0) {
     return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] + ": " + std::strerror(errno));

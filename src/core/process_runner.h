@@ -28,6 +28,9 @@ struct ProcessSpec {
   // What the process reads on stdin, then end-of-file; /dev/null when empty. At most
   // kMaxStdinBytes: it goes into a pipe before the start (a password line, not a payload).
   std::string stdin_data;
+  // Or a descriptor the process reads as stdin (a pipe the caller feeds from a thread of its
+  // own); borrowed: the caller closes it after Run returns. Takes precedence over stdin_data.
+  int stdin_fd = -1;
   // Runs once, on the runner's thread, when a deadline or cancel begins to stop the process,
   // before its group gets TERM: for processes the runner may not signal (root, under sudo).
   std::function<void()> on_stop;

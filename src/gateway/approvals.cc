@@ -3,8 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "core/base64.h"
@@ -92,32 +90,22 @@ ApprovalStore::ApprovalStore(std::string state_dir, const core::Clock& clock, st
 }
 
 core::Result<ApprovalStore::State> ApprovalStore::Load() {
-  // The file is only ever replaced whole (WriteFileAtomic), so a new version is a new inode: the
-  // parsed copy is good for as long as the file's identity and times are unchanged. The stat
-  // comes before the read, so a copy is never kept under a newer stamp than its content.
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) {
-    if (errno != ENOENT) return MakeError(ErrorCode::kIo, "cannot read " + path_ + ": " + std::strerror(errno));
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    cached_.reset();
-    return State{};
+  // Reading the file is cheap; parsing it is most of the cost. The parsed copy is reused only
+  // when the bytes are the same, so no timestamp granularity or inode reuse can hide a change.
+  auto text = core::ReadFile(path_);
+  if (!text) {
+    if (text.error().code == ErrorCode::kNotFound) return State{};
+    return text.error();
   }
-  const Stamp stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
-                    st.st_ctim.tv_nsec};
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cached_ && cached_->first == stamp) {
+    if (cached_ && cached_->first == *text) {
       State state = cached_->second;
       Expire(state);
       return state;
     }
   }
   State state;
-  auto text = core::ReadFile(path_);
-  if (!text) {
-    if (text.error().code == ErrorCode::kNotFound) return state;
-    return text.error();
-  }
   Json root = core::ParseUntrustedJson(*text);
   if (root.is_discarded() || !root.is_object()) {
     return MakeError(ErrorCode::kIo, path_ + " is not valid JSON; nothing was approved. Move it aside to start afresh");
@@ -126,7 +114,7 @@ core::Result<ApprovalStore::State> ApprovalStore::Load() {
   for (const auto& g : root.value("grants", Json::array())) state.grants.push_back(GrantFromJson(g));
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    cached_.emplace(stamp, state);
+    cached_.emplace(std::move(*text), state);
   }
   Expire(state);
   return state;

@@ -1,14 +1,11 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -101,11 +98,10 @@ class ApprovalStore {
   std::string lock_path_;
   const core::Clock& clock_;
   std::chrono::seconds ttl_;
-  // The last version read, by the file's identity and times (device, inode, size, mtime, ctime):
-  // every call checks the grants, and reading and parsing the file each time is most of that.
-  using Stamp = std::tuple<dev_t, ino_t, off_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+  // The last version parsed, with the bytes it was parsed from: every call checks the grants,
+  // and parsing the file each time was most of that.
   std::mutex cache_mutex_;
-  std::optional<std::pair<Stamp, State>> cached_;
+  std::optional<std::pair<std::string, State>> cached_;
 };
 
 }  // namespace labgate::gateway

@@ -215,7 +215,7 @@ core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(con
     // did not need never ends up in the file.
     const std::string marker = "labgate-content-" + core::HexEncode(core::RandomBytes(8));
     ssh::ExecRequest request;
-    request.argv = capabilities::RootPutArgv(path, options, marker, "", "");
+    request.argv = capabilities::RootPutArgv(path, options, marker, "");
     auto input = std::make_shared<std::string>();
     input->reserve(marker.size() + 1 + content->size());
     *input += marker + "\n";

@@ -1,5 +1,8 @@
 #include "nodes/node_agent.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -148,8 +151,14 @@ class LinkService {
     Spawn(id, [this, request = std::move(*request), password = std::move(password)](
                   std::int64_t rid, const core::CancelToken& token) -> core::Result<Json> {
       OutputRelay relay(client_, rid, request.output_cap);
-      auto outcome = request.sudo ? capabilities::RunAsRootOnThisMachine(runner_, request, password, token, &relay)
-                                  : capabilities::RunOnThisMachine(runner_, request, token, &relay);
+      core::Result<core::ProcessOutcome> outcome = core::MakeError(ErrorCode::kUnavailable, "not run");
+      if (request.sudo) {
+        auto root = AsRoot(password);
+        if (!root) return root.error();
+        outcome = capabilities::RunAsRootOnThisMachine(runner_, request, *root, token, &relay);
+      } else {
+        outcome = capabilities::RunOnThisMachine(runner_, request, token, &relay);
+      }
       if (!outcome) return outcome.error();
       return EncodeOutcome(*outcome);
     });
@@ -209,13 +218,32 @@ class LinkService {
           if (!outcome) return outcome.error();
           return capabilities::EncodeWriteOutcome(*outcome);
         }
-        const auto timeout = std::chrono::milliseconds(params.value("timeoutMs", std::int64_t{600000}));
-        return CommitAsRoot(*root, outcome->sha256, outcome->size, timeout, token);
+        std::int64_t timeout_ms = 600000;
+        if (params.contains("timeoutMs")) {
+          auto given = core::IntegerIn(params["timeoutMs"], 1, 24LL * 3600 * 1000);
+          if (!given) return MakeError(ErrorCode::kInvalidArgument, "timeoutMs must be an integer from 1 to 86400000");
+          timeout_ms = *given;
+        }
+        return CommitAsRoot(*root, outcome->sha256, outcome->size, std::chrono::milliseconds(timeout_ms), token);
       }
+      // A chunk that fails ends the write: the writer goes, and with it what a root write held.
+      auto drop_root = [&] {
+        std::lock_guard<std::mutex> lock(mutex_);
+        root_puts_.erase(handle);
+      };
       auto data = core::Base64Decode(core::StringOr(params, "data"));
-      if (!data) return data.error();
-      if (data->size() > kFileChunkBytes) return MakeError(ErrorCode::kInvalidArgument, "a chunk is at most 4 MiB");
-      if (auto ok = writer->Append(*data); !ok) return ok.error();
+      if (!data) {
+        drop_root();
+        return data.error();
+      }
+      if (data->size() > kFileChunkBytes) {
+        drop_root();
+        return MakeError(ErrorCode::kInvalidArgument, "a chunk is at most 4 MiB");
+      }
+      if (auto ok = writer->Append(*data); !ok) {
+        drop_root();
+        return ok.error();
+      }
       std::lock_guard<std::mutex> lock(mutex_);
       writers_[handle] = std::move(writer);
       return Json{{"size", writers_[handle]->size()}};
@@ -297,17 +325,57 @@ class LinkService {
     std::string staged;
   };
 
-  // Copies the staged (and digest-checked) content into place as root; the script checks the
-  // digest again on the copy it made, so a staged file swapped meanwhile is never installed.
-  core::Result<Json> CommitAsRoot(const RootPut& root, const std::string& sha256, std::uint64_t size,
+  // How this node runs as root: the sudo found in a root-owned place, never through PATH.
+  static core::Result<capabilities::AsRoot> AsRoot(const std::string& password) {
+    auto sudo = capabilities::TrustedSudo();
+    if (!sudo) return sudo.error();
+    capabilities::AsRoot root;
+    root.password = password;
+    root.sudo = *sudo;
+    return root;
+  }
+
+  // Copies the staged (and digest-checked) content into place as root. The node opens the
+  // staged file itself (no link followed) and feeds it to the script's stdin, so root never
+  // reads a path this account controls; the script checks the digest of its own copy, so
+  // content changed after the node's check is never installed.
+  core::Result<Json> CommitAsRoot(const RootPut& put, const std::string& sha256, std::uint64_t size,
                                   std::chrono::milliseconds timeout, const core::CancelToken& token) {
+    struct Unlink {
+      const std::string& path;
+      ~Unlink() { ::unlink(path.c_str()); }
+    } unlink_staged{put.staged};
+    const int staged = ::open(put.staged.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (staged < 0) return MakeError(ErrorCode::kIo, "cannot open the staged content: " + std::string(std::strerror(errno)));
+    struct Close {
+      int fd;
+      ~Close() { ::close(fd); }
+    } close_staged{staged};
+    auto root = AsRoot(put.password);
+    if (!root) return root.error();
+    const std::string marker = "labgate-content-" + core::HexEncode(core::RandomBytes(8));
+    root->feed = [&](int fd) {
+      const std::string line = marker + "\n";
+      if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return;
+      char buf[65536];
+      std::uint64_t left = size;
+      while (left > 0) {
+        const ssize_t got = ::read(staged, buf, static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof buf)));
+        if (got <= 0) return;
+        for (ssize_t at = 0; at < got;) {
+          const ssize_t n = ::write(fd, buf + at, static_cast<std::size_t>(got - at));
+          if (n <= 0) return;
+          at += n;
+        }
+        left -= static_cast<std::uint64_t>(got);
+      }
+    };
     capabilities::RunRequest request;
-    request.command.argv = capabilities::RootPutArgv(root.dest, root.options, "", root.staged, sha256);
-    request.timeout = std::clamp(timeout, std::chrono::milliseconds(1), std::chrono::milliseconds(24LL * 3600 * 1000));
-    auto outcome = capabilities::RunAsRootOnThisMachine(runner_, request, root.password, token, nullptr);
-    ::unlink(root.staged.c_str());
+    request.command.argv = capabilities::RootPutArgv(put.dest, put.options, marker, sha256);
+    request.timeout = timeout;
+    auto outcome = capabilities::RunAsRootOnThisMachine(runner_, request, *root, token, nullptr);
     if (!outcome) return outcome.error();
-    auto written = capabilities::RootPutResult(*outcome, root.dest, config_.node_id, sha256, size);
+    auto written = capabilities::RootPutResult(*outcome, put.dest, config_.node_id, sha256, size);
     if (!written) return written.error();
     return capabilities::EncodeWriteOutcome(*written);
   }
@@ -549,16 +617,29 @@ NodeAgent::NodeAgent(std::string state_dir, core::ProcessRunner& runner, std::st
     : state_dir_(std::move(state_dir)), runner_(runner), version_(std::move(version)), device_(std::move(device)) {}
 
 core::Status NodeAgent::Run(const core::CancelToken& stop) {
+  // The commands this agent runs share its account: they may not ptrace it, read its memory or
+  // descriptors through /proc, or make it dump core, where its key and, for a moment, a sudo
+  // password are.
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   auto config = LoadNodeConfig(state_dir_);
   if (!config) return config.error();
   auto address = ParseGatewayAddress(config->gateway, config->fingerprint);
   if (!address) return address.error();
   const DeviceInfo device = ThisDevice(version_);
   // Content staged for a root write that a crash interrupted: never installed, only in the way.
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(state_dir_ + "/staging", ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code ignored;
-    std::filesystem::remove(it->path(), ignored);
+  // Opened without following a link, and only handle-named entries go.
+  if (const int dir = ::open((state_dir_ + "/staging").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); dir >= 0) {
+    if (DIR* d = ::fdopendir(dir)) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name.size() == 32 && name.find_first_not_of("0123456789abcdef") == std::string::npos) {
+          (void)::unlinkat(::dirfd(d), e->d_name, 0);
+        }
+      }
+      ::closedir(d);
+    } else {
+      ::close(dir);
+    }
   }
   std::mt19937_64 rng(std::random_device{}());
   milliseconds backoff(250);

@@ -850,7 +850,7 @@ class NodeSudo : public Nodes {
     const std::string state = StateDir("sigma");
     // Left by a root write a crash interrupted: the agent clears it when it starts.
     std::filesystem::create_directories(state + "/staging");
-    std::ofstream(state + "/staging/stale") << "half a file\n";
+    std::ofstream(state + "/staging/" + std::string(32, 'e')) << "half a file\n";
     auto own = RunToCompletion({"/bin/chown", "-R", std::string(SudoAccount::kUser) + ":", state});
     ASSERT_EQ(own.status, 0) << own.err;
     ::chmod(state.c_str(), 0700);
@@ -1001,25 +1001,68 @@ TEST_F(NodeSudo, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   EXPECT_TRUE(std::filesystem::is_empty(StateDir("sigma") + "/staging"));
 }
 
-TEST_F(NodeSudo, AStagedFileSwappedBeforeTheRootCopyIsNeverInstalled) {
-  // What a command running as the node's account could try: replace the staged content after
-  // the node checked it and before root copies it. The script checks the digest of its own copy.
-  const std::string dest = dir_.path() + "/target.conf";
+TEST_F(NodeSudo, TheRootScriptInstallsOnlyTheCheckedContentAndOnlyWhereNoOtherAccountCanInterfere) {
+  // The script as root runs it (this test is root): what a command running as the node's account
+  // could try against it. Content changed on its way (the staged file rewritten after the node's
+  // check) is refused; a directory another account can write is refused, because the temporary
+  // file there could be swapped for a link before root's chown and chmod.
+  core::SystemProcessRunner runner;
+  core::CancelToken cancel;
+  auto run_script = [&](const std::string& dest, const std::string& content, const std::string& want) {
+    core::ProcessSpec spec;
+    spec.argv = capabilities::RootPutArgv(dest, capabilities::WriteOptions{}, "mark", want);
+    spec.stdin_data = "mark\n" + content;
+    auto outcome = runner.Run(spec, cancel, nullptr);
+    EXPECT_TRUE(outcome.ok());
+    return outcome.ok() ? *outcome : core::ProcessOutcome{};
+  };
+  const std::string safe = dir_.path() + "/root-only";
+  std::filesystem::create_directories(safe);
+  ::chmod(safe.c_str(), 0755);
+  const std::string dest = safe + "/target.conf";
   std::ofstream(dest) << "keep\n";
-  const std::string staged = dir_.Write("staged", "swapped by the assistant\n");
-  capabilities::WriteOptions options;
-  std::vector<std::string> argv = capabilities::RootPutArgv(dest, options, "", staged, core::Sha256Hex("approved\n"));
-  auto c = RunToCompletion(argv);
-  EXPECT_EQ(c.status, 101) << c.err;
-  EXPECT_NE(c.err.find("changed before it was copied"), std::string::npos) << c.err;
-  std::ifstream in(dest);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "keep\n");
-  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+  auto swapped = run_script(dest, "swapped by the assistant\n", core::Sha256Hex("approved\n"));
+  EXPECT_EQ(swapped.exit_code, 101) << swapped.err.text;
+  EXPECT_EQ(swapped.err.text.find(core::Sha256Hex("swapped by the assistant\n")), std::string::npos)
+      << "the refusal must not reveal the digest of what root read";
+  std::ifstream kept(dest);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "keep\n");
+  auto ok = run_script(dest, "approved\n", core::Sha256Hex("approved\n"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err.text;
+  std::ifstream now(dest);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(now), {}), "approved\n");
+
+  for (const auto& [mode, sticky_ok] : std::vector<std::pair<int, bool>>{{0777, false}, {0775, false}, {01777, true}}) {
+    const std::string open_dir = dir_.path() + "/open-" + std::to_string(mode);
+    std::filesystem::create_directories(open_dir);
+    ::chmod(open_dir.c_str(), static_cast<mode_t>(mode));
+    auto r = run_script(open_dir + "/x.conf", "x\n", "");
+    if (sticky_ok) {
+      EXPECT_EQ(r.exit_code, 0) << r.err.text;
+    } else {
+      EXPECT_EQ(r.exit_code, 102) << std::oct << mode << " " << r.err.text;
+      EXPECT_FALSE(std::filesystem::exists(open_dir + "/x.conf"));
+    }
+  }
+  const std::string users = dir_.path() + "/users-dir";
+  std::filesystem::create_directories(users);
+  RunToCompletion({"/bin/chown", std::string(SudoAccount::kUser) + ":", users});
+  EXPECT_EQ(run_script(users + "/x.conf", "x\n", "").exit_code, 102);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path())) {
     EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
   }
-  // The same script with the right digest installs it.
-  auto ok = RunToCompletion(capabilities::RootPutArgv(dest, options, "", staged, core::Sha256Hex("swapped by the assistant\n")));
-  EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+TEST_F(NodeSudo, TheAgentIsNotReadableByTheCommandsItRuns) {
+  // Its commands share its account; its memory and descriptors (the key, a sudo password on its
+  // way to sudo) are not theirs to read.
+  PairAndStartAsTheAccount();
+  const std::string pid = std::to_string(agents_["sigma"]->pid());
+  auto c = Labgate({"run", "sigma", "--shell",
+                    "for f in environ mem fd/0 maps; do if cat /proc/" + pid + "/$f >/dev/null 2>&1; then echo \"$f readable\"; "
+                    "else echo \"$f refused\"; fi; done"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out, "environ refused\nmem refused\nfd/0 refused\nmaps refused\n");
 }
 
 }  // namespace

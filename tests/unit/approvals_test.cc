@@ -143,6 +143,19 @@ TEST_F(ApprovalStoreTest, AParsedCopyNeverHidesAChangeAnotherProcessMade) {
   ASSERT_EQ(store_->PolicyGrants().size(), 1u);
   clock_.Advance(std::chrono::minutes(6));
   EXPECT_TRUE(store_->PolicyGrants().empty());
+  // Edited in place, same size, within the same clock tick: still seen (an expiry moved back).
+  std::filesystem::remove(dir_ / "approvals.json");
+  ASSERT_TRUE(other.AddGrant("prox4", "uptime", std::chrono::hours(1), "alice").ok());
+  ASSERT_EQ(store_->PolicyGrants().size(), 1u);
+  {
+    std::fstream f(dir_ / "approvals.json", std::ios::in | std::ios::out | std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    const auto at = text.find("\"expiresMs\": ");
+    ASSERT_NE(at, std::string::npos);
+    f.seekp(static_cast<std::streamoff>(at + 14));
+    f.put('0');  // 17xx... becomes 10xx...: the same size, and long past
+  }
+  EXPECT_TRUE(store_->PolicyGrants().empty());
   // A file made unreadable fails closed: no grants.
   std::filesystem::remove(dir_ / "approvals.json");
   std::ofstream(dir_ / "approvals.json") << "{not json";

@@ -51,6 +51,23 @@ TEST(SudoArgv, HostileWordsStaySingleArgumentsAfterTheConstantPrefix) {
   EXPECT_EQ(Strings(argv->begin() + static_cast<std::ptrdiff_t>(prefix.size()), argv->end()), hostile);
 }
 
+TEST(SudoArgv, KeepingStdinRunsTheCommandItself) {
+  RunRequest r = Argv({"/bin/sh", "-c", "cat > x"});
+  auto argv = SudoArgv(r, "7", true);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(*argv, (Strings{"sudo", "-k", "-S", "-p", "", "--", "env", "LABGATE_RUN=7", "/bin/sh", "-c", "cat > x"}));
+}
+
+TEST(RootPutScript, ContentComesFromStdinAfterTheMarkerAndNothingIsReadFromAPath) {
+  WriteOptions options;
+  options.mode = 0640;
+  auto argv = RootPutArgv("/etc/app.conf", options, "mark", "abc");
+  ASSERT_EQ(argv.size(), 11u);
+  EXPECT_EQ(Strings(argv.begin() + 3, argv.end()), (Strings{"sh", "/etc/app.conf", "0640", "", "0", "0", "mark", "abc"}));
+  EXPECT_EQ(argv[2].find("cat -- "), std::string::npos);
+  EXPECT_NE(argv[2].find("cat > \"$tmp\""), std::string::npos);
+}
+
 TEST(SudoArgv, RefusesVariableNamesThatEnvWouldReadAsSomethingElse) {
   for (const char* name : {"-i", "A=B", "1BAD", "", "A B", "--"}) {
     RunRequest r = Argv({"true"});
@@ -67,7 +84,9 @@ TEST(RunAsRoot, ThePasswordIsTheFirstLineOfStdinAndNowhereElse) {
   RunRequest r = Argv({"id", "-u"});
   r.cwd = "/srv";
   r.env = {{"K", "v"}};
-  auto outcome = RunAsRootOnThisMachine(runner, r, "s3cret pw", cancel, nullptr);
+  AsRoot root;
+  root.password = "s3cret pw";
+  auto outcome = RunAsRootOnThisMachine(runner, r, root, cancel, nullptr);
   ASSERT_TRUE(outcome.ok());
   auto specs = runner.specs();
   ASSERT_EQ(specs.size(), 1u);
@@ -81,7 +100,11 @@ TEST(RunAsRoot, ADeadlineRunsTheKillScriptThroughSudoWithTheSameRunId) {
   fakes::FakeProcessRunner runner;
   runner.DeadlinesPass();
   core::CancelToken cancel;
-  auto outcome = RunAsRootOnThisMachine(runner, Argv({"sleep", "100"}), "pw", cancel, nullptr, std::chrono::milliseconds(700));
+  AsRoot root;
+  root.password = "pw";
+  root.sudo = "/usr/bin/sudo";
+  root.kill_grace = std::chrono::milliseconds(700);
+  auto outcome = RunAsRootOnThisMachine(runner, Argv({"sleep", "100"}), root, cancel, nullptr);
   ASSERT_TRUE(outcome.ok());
   EXPECT_TRUE(outcome->timed_out);
   auto specs = runner.specs();
@@ -89,16 +112,36 @@ TEST(RunAsRoot, ADeadlineRunsTheKillScriptThroughSudoWithTheSameRunId) {
   const std::string tag = specs[0].argv[7];
   ASSERT_EQ(tag.rfind("LABGATE_RUN=", 0), 0u) << tag;
   const std::string run_id = tag.substr(12);
-  EXPECT_EQ(specs[1].argv, (Strings{"sudo", "-k", "-S", "-p", "", "--", "/bin/sh", "-c", KillScript(run_id, 700)}));
+  EXPECT_EQ(specs[0].argv[0], "/usr/bin/sudo");
+  EXPECT_EQ(specs[1].argv, (Strings{"/usr/bin/sudo", "-k", "-S", "-p", "", "--", "/bin/sh", "-c", KillScript(run_id, 700)}));
   EXPECT_EQ(specs[1].stdin_data, "pw\n");
   EXPECT_FALSE(specs[1].on_stop);
+  // The fake ran the kill script with exit 0: the stop counts as confirmed.
+  EXPECT_FALSE(outcome->stop_unconfirmed);
+}
+
+TEST(RunAsRoot, AKillScriptThatCouldNotRunLeavesTheStopUnconfirmed) {
+  fakes::FakeProcessRunner runner;
+  runner.DeadlinesPass();
+  core::ProcessOutcome refused;
+  refused.exit_code = 1;  // sudo refused the password, say
+  runner.Script(refused);
+  core::CancelToken cancel;
+  AsRoot root;
+  root.password = "pw";
+  auto outcome = RunAsRootOnThisMachine(runner, Argv({"sleep", "100"}), root, cancel, nullptr);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_TRUE(outcome->timed_out);
+  EXPECT_TRUE(outcome->stop_unconfirmed);
 }
 
 TEST(RunAsRoot, RefusesPasswordsSudoCannotRead) {
   fakes::FakeProcessRunner runner;
   core::CancelToken cancel;
   for (const std::string& pw : {std::string(), std::string("a\nb"), std::string("a\rb"), std::string(core::kMaxStdinBytes, 'x')}) {
-    EXPECT_FALSE(RunAsRootOnThisMachine(runner, Argv({"true"}), pw, cancel, nullptr).ok());
+    AsRoot root;
+    root.password = pw;
+    EXPECT_FALSE(RunAsRootOnThisMachine(runner, Argv({"true"}), root, cancel, nullptr).ok());
   }
   EXPECT_TRUE(runner.specs().empty()) << "nothing started";
 }

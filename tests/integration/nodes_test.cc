@@ -762,13 +762,15 @@ TEST_F(NodeFiles, RoundTripsInChunksAndRefusesWhatThePairingOrTheNodeForbids) {
            {"empty", ""}, {"notes.txt", "from the node\n"}, {"big.bin", big}}) {
     const std::string local = dir_.Write("src-" + name, content);
     int status = -1;
-    Json put = FileJson({"put", "delta", data + "/" + name, "--from", local}, &status);
+    // 20 MB through the agent in 4 MiB chunks: under ThreadSanitizer, with other suites running,
+    // that took more than the default 20 s deadline. The deadline is not what this checks.
+    Json put = FileJson({"put", "delta", data + "/" + name, "--from", local, "--timeout", "180s"}, &status);
     ASSERT_EQ(status, 0) << put.dump();
     EXPECT_EQ(put["via"], "node");
     EXPECT_EQ(put["sha256"], core::Sha256Hex(content));
     EXPECT_EQ(Slurp(data + "/" + name), content);
     const std::string out = dir_.path() + "/got-" + name;
-    Json get = FileJson({"get", "delta", data + "/" + name, "-o", out}, &status);
+    Json get = FileJson({"get", "delta", data + "/" + name, "-o", out, "--timeout", "180s"}, &status);
     ASSERT_EQ(status, 0) << get.dump();
     EXPECT_EQ(get["sha256"], core::Sha256Hex(content));
     EXPECT_EQ(core::Sha256Hex(Slurp(out)), core::Sha256Hex(content)) << name;
@@ -969,7 +971,7 @@ TEST_F(NodeSudo, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   });
-  auto c = Labgate({"file", "put", "sigma", conf, "--from", local, "--sudo", "--json"});
+  auto c = Labgate({"file", "put", "sigma", conf, "--from", local, "--sudo", "--json", "--timeout", "120s"});
   done = true;
   sampler.join();
   ASSERT_EQ(c.status, 0) << c.out << c.err;

@@ -878,26 +878,17 @@ TEST_F(NodeSudo, RunsAsRootWithoutThePasswordInAnyProcessTheAuditLogOrTheResult)
   ASSERT_EQ(plain.status, 0) << plain.err;
   EXPECT_EQ(plain.out, std::string(SudoAccount::kUser) + "\n");
 
-  std::atomic<bool> done{false};
-  std::atomic<int> samples{0}, leaks{0};
-  std::thread sampler([&] {
-    while (!done) {
-      if (ProcessTable().find(password) != std::string::npos) ++leaks;
-      ++samples;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
+  SecretSampler sampler(password, std::chrono::milliseconds(20));
   auto c = Labgate({"run", "sigma", "--sudo", "--json", "--", "sh", "-c", "id -u; sleep 1.5; cat; echo end"});
-  done = true;
-  sampler.join();
+  sampler.Stop();
   ASSERT_EQ(c.status, 0) << c.out << c.err;
   auto report = Json::parse(c.out, nullptr, false);
   ASSERT_FALSE(report.is_discarded()) << c.out;
   // Root, and the command's stdin is empty: the password line went to sudo only.
   EXPECT_EQ(report["results"][0]["stdout"], "0\nend\n") << c.out;
   EXPECT_EQ(report["results"][0]["via"], "node") << c.out;
-  EXPECT_GT(samples.load(), 10);
-  EXPECT_EQ(leaks.load(), 0) << "the password showed in a process's argv or environment";
+  EXPECT_GT(sampler.samples(), 10);
+  EXPECT_EQ(sampler.leaks(), 0) << "the password showed in a process's argv or environment";
   EXPECT_EQ(c.out.find(password), std::string::npos);
   EXPECT_EQ(c.err.find(password), std::string::npos);
   std::ifstream audit_file(dir_.path() + "/state/audit.jsonl");
@@ -962,18 +953,9 @@ TEST_F(NodeSudo, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   EXPECT_NE(plain.status, 0);
   EXPECT_NE(plain.err.find("ermission denied"), std::string::npos) << plain.err;
 
-  std::atomic<bool> done{false};
-  std::atomic<int> samples{0}, leaks{0};
-  std::thread sampler([&] {
-    while (!done) {
-      if (ProcessTable().find(password) != std::string::npos) ++leaks;
-      ++samples;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
+  SecretSampler sampler(password, std::chrono::milliseconds(10));
   auto c = Labgate({"file", "put", "sigma", conf, "--from", local, "--sudo", "--json", "--timeout", "120s"});
-  done = true;
-  sampler.join();
+  sampler.Stop();
   ASSERT_EQ(c.status, 0) << c.out << c.err;
   auto r = Json::parse(c.out, nullptr, false);
   ASSERT_FALSE(r.is_discarded()) << c.out;
@@ -985,8 +967,8 @@ TEST_F(NodeSudo, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   ASSERT_EQ(::stat(conf.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
-  EXPECT_GT(samples.load(), 0);
-  EXPECT_EQ(leaks.load(), 0);
+  EXPECT_GT(sampler.samples(), 0);
+  EXPECT_EQ(sampler.leaks(), 0);
   EXPECT_EQ(c.out.find(password), std::string::npos);
   std::ifstream audit_file(dir_.path() + "/state/audit.jsonl");
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(audit_file), {}).find(password), std::string::npos);

@@ -64,6 +64,20 @@ SudoAccount::~SudoAccount() {
   ::close(lock_fd_);  // releases the lock
 }
 
+SecretSampler::SecretSampler(std::string secret, std::chrono::milliseconds interval)
+    : thread_([this, secret = std::move(secret), interval] {
+        while (!done_) {
+          if (ProcessTable().find(secret) != std::string::npos) ++leaks_;
+          ++samples_;
+          std::this_thread::sleep_for(interval);
+        }
+      }) {}
+
+void SecretSampler::Stop() {
+  done_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
 std::string ProcessTable() {
   std::string all;
   std::error_code ec;

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace labgate::testing {
 
@@ -32,5 +35,25 @@ class SudoAccount {
 /// Every process's argv and environment on this machine, NULs as spaces: what a password must
 /// never show up in.
 std::string ProcessTable();
+
+/// Looks for `secret` in ProcessTable() every `interval`, on a thread of its own, from its
+/// construction until Stop() (or its end).
+class SecretSampler {
+ public:
+  SecretSampler(std::string secret, std::chrono::milliseconds interval);
+  ~SecretSampler() { Stop(); }
+  SecretSampler(const SecretSampler&) = delete;
+  SecretSampler& operator=(const SecretSampler&) = delete;
+
+  void Stop();
+  int samples() const { return samples_.load(); }
+  int leaks() const { return leaks_.load(); }  // samples that held the secret
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<int> samples_{0};
+  std::atomic<int> leaks_{0};
+  std::thread thread_;
+};
 
 }  // namespace labgate::testing

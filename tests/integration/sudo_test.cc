@@ -75,25 +75,16 @@ TEST_F(SudoOnHosts, RunsAsRootAndThePasswordIsNeverInThePsTableTheAuditLogOrTheR
   ASSERT_EQ(plain.status, 0) << plain.err;
   EXPECT_EQ(plain.out, std::string(kUser) + "\n");
 
-  std::atomic<bool> done{false};
-  std::atomic<int> samples{0}, leaks{0};
-  std::thread sampler([&] {
-    while (!done) {
-      if (ProcessTable().find(password_) != std::string::npos) ++leaks;
-      ++samples;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
+  SecretSampler sampler(password_, std::chrono::milliseconds(20));
   auto c = Labgate({"run", "h1", "--sudo", "--json", "--config", cfg, "--", "sh", "-c", "id -u; sleep 1.5; cat; echo end"});
-  done = true;
-  sampler.join();
+  sampler.Stop();
   EXPECT_EQ(c.status, 0) << c.out << c.err;
   auto report = Json::parse(c.out, nullptr, false);
   ASSERT_FALSE(report.is_discarded()) << c.out;
   // Root, and the command's stdin is empty: the password line went to sudo only.
   EXPECT_EQ(report["results"][0]["stdout"], "0\nend\n") << c.out;
-  EXPECT_GT(samples.load(), 10);
-  EXPECT_EQ(leaks.load(), 0) << "the password showed in a process's argv or environment";
+  EXPECT_GT(sampler.samples(), 10);
+  EXPECT_EQ(sampler.leaks(), 0) << "the password showed in a process's argv or environment";
   EXPECT_EQ(c.out.find(password_), std::string::npos);
   EXPECT_EQ(c.err.find(password_), std::string::npos);
   const std::string audit = Slurp(dir_.path() + "/state/audit.jsonl");
@@ -170,18 +161,9 @@ TEST_F(SudoOnHosts, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   EXPECT_NE(plain.status, 0);
   EXPECT_NE(plain.err.find("ermission denied"), std::string::npos) << plain.err;
 
-  std::atomic<bool> done{false};
-  std::atomic<int> samples{0}, leaks{0};
-  std::thread sampler([&] {
-    while (!done) {
-      if (ProcessTable().find(password_) != std::string::npos) ++leaks;
-      ++samples;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  });
+  SecretSampler sampler(password_, std::chrono::milliseconds(10));
   auto c = Labgate({"file", "put", "h1", conf, "--from", local, "--sudo", "--json", "--config", cfg});
-  done = true;
-  sampler.join();
+  sampler.Stop();
   ASSERT_EQ(c.status, 0) << c.out << c.err;
   auto r = Json::parse(c.out, nullptr, false);
   ASSERT_FALSE(r.is_discarded()) << c.out;
@@ -192,8 +174,8 @@ TEST_F(SudoOnHosts, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   ASSERT_EQ(::stat(conf.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
-  EXPECT_GT(samples.load(), 0);
-  EXPECT_EQ(leaks.load(), 0);
+  EXPECT_GT(sampler.samples(), 0);
+  EXPECT_EQ(sampler.leaks(), 0);
   EXPECT_EQ(c.out.find(password_), std::string::npos);
   EXPECT_EQ(Slurp(dir_.path() + "/state/audit.jsonl").find(password_), std::string::npos);
   // The password line never lands in a file, and no temporary file is left.

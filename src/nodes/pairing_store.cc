@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
 
 #include "core/base64.h"
 #include "core/files.h"
@@ -46,6 +46,77 @@ DeviceInfo DecodeDevice(const Json& j) {
   return {j.value("platform", ""), j.value("hostname", ""), j.value("version", "")};
 }
 
+Json EncodeNode(const NodeRecord& r) {
+  return {{"id", r.id},
+          {"key", EncodeKey(r.key)},
+          {"capabilities", r.capabilities},
+          {"device", EncodeDevice(r.device)},
+          {"pairedAt", ToMs(r.paired_at)},
+          {"rotatedAt", OptTime(r.rotated_at)},
+          {"revokedAt", OptTime(r.revoked_at)},
+          {"lastSeen", OptTime(r.last_seen)}};
+}
+NodeRecord DecodeNode(const Json& n) {
+  NodeRecord r;
+  r.id = n.at("id").get<std::string>();
+  r.key = DecodeKey(n.at("key"));
+  r.capabilities = n.at("capabilities").get<std::vector<std::string>>();
+  r.device = DecodeDevice(n.value("device", Json::object()));
+  r.paired_at = FromMs(n.at("pairedAt").get<std::int64_t>());
+  r.rotated_at = ReadOptTime(n, "rotatedAt");
+  r.revoked_at = ReadOptTime(n, "revokedAt");
+  r.last_seen = ReadOptTime(n, "lastSeen");
+  return r;
+}
+
+Json EncodePending(const PendingPairing& r) {
+  return {{"id", r.id},
+          {"key", EncodeKey(r.key)},
+          {"capabilities", r.capabilities},
+          {"device", EncodeDevice(r.device)},
+          {"requestedAt", ToMs(r.requested_at)}};
+}
+PendingPairing DecodePending(const Json& p) {
+  PendingPairing r;
+  r.id = p.at("id").get<std::string>();
+  r.key = DecodeKey(p.at("key"));
+  r.capabilities = p.at("capabilities").get<std::vector<std::string>>();
+  r.device = DecodeDevice(p.value("device", Json::object()));
+  r.requested_at = FromMs(p.at("requestedAt").get<std::int64_t>());
+  return r;
+}
+
+Json EncodeCode(const IssuedCode& c) {
+  return {{"nodeId", c.node_id},
+          {"secretSha256", c.secret_sha256},
+          {"capabilities", c.capabilities},
+          {"issuedAt", ToMs(c.issued_at)},
+          {"expiresAt", ToMs(c.expires_at)},
+          {"used", c.used}};
+}
+IssuedCode DecodeCode(const Json& c) {
+  IssuedCode r;
+  r.node_id = c.at("nodeId").get<std::string>();
+  r.secret_sha256 = c.at("secretSha256").get<std::string>();
+  r.capabilities = c.at("capabilities").get<std::vector<std::string>>();
+  r.issued_at = FromMs(c.at("issuedAt").get<std::int64_t>());
+  r.expires_at = FromMs(c.at("expiresAt").get<std::int64_t>());
+  r.used = c.at("used").get<bool>();
+  return r;
+}
+
+// Journal lines. Each one carries a whole record (or a removal), so replaying a line that the
+// file already reflects changes nothing: a crash between rewriting the file and emptying the
+// journal loses nothing and applies nothing twice.
+std::string NodeLine(const NodeRecord& r) { return Json{{"node", EncodeNode(r)}}.dump(); }
+std::string PendingLine(const PendingPairing& r) { return Json{{"pending", EncodePending(r)}}.dump(); }
+std::string PendingRemovedLine(const std::string& id) { return Json{{"pendingRemoved", id}}.dump(); }
+std::string CodeLine(const IssuedCode& c) { return Json{{"code", EncodeCode(c)}}.dump(); }
+
+// The journal is rewritten into the file once it holds this many bytes and at least as many as
+// the file: a change costs its own size, and the journal never outgrows the state it describes.
+constexpr std::uint64_t kMinCompactBytes = 64 * 1024;
+
 bool Contains(const std::vector<std::string>& set, const std::string& item) {
   return std::find(set.begin(), set.end(), item) != set.end();
 }
@@ -68,91 +139,165 @@ core::Result<std::unique_ptr<PairingStore>> PairingStore::Open(std::string path,
   return store;
 }
 
+PairingStore::~PairingStore() {
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+}
+
 core::Status PairingStore::LoadLocked() {
-  std::ifstream in(path_);
-  if (!in) return core::Status();  // a new store
-  std::stringstream text;
-  text << in.rdbuf();
-  auto fail = [&](const std::string& why) {
-    return MakeError(ErrorCode::kParse, "pairing store " + path_ + " is unreadable (" + why +
+  auto fail = [&](const std::string& file, const std::string& why) {
+    return MakeError(ErrorCode::kParse, "pairing store " + file + " is unreadable (" + why +
                                             "); it is never overwritten: restore it from a backup or move it "
                                             "aside to start over (every node then pairs again)");
   };
-  Json root = core::ParseUntrustedJson(text.str());
-  if (!root.is_object() || root.value("version", 0) != 1) return fail("not a labgate pairing store, version 1");
-  try {
-    for (const auto& n : root.at("nodes")) {
-      NodeRecord r;
-      r.id = n.at("id").get<std::string>();
-      r.key = DecodeKey(n.at("key"));
-      r.capabilities = n.at("capabilities").get<std::vector<std::string>>();
-      r.device = DecodeDevice(n.value("device", Json::object()));
-      r.paired_at = FromMs(n.at("pairedAt").get<std::int64_t>());
-      r.rotated_at = ReadOptTime(n, "rotatedAt");
-      r.revoked_at = ReadOptTime(n, "revokedAt");
-      r.last_seen = ReadOptTime(n, "lastSeen");
-      nodes_[r.id] = r;
+  if (auto text = core::ReadFile(path_); text.ok()) {
+    snapshot_bytes_ = text->size();
+    Json root = core::ParseUntrustedJson(*text);
+    if (!root.is_object() || root.value("version", 0) != 1) return fail(path_, "not a labgate pairing store, version 1");
+    try {
+      for (const auto& n : root.at("nodes")) {
+        NodeRecord r = DecodeNode(n);
+        nodes_[r.id] = r;
+      }
+      for (const auto& p : root.at("pending")) {
+        PendingPairing r = DecodePending(p);
+        pending_[r.id] = r;
+      }
+      for (const auto& c : root.at("codes")) codes_.push_back(DecodeCode(c));
+    } catch (const std::exception& e) {
+      return fail(path_, e.what());
     }
-    for (const auto& p : root.at("pending")) {
-      PendingPairing r;
-      r.id = p.at("id").get<std::string>();
-      r.key = DecodeKey(p.at("key"));
-      r.capabilities = p.at("capabilities").get<std::vector<std::string>>();
-      r.device = DecodeDevice(p.value("device", Json::object()));
-      r.requested_at = FromMs(p.at("requestedAt").get<std::int64_t>());
-      pending_[r.id] = r;
-    }
-    for (const auto& c : root.at("codes")) {
-      IssuedCode r;
-      r.node_id = c.at("nodeId").get<std::string>();
-      r.secret_sha256 = c.at("secretSha256").get<std::string>();
-      r.capabilities = c.at("capabilities").get<std::vector<std::string>>();
-      r.issued_at = FromMs(c.at("issuedAt").get<std::int64_t>());
-      r.expires_at = FromMs(c.at("expiresAt").get<std::int64_t>());
-      r.used = c.at("used").get<bool>();
-      codes_.push_back(r);
-    }
-  } catch (const std::exception& e) {
-    return fail(e.what());
+  } else if (text.error().code != ErrorCode::kNotFound) {
+    return fail(path_, text.error().message);
   }
+
+  auto journal = core::ReadFile(journal_path_);
+  if (!journal.ok()) {
+    if (journal.error().code == ErrorCode::kNotFound) return core::Status();
+    return fail(journal_path_, journal.error().message);
+  }
+  // Only lines that end in a newline were ever reported done; a crash mid-append leaves at most
+  // a cut-short last line, which is ignored (and cut off by the next change).
+  std::size_t pos = 0;
+  int line_no = 0;
+  for (std::size_t nl; (nl = journal->find('\n', pos)) != std::string::npos; pos = nl + 1) {
+    ++line_no;
+    try {
+      ApplyLocked(journal->substr(pos, nl - pos));
+    } catch (const std::exception& e) {
+      return fail(journal_path_, "line " + std::to_string(line_no) + ": " + e.what());
+    }
+  }
+  journal_bytes_ = pos;
   return core::Status();
 }
 
-core::Status PairingStore::SaveLocked() {
+void PairingStore::ApplyLocked(const std::string& line) {
+  Json change = core::ParseUntrustedJson(line);
+  if (!change.is_object() || change.size() != 1) throw std::runtime_error("not a pairing store change");
+  const auto& [kind, value] = change.items().begin();
+  if (kind == "node") {
+    NodeRecord r = DecodeNode(value);
+    nodes_[r.id] = r;
+  } else if (kind == "pending") {
+    PendingPairing r = DecodePending(value);
+    pending_[r.id] = r;
+  } else if (kind == "pendingRemoved") {
+    pending_.erase(value.get<std::string>());
+  } else if (kind == "code") {
+    IssuedCode c = DecodeCode(value);
+    auto it = std::find_if(codes_.begin(), codes_.end(),
+                           [&](const IssuedCode& known) { return known.secret_sha256 == c.secret_sha256; });
+    if (it != codes_.end()) *it = c; else codes_.push_back(c);
+  } else if (kind == "seen") {
+    for (const auto& [id, ms] : value.items()) {
+      if (auto n = nodes_.find(id); n != nodes_.end()) n->second.last_seen = FromMs(ms.get<std::int64_t>());
+    }
+  } else {
+    throw std::runtime_error("unknown change \"" + kind + "\"");
+  }
+}
+
+core::Status PairingStore::CompactLocked() {
   // Codes that expired a day ago have nothing left to explain; drop them.
   const TimePoint horizon = clock_.Now() - std::chrono::hours(24);
   codes_.erase(std::remove_if(codes_.begin(), codes_.end(), [&](const IssuedCode& c) { return c.expires_at < horizon; }),
                codes_.end());
   Json root = {{"version", 1}, {"nodes", Json::array()}, {"pending", Json::array()}, {"codes", Json::array()}};
-  for (const auto& [id, r] : nodes_) {
-    root["nodes"].push_back({{"id", r.id},
-                             {"key", EncodeKey(r.key)},
-                             {"capabilities", r.capabilities},
-                             {"device", EncodeDevice(r.device)},
-                             {"pairedAt", ToMs(r.paired_at)},
-                             {"rotatedAt", OptTime(r.rotated_at)},
-                             {"revokedAt", OptTime(r.revoked_at)},
-                             {"lastSeen", OptTime(r.last_seen)}});
+  for (const auto& [id, r] : nodes_) root["nodes"].push_back(EncodeNode(r));
+  for (const auto& [id, r] : pending_) root["pending"].push_back(EncodePending(r));
+  for (const auto& c : codes_) root["codes"].push_back(EncodeCode(c));
+  const std::string text = root.dump(1) + "\n";
+  if (auto ok = core::WriteFileAtomic(path_, text, 0600); !ok) return ok;
+  snapshot_bytes_ = text.size();
+  // The file now holds everything the journal did; a crash before the journal is emptied only
+  // replays whole records the file already has.
+  if (journal_fd_ >= 0) {
+    if (::ftruncate(journal_fd_, 0) != 0 || ::fdatasync(journal_fd_) != 0) {
+      return MakeError(ErrorCode::kIo, "cannot empty " + journal_path_ + ": " + std::strerror(errno));
+    }
+  } else if (::truncate(journal_path_.c_str(), 0) != 0 && errno != ENOENT) {
+    return MakeError(ErrorCode::kIo, "cannot empty " + journal_path_ + ": " + std::strerror(errno));
   }
-  for (const auto& [id, r] : pending_) {
-    root["pending"].push_back({{"id", r.id},
-                               {"key", EncodeKey(r.key)},
-                               {"capabilities", r.capabilities},
-                               {"device", EncodeDevice(r.device)},
-                               {"requestedAt", ToMs(r.requested_at)}});
+  journal_bytes_ = 0;
+  return core::Status();
+}
+
+core::Status PairingStore::CommitLocked(const std::vector<std::string>& changes) {
+  std::string text;
+  for (const auto& line : changes) text += line + "\n";
+  for (const auto& line : SeenChangesLocked()) text += line + "\n";  // ride along, no sync of their own
+  auto io_error = [&](const char* what) {
+    return MakeError(ErrorCode::kIo, std::string("cannot ") + what + " the pairing journal " + journal_path_ + ": " +
+                                         std::strerror(errno) + "; the change was not made");
+  };
+  if (journal_fd_ < 0) {
+    int fd = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return io_error("open");
+    journal_fd_ = fd;
+    // A new journal's name must survive a crash too.
+    std::string dir = path_.substr(0, path_.find_last_of('/') == std::string::npos ? 0 : path_.find_last_of('/'));
+    if (int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
   }
-  for (const auto& c : codes_) {
-    root["codes"].push_back({{"nodeId", c.node_id},
-                             {"secretSha256", c.secret_sha256},
-                             {"capabilities", c.capabilities},
-                             {"issuedAt", ToMs(c.issued_at)},
-                             {"expiresAt", ToMs(c.expires_at)},
-                             {"used", c.used}});
+  // Writes at journal_bytes_, past any cut-short line a crash left, which is cut off here.
+  if (::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_)) != 0) return io_error("trim");
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::pwrite(journal_fd_, text.data() + done, text.size() - done, static_cast<off_t>(journal_bytes_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
+      errno = err;
+      return io_error("append to");
+    }
+    done += static_cast<std::size_t>(n);
   }
-  seen_dirty_ = false;
+  if (::fdatasync(journal_fd_) != 0) {
+    int err = errno;
+    (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
+    errno = err;
+    return io_error("sync");
+  }
+  journal_bytes_ += text.size();
+  seen_dirty_.clear();
   seen_saved_ = clock_.SteadyNow();
-  const std::string text = root.dump(2) + "\n";
-  return core::WriteFileAtomic(path_, text, 0600);
+  if (journal_bytes_ >= kMinCompactBytes && journal_bytes_ >= snapshot_bytes_) {
+    // The change is already durable in the journal; a failed rewrite only postpones compaction.
+    if (auto ok = CompactLocked(); !ok) spdlog::warn("pairing store: {}", ok.error().message);
+  }
+  return core::Status();
+}
+
+std::vector<std::string> PairingStore::SeenChangesLocked() {
+  if (seen_dirty_.empty()) return {};
+  Json seen = Json::object();
+  for (const auto& id : seen_dirty_) {
+    if (auto n = nodes_.find(id); n != nodes_.end() && n->second.last_seen) seen[id] = ToMs(*n->second.last_seen);
+  }
+  return {Json{{"seen", seen}}.dump()};
 }
 
 core::Result<std::string> PairingStore::IssueCode(const std::string& node_id,
@@ -162,7 +307,7 @@ core::Result<std::string> PairingStore::IssueCode(const std::string& node_id,
   std::lock_guard<std::mutex> lock(mutex_);
   IssuedCode code{node_id, core::Sha256Hex(secret), capabilities, clock_.Now(), clock_.Now() + ttl, false};
   codes_.push_back(code);
-  if (auto ok = SaveLocked(); !ok) {
+  if (auto ok = CommitLocked({CodeLine(code)}); !ok) {
     codes_.pop_back();
     return ok.error();
   }
@@ -207,12 +352,17 @@ core::Result<NodeRecord> PairingStore::Redeem(const std::string& secret, const s
   auto previous = nodes_.find(node_id);
   std::optional<NodeRecord> old;
   if (previous != nodes_.end()) old = previous->second;
+  std::optional<PendingPairing> was_pending;
+  if (auto p = pending_.find(node_id); p != pending_.end()) was_pending = p->second;
   it->used = true;
   nodes_[node_id] = record;
   pending_.erase(node_id);
-  if (auto ok = SaveLocked(); !ok) {
+  std::vector<std::string> changes = {CodeLine(*it), NodeLine(record)};
+  if (was_pending) changes.push_back(PendingRemovedLine(node_id));
+  if (auto ok = CommitLocked(changes); !ok) {
     it->used = false;
     if (old) nodes_[node_id] = *old; else nodes_.erase(node_id);
+    if (was_pending) pending_[node_id] = *was_pending;
     return ok.error();
   }
   return record;
@@ -225,8 +375,15 @@ core::Status PairingStore::AddPending(const std::string& node_id, const PublicKe
     return MakeError(ErrorCode::kRefused, "node " + node_id + " is already paired; a second device cannot take its id. "
                                           "Pair this device under another id, or revoke " + node_id + " first");
   }
-  pending_[node_id] = PendingPairing{node_id, key, requested, device, clock_.Now()};
-  return SaveLocked();
+  std::optional<PendingPairing> before;
+  if (auto p = pending_.find(node_id); p != pending_.end()) before = p->second;
+  PendingPairing request{node_id, key, requested, device, clock_.Now()};
+  pending_[node_id] = request;
+  if (auto ok = CommitLocked({PendingLine(request)}); !ok) {
+    if (before) pending_[node_id] = *before; else pending_.erase(node_id);
+    return ok;
+  }
+  return core::Status();
 }
 
 core::Result<NodeRecord> PairingStore::Approve(const std::string& node_id,
@@ -254,10 +411,12 @@ core::Result<NodeRecord> PairingStore::Approve(const std::string& node_id,
   record.device = it->second.device;
   record.paired_at = clock_.Now();
   PendingPairing kept = it->second;
+  std::optional<NodeRecord> old;
+  if (auto previous = nodes_.find(node_id); previous != nodes_.end()) old = previous->second;
   pending_.erase(it);
   nodes_[node_id] = record;
-  if (auto ok = SaveLocked(); !ok) {
-    nodes_.erase(node_id);
+  if (auto ok = CommitLocked({NodeLine(record), PendingRemovedLine(node_id)}); !ok) {
+    if (old) nodes_[node_id] = *old; else nodes_.erase(node_id);
     pending_[node_id] = kept;
     return ok.error();
   }
@@ -272,7 +431,7 @@ core::Result<PendingPairing> PairingStore::Reject(const std::string& node_id) {
   }
   PendingPairing kept = it->second;
   pending_.erase(it);
-  if (auto ok = SaveLocked(); !ok) {
+  if (auto ok = CommitLocked({PendingRemovedLine(node_id)}); !ok) {
     pending_[node_id] = kept;
     return ok.error();
   }
@@ -288,7 +447,7 @@ core::Result<NodeRecord> PairingStore::Revoke(const std::string& node_id) {
                                                       FormatTime(*it->second.revoked_at));
   }
   it->second.revoked_at = clock_.Now();
-  if (auto ok = SaveLocked(); !ok) {
+  if (auto ok = CommitLocked({NodeLine(it->second)}); !ok) {
     it->second.revoked_at.reset();
     return ok.error();
   }
@@ -307,7 +466,7 @@ core::Result<NodeRecord> PairingStore::Rotate(const std::string& node_id, const 
   NodeRecord old = it->second;
   it->second.key = new_key;
   it->second.rotated_at = clock_.Now();
-  if (auto ok = SaveLocked(); !ok) {
+  if (auto ok = CommitLocked({NodeLine(it->second)}); !ok) {
     it->second = old;
     return ok.error();
   }
@@ -340,17 +499,17 @@ void PairingStore::MarkSeen(const std::string& node_id) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return;
   it->second.last_seen = clock_.Now();
-  seen_dirty_ = true;
+  seen_dirty_.insert(node_id);
   const auto now = clock_.SteadyNow();
   if (now - seen_saved_ < std::chrono::seconds(30)) return;
   // Best effort: last-seen is informative; a failed write must not break a session.
-  (void)SaveLocked();
+  (void)CommitLocked({});
 }
 
 core::Status PairingStore::Flush() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!seen_dirty_) return core::Status();
-  return SaveLocked();
+  if (seen_dirty_.empty()) return core::Status();
+  return CommitLocked({});
 }
 
 std::optional<NodeRecord> PairingStore::Find(const std::string& node_id) const {

@@ -3,8 +3,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,11 +65,18 @@ struct IssuedCode {
 };
 
 /// The gateway's pairing state (`state_dir/nodes.json`): paired nodes and their keys, pending
-/// requests and issued codes. Every change is written atomically before it is reported done.
-/// Thread-safe.
+/// requests and issued codes. Every change is durable before it is reported done: it is appended
+/// to a journal beside the file (`nodes.json.journal`, one JSON line per changed record, synced),
+/// and the file is rewritten whole only when the journal has grown as large as the file. So a
+/// change costs the size of what changed, not of the fleet. Thread-safe; one writing process.
 class PairingStore {
  public:
-  /// Opens (or starts) the store at `path`. A corrupt file is an error, never silently replaced.
+  PairingStore(const PairingStore&) = delete;
+  PairingStore& operator=(const PairingStore&) = delete;
+  ~PairingStore();
+  /// Opens (or starts) the store at `path` and replays its journal; never writes. A corrupt file
+  /// or journal line is an error, never silently replaced; a last journal line cut short by a
+  /// crash was never reported done and is ignored.
   static core::Result<std::unique_ptr<PairingStore>> Open(std::string path, const core::Clock& clock);
 
   /// A fresh single-use code for `node_id`; returns the secret (shown once, stored as a digest).
@@ -108,17 +117,29 @@ class PairingStore {
   const std::string& path() const { return path_; }
 
  private:
-  PairingStore(std::string path, const core::Clock& clock) : path_(std::move(path)), clock_(clock) {}
+  PairingStore(std::string path, const core::Clock& clock)
+      : path_(std::move(path)), journal_path_(path_ + ".journal"), clock_(clock) {}
   core::Status LoadLocked();
-  core::Status SaveLocked();
+  /// Makes `changes` (journal lines, see ApplyLocked) durable; on an error nothing of them is.
+  core::Status CommitLocked(const std::vector<std::string>& changes);
+  /// Rewrites the file whole from memory, then empties the journal.
+  core::Status CompactLocked();
+  /// Applies one journal line to memory; throws on a malformed one.
+  void ApplyLocked(const std::string& line);
+  /// Journal lines with the last-seen times that changed since they were last written.
+  std::vector<std::string> SeenChangesLocked();
 
   std::string path_;
+  std::string journal_path_;
   const core::Clock& clock_;
+  int journal_fd_ = -1;               // opened on the first change
+  std::uint64_t journal_bytes_ = 0;   // as it is on disk
+  std::uint64_t snapshot_bytes_ = 0;  // the file's size when last read or written
   mutable std::mutex mutex_;
   std::map<std::string, NodeRecord> nodes_;
   std::map<std::string, PendingPairing> pending_;
   std::vector<IssuedCode> codes_;
-  bool seen_dirty_ = false;
+  std::set<std::string> seen_dirty_;  // ids whose last_seen is newer in memory than on disk
   std::chrono::steady_clock::time_point seen_saved_{};
 };
 

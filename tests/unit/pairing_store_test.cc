@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -169,6 +170,112 @@ TEST_F(PairingStoreTest, Open_CorruptFile_IsAnErrorAndTheFileIsKept) {
   std::ifstream in(dir_ + "/bad.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "{not json");
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_F(PairingStoreTest, Journal_AChangeAppendsOneLineInsteadOfRewritingTheFile) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(secret.ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/nodes.json"));
+  std::string journal = Slurp(dir_ + "/nodes.json.journal");
+  EXPECT_EQ(std::count(journal.begin(), journal.end(), '\n'), 1);
+  EXPECT_EQ(journal.find(*secret), std::string::npos);  // only the digest
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {}).ok());
+  journal = Slurp(dir_ + "/nodes.json.journal");
+  EXPECT_EQ(std::count(journal.begin(), journal.end(), '\n'), 3);  // the code used, the node
+}
+
+TEST_F(PairingStoreTest, Journal_ACutShortLastLineWasNeverDoneAndIsCutOffByTheNextChange) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {}).ok());
+  store_.reset();
+  // A crash in the middle of appending the revocation.
+  std::ofstream(dir_ + "/nodes.json.journal", std::ios::app) << R"({"node":{"id":"phone","key":{"ty)";
+  auto reopened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_TRUE((*reopened)->CheckKey("phone", "SHA256:a").ok());
+  ASSERT_TRUE((*reopened)->AddPending("desk", Key("d"), {"run"}, {}).ok());
+  std::string journal = Slurp(dir_ + "/nodes.json.journal");
+  EXPECT_EQ(journal.find("\"ty\n"), std::string::npos);
+  EXPECT_EQ(journal.back(), '\n');
+  auto again = PairingStore::Open(dir_ + "/nodes.json", clock_);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE((*again)->FindPending("desk").has_value());
+}
+
+TEST_F(PairingStoreTest, Journal_AGarbledLineIsAnErrorAndNothingIsOverwritten) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {}).ok());
+  store_.reset();
+  const std::string good = Slurp(dir_ + "/nodes.json.journal");
+  for (const char* bad : {"{\"node\":{\"id\":1}}\n", "not json\n", "{\"grant\":{\"id\":\"x\"}}\n", "[]\n"}) {
+    const std::string garbled = good + bad + "{\"pendingRemoved\":\"x\"}\n";
+    std::ofstream(dir_ + "/nodes.json.journal", std::ios::trunc) << garbled;
+    auto opened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+    ASSERT_FALSE(opened.ok()) << bad;
+    EXPECT_NE(opened.error().message.find("nodes.json.journal"), std::string::npos);
+    EXPECT_NE(opened.error().message.find("line 4"), std::string::npos) << opened.error().message;
+    EXPECT_NE(opened.error().message.find("never overwritten"), std::string::npos);
+    EXPECT_EQ(Slurp(dir_ + "/nodes.json.journal"), garbled);
+  }
+}
+
+TEST_F(PairingStoreTest, Journal_GrowsOnlyToTheFilesSizeAndACrashBeforeItIsEmptiedReplaysHarmlessly) {
+  // 300 nodes paired and 100 revoked: the journal is folded into the file along the way, so the
+  // bytes written stay proportional to the changes, not changes x fleet.
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    auto secret = store_->IssueCode(id, {"run", "screen"}, minutes(10));
+    ASSERT_TRUE(secret.ok());
+    ASSERT_TRUE(store_->Redeem(*secret, id, Key(id), {}, {"linux", id, "1"}).ok());
+    if (i % 3 == 0) {
+      ASSERT_TRUE(store_->Revoke(id).ok());
+    }
+  }
+  const std::string file = Slurp(dir_ + "/nodes.json");
+  const std::string journal = Slurp(dir_ + "/nodes.json.journal");
+  ASSERT_FALSE(file.empty());
+  EXPECT_LE(journal.size(), std::max<std::size_t>(file.size(), 64 * 1024) + 4096);
+  // The journal lines already folded into the file, replayed again over it: same state.
+  std::ofstream(dir_ + "/nodes.json.journal") << journal;
+  auto reopened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ((*reopened)->Nodes().size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    EXPECT_EQ((*reopened)->CheckKey(id, "SHA256:" + id).ok(), i % 3 != 0) << id;
+  }
+}
+
+TEST_F(PairingStoreTest, Journal_LastSeenIsWrittenWithTheNextChangeOrAtFlush) {
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_TRUE(store_->Redeem(*secret, "phone", Key("a"), {}, {}).ok());
+  const std::string before = Slurp(dir_ + "/nodes.json.journal");
+  clock_.Advance(std::chrono::seconds(5));
+  store_->MarkSeen("phone");
+  store_->MarkSeen("phone");
+  EXPECT_EQ(Slurp(dir_ + "/nodes.json.journal"), before);  // a hello costs no write
+  ASSERT_TRUE(store_->Flush().ok());
+  const std::string after = Slurp(dir_ + "/nodes.json.journal");
+  EXPECT_EQ(std::count(after.begin(), after.end(), '\n'), 4);
+  ASSERT_TRUE(store_->Flush().ok());  // nothing new: no write
+  EXPECT_EQ(Slurp(dir_ + "/nodes.json.journal"), after);
+  auto reopened = PairingStore::Open(dir_ + "/nodes.json", clock_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->Find("phone")->last_seen, clock_.Now());
+}
+
+TEST_F(PairingStoreTest, Journal_ALinkInItsPlaceIsNotFollowed) {
+  std::ofstream(dir_ + "/elsewhere") << "";
+  std::filesystem::create_symlink(dir_ + "/elsewhere", dir_ + "/nodes.json.journal");
+  auto secret = store_->IssueCode("phone", {"run"}, minutes(10));
+  ASSERT_FALSE(secret.ok());
+  EXPECT_NE(secret.error().message.find("was not made"), std::string::npos);
+  EXPECT_EQ(Slurp(dir_ + "/elsewhere"), "");
 }
 
 TEST(PairingCode, RoundTrips) {

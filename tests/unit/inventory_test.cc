@@ -135,6 +135,20 @@ TEST(Inventory, DuplicateIdsNameBothLines) {
   EXPECT_NE(e.find("hosts.toml:6: nodes[0].id: duplicate id 'a' (first declared on line 1)"), std::string::npos) << e;
 }
 
+TEST(Inventory, AFleetOf10000NodesLoadsInOrderAndADuplicateDeepInItNamesTheFirstLine) {
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text += "[[nodes]]\nid = \"n" + std::to_string(i) + "\"\ngroups = [\"fleet\"]\n\n";
+  auto inv = ParseInventory(text, "hosts.toml", "/etc/labgate");
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  ASSERT_EQ(inv->targets.size(), 10001u);  // local first
+  EXPECT_EQ(inv->targets[1].id, "n0");
+  EXPECT_EQ(inv->targets.back().id, "n9999");
+  EXPECT_EQ(inv->Find("n9999")->line, 4 * 9999 + 1);
+  std::string e = ErrorOf(text + "[[nodes]]\nid = \"n7777\"\n");
+  EXPECT_NE(e.find("hosts.toml:40002: nodes[10000].id: duplicate id 'n7777' (first declared on line 31109)"),
+            std::string::npos) << e;
+}
+
 TEST(Inventory, LocalIsReserved) {
   std::string e = ErrorOf("[[nodes]]\nid = \"local\"\n");
   EXPECT_NE(e.find("hosts.toml:2: nodes[0].id: 'local' is the built-in target"), std::string::npos) << e;

@@ -5,10 +5,16 @@
 //                                           sharing one process runner; stops on SIGTERM/SIGINT.
 //   labgate_bench_multi_node --fork-exec N  the floor for running `true`: N rounds of
 //                                           posix_spawn(/bin/true) + waitpid, after 20 warm-up
-//                                           rounds; prints {"median_us", "p90_us", "n"}.
+//                                           rounds; prints {"median_us", "p90_us", "cpu_us", "n"}
+//                                           (cpu_us: this process's own CPU per round).
+//   labgate_bench_multi_node --pair FILE    pairs many state dirs at once: each line of FILE is
+//                                           "STATE_DIR CODE"; the same PairDevice as
+//                                           `labgate node pair`, 8 at a time, without a process
+//                                           per device. Prints how many paired; exits 1 if any failed.
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -17,6 +23,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,7 +42,14 @@ int ForkExec(int n) {
   char path[] = "/bin/true";
   char* argv[] = {path, nullptr};
   std::vector<double> us;
+  auto cpu_us = [] {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  double cpu_start = 0;
   for (int i = 0; i < n + 20; ++i) {
+    if (i == 20) cpu_start = cpu_us();
     const auto t0 = std::chrono::steady_clock::now();
     pid_t pid = 0;
     if (int rc = ::posix_spawn(&pid, path, nullptr, nullptr, argv, environ); rc != 0) {
@@ -48,9 +64,50 @@ int ForkExec(int n) {
     const auto t1 = std::chrono::steady_clock::now();
     if (i >= 20) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
+  const double cpu_per_round = (cpu_us() - cpu_start) / n;
   std::sort(us.begin(), us.end());
-  std::printf("{\"median_us\": %.0f, \"p90_us\": %.0f, \"n\": %d}\n", us[us.size() / 2], us[us.size() * 9 / 10], n);
+  std::printf("{\"median_us\": %.0f, \"p90_us\": %.0f, \"cpu_us\": %.1f, \"n\": %d}\n", us[us.size() / 2],
+              us[us.size() * 9 / 10], cpu_per_round, n);
   return 0;
+}
+
+int PairMany(const char* list_path) {
+  std::ifstream list(list_path);
+  std::vector<std::pair<std::string, std::string>> jobs;
+  for (std::string dir, code; list >> dir >> code;) jobs.emplace_back(dir, code);
+  std::mutex mutex;
+  std::size_t next = 0, paired = 0;
+  std::vector<std::string> failures;
+  labgate::core::CancelToken never;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 8; ++w) {
+    workers.emplace_back([&] {
+      for (;;) {
+        std::size_t i;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (next == jobs.size()) return;
+          i = next++;
+        }
+        labgate::nodes::PairRequest request;
+        request.state_dir = jobs[i].first;
+        request.code = jobs[i].second;
+        request.version = LABGATE_VERSION;
+        std::ostringstream progress;
+        auto done = labgate::nodes::PairDevice(request, progress, never);
+        std::lock_guard<std::mutex> lock(mutex);
+        if (done) {
+          ++paired;
+        } else {
+          failures.push_back(jobs[i].first + ": " + done.error().message);
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  for (const auto& f : failures) std::fprintf(stderr, "pairing failed: %s\n", f.c_str());
+  std::printf("%zu\n", paired);
+  return failures.empty() ? 0 : 1;
 }
 
 int RunAgents(const std::vector<std::string>& state_dirs) {
@@ -88,8 +145,9 @@ int main(int argc, char** argv) {
   // A gateway that drops a link mid-write must not kill every agent in this process.
   std::signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && std::strcmp(argv[1], "--fork-exec") == 0) return ForkExec(std::max(1, std::atoi(argv[2])));
+  if (argc == 3 && std::strcmp(argv[1], "--pair") == 0) return PairMany(argv[2]);
   if (argc < 2 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: %s STATE_DIR... | %s --fork-exec N\n", argv[0], argv[0]);
+    std::fprintf(stderr, "usage: %s STATE_DIR... | %s --fork-exec N | %s --pair FILE\n", argv[0], argv[0], argv[0]);
     return 2;
   }
   return RunAgents(std::vector<std::string>(argv + 1, argv + argc));

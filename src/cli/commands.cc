@@ -101,11 +101,13 @@ const std::map<std::string, Verb>& Verbs() {
         "clients reach paired nodes. SIGTERM closes everything cleanly.\n"}},
       {"pair",
        {"issue a pairing code for a device",
-        "usage: labgate pair new --node ID [--caps run,screen,camera,location] [--ttl 10m] [--json]\n\n"
+        "usage: labgate pair new --node ID|group:NAME|tag:NAME|* [--caps run,screen,camera,location]\n"
+        "                        [--ttl 10m] [--json]\n\n"
         "Prints a single-use code that expires (default 10 minutes) for the [[nodes]] entry ID. It carries the\n"
         "gateway's address and host-key fingerprint; `labgate node pair CODE` on the device uses it. --caps\n"
-        "narrows the capabilities to grant (default: those the node lists in hosts.toml). Needs a running\n"
-        "gateway.\n"}},
+        "narrows the capabilities to grant (default: those the node lists in hosts.toml). A group, tag or *\n"
+        "prints one code per [[nodes]] entry it matches (with --json: {\"codes\": [...]}), for setting up\n"
+        "many devices at once. Needs a running gateway.\n"}},
       {"nodes",
        {"list, approve, rotate and revoke paired nodes",
         "usage: labgate nodes list|pending [--json]\n"

@@ -20,6 +20,7 @@
 #include "gateway/operator_service.h"
 #include "gateway/runtime.h"
 #include "gateway/views.h"
+#include "inventory/selector.h"
 #include "mcp/http_server.h"
 #include "mcp/stdio_server.h"
 #include "nodes/node_agent.h"
@@ -238,27 +239,60 @@ int GatewayVerb(const Args& args) {
 
 int PairVerb(const Args& args) {
   if (args.positional.empty() || args.positional[0] != "new") {
-    return Fail("usage: labgate pair new --node ID [--caps run,screen] [--ttl 10m]", kExitUsage);
+    return Fail("usage: labgate pair new --node ID|group:NAME|tag:NAME|* [--caps run,screen] [--ttl 10m]", kExitUsage);
   }
   if (!args.has("--node")) return Fail("pair new needs --node ID (a [[nodes]] entry in hosts.toml)", kExitUsage);
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
-  json params = {{"nodeId", args.get("--node")}};
+  json params = json::object();
   if (args.has("--caps")) params["capabilities"] = SplitCaps(args.get("--caps"));
   if (args.has("--ttl")) {
     auto ms = ParseDurationMs(args.get("--ttl"));
     if (!ms) return Fail(ms.error().message, kExitUsage);
     params["ttlMs"] = *ms;
   }
-  auto answer = CallGateway(*inv, args, "pair.new", params);
-  if (!answer) return Fail(answer.error().message);
-  Print(args, *answer,
-        "Pairing code for node " + (*answer)["nodeId"].get<std::string>() + " (capabilities " +
-            Join((*answer)["capabilities"]) + "; single use; expires " + (*answer)["expiresAt"].get<std::string>() +
-            "):\n\n  " + (*answer)["code"].get<std::string>() + "\n\nOn the device run:\n\n  labgate node pair " +
-            (*answer)["code"].get<std::string>() + "\n  labgate node run\n\nThe code carries the gateway address " +
-            (*answer)["gateway"].get<std::string>() + " and its host key " +
-            (*answer)["fingerprint"].get<std::string>() + ".\n");
+  const std::string selector = args.get("--node");
+  if (inventory::IsValidName(selector)) {
+    // One node: the gateway checks the id, so a typo is explained the same way as over MCP.
+    params["nodeId"] = selector;
+    auto answer = CallGateway(*inv, args, "pair.new", params);
+    if (!answer) return Fail(answer.error().message);
+    Print(args, *answer,
+          "Pairing code for node " + (*answer)["nodeId"].get<std::string>() + " (capabilities " +
+              Join((*answer)["capabilities"]) + "; single use; expires " + (*answer)["expiresAt"].get<std::string>() +
+              "):\n\n  " + (*answer)["code"].get<std::string>() + "\n\nOn the device run:\n\n  labgate node pair " +
+              (*answer)["code"].get<std::string>() + "\n  labgate node run\n\nThe code carries the gateway address " +
+              (*answer)["gateway"].get<std::string>() + " and its host key " +
+              (*answer)["fingerprint"].get<std::string>() + ".\n");
+    return 0;
+  }
+  // Many devices at once (a batch of Raspberry Pis): one code per [[nodes]] entry the selector
+  // matches; SSH hosts in a group are left out, as they are not paired.
+  auto matched = inventory::Resolve(*inv, {selector});
+  if (!matched) return Fail(matched.error().message, kExitUsage);
+  std::vector<std::string> ids;
+  for (const inventory::Target* t : *matched) {
+    if (t->kind == inventory::TargetKind::kNode) ids.push_back(t->id);
+  }
+  if (ids.empty()) return Fail(selector + " matches no [[nodes]] entry; only nodes are paired", kExitUsage);
+  json codes = json::array();
+  std::string text;
+  for (const auto& id : ids) {
+    params["nodeId"] = id;
+    auto answer = CallGateway(*inv, args, "pair.new", params);
+    if (!answer) {
+      // The codes issued so far are valid: show them, then say where it stopped.
+      Print(args, json{{"codes", codes}}, text);
+      return Fail("stopped at node " + id + " after " + std::to_string(codes.size()) + " of " +
+                  std::to_string(ids.size()) + " codes: " + answer.error().message);
+    }
+    text += "  " + id + "  " + (*answer)["code"].get<std::string>() + "\n";
+    codes.push_back(std::move(*answer));
+  }
+  Print(args, json{{"codes", codes}},
+        "Pairing codes for " + std::to_string(codes.size()) + " nodes (single use; expire " +
+            codes.back()["expiresAt"].get<std::string>() + "):\n\n" + text +
+            "\nOn each device run `labgate node pair CODE` with its own code, then `labgate node run`.\n");
   return 0;
 }
 

@@ -5,6 +5,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
 #include <cstring>
 
 #include "core/json_parse.h"
@@ -42,6 +45,12 @@ core::Result<GatewayAddress> ParseGatewayAddress(const std::string& host_port, c
 core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAddress& gateway, const std::string& user,
                                                                 ssh_key key, milliseconds timeout) {
   std::unique_ptr<AgentClient> client(new AgentClient());
+  // Made before the client is handed out: a task posted before Serve (the hello) must wake the
+  // first poll. Made in Serve, the hello's wake-up went to fd -1 and the hello waited for the
+  // poll's timeout (250 ms on every reconnect, and a whole heartbeat interval once that timeout
+  // followed the next ping).
+  client->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (client->wake_fd_ < 0) return MakeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
   ssh_session s = ssh_new();
   client->session_ = s;
   const std::string where = gateway.Display();
@@ -164,7 +173,6 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
   ssh_set_channel_callbacks(channel_, &cb);
   callbacks_set_ = true;
 
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   event_ = ssh_event_new();
   ssh_event_add_session(event_, session_);
   ssh_event_add_fd(
@@ -197,7 +205,14 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
       last_ping = now;
       rpc_->Request("ping", Json::object(), [](core::Result<Json>) {});
     }
-    if (ssh_event_dopoll(event_, 250) == SSH_ERROR && !ssh_is_connected(session_)) continue;
+    // Sleep until the next ping is due or the silence limit passes: posted tasks, the stop token
+    // and the gateway's bytes all wake the poll, so a fixed short tick would only cost an idle
+    // fleet CPU (250 sessions in one process spent 2.4% of a core waking 4 times a second).
+    // While output waits for the gateway's window, look again soon.
+    const auto next = std::min(last_ping + kHeartbeatInterval, last_rx_ + kHeartbeatTimeout);
+    const auto wait_ms = out_.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1 : 50;
+    const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, kHeartbeatInterval.count()));
+    if (ssh_event_dopoll(event_, timeout) == SSH_ERROR && !ssh_is_connected(session_)) continue;
     std::vector<std::function<void()>> tasks;
     {
       std::lock_guard<std::mutex> lock(tasks_mutex_);

@@ -681,7 +681,10 @@ void AgentServer::Tick(Loop& loop) {
       Close(c, "no heartbeat for " + std::to_string(settings_.heartbeat_timeout.count() / 1000) + " s");
       continue;
     }
-    if (now - c.last_ping >= settings_.heartbeat_interval) {
+    // Nodes ping every interval and the answer keeps them sure of the link; the gateway pings
+    // only a node that has been silent for one and a half intervals, so a fleet's heartbeat is
+    // one ping and one answer per node per interval, not two of each.
+    if (now - c.last_rx >= settings_.heartbeat_interval * 3 / 2 && now - c.last_ping >= settings_.heartbeat_interval) {
       c.last_ping = now;
       c.rpc->Request("ping", Json::object(), [](core::Result<Json>) {});
     }

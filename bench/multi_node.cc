@@ -71,6 +71,26 @@ int ForkExec(int n) {
   return 0;
 }
 
+// The same loop through labgate's own runner (pipes, output digest, deadline, group kill).
+int RunnerExec(int n) {
+  labgate::core::SystemProcessRunner runner;
+  labgate::core::CancelToken never;
+  labgate::core::ProcessSpec spec;
+  spec.argv = {"/bin/true"};
+  rusage u0{}, u1{};
+  for (int i = 0; i < n + 20; ++i) {
+    if (i == 20) ::getrusage(RUSAGE_SELF, &u0);
+    auto out = runner.Run(spec, never, nullptr);
+    if (!out || out->exit_code != 0) return 1;
+  }
+  ::getrusage(RUSAGE_SELF, &u1);
+  auto us = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  std::printf("{\"cpu_us\": %.1f, \"n\": %d}\n", (us(u1) - us(u0)) / n, n);
+  return 0;
+}
+
 int PairMany(const char* list_path) {
   std::ifstream list(list_path);
   std::vector<std::pair<std::string, std::string>> jobs;
@@ -146,6 +166,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   if (argc == 3 && std::strcmp(argv[1], "--fork-exec") == 0) return ForkExec(std::max(1, std::atoi(argv[2])));
   if (argc == 3 && std::strcmp(argv[1], "--pair") == 0) return PairMany(argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "--runner-exec") == 0) return RunnerExec(std::max(1, std::atoi(argv[2])));
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "usage: %s STATE_DIR... | %s --fork-exec N | %s --pair FILE\n", argv[0], argv[0], argv[0]);
     return 2;

@@ -176,8 +176,22 @@ CloneFn RealClone() {
 // failed; -1 with errno when it could not be created.
 pid_t SpawnChild(ChildPlan& plan) {
   constexpr std::size_t kStackBytes = 64 * 1024;
-  void* stack = ::mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return -1;
+  // One stack per spawning thread, kept for its next spawn: the thread sleeps until the child
+  // has exec'd or exited (CLONE_VFORK), so the stack is free again when clone returns, and a
+  // fresh mapping per command cost its page faults and an munmap each time.
+  struct ChildStack {
+    void* base = nullptr;
+    ~ChildStack() {
+      if (base != nullptr) ::munmap(base, kStackBytes);
+    }
+  };
+  thread_local ChildStack cached;
+  if (cached.base == nullptr) {
+    void* mapped = ::mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (mapped == MAP_FAILED) return -1;
+    cached.base = mapped;
+  }
+  void* stack = cached.base;
   // No handler of ours may run in the child before it has reset them.
   sigset_t all;
   sigset_t old;
@@ -186,7 +200,6 @@ pid_t SpawnChild(ChildPlan& plan) {
   pid_t pid = RealClone()(ChildMain, static_cast<char*>(stack) + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   const int saved = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  ::munmap(stack, kStackBytes);
   errno = saved;
   return pid;
 }

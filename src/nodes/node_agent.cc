@@ -35,6 +35,7 @@
 #include "core/json_rpc.h"
 #include "core/os_user.h"
 #include "core/text.h"
+#include "core/thread_cache.h"
 #include "nodes/agent_client.h"
 #include "nodes/node_key.h"
 #include "nodes/pairing_code.h"
@@ -390,7 +391,8 @@ class LinkService {
     return core::Ok();
   }
 
-  // Runs `work` on its own thread, cancellable by $/cancel, and answers with what it returns.
+  // Runs `work` on a thread of its own (from the process's thread cache), cancellable by
+  // $/cancel, and answers with what it returns.
   void Spawn(const Json& id, std::function<core::Result<Json>(std::int64_t, const core::CancelToken&)> work) {
     if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
     const std::int64_t rid = id.get<std::int64_t>();
@@ -399,7 +401,7 @@ class LinkService {
       std::lock_guard<std::mutex> lock(mutex_);
       running_[rid] = token;
     }
-    std::thread([this, rid, token, work = std::move(work)] {
+    core::SharedThreadCache().Run([this, rid, token, work = std::move(work)] {
       auto answer = work(rid, *token);
       auto client = client_;
       if (answer) {
@@ -412,7 +414,7 @@ class LinkService {
       std::lock_guard<std::mutex> lock(mutex_);
       running_.erase(rid);
       idle_.notify_all();
-    }).detach();
+    });
   }
 
   void RotateKey(const Json& id) {

@@ -96,7 +96,7 @@ int PairMany(const char* list_path) {
   std::vector<std::pair<std::string, std::string>> jobs;
   for (std::string dir, code; list >> dir >> code;) jobs.emplace_back(dir, code);
   std::mutex mutex;
-  std::size_t next = 0, paired = 0;
+  std::size_t next = 0, paired = 0, retries = 0;
   std::vector<std::string> failures;
   labgate::core::CancelToken never;
   std::vector<std::thread> workers;
@@ -113,8 +113,16 @@ int PairMany(const char* list_path) {
         request.state_dir = jobs[i].first;
         request.code = jobs[i].second;
         request.version = LABGATE_VERSION;
-        std::ostringstream progress;
-        auto done = labgate::nodes::PairDevice(request, progress, never);
+        // A code stays valid until a pairing succeeds with it: a login that timed out while the
+        // machine was saturated is retried, and counted.
+        labgate::core::Result<labgate::nodes::NodeConfig> done = labgate::core::MakeError(labgate::core::ErrorCode::kIo, "");
+        for (int attempt = 0; attempt < 3; ++attempt) {
+          std::ostringstream progress;
+          done = labgate::nodes::PairDevice(request, progress, never);
+          if (done || done.error().code == labgate::core::ErrorCode::kRefused) break;
+          std::lock_guard<std::mutex> lock(mutex);
+          ++retries;
+        }
         std::lock_guard<std::mutex> lock(mutex);
         if (done) {
           ++paired;
@@ -126,6 +134,7 @@ int PairMany(const char* list_path) {
   }
   for (auto& t : workers) t.join();
   for (const auto& f : failures) std::fprintf(stderr, "pairing failed: %s\n", f.c_str());
+  if (retries > 0) std::fprintf(stderr, "%zu pairing attempts were retried\n", retries);
   std::printf("%zu\n", paired);
   return failures.empty() ? 0 : 1;
 }

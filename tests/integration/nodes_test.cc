@@ -386,6 +386,40 @@ TEST_F(Nodes, RestartedGatewaySeesItsNodesBackWithinFiveSeconds) {
   EXPECT_EQ(Labgate({"run", "beta", "--", "true"}).status, 0);
 }
 
+TEST_F(Nodes, ABatchOfCodesPairsEachNodeItsOwnWayAndACommandCannotMintThem) {
+  auto batch = Labgate({"pair", "new", "--node", "*", "--json"});
+  ASSERT_EQ(batch.status, 0) << batch.err;
+  const Json codes = Json::parse(batch.out)["codes"];
+  ASSERT_EQ(codes.size(), 3u) << batch.out;  // alpha, beta, gamma; `local` is no node
+  std::map<std::string, std::string> by_node;
+  for (const auto& c : codes) by_node[c["nodeId"].get<std::string>()] = c["code"].get<std::string>();
+  EXPECT_EQ(codes[2]["capabilities"], Json::array({"run", "screen"}));
+  EXPECT_EQ(Events("pairing.code_issued").size(), 3u);
+  // A code is bound to its node: alpha's cannot pair a device as beta.
+  ASSERT_EQ(Node({"pair", by_node["alpha"], "--state-dir", StateDir("alpha")}).status, 0);
+  ASSERT_EQ(Node({"pair", by_node["beta"], "--state-dir", StateDir("beta")}).status, 0);
+  StartAgent("alpha");
+  StartAgent("beta");
+  EXPECT_TRUE(WaitOnline("alpha"));
+  EXPECT_TRUE(WaitOnline("beta"));
+  // Paired through the journal: a restarted gateway still knows both keys.
+  StopGateway();
+  StartGateway();
+  EXPECT_TRUE(WaitOnline("alpha"));
+  EXPECT_EQ(Labgate({"run", "beta", "--", "true"}).status, 0);
+
+  auto none = Labgate({"pair", "new", "--node", "group:nosuch", "--json"});
+  EXPECT_EQ(none.status, 2) << none.out;
+  EXPECT_NE(none.err.find("nosuch"), std::string::npos) << none.err;
+
+  // What an assistant would try: mint codes for every node from a command labgate runs.
+  const std::string mint = std::string(LABGATE_BINARY) + " pair new --node '*' --json --config " + config_;
+  auto minted = Labgate({"run", "alpha", "--shell", mint});
+  EXPECT_NE(minted.status, 0) << minted.out;
+  EXPECT_EQ(minted.out.find("lgpair1"), std::string::npos) << minted.out;
+  EXPECT_EQ(Events("pairing.code_issued").size(), 3u);
+}
+
 TEST_F(Nodes, FrozenNodeDoesNotDelayCallsToAnotherNode) {
   PairAndStart("alpha");
   PairAndStart("beta");

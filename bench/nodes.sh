@@ -112,7 +112,8 @@ wait_online() {
       exit 1
     fi
     sleep 0.25
-    online=$(online_count || echo 0)
+    kill -0 "$GATEWAY_PID" 2>/dev/null || { echo "the gateway exited while $online of $((NODES + 1)) were online" >&2; exit 1; }
+    online=$(online_count 2>/dev/null || echo 0)
   done
   python3 -c "print(f'{$EPOCHREALTIME - $since:.2f}')"
 }

@@ -1,12 +1,12 @@
 #pragma once
 
-#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <functional>
-#include <list>
-#include <memory>
 #include <mutex>
-#include <thread>
+
+#include "core/thread_cache.h"
 
 namespace labgate::mcp {
 
@@ -20,7 +20,8 @@ class TaskRunner {
   virtual void WaitAll() = 0;
 };
 
-/// A thread per task, at most `limit` at once. Thread-safe.
+/// A thread per task, at most `limit` at once; threads are kept and reused for later tasks
+/// (core::ThreadCache), since starting one cost a tools/call as much as a fsync. Thread-safe.
 class ThreadTaskRunner final : public TaskRunner {
  public:
   explicit ThreadTaskRunner(std::size_t limit) : limit_(limit) {}
@@ -29,15 +30,11 @@ class ThreadTaskRunner final : public TaskRunner {
   void WaitAll() override;
 
  private:
-  struct Worker {
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-  void ReapFinished();  // with mutex_ held
-
   std::size_t limit_;
   std::mutex mutex_;
-  std::list<std::unique_ptr<Worker>> workers_;
+  std::condition_variable finished_;
+  std::size_t running_ = 0;
+  core::ThreadCache threads_{std::chrono::seconds(10)};  // last: its threads end first
 };
 
 }  // namespace labgate::mcp

@@ -118,15 +118,7 @@ struct AgentServer::Conn {
   std::optional<Json> waiting_pair_id;
   std::string waiting_pair_node;
 
-  void Send(std::string bytes) {
-    if (channel == nullptr || closing) return;
-    out.Append(std::move(bytes));
-    if (!out.Flush(channel)) {
-      closing = true;
-      close_reason = "the channel broke while sending";
-    }
-    out_pending = !out.empty();
-  }
+  void Send(std::string bytes);
 };
 
 struct AgentServer::Loop {
@@ -136,6 +128,13 @@ struct AgentServer::Loop {
   std::mutex mutex;
   std::vector<std::function<void()>> tasks;
   bool stopping = false;  // loop thread only
+  // Loop thread only. True while the loop is inside a libssh call. Any libssh call that waits
+  // (ssh_channel_write flushes) polls the whole event, so other sessions' callbacks run inside
+  // it; when they answered at once, each answer's write polled again, and 10,000 nodes
+  // connecting together nested that deep enough to overflow the stack. Inside, Send only
+  // queues; the loop writes queued output once the call returned.
+  bool in_libssh = false;
+  bool queued_inside = false;  // something was queued inside: poll again without waiting
   std::list<std::unique_ptr<Conn>> conns;
   Steady::time_point last_tick;
 
@@ -154,6 +153,24 @@ struct AgentServer::Loop {
     return nullptr;
   }
 };
+
+void AgentServer::Conn::Send(std::string bytes) {
+  if (channel == nullptr || closing) return;
+  out.Append(std::move(bytes));
+  if (loop->in_libssh) {
+    out_pending = true;
+    loop->queued_inside = true;
+    return;
+  }
+  loop->in_libssh = true;
+  const bool ok = out.Flush(channel);
+  loop->in_libssh = false;
+  if (!ok) {
+    closing = true;
+    close_reason = "the channel broke while sending";
+  }
+  out_pending = !out.empty();
+}
 
 AgentServer::AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer)
     : store_(store),
@@ -254,7 +271,10 @@ core::Status AgentServer::Start() {
     raw->thread = std::thread([this, raw] {
       raw->last_tick = Steady::now();
       while (!raw->stopping) {
-        ssh_event_dopoll(raw->event, 250);
+        raw->in_libssh = true;
+        ssh_event_dopoll(raw->event, raw->queued_inside ? 0 : 250);
+        raw->in_libssh = false;
+        raw->queued_inside = false;
         std::vector<std::function<void()>> tasks;
         {
           std::lock_guard<std::mutex> lock(raw->mutex);
@@ -417,7 +437,9 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
   ssh_set_server_callbacks(session, &c.server_cb);
   ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
   ssh_set_blocking(session, 0);
+  loop.in_libssh = true;
   int rc = ssh_handle_key_exchange(session);
+  loop.in_libssh = false;
   if (rc == SSH_ERROR) {
     spdlog::debug("key exchange with {} failed: {}", c.peer, ssh_get_error(session));
     ssh_disconnect(session);
@@ -649,6 +671,10 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
     store_.MarkSeen(c.user);
     Emit({"node.offline", c.user, c.key ? c.key->fingerprint : "", c.peer, c.close_reason});
   }
+  const bool was_inside = loop.in_libssh;
+  loop.in_libssh = true;
+  // What was queued last (a refusal that closes the session) still goes out, best effort.
+  if (c.channel != nullptr && !c.out.empty()) (void)c.out.Flush(c.channel);
   ssh_event_remove_session(loop.event, c.session);
   if (c.channel) {
     ssh_channel_close(c.channel);
@@ -656,6 +682,7 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
   }
   ssh_disconnect(c.session);
   ssh_free(c.session);
+  loop.in_libssh = was_inside;
 }
 
 void AgentServer::Tick(Loop& loop) {

@@ -599,6 +599,9 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
                               link->rpc().RespondError(id, core::jsonrpc::kMethodNotFound, "not paired yet");
                             },
                             nullptr, done);
+  // The link may end before any answer (the gateway closed it): the watchdog must not go on
+  // waiting out request.wait (15 minutes) for an answer that can no longer come.
+  done.Cancel();
   watchdog.join();
   if (!answer) {
     if (stop.cancelled()) return MakeError(ErrorCode::kCancelled, "pairing interrupted");

@@ -253,6 +253,13 @@ core::Status PairingStore::CommitLocked(const std::vector<std::string>& changes)
   if (journal_fd_ < 0) {
     int fd = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return io_error("open");
+    // Appends go at journal_bytes_: cut off a line a crash left cut short, once.
+    if (::ftruncate(fd, static_cast<off_t>(journal_bytes_)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      errno = err;
+      return io_error("trim");
+    }
     journal_fd_ = fd;
     // A new journal's name must survive a crash too.
     std::string dir = path_.substr(0, path_.find_last_of('/') == std::string::npos ? 0 : path_.find_last_of('/'));
@@ -261,26 +268,25 @@ core::Status PairingStore::CommitLocked(const std::vector<std::string>& changes)
       ::close(dfd);
     }
   }
-  // Writes at journal_bytes_, past any cut-short line a crash left, which is cut off here.
-  if (::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_)) != 0) return io_error("trim");
+  // A failed append is cut off again; when even that fails, the journal is reopened (and cut)
+  // before the next change, so no later line lands after a part of this one.
+  auto undo = [&](const char* what) {
+    const int err = errno;
+    if (::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_)) != 0) {
+      ::close(journal_fd_);
+      journal_fd_ = -1;
+    }
+    errno = err;
+    return io_error(what);
+  };
   std::size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::pwrite(journal_fd_, text.data() + done, text.size() - done, static_cast<off_t>(journal_bytes_ + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
-      errno = err;
-      return io_error("append to");
-    }
+    if (n <= 0) return undo("append to");
     done += static_cast<std::size_t>(n);
   }
-  if (::fdatasync(journal_fd_) != 0) {
-    int err = errno;
-    (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
-    errno = err;
-    return io_error("sync");
-  }
+  if (::fdatasync(journal_fd_) != 0) return undo("sync");
   journal_bytes_ += text.size();
   seen_dirty_.clear();
   seen_saved_ = clock_.SteadyNow();

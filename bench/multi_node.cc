@@ -10,7 +10,8 @@
 //   labgate_bench_multi_node --pair FILE    pairs many state dirs at once: each line of FILE is
 //                                           "STATE_DIR CODE"; the same PairDevice as
 //                                           `labgate node pair`, 8 at a time, without a process
-//                                           per device. Prints how many paired; exits 1 if any failed.
+//                                           per device. Prints how many paired, then each state
+//                                           dir that failed; exits 1 if any failed.
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -96,7 +97,7 @@ int PairMany(const char* list_path) {
   std::vector<std::pair<std::string, std::string>> jobs;
   for (std::string dir, code; list >> dir >> code;) jobs.emplace_back(dir, code);
   std::mutex mutex;
-  std::size_t next = 0, paired = 0, retries = 0;
+  std::size_t next = 0, paired = 0;
   std::vector<std::string> failures;
   labgate::core::CancelToken never;
   std::vector<std::thread> workers;
@@ -113,16 +114,8 @@ int PairMany(const char* list_path) {
         request.state_dir = jobs[i].first;
         request.code = jobs[i].second;
         request.version = LABGATE_VERSION;
-        // A code stays valid until a pairing succeeds with it: a login that timed out while the
-        // machine was saturated is retried, and counted.
-        labgate::core::Result<labgate::nodes::NodeConfig> done = labgate::core::MakeError(labgate::core::ErrorCode::kIo, "");
-        for (int attempt = 0; attempt < 3; ++attempt) {
-          std::ostringstream progress;
-          done = labgate::nodes::PairDevice(request, progress, never);
-          if (done || done.error().code == labgate::core::ErrorCode::kRefused) break;
-          std::lock_guard<std::mutex> lock(mutex);
-          ++retries;
-        }
+        std::ostringstream progress;
+        auto done = labgate::nodes::PairDevice(request, progress, never);
         std::lock_guard<std::mutex> lock(mutex);
         if (done) {
           ++paired;
@@ -133,9 +126,11 @@ int PairMany(const char* list_path) {
     });
   }
   for (auto& t : workers) t.join();
+  // Each failed state dir on stdout after the count, so the caller can issue new codes for them
+  // (a code the gateway redeemed whose answer was lost is used up).
   for (const auto& f : failures) std::fprintf(stderr, "pairing failed: %s\n", f.c_str());
-  if (retries > 0) std::fprintf(stderr, "%zu pairing attempts were retried\n", retries);
   std::printf("%zu\n", paired);
+  for (const auto& f : failures) std::printf("%s\n", f.substr(0, f.find(':')).c_str());
   return failures.empty() ? 0 : 1;
 }
 

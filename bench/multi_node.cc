@@ -115,12 +115,14 @@ int PairMany(const char* list_path) {
         request.code = jobs[i].second;
         request.version = LABGATE_VERSION;
         std::ostringstream progress;
+        const auto started = std::chrono::steady_clock::now();
         auto done = labgate::nodes::PairDevice(request, progress, never);
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
         std::lock_guard<std::mutex> lock(mutex);
         if (done) {
           ++paired;
         } else {
-          failures.push_back(jobs[i].first + ": " + done.error().message);
+          failures.push_back(jobs[i].first + ": after " + std::to_string(ms.count()) + " ms: " + done.error().message);
         }
       }
     });

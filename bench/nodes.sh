@@ -127,7 +127,7 @@ wait_online() {
       grep -hv "connected to gateway" "$WORK"/agents*.log | sort | uniq -c | sort -rn | head -n 10 >&2
       exit 1
     fi
-    sleep 0.25
+    sleep 1
     kill -0 "$GATEWAY_PID" 2>/dev/null || { echo "the gateway exited while $online of $((NODES + 1)) were online" >&2; exit 1; }
     online=$(online_count 2>/dev/null || echo 0)
   done

@@ -903,7 +903,19 @@ bool Target::HasCapability(std::string_view capability) const {
   return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
 }
 
+void Inventory::Reindex() {
+  id_index.clear();
+  id_index.reserve(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) id_index.emplace(targets[i].id, i);
+}
+
 const Target* Inventory::Find(std::string_view id) const {
+  // The index is checked against the list, so a list changed after the last Reindex (tests and
+  // the CLI's own edits do that) is still answered right, by the scan.
+  if (auto it = id_index.find(std::string(id)); it != id_index.end() && it->second < targets.size() &&
+                                                targets[it->second].id == id) {
+    return &targets[it->second];
+  }
   for (const auto& t : targets) {
     if (t.id == id) return &t;
   }
@@ -1018,6 +1030,7 @@ core::Result<Inventory> ParseInventory(std::string_view text, const std::string&
     for (const auto& e : errors) message += "\n  " + e;
     return MakeError(ErrorCode::kInvalidArgument, message);
   }
+  inv.Reindex();
   return inv;
 }
 

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iterator>
 
 #include "sshd_fixture.h"
@@ -272,17 +273,22 @@ TEST_F(Doctor, OneHostDown_PassesWithAWarning_AndStrictSaysSo) {
 
 TEST_F(Doctor, StaleKey_FailsKeys) {
   StopGateway();
-  const std::string store = state_ + "/nodes.json";
+  // The pairing store is nodes.json plus its journal; the newest line for a node wins, so an
+  // appended copy of alpha's record with a 400-day-old key stands in for the passing days.
+  const std::string store = state_ + "/nodes.json.journal";
   const std::string original = ReadFileBytes(store);
-  Json nodes = Json::parse(original);
+  Json alpha;
+  std::istringstream lines(original);
+  for (std::string line; std::getline(lines, line);) {
+    Json change = Json::parse(line);
+    if (change.contains("node") && change["node"]["id"] == "alpha") alpha = change["node"];
+  }
+  ASSERT_TRUE(alpha.is_object()) << original;
   const std::int64_t now_ms =
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  for (auto& n : nodes["nodes"]) {
-    if (n["id"] != "alpha") continue;
-    n["pairedAt"] = now_ms - 400LL * 24 * 3600 * 1000;
-    n["rotatedAt"] = nullptr;
-  }
-  std::ofstream(store) << nodes.dump(2);
+  alpha["pairedAt"] = now_ms - 400LL * 24 * 3600 * 1000;
+  alpha["rotatedAt"] = nullptr;
+  std::ofstream(store, std::ios::app) << Json{{"node", alpha}}.dump() << "\n";
   ASSERT_TRUE(StartGateway()) << gateway_->Stderr();
   auto c = Labgate({"doctor", "--json"});
   StopGateway();

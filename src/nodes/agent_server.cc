@@ -128,12 +128,15 @@ struct AgentServer::Loop {
   std::mutex mutex;
   std::vector<std::function<void()>> tasks;
   bool stopping = false;  // loop thread only
-  // Loop thread only. True while the loop is inside a libssh call. Any libssh call that waits
+  // Loop thread only. How deep the loop is in libssh calls. Any libssh call that waits
   // (ssh_channel_write flushes) polls the whole event, so other sessions' callbacks run inside
-  // it; when they answered at once, each answer's write polled again, and 10,000 nodes
-  // connecting together nested that deep enough to overflow the stack. Inside, Send only
-  // queues; the loop writes queued output once the call returned.
-  bool in_libssh = false;
+  // it, and an answer written there polls again: 10,000 nodes connecting together nested that
+  // deep enough to overflow the stack. Past kMaxNesting, Send only queues, and the loop writes
+  // the queue once the calls returned. Below it, answers are written at once as before: a write
+  // made after the poll returned can report an error that belongs to another session of the
+  // event (seen as 3% of pairings failing when every answer was deferred).
+  static constexpr int kMaxNesting = 4;
+  int depth = 0;
   bool queued_inside = false;  // something was queued inside: poll again without waiting
   std::list<std::unique_ptr<Conn>> conns;
   Steady::time_point last_tick;
@@ -157,17 +160,17 @@ struct AgentServer::Loop {
 void AgentServer::Conn::Send(std::string bytes) {
   if (channel == nullptr || closing) return;
   out.Append(std::move(bytes));
-  if (loop->in_libssh) {
+  if (loop->depth >= Loop::kMaxNesting) {
     out_pending = true;
     loop->queued_inside = true;
     return;
   }
-  loop->in_libssh = true;
+  ++loop->depth;
   const bool ok = out.Flush(channel);
-  loop->in_libssh = false;
+  --loop->depth;
   if (!ok) {
     closing = true;
-    close_reason = "the channel broke while sending";
+    close_reason = std::string("the channel broke while sending: ") + ssh_get_error(session);
   }
   out_pending = !out.empty();
 }
@@ -271,10 +274,11 @@ core::Status AgentServer::Start() {
     raw->thread = std::thread([this, raw] {
       raw->last_tick = Steady::now();
       while (!raw->stopping) {
-        raw->in_libssh = true;
-        ssh_event_dopoll(raw->event, raw->queued_inside ? 0 : 250);
-        raw->in_libssh = false;
+        const int timeout_ms = raw->queued_inside ? 0 : 250;  // queued output waits for no one
         raw->queued_inside = false;
+        ++raw->depth;
+        ssh_event_dopoll(raw->event, timeout_ms);
+        --raw->depth;
         std::vector<std::function<void()>> tasks;
         {
           std::lock_guard<std::mutex> lock(raw->mutex);
@@ -437,9 +441,9 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
   ssh_set_server_callbacks(session, &c.server_cb);
   ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
   ssh_set_blocking(session, 0);
-  loop.in_libssh = true;
+  ++loop.depth;
   int rc = ssh_handle_key_exchange(session);
-  loop.in_libssh = false;
+  --loop.depth;
   if (rc == SSH_ERROR) {
     spdlog::debug("key exchange with {} failed: {}", c.peer, ssh_get_error(session));
     ssh_disconnect(session);
@@ -656,6 +660,7 @@ void AgentServer::Close(Conn& c, const std::string& reason) {
 }
 
 void AgentServer::Reap(Loop& loop, Conn& c) {
+  spdlog::debug("session {} from {} ends: {}", c.user.empty() ? "(no login)" : c.user, c.peer, c.close_reason);
   c.rpc->FailAll(MakeError(ErrorCode::kIo, "node " + (c.user.empty() ? c.peer : c.user) +
                                                " disconnected (" + c.close_reason + ")"));
   bool was_online = false;
@@ -671,8 +676,7 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
     store_.MarkSeen(c.user);
     Emit({"node.offline", c.user, c.key ? c.key->fingerprint : "", c.peer, c.close_reason});
   }
-  const bool was_inside = loop.in_libssh;
-  loop.in_libssh = true;
+  ++loop.depth;
   // What was queued last (a refusal that closes the session) still goes out, best effort.
   if (c.channel != nullptr && !c.out.empty()) (void)c.out.Flush(c.channel);
   ssh_event_remove_session(loop.event, c.session);
@@ -682,7 +686,7 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
   }
   ssh_disconnect(c.session);
   ssh_free(c.session);
-  loop.in_libssh = was_inside;
+  --loop.depth;
 }
 
 void AgentServer::Tick(Loop& loop) {

@@ -608,6 +608,8 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
     if (!served) return served.error();
     return MakeError(ErrorCode::kTimeout, "no approval arrived in time; the request stays pending on the gateway");
   }
+  // An answer the link's end made up (no reply came) is no refusal: say why the link ended.
+  if (!*answer && !served) return MakeError(served.error().code, "no answer to the pairing request: " + served.error().message);
   ::unlink(PendingPath(request.state_dir).c_str());  // decided, one way or the other
   if (!*answer) return MakeError(answer->error().code, "the gateway refused to pair: " + answer->error().message);
   const Json& result = **answer;

@@ -34,6 +34,11 @@ std::size_t ThreadCache::threads() const {
   return threads_;
 }
 
+std::size_t ThreadCache::idle() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return idle_;
+}
+
 void ThreadCache::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {

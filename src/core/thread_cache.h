@@ -26,8 +26,9 @@ class ThreadCache {
   /// does when no thread can be made.
   void Run(std::function<void()> task);
 
-  /// Threads alive, busy or idle (for tests).
+  /// Threads alive, busy or idle, and those waiting for a task (for tests).
   std::size_t threads() const;
+  std::size_t idle() const;
 
  private:
   void Work();

@@ -9,8 +9,9 @@ packages=(
   procps openssh-server openssh-client sudo
   # screen, camera and location tests: a virtual X display, ffmpeg, gpsd with gpsfake
   xvfb x11-xserver-utils ffmpeg gpsd gpsd-clients
-  # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands
-  shfmt dash bash bubblewrap
+  # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands;
+  # zsh and bash-completion for the completion test
+  shfmt dash bash zsh bash-completion bubblewrap
   # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts
   systemd
   # tests/fuzz: libFuzzer harnesses under ASan and UBSan (scripts/fuzz.sh)

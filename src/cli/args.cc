@@ -5,7 +5,7 @@
 
 namespace labgate::cli {
 
-core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
+bool TakesValue(const std::string& option) {
   static const std::set<std::string> kValued = {"--config", "--shell", "--timeout", "--cwd", "--fingerprint",
                                                 "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway",
                                                 "--pattern", "--for",
@@ -23,6 +23,10 @@ core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
                                                 // file
                                                 "--offset", "--length", "--from", "--mode", "--expect",
                                                 "--max-entries"};
+  return kValued.count(option) > 0;
+}
+
+core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
   static const std::map<std::string, std::string> kShort = {{"-h", "--help"},   {"-c", "--config"}, {"-V", "--version"},
                                                             {"-n", "--lines"}, {"-f", "--follow"},
                                                             {"-o", "--output"}};
@@ -43,7 +47,7 @@ core::Result<Args> ParseArgs(const std::vector<std::string>& argv) {
         word = word.substr(0, eq);
         inline_value = true;
       }
-      if (kValued.count(word) && !inline_value) {
+      if (TakesValue(word) && !inline_value) {
         if (i + 1 >= argv.size()) {
           return core::MakeError(core::ErrorCode::kInvalidArgument, word + " needs a value");
         }

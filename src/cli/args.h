@@ -23,6 +23,9 @@ struct Args {
   }
 };
 
+/// Whether `option` (a long option, "--config") takes a value.
+bool TakesValue(const std::string& option);
+
 /// Splits argv. Options that take a value are listed in `valued`; every other `--x` is a flag.
 /// For `run`, the first positional after the target starts the command (so `--` is optional).
 core::Result<Args> ParseArgs(const std::vector<std::string>& argv);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test from a fresh checkout: install what is missing, start the MCP server the way the
-# README does, fetch the pinned MCP clients, then build everything with AddressSanitizer and run
-# the unit, integration and client suites against it (a memory error anywhere fails the run);
+# README does, fetch the pinned MCP clients, build and check the Debian packages (amd64 and
+# arm64), then build everything with AddressSanitizer and run the unit, integration and client
+# suites against it (a memory error anywhere fails the run);
 # the unit and integration suites again under ThreadSanitizer; then the fuzzers (15 s each,
 # under ASan and UBSan). Extra arguments go to the integration ctest run (e.g. -R SshHosts).
 # Each suite runs once, on an instrumented build: three builds (plain `labgate`, ASan, TSan)
@@ -23,6 +24,12 @@ case "$answer" in
   *) echo "scripts/run.sh did not answer initialize: $answer" >&2; exit 1 ;;
 esac
 (cd tests/client && npm ci --no-audit --no-fund --loglevel=error)
+# The Debian packages for amd64 and arm64 (cross-built), each passed by lintian; the amd64 one
+# installed here, checked and removed again. Unoptimised (--quick) to keep CI within its hour;
+# that changes the compiler flags only, not what the package holds or does.
+stage "packages"
+packaging/build-deb.sh --arch amd64,arm64 --quick
+packaging/test-deb.sh "dist/labgate_$(sed -n 's/^project(labgate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_amd64.deb"
 # Memory errors and data races, in labgate and in the processes the tests start (each
 # sanitizer has its own build directory).
 stage "AddressSanitizer: unit, integration and client suites"

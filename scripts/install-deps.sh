@@ -12,8 +12,9 @@ packages=(
   # policy: the parser differential test (shfmt, dash, bash); the sandbox for local commands;
   # zsh and bash-completion for the completion test
   shfmt dash bash zsh bash-completion bubblewrap
-  # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts
-  systemd
+  # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts; the
+  # arm64 package's node agent runs under qemu-user in the integration suite
+  systemd qemu-user-static
   # tests/fuzz: libFuzzer harnesses under ASan and UBSan (scripts/fuzz.sh)
   clang libclang-rt-14-dev
 )

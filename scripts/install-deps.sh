@@ -15,6 +15,8 @@ packages=(
   # packaging/system: systemd-analyze verifies the units, systemd-sysusers the accounts; the
   # arm64 package's node agent runs under qemu-user in the integration suite
   systemd qemu-user-static
+  # `labgate hosts export` is read back by ansible-inventory
+  ansible-core
   # tests/fuzz: libFuzzer harnesses under ASan and UBSan (scripts/fuzz.sh)
   clang libclang-rt-14-dev
 )

@@ -22,7 +22,11 @@ bool TakesValue(const std::string& option) {
                                                 "--owner", "--purpose", "--role",
                                                 // file
                                                 "--offset", "--length", "--from", "--mode", "--expect",
-                                                "--max-entries"};
+                                                "--max-entries",
+                                                // hosts export
+                                                "--format",
+                                                // hosts import
+                                                "--match"};
   return kValued.count(option) > 0;
 }
 

@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/common.h"
 #include "cli/help_formats.h"
+#include "cli/logging.h"
 #include "cli/verbs.h"
 #include "core/cancel.h"
 #include "core/os_user.h"
@@ -20,6 +21,7 @@
 #include "gateway/ssh_executor.h"
 #include "ssh/connection.h"
 #include "gateway/views.h"
+#include "inventory/ansible_export.h"
 #include "inventory/inventory.h"
 #include "mcp/stdio_server.h"
 
@@ -33,14 +35,6 @@ void PrintOverview() {
   for (const auto& [name, verb] : Verbs()) std::printf("  %-9s %s\n", name.c_str(), verb.summary);
   std::cout << "\nglobal options: --config FILE, --json, --help, --version\n"
                "Run `labgate help VERB` or `labgate VERB --help` for details.\n";
-}
-
-void SetUpLogging(spdlog::level::level_enum fallback) {
-  auto logger = spdlog::stderr_logger_mt("labgate");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  const char* env = std::getenv("LABGATE_LOG");
-  spdlog::set_level(env ? spdlog::level::from_str(env) : fallback);
 }
 
 int Run(const Args& args) {
@@ -189,7 +183,7 @@ int Targets(const Args& args) {
 int Hosts(const Args& args) {
   const std::string sub = args.positional.empty() ? "list" : args.positional[0];
   // Edits validate the file they produce, so they need not (and, to repair it, must not) load it first.
-  if (sub == "add" || sub == "remove" || sub == "set") return HostsEditVerb(args);
+  if (sub == "add" || sub == "remove" || sub == "set" || sub == "import") return HostsEditVerb(args);
   if (sub == "check") return HostsCheckVerb(args);  // reports a file that does not load as a finding
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
@@ -249,7 +243,17 @@ int Hosts(const Args& args) {
     std::cout << "recorded in " << spec->known_hosts << "\n";
     return 0;
   }
-  return Fail("unknown hosts subcommand '" + sub + "' (list, trust, add, remove, set or check)", kExitUsage);
+  if (sub == "export") {
+    const std::string format = args.get("--format", "ansible-yaml");
+    if (format != "ansible-yaml" && format != "ansible-json") {
+      return Fail("--format must be ansible-yaml or ansible-json, not '" + format + "'", kExitUsage);
+    }
+    auto exported = inventory::ExportAnsible(*inv);
+    for (const auto& note : exported.notes) std::cerr << "labgate: note: " << note << "\n";
+    std::cout << (format == "ansible-json" ? exported.inventory.dump(2) + "\n" : inventory::ToYaml(exported.inventory));
+    return 0;
+  }
+  return Fail("unknown hosts subcommand '" + sub + "' (list, trust, add, remove, set, check or export)", kExitUsage);
 }
 
 // `labgate completion bash|zsh|words`. `words` must stay quiet and quick: the shell calls it

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/logging.h"
 #include "gateway/control_socket.h"
 #include "gateway/runtime.h"
 #include "policy/decide.h"
@@ -12,7 +13,8 @@
 namespace labgate::cli {
 
 int Fail(const std::string& message, int code) {
-  std::cerr << "labgate: " << message << "\n";
+  // On the journal (a unit's ExecStart), an error line says so with its priority.
+  std::cerr << (StderrIsJournal() ? "<3>labgate: " : "labgate: ") << message << "\n";
   return code;
 }
 

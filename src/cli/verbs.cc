@@ -48,7 +48,10 @@ const std::map<std::string, VerbHelp>& Verbs() {
         "                         [--purpose TEXT] [--role admin|daily] [--config FILE]\n"
         "       labgate hosts remove ID [--config FILE]\n"
         "       labgate hosts set ID KEY=VALUE [KEY=VALUE ...] [--config FILE]\n"
-        "       labgate hosts check [--json] [--config FILE]\n\n"
+        "       labgate hosts check [--json] [--config FILE]\n"
+        "       labgate hosts import --from-ssh-config [FILE] [--match PATTERN] [--config FILE]\n"
+        "       labgate hosts import --from-ansible INVENTORY [--config FILE]\n"
+        "       labgate hosts export [--format ansible-yaml|ansible-json] [--config FILE]\n\n"
         "list   shows every [[hosts]] entry: address, user, groups, jump host, and whether its host key\n"
         "       is recorded (labgate's known_hosts in state_dir, or ~/.ssh/known_hosts).\n"
         "trust  connects to ID, shows the fingerprint of the key it offers and, after you confirm (or when\n"
@@ -64,7 +67,17 @@ const std::map<std::string, VerbHelp>& Verbs() {
         "They need a hosts.toml (--config, ./hosts.toml or ~/.config/labgate/hosts.toml).\n"
         "check  the inventory's part of `labgate doctor`: the file loads (else every file:line: key: error),\n"
         "       every host and node answers `uname -n`, no node key is stale, every entry has owner and\n"
-        "       purpose. Exit 0 when all pass, 1 when any fails.\n"}},
+        "       purpose. Exit 0 when all pass, 1 when any fails.\n"
+        "import adds a [[hosts]] entry (like add, with a comment saying where it came from) for each\n"
+        "       concrete Host alias of an ssh config (default ~/.ssh/config; Include followed, Host *\n"
+        "       defaults applied, Match blocks skipped; --match a glob over aliases), or each host of an\n"
+        "       Ansible inventory as `ansible-inventory --list -i INVENTORY` resolves it (any format;\n"
+        "       groups kept). Ids already in use, wildcard patterns, templates and secrets are skipped,\n"
+        "       each with the reason.\n"
+        "export prints the [[hosts]] entries as an Ansible inventory (default YAML): ansible_host, _port,\n"
+        "       _user, _ssh_private_key_file, a ProxyJump in ansible_ssh_common_args, owner, purpose,\n"
+        "       device, role and tags as labgate_* variables; groups as groups, tags as groups tag_NAME.\n"
+        "       Nodes and secrets are left out; what was left out or renamed is noted on stderr.\n"}},
       {"gateway",
        {"run the gateway daemon: node listener, MCP and operator sockets",
         "usage: labgate gateway [--config FILE]\n\n"

@@ -580,7 +580,15 @@ core::Result<std::string> AddHost(std::string_view text, const HostEntry& entry)
                                                       entry.id + " KEY=VALUE`");
   }
   const std::string& eol = doc->eol;
-  std::string block = "[[hosts]]" + eol;
+  std::string block;
+  if (!entry.comment.empty()) {
+    std::string comment = entry.comment;
+    for (char& c : comment) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+    block += "# " + comment + eol;
+  }
+  block += "[[hosts]]" + eol;
   auto add = [&](const char* key, const std::string& rendered) { block += std::string(key) + " = " + rendered + eol; };
   auto add_string = [&](const char* key, const std::string& v) {
     if (!v.empty()) add(key, TomlString(v));
@@ -593,6 +601,7 @@ core::Result<std::string> AddHost(std::string_view text, const HostEntry& entry)
   if (entry.port) add("port", std::to_string(*entry.port));
   add_string("user", entry.user);
   add_string("identity_file", entry.identity_file);
+  add_string("proxy_jump", entry.proxy_jump);
   add_array("groups", entry.groups);
   add_array("tags", entry.tags);
   add_string("device", entry.device);

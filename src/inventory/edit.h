@@ -35,6 +35,8 @@ struct HostEntry {
   std::string owner;
   std::string purpose;
   std::string role;
+  std::string proxy_jump;
+  std::string comment;  // a `# ...` line above the entry (control characters become spaces)
 };
 
 /// Where one [[hosts]] or [[nodes]] entry sits in the text (1-based, inclusive).

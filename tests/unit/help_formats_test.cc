@@ -46,7 +46,7 @@ TEST(Completion, FirstWordIsAVerb) {
 }
 
 TEST(Completion, SubcommandsComeFromTheSynopses) {
-  EXPECT_EQ(Complete({"hosts", ""}), (Words{"list", "trust", "add", "remove", "set", "check"}));
+  EXPECT_EQ(Complete({"hosts", ""}), (Words{"list", "trust", "add", "remove", "set", "check", "import", "export"}));
   EXPECT_EQ(Complete({"nodes", "re"}), (Words{"reject", "revoke"}));
   EXPECT_EQ(Complete({"approvals", "gra"}), (Words{"grant", "grants"}));
   EXPECT_EQ(Complete({"completion", ""}), (Words{"bash", "zsh", "words"}));
@@ -80,6 +80,7 @@ TEST(Completion, OptionValues) {
   EXPECT_EQ(Complete({"hosts", "add", "x", "--role", "d"}), Words{"daily"});
   EXPECT_EQ(Complete({"audit", "query", "--decision", ""}), (Words{"allowed", "refused"}));
   EXPECT_EQ(Complete({"location", "nas", "--accuracy", "p"}), Words{"precise"});
+  EXPECT_EQ(Complete({"hosts", "export", "--format", ""}), (Words{"ansible-yaml", "ansible-json"}));
   EXPECT_EQ(Complete({"audit", "query", "--target", "w"}), (Words{"web1", "web2"}));
   EXPECT_EQ(Complete({"pair", "new", "--node", "n"}), Words{"nas"});
   EXPECT_EQ(Complete({"doctor", "--capture", "l"}), Words{"local"});

@@ -1,0 +1,166 @@
+#include "inventory/ansible_export.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+namespace labgate::inventory {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The -o ProxyJump=... argument for a host's jump: another [[hosts]] entry by id, or
+// user@host:port as written.
+std::string JumpSpec(const Inventory& inv, const std::string& jump) {
+  for (const auto& t : inv.targets) {
+    if (t.kind != TargetKind::kHost || t.id != jump) continue;
+    std::string spec = t.user.empty() ? "" : t.user + "@";
+    spec += t.address.find(':') != std::string::npos ? "[" + t.address + "]" : t.address;
+    if (t.port != 22) spec += ":" + std::to_string(t.port);
+    return spec;
+  }
+  return jump;
+}
+
+// Ansible evaluates Jinja in inventory variables when it uses them (ansible_host and
+// ansible_user at every connection): a value with a template delimiter would run on the
+// Ansible controller, so it is not exported.
+bool HasTemplate(const std::string& value) {
+  return value.find("{{") != std::string::npos || value.find("{%") != std::string::npos ||
+         value.find("{#") != std::string::npos;
+}
+
+bool PlainKey(const std::string& key) {
+  if (key.empty()) return false;
+  for (char c : key) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return !std::isdigit(static_cast<unsigned char>(key[0])) && key != "true" && key != "false" && key != "null" &&
+         key != "yes" && key != "no" && key != "on" && key != "off" && key != "y" && key != "n";
+}
+
+std::string Scalar(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+void Emit(const Json& value, int indent, std::string& out) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      out += pad + (PlainKey(key) ? key : Scalar(Json(key))) + ":";
+      if ((item.is_object() || item.is_array()) && !item.empty()) {
+        out += "\n";
+        Emit(item, indent + 2, out);
+      } else {
+        out += " " + (item.is_object() ? std::string("{}") : item.is_array() ? std::string("[]") : Scalar(item)) + "\n";
+      }
+    }
+  } else if (value.is_array()) {
+    for (const auto& item : value) {
+      if ((item.is_object() || item.is_array()) && !item.empty()) {
+        out += pad + "-\n";
+        Emit(item, indent + 2, out);
+      } else {
+        out += pad + "- " + (item.is_object() ? std::string("{}") : item.is_array() ? std::string("[]") : Scalar(item)) +
+               "\n";
+      }
+    }
+  } else {
+    out += pad + Scalar(value) + "\n";
+  }
+}
+
+}  // namespace
+
+std::string AnsibleGroupName(const std::string& name) {
+  std::string out;
+  for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "_" + out;
+  return out;
+}
+
+AnsibleExport ExportAnsible(const Inventory& inv) {
+  AnsibleExport out;
+  Json hosts = Json::object();
+  std::map<std::string, Json> groups;        // Ansible group name -> {"hosts": {...}}
+  std::map<std::string, std::string> named;  // Ansible group name -> the label it came from
+  // `raw` is a labgate group or tag name; `label` how a note names it ("group web-servers").
+  auto add_to_group = [&](const std::string& label, const std::string& prefix, const std::string& raw,
+                          const std::string& host) {
+    const std::string name = prefix + AnsibleGroupName(raw);
+    if (name == "all" || name == "ungrouped") {
+      out.notes.push_back(label + ": '" + name + "' is a group Ansible reserves; not exported");
+      return;
+    }
+    auto [it, fresh] = named.emplace(name, label);
+    if (fresh && AnsibleGroupName(raw) != raw) {
+      out.notes.push_back(label + " is exported as group " + name + " (Ansible allows letters, digits and _)");
+    } else if (!fresh && it->second != label) {
+      out.notes.push_back(label + " and " + it->second + " are both exported as group " + name);
+      it->second = label;  // noted once per pair
+    }
+    groups[name]["hosts"][host] = Json::object();
+  };
+  std::vector<std::string> nodes;
+  for (const auto& t : inv.targets) {
+    if (t.kind == TargetKind::kNode) {
+      nodes.push_back(t.id);
+      continue;
+    }
+    if (t.kind != TargetKind::kHost) continue;
+    Json vars = Json::object();
+    vars["ansible_host"] = t.address;
+    vars["ansible_port"] = t.port;
+    if (!t.user.empty()) vars["ansible_user"] = t.user;
+    if (!t.identity_file.empty()) vars["ansible_ssh_private_key_file"] = t.identity_file;
+    if (!t.proxy_jump.empty()) vars["ansible_ssh_common_args"] = "-o ProxyJump=" + JumpSpec(inv, t.proxy_jump);
+    if (!t.owner.empty()) vars["labgate_owner"] = t.owner;
+    if (!t.purpose.empty()) vars["labgate_purpose"] = t.purpose;
+    if (!t.device.empty()) vars["labgate_device"] = t.device;
+    vars["labgate_role"] = t.role;
+    if (!t.tags.empty()) vars["labgate_tags"] = t.tags;
+    if (!t.password_env.empty() || !t.password_file.empty() || !t.passphrase_env.empty() ||
+        !t.passphrase_file.empty() || !t.sudo_password_env.empty() || !t.sudo_password_file.empty()) {
+      out.notes.push_back("host " + t.id + ": its password and passphrase references are not exported");
+    }
+    for (auto it = vars.begin(); it != vars.end();) {
+      const bool templated = it->is_string() ? HasTemplate(it->get<std::string>())
+                                             : it->is_array() && std::any_of(it->begin(), it->end(), [](const Json& v) {
+                                                 return v.is_string() && HasTemplate(v.get<std::string>());
+                                               });
+      if (!templated) {
+        ++it;
+        continue;
+      }
+      out.notes.push_back("host " + t.id + ": " + it.key() +
+                          " holds a Jinja delimiter ({{, {% or {#) that Ansible would evaluate; not exported");
+      it = vars.erase(it);
+    }
+    hosts[t.id] = std::move(vars);
+    for (const auto& g : t.groups) add_to_group("group " + g, "", g, t.id);
+    for (const auto& tag : t.tags) add_to_group("tag " + tag, "tag_", tag, t.id);
+  }
+  if (!nodes.empty()) {
+    std::string listed;
+    for (std::size_t i = 0; i < nodes.size() && i < 5; ++i) listed += (i ? ", " : "") + nodes[i];
+    if (nodes.size() > 5) listed += ", ...";
+    out.notes.push_back(std::to_string(nodes.size()) + " node(s) left out (" + listed +
+                        "): nodes connect out to the gateway, so Ansible cannot reach them over SSH");
+  }
+  Json all = Json::object();
+  all["hosts"] = std::move(hosts);
+  if (!groups.empty()) {
+    Json children = Json::object();
+    for (auto& [name, group] : groups) children[name] = std::move(group);
+    all["children"] = std::move(children);
+  }
+  out.inventory["all"] = std::move(all);
+  return out;
+}
+
+std::string ToYaml(const Json& value) {
+  std::string out = "---\n";
+  Emit(value, 0, out);
+  return out;
+}
+
+}  // namespace labgate::inventory

@@ -9,6 +9,8 @@ namespace labgate::inventory {
 namespace {
 
 constexpr int kMaxIncludeDepth = 16;  // as OpenSSH's readconf.c
+// Depth alone allows a file that includes itself twice to be read 2^16 times.
+constexpr int kMaxFilesRead = 256;
 
 std::string Lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -64,6 +66,7 @@ struct Reader {
   std::vector<Setting> settings;
   std::vector<std::string> notes;
   int current = -1;
+  int files_read = 0;
 
   std::string Resolve(const std::string& name) const {
     std::string path = name;
@@ -73,6 +76,10 @@ struct Reader {
   }
 
   core::Status Read(const std::string& path, int depth) {
+    if (++files_read > kMaxFilesRead) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             path + ": more than " + std::to_string(kMaxFilesRead) + " files read through Include");
+    }
     auto text = files.read(path);
     if (!text) return text.error();
     std::size_t start = 0;
@@ -194,7 +201,7 @@ bool SshPatternMatches(const std::string& pattern, const std::string& name) {
 }
 
 core::Result<SshConfig> ReadSshConfig(const std::string& path, const SshConfigFiles& files, const std::string& home) {
-  Reader reader{files, home, {}, {}, {}, -1};
+  Reader reader{files, home, {}, {}, {}, -1, 0};
   if (auto ok = reader.Read(path, 0); !ok) return ok.error();
   SshConfig out;
   out.notes = std::move(reader.notes);

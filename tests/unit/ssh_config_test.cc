@@ -182,6 +182,18 @@ TEST(SshConfig, BrokenFilesAreErrorsThatNameTheLine) {
   ASSERT_FALSE(loop.ok());
   EXPECT_NE(loop.error().message.find("nested more than 16 deep"), std::string::npos) << loop.error().message;
 
+  // Ten files, each including the next twice: 2^10 reads without a limit on the files read.
+  fs.files["/home/me/.ssh/config"] = "Include f1\nInclude f1\n";
+  for (int i = 1; i < 10; ++i) {
+    const std::string next = "f" + std::to_string(i + 1);
+    fs.files["/home/me/.ssh/f" + std::to_string(i)] = "Include " + next + "\nInclude " + next + "\n";
+  }
+  fs.files["/home/me/.ssh/f10"] = "Host leaf\n";
+  auto wide = ReadSshConfig("/home/me/.ssh/config", fs.Access(), "/home/me");
+  ASSERT_FALSE(wide.ok());
+  EXPECT_NE(wide.error().message.find("more than 256 files read through Include"), std::string::npos)
+      << wide.error().message;
+
   auto missing = ReadSshConfig("/home/me/.ssh/nothing", fs.Access(), "/home/me");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);

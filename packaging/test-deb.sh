@@ -22,7 +22,9 @@ check() {  # check DESCRIPTION COMMAND...
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-if dpkg-query -W -f='${Status}' labgate 2>/dev/null | grep -q 'installed\|config-files'; then
+# dpkg's state of labgate: empty when dpkg does not know it, `not-installed` after a purge.
+state() { dpkg-query -W -f='${db:Status-Status}' labgate 2>/dev/null || true; }
+if [ -n "$(state)" ] && [ "$(state)" != not-installed ]; then
   echo "test-deb.sh: labgate is installed (or its config is) on this machine; this test would remove it" >&2
   exit 1
 fi
@@ -31,7 +33,7 @@ getent passwd labgate >/dev/null || made_accounts+=(user:labgate)
 getent passwd labgate-run >/dev/null || made_accounts+=(user:labgate-run)
 getent group labgate-ops >/dev/null || made_accounts+=(group:labgate-ops)
 cleanup() {
-  if dpkg-query -W -f='${Status}' labgate 2>/dev/null | grep -q 'installed\|config-files'; then
+  if [ -n "$(state)" ] && [ "$(state)" != not-installed ]; then
     $sudo dpkg --purge labgate >/dev/null 2>&1 || true
   fi
   for account in "${made_accounts[@]}"; do

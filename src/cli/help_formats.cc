@@ -313,16 +313,17 @@ std::vector<std::string> CompleteWords(const std::map<std::string, VerbHelp>& ve
 std::string_view BashCompletionScript() {
   return R"(# bash completion for labgate. Verbs, options, their values and target ids come from
 # `labgate completion words`, so they match the installed labgate and the inventory in force.
+# The words are taken from the line itself, not COMP_WORDS, which bash splits at ':' and '='.
 _labgate() {
-  local cur words cword
-  if declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
-    _get_comp_words_by_ref -n : cur words cword
-  else
-    words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; cur=${COMP_WORDS[COMP_CWORD]}
-  fi
+  local line=${COMP_LINE:0:COMP_POINT} words
+  read -ra words <<<"$line"
+  if [[ -z $line || $line == *[[:space:]] ]]; then words+=(''); fi
+  local cur=${words[${#words[@]}-1]}
   local IFS=$'\n'
-  COMPREPLY=($(command labgate completion words -- "${words[@]:1:cword}" 2>/dev/null))
-  if declare -F __ltrim_colon_completions >/dev/null 2>&1; then __ltrim_colon_completions "$cur"; fi
+  COMPREPLY=($(command labgate completion words -- "${words[@]:1}" 2>/dev/null))
+  # bash puts a candidate in place of what follows the last ':' or '=' of the word.
+  local head=${cur%"${cur##*[:=]}"}
+  if [[ -n $head ]]; then COMPREPLY=("${COMPREPLY[@]#"$head"}"); fi
 }
 complete -o default -F _labgate labgate
 )";

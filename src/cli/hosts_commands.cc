@@ -188,7 +188,21 @@ struct ImportPlan {
   std::vector<std::string> skipped;
 };
 
+// An ssh config file: a regular file of at most 1 MiB (`Include /dev/zero` or a FIFO must not
+// exhaust memory or hang the import).
 core::Result<std::string> ReadWholeFile(const std::string& path) {
+  constexpr std::uintmax_t kMaxBytes = 1u << 20;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) {
+    return core::MakeError(core::ErrorCode::kNotFound, "cannot read " + path + ": " + (ec ? ec.message() : "no such file"));
+  }
+  if (!fs::is_regular_file(status)) {
+    return core::MakeError(core::ErrorCode::kNotFound, "cannot read " + path + ": not a regular file");
+  }
+  if (fs::file_size(path, ec) > kMaxBytes || ec) {
+    return core::MakeError(core::ErrorCode::kInvalidArgument, path + " is larger than 1 MiB; not an ssh config");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return core::MakeError(core::ErrorCode::kNotFound, "cannot read " + path + ": " + std::strerror(errno));
   std::stringstream text;
@@ -239,6 +253,11 @@ core::Result<ImportPlan> FromSshConfig(const Args& args) {
       entry.identity_file = home + entry.identity_file.substr(2);
     }
     entry.proxy_jump = host.proxy_jump;
+    if (entry.proxy_jump.find(',') != std::string::npos) {
+      plan.skipped.push_back(host.source + ": Host " + host.alias + ": ProxyJump " + entry.proxy_jump +
+                             " is a chain of jumps; labgate takes one (proxy_jump), so it was left out");
+      entry.proxy_jump.clear();
+    }
     entry.comment = "imported from " + host.source + " (Host " + host.alias + ")";
     plan.entries.push_back(std::move(entry));
   }
@@ -271,7 +290,10 @@ core::Result<ImportPlan> FromAnsible(const Args& args) {
   if (!list.is_object()) {
     return core::MakeError(core::ErrorCode::kInvalidArgument, "ansible-inventory printed no JSON inventory for " + source);
   }
-  const nlohmann::json hostvars = list.value("_meta", nlohmann::json::object()).value("hostvars", nlohmann::json::object());
+  nlohmann::json hostvars = nlohmann::json::object();
+  if (auto meta = list.find("_meta"); meta != list.end() && meta->is_object()) {
+    if (auto found = meta->find("hostvars"); found != meta->end() && found->is_object()) hostvars = *found;
+  }
   // Direct group memberships, in the order Ansible lists them.
   std::map<std::string, std::vector<std::string>> groups_of;
   std::vector<std::string> order;
@@ -287,7 +309,8 @@ core::Result<ImportPlan> FromAnsible(const Args& args) {
   }
   ImportPlan plan;
   for (const auto& name : order) {
-    const nlohmann::json vars = hostvars.value(name, nlohmann::json::object());
+    const nlohmann::json vars = hostvars.contains(name) && hostvars[name].is_object() ? hostvars[name]
+                                                                                      : nlohmann::json::object();
     auto text = [&](const char* key) -> std::string {
       auto it = vars.find(key);
       if (it == vars.end()) return "";
@@ -381,11 +404,22 @@ int Import(const Args& args, const std::string& path) {
   if (!plan) return Fail(plan.error().message, plan.error().code == core::ErrorCode::kInvalidArgument ? 1 : kExitLabgateError);
   std::vector<std::string> added;
   std::vector<std::string> skipped = plan->skipped;
+  // Each host is added and the file checked on its own, so one bad value (a port out of range,
+  // an unknown role) skips that host with the loader's reason, not the whole import.
+  const std::string base_dir = fs::absolute(path).parent_path().string();
   auto inv = Edit(path, [&](const std::string& text) -> core::Result<std::string> {
     added.clear();
     std::string edited = text;
     for (const auto& entry : plan->entries) {
       auto next = inventory::AddHost(edited, entry);
+      if (next) {
+        auto loads = inventory::ParseInventory(*next, path, base_dir);
+        if (!loads) {
+          next = loads.error();
+        } else if (auto checked = policy::CheckInventory(*loads); !checked) {
+          next = checked.error();
+        }
+      }
       if (!next) {
         skipped.push_back("host " + entry.id + ": " + next.error().message);
         continue;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -31,16 +32,51 @@ bool HasTemplate(const std::string& value) {
          value.find("{#") != std::string::npos;
 }
 
-bool PlainKey(const std::string& key) {
-  if (key.empty()) return false;
-  for (char c : key) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+// What ssh takes as one word that is not an option: Ansible splits ansible_ssh_common_args
+// like a shell, so a space or quote there would add ssh options (-oProxyCommand=...) that run
+// commands on the Ansible machine.
+bool SshWord(const std::string& value) {
+  if (value.empty() || value[0] == '-') return false;
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == '"' || c == '\'' || c == '\\') return false;
   }
-  return !std::isdigit(static_cast<unsigned char>(key[0])) && key != "true" && key != "false" && key != "null" &&
-         key != "yes" && key != "no" && key != "on" && key != "off" && key != "y" && key != "n";
+  return true;
 }
 
-std::string Scalar(const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+// A key YAML reads as the string it is: no quoting needed, and not one of the words YAML 1.1
+// (PyYAML, so Ansible) reads as a boolean or null in any case.
+bool PlainKey(const std::string& key) {
+  if (key.empty() || std::isdigit(static_cast<unsigned char>(key[0]))) return false;
+  std::string lower;
+  for (char c : key) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  static const char* kReserved[] = {"true", "false", "yes", "no", "on", "off", "y", "n", "null"};
+  return std::none_of(std::begin(kReserved), std::end(kReserved), [&](const char* word) { return lower == word; });
+}
+
+// JSON's quoting, which YAML reads the same way, plus escapes for what JSON leaves raw but YAML
+// does not accept in a document: DEL and the C1 controls (U+0080-U+009F).
+std::string Scalar(const Json& value) {
+  const std::string json = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const auto c = static_cast<unsigned char>(json[i]);
+    if (c == 0x7f) {
+      out += "\\u007f";
+    } else if (c == 0xc2 && i + 1 < json.size() && static_cast<unsigned char>(json[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(json[i + 1]) <= 0x9f) {
+      static const char* kHex = "0123456789abcdef";
+      const auto low = static_cast<unsigned char>(json[++i]);
+      out += std::string("\\u00") + kHex[low >> 4] + kHex[low & 0xf];
+    } else {
+      out += json[i];
+    }
+  }
+  return out;
+}
 
 void Emit(const Json& value, int indent, std::string& out) {
   const std::string pad(static_cast<std::size_t>(indent), ' ');
@@ -107,12 +143,36 @@ AnsibleExport ExportAnsible(const Inventory& inv) {
       continue;
     }
     if (t.kind != TargetKind::kHost) continue;
+    if (!SshWord(t.address)) {
+      out.notes.push_back("host " + t.id + ": its address is not one plain word for ssh (space, quote or a leading "
+                          "'-'); not exported");
+      continue;
+    }
     Json vars = Json::object();
     vars["ansible_host"] = t.address;
     vars["ansible_port"] = t.port;
-    if (!t.user.empty()) vars["ansible_user"] = t.user;
+    if (!t.user.empty()) {
+      if (SshWord(t.user)) {
+        vars["ansible_user"] = t.user;
+      } else {
+        out.notes.push_back("host " + t.id + ": its user is not one plain word for ssh; not exported");
+      }
+    }
     if (!t.identity_file.empty()) vars["ansible_ssh_private_key_file"] = t.identity_file;
-    if (!t.proxy_jump.empty()) vars["ansible_ssh_common_args"] = "-o ProxyJump=" + JumpSpec(inv, t.proxy_jump);
+    if (!t.proxy_jump.empty()) {
+      const std::string jump = JumpSpec(inv, t.proxy_jump);
+      if (!SshWord(jump)) {
+        // Ansible splits ansible_ssh_common_args into words: a space here would add ssh options.
+        out.notes.push_back("host " + t.id + ": its jump (" + t.proxy_jump +
+                            ") is not one plain word for ssh; ProxyJump not exported");
+      } else {
+        vars["ansible_ssh_common_args"] = "-o ProxyJump=" + jump;
+        if (const Target* via = inv.Find(t.proxy_jump); via && !via->identity_file.empty()) {
+          out.notes.push_back("host " + t.id + ": labgate reaches its jump host " + t.proxy_jump + " with " +
+                              via->identity_file + "; Ansible's ProxyJump uses ssh's own keys for it");
+        }
+      }
+    }
     if (!t.owner.empty()) vars["labgate_owner"] = t.owner;
     if (!t.purpose.empty()) vars["labgate_purpose"] = t.purpose;
     if (!t.device.empty()) vars["labgate_device"] = t.device;

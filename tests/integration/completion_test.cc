@@ -84,10 +84,15 @@ TEST_F(CompletionTest, BashCompletesVerbsSubcommandsAndTargetsFromTheInventoryIn
   EXPECT_EQ(Bash("labgate screen web", true).out, "web1\nweb2\n");
 }
 
-TEST_F(CompletionTest, BashCompletesGroupNamesAcrossTheColon) {
-  // bash splits words at ':'; bash-completion's helpers give back only the part after it.
-  EXPECT_EQ(Bash("labgate --config " + config_ + " run group:se", true).out, "servers\n");
-  EXPECT_EQ(Bash("labgate --config " + config_ + " run ta", true).out, "tag:prod\n");
+TEST_F(CompletionTest, BashCompletesAcrossColonsAndEqualsSigns) {
+  for (bool with : {true, false}) {
+    SCOPED_TRACE(with ? "with bash-completion" : "plain bash");
+    // bash splits words at ':' and replaces only the part after it: the candidate is the rest.
+    EXPECT_EQ(Bash("labgate --config " + config_ + " run group:se", with).out, "servers\n");
+    EXPECT_EQ(Bash("labgate --config " + config_ + " run ta", with).out, "tag:prod\n");
+    EXPECT_EQ(Bash("labgate --config=" + config_ + " hosts trust w", with).out, "web1\nweb2\n");
+    EXPECT_EQ(Bash("labgate --config=" + config_ + " ho", with).out, "hosts\n");
+  }
 }
 
 TEST_F(CompletionTest, BashLeavesFileNamesAndCommandsToTheShell) {

@@ -123,6 +123,9 @@ TEST_F(HostsImport, FromAnsible_HostsVariablesAndGroupsAsAnsibleResolvesThem) {
                                       "          ansible_ssh_private_key_file: /etc/labgate/keys/app1\n"
                                       "        app2:\n"
                                       "          ansible_host: \"{{ lookup('env', 'APP2') }}\"\n"
+                                      "        badport:\n"
+                                      "          ansible_host: 127.0.0.53\n"
+                                      "          ansible_port: 70000\n"
                                       "        secretive:\n"
                                       "          ansible_host: 127.0.0.52\n"
                                       "          ansible_become_password: hunter2\n"
@@ -136,6 +139,8 @@ TEST_F(HostsImport, FromAnsible_HostsVariablesAndGroupsAsAnsibleResolvesThem) {
   EXPECT_NE(imported.out.find("imported 2 host(s)"), std::string::npos) << imported.out;
   EXPECT_NE(imported.out.find("host app2: a connection variable is a Jinja template"), std::string::npos) << imported.out;
   EXPECT_NE(imported.out.find("host switch: ansible_connection is network_cli"), std::string::npos) << imported.out;
+  // One bad value skips its host with the loader's reason; the others are still imported.
+  EXPECT_NE(imported.out.find("skipped: host badport: "), std::string::npos) << imported.out;
   EXPECT_NE(imported.out.find("host secretive: ansible_become_password is not imported"), std::string::npos)
       << imported.out;
   const std::string text = ReadFile(config_);
@@ -149,6 +154,7 @@ TEST_F(HostsImport, FromAnsible_HostsVariablesAndGroupsAsAnsibleResolvesThem) {
   EXPECT_EQ(inv.Find("app1")->groups, (std::vector<std::string>{"routers", "servers"}));  // as Ansible lists them
   ASSERT_NE(inv.Find("secretive"), nullptr);
   EXPECT_EQ(inv.Find("app2"), nullptr);
+  EXPECT_EQ(inv.Find("badport"), nullptr);
 }
 
 TEST_F(HostsImport, ExportThenImportGivesTheSameHosts) {

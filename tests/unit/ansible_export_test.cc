@@ -106,6 +106,58 @@ TEST(AnsibleExport, AValueAnsibleWouldTemplateIsNotExported) {
   EXPECT_EQ(out.inventory.dump().find("lookup"), std::string::npos);
 }
 
+// Built directly: the loader may refuse some of these values, the export must not rely on it.
+Target HostTarget(const std::string& id, const std::string& address) {
+  Target t;
+  t.id = id;
+  t.kind = TargetKind::kHost;
+  t.address = address;
+  return t;
+}
+
+TEST(AnsibleExport, NothingCanBecomeAnExtraSshOptionOnTheAnsibleMachine) {
+  // Ansible splits ansible_ssh_common_args like a shell and passes the host to ssh as a word.
+  Inventory inv;
+  Target jump = HostTarget("bastion", "10.0.0.1");
+  jump.user = "u -oKnownHostsCommand=/tmp/x";
+  jump.identity_file = "/k/bastion";
+  Target via = HostTarget("db", "10.0.0.2");
+  via.proxy_jump = "bastion";
+  Target spaced = HostTarget("web", "10.0.0.3");
+  spaced.proxy_jump = "j@h -oProxyCommand=sh";
+  Target dashed = HostTarget("evil", "-oProxyCommand=sh");
+  Target quoted = HostTarget("q", "10.0.0.4");
+  quoted.user = "a'b";
+  Target fine = HostTarget("ok", "10.0.0.5");
+  fine.proxy_jump = "db";
+  inv.targets = {jump, via, spaced, dashed, quoted, fine};
+  auto out = ExportAnsible(inv);
+  const Json& hosts = out.inventory["all"]["hosts"];
+  EXPECT_FALSE(hosts.contains("evil"));
+  EXPECT_TRUE(Noted(out, "host evil: its address is not one plain word"));
+  EXPECT_FALSE(hosts["bastion"].contains("ansible_user"));
+  EXPECT_FALSE(hosts["db"].contains("ansible_ssh_common_args"));  // the jump would carry bastion's user
+  EXPECT_FALSE(hosts["web"].contains("ansible_ssh_common_args"));
+  EXPECT_TRUE(Noted(out, "host web: its jump (j@h -oProxyCommand=sh) is not one plain word"));
+  EXPECT_FALSE(hosts["q"].contains("ansible_user"));
+  EXPECT_EQ(hosts["ok"]["ansible_ssh_common_args"], "-o ProxyJump=10.0.0.2");
+  EXPECT_EQ(out.inventory.dump().find("ProxyCommand"), std::string::npos);
+  EXPECT_EQ(out.inventory.dump().find("KnownHostsCommand"), std::string::npos);
+}
+
+TEST(AnsibleExport, TheJumpHostsKeyIsNotedAsNotCarriedOver) {
+  Inventory inv;
+  Target jump = HostTarget("bastion", "10.0.0.1");
+  jump.identity_file = "/k/bastion";
+  Target via = HostTarget("db", "10.0.0.2");
+  via.proxy_jump = "bastion";
+  inv.targets = {jump, via};
+  inv.Reindex();
+  auto out = ExportAnsible(inv);
+  EXPECT_EQ(out.inventory["all"]["hosts"]["db"]["ansible_ssh_common_args"], "-o ProxyJump=10.0.0.1");
+  EXPECT_TRUE(Noted(out, "labgate reaches its jump host bastion with /k/bastion"));
+}
+
 TEST(AnsibleExport, AnEmptyInventoryIsStillAnInventory) {
   auto out = ExportAnsible(Load(""));
   EXPECT_EQ(ToYaml(out.inventory), "---\nall:\n  hosts: {}\n");
@@ -127,6 +179,16 @@ TEST(Yaml, BlockStyleWithQuotedStrings) {
             "    g:\n"
             "      hosts:\n"
             "        web1: {}\n");
+}
+
+TEST(Yaml, KeysYamlWouldReadAsBooleansOrNullAreQuotedInAnyCase) {
+  Json value = {{"True", 1}, {"NULL", 2}, {"Off", 3}, {"y", 4}, {"web1", 5}, {"Yesterday", 6}};
+  EXPECT_EQ(ToYaml(value), "---\n\"True\": 1\n\"NULL\": 2\n\"Off\": 3\n\"y\": 4\nweb1: 5\nYesterday: 6\n");
+}
+
+TEST(Yaml, CharactersYamlRefusesRawAreEscaped) {
+  Json value = {{"k", "del\x7f c1\xc2\x85\xc2\x9f ok\xc3\xa9"}};
+  EXPECT_EQ(ToYaml(value), "---\nk: \"del\\u007f c1\\u0085\\u009f ok\xc3\xa9\"\n");
 }
 
 TEST(Yaml, HostileStringsStayOneQuotedScalar) {

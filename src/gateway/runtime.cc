@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "audit/forward_sinks.h"
 #include "core/files.h"
 #include "core/hashing.h"
 #include "core/os_user.h"
@@ -75,6 +76,34 @@ std::vector<std::string> ReferencedSecrets(const inventory::Inventory& inv) {
   return values;
 }
 
+std::vector<std::unique_ptr<audit::AuditForwarder>> MakeForwarders(const inventory::Inventory& inv) {
+  std::vector<std::unique_ptr<audit::AuditForwarder>> out;
+  const auto& a = inv.audit;
+  if (a.journald) {
+    out.push_back(std::make_unique<audit::AuditForwarder>(audit::MakeJournaldSink(a.journald_socket, inv.gateway.audit_log)));
+  }
+  if (a.syslog) {
+    audit::SyslogDestination to;
+    to.transport = a.syslog_transport == "udp"   ? audit::SyslogDestination::Transport::kUdp
+                   : a.syslog_transport == "tcp" ? audit::SyslogDestination::Transport::kTcp
+                                                 : audit::SyslogDestination::Transport::kUnix;
+    to.host = a.syslog_host;
+    to.port = a.syslog_port;
+    to.path = a.syslog_path;
+    to.text = a.syslog_address;
+    out.push_back(std::make_unique<audit::AuditForwarder>(audit::MakeSyslogSink(std::move(to), a.syslog_facility)));
+  }
+  return out;
+}
+
+std::unique_ptr<audit::ForwardingAuditStorage> MakeForwardingStorage(
+    audit::AuditStorage& file, const std::vector<std::unique_ptr<audit::AuditForwarder>>& forwarders) {
+  if (forwarders.empty()) return nullptr;
+  std::vector<audit::AuditForwarder*> list;
+  for (const auto& f : forwarders) list.push_back(f.get());
+  return std::make_unique<audit::ForwardingAuditStorage>(file, std::move(list));
+}
+
 }  // namespace
 
 Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_hint)
@@ -83,7 +112,9 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       config_hint_(std::move(config_hint)),
       redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_))),
       audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
-      audit_(audit_storage_, clock_),
+      forwarders_(MakeForwarders(*inventory_)),
+      forwarding_storage_(MakeForwardingStorage(audit_storage_, forwarders_)),
+      audit_(forwarding_storage_ ? static_cast<audit::AuditStorage&>(*forwarding_storage_) : audit_storage_, clock_),
       runner_(system_runner_, SandboxPolicyFor(*inventory_)),
       local_(runner_),
       ssh_pool_(ssh::PoolSettings{}),
@@ -104,6 +135,20 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
                },
                &artifacts_) {
   gateway_.SetLocalSandbox(runner_.active(), runner_.description());
+  for (const auto& f : forwarders_) {
+    // The local log says when the copy elsewhere has holes, and why.
+    f->SetTroubleHandler([this, trouble = forward_trouble_](const audit::Json& details) {
+      std::lock_guard<std::mutex> lock(trouble->mutex);
+      if (!trouble->open) return;
+      if (details.value("state", "") == "failing") {
+        spdlog::warn("audit copies to {} are not getting through ({}); they wait and are sent again",
+                     details.value("destination", ""), details.value("error", ""));
+      }
+      (void)audit_.Append(audit::EncodeEvent(audit::Event{"audit.forward", {"gateway", "", "", core::CurrentUserName(), ""},
+                                                          "", details}),
+                          audit::Durability::kSoon);
+    });
+  }
   if (runner_.active()) {
     // Same-user processes (the sandboxed commands among them) may not ptrace this process or
     // open its /proc/PID/mem; root commands lose CAP_SYS_PTRACE in the sandbox for the same reason.
@@ -143,6 +188,12 @@ Runtime::~Runtime() {
   if (checks_) checks_->Stop();
   if (server_) server_->Stop();
   if (store_) (void)store_->Flush();
+  {
+    // Forwarders outlive audit_ (they send what is still queued as they go); from here on their
+    // trouble reports have nowhere to go.
+    std::lock_guard<std::mutex> lock(forward_trouble_->mutex);
+    forward_trouble_->open = false;
+  }
 }
 
 void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector<std::string>* changes) {
@@ -188,6 +239,10 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
   keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
   keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
+  if (!(next.audit == inventory_->audit)) {
+    notes.push_back("[audit] changed; records are still forwarded as before until `labgate gateway` restarts");
+    next.audit = inventory_->audit;
+  }
   const std::vector<std::string> changes = inventory::DescribeChanges(*inventory_, next);
   std::vector<std::string> secrets = ReferencedSecrets(next);
   inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));

@@ -8,6 +8,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/audit_storage.h"
+#include "audit/forwarder.h"
 #include "core/clock.h"
 #include "core/process_runner.h"
 #include "core/text.h"
@@ -98,7 +99,16 @@ class Runtime {
   std::shared_ptr<const core::Redactor> redactor_;
   std::string operator_key_;  // guarded by redactor_mutex_; "" until AdoptOperatorKey
   audit::FileAuditStorage audit_storage_;
+  // [audit] forward: one forwarder per destination, in front of the file (none when off).
+  std::vector<std::unique_ptr<audit::AuditForwarder>> forwarders_;
+  std::unique_ptr<audit::ForwardingAuditStorage> forwarding_storage_;
   audit::AuditLog audit_;
+  // Lets a forwarder's trouble report reach audit_ only while it exists.
+  struct ForwardTrouble {
+    std::mutex mutex;
+    bool open = true;
+  };
+  std::shared_ptr<ForwardTrouble> forward_trouble_ = std::make_shared<ForwardTrouble>();
   core::SystemProcessRunner system_runner_;
   core::SandboxedRunner runner_;  // every command on this machine: local, captures, checks
   LocalExecutor local_;

@@ -421,6 +421,104 @@ void ReadGatewayHttp(TableReader& r, const std::string& base_dir, GatewaySetting
   }
 }
 
+// udp:HOST:PORT, tcp:HOST:PORT ([v6] in brackets) or unix:/absolute/path -> the parts, or why not.
+std::string ParseSyslogAddress(const std::string& v, AuditForwarding& a) {
+  const auto colon = v.find(':');
+  const std::string scheme = colon == std::string::npos ? "" : v.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? "" : v.substr(colon + 1);
+  if (scheme == "unix") {
+    if (rest.empty() || rest[0] != '/') return "unix: takes an absolute socket path, e.g. unix:/dev/log";
+    if (rest.size() > 107) return "the socket path is longer than a unix socket address allows (107 bytes)";
+    a.syslog_transport = scheme;
+    a.syslog_path = rest;
+    a.syslog_host.clear();
+    a.syslog_port.clear();
+    return "";
+  }
+  if (scheme != "udp" && scheme != "tcp") {
+    return "'" + v + "' is not udp:HOST:PORT, tcp:HOST:PORT or unix:/PATH (e.g. \"udp:logs.lan:514\")";
+  }
+  std::string host;
+  std::string port;
+  if (!rest.empty() && rest[0] == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+      return "write an IPv6 server as " + scheme + ":[ADDRESS]:PORT";
+    }
+    host = rest.substr(1, close - 1);
+    port = rest.substr(close + 2);
+  } else {
+    const auto last = rest.rfind(':');
+    if (last == std::string::npos) return scheme + ": needs HOST:PORT (syslog's port is usually 514)";
+    host = rest.substr(0, last);
+    port = rest.substr(last + 1);
+  }
+  const bool host_ok = !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '_';
+  });
+  if (!host_ok) return "'" + host + "' is not a host name or IP address";
+  auto n = core::ParseId(port);
+  if (port.empty() || !n || *n < 1 || *n > 65535) return "port '" + port + "' is not a number from 1 to 65535";
+  a.syslog_transport = scheme;
+  a.syslog_host = host;
+  a.syslog_port = port;
+  a.syslog_path.clear();
+  return "";
+}
+
+void ReadAudit(const toml::table& table, const std::string& source, AuditForwarding& a, std::vector<std::string>& errors) {
+  TableReader r(table, "audit", source, errors);
+  std::vector<std::string> forward;
+  if (const toml::node* node = r.Get("forward")) {
+    // One destination as a string, or both as an array.
+    if (node->is_string()) {
+      forward.push_back(*node->value<std::string>());
+    } else if (const toml::array* list = node->as_array()) {
+      for (const auto& item : *list) {
+        if (item.is_string()) {
+          forward.push_back(*item.value<std::string>());
+        } else {
+          r.Error(LineOf(item), "audit.forward", "must be \"journald\", \"syslog\" or an array of them");
+        }
+      }
+    } else {
+      r.Error(LineOf(*node), "audit.forward", "must be \"journald\", \"syslog\" or an array of them");
+    }
+  }
+  for (const auto& f : forward) {
+    if (f == "journald") {
+      a.journald = true;
+    } else if (f == "syslog") {
+      a.syslog = true;
+    } else {
+      r.Error(r.Line("forward"), "audit.forward", "'" + f + "' is not \"journald\" or \"syslog\"");
+    }
+  }
+  if (auto v = r.String("journald_socket")) {
+    if (v->empty() || (*v)[0] != '/' || v->size() > 107) {
+      r.Error(r.Line("journald_socket"), "audit.journald_socket", "must be an absolute socket path of at most 107 bytes");
+    } else {
+      a.journald_socket = *v;
+    }
+  }
+  if (auto v = r.String("syslog_address")) {
+    if (std::string why = ParseSyslogAddress(*v, a); !why.empty()) {
+      r.Error(r.Line("syslog_address"), "audit.syslog_address", why);
+    } else {
+      a.syslog_address = *v;
+    }
+  }
+  if (auto v = r.String("syslog_facility")) {
+    if (auto f = SyslogFacility(*v)) {
+      a.syslog_facility = *f;
+      a.syslog_facility_name = *v;
+    } else {
+      r.Error(r.Line("syslog_facility"), "audit.syslog_facility",
+              "'" + *v + "' is not a syslog facility (authpriv, auth, daemon, user, local0 ... local7)");
+    }
+  }
+}
+
 void ReadGateway(const toml::table& table, const std::string& source, const std::string& base_dir,
                  GatewaySettings& g, std::vector<std::string>& errors) {
   TableReader r(table, "gateway", source, errors);
@@ -967,6 +1065,17 @@ bool IsListedOperator(const std::vector<std::string>& operators, uid_t uid,
   return false;
 }
 
+std::optional<int> SyslogFacility(std::string_view name) {
+  static constexpr std::pair<std::string_view, int> kNames[] = {
+      {"kern", 0},    {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},      {"syslog", 5},  {"lpr", 6},
+      {"news", 7},    {"uucp", 8},    {"cron", 9},    {"authpriv", 10}, {"ftp", 11},    {"local0", 16}, {"local1", 17},
+      {"local2", 18}, {"local3", 19}, {"local4", 20}, {"local5", 21}, {"local6", 22},   {"local7", 23}};
+  for (const auto& [n, v] : kNames) {
+    if (n == name) return v;
+  }
+  return std::nullopt;
+}
+
 core::Result<Inventory> ParseInventory(std::string_view text, const std::string& source, const std::string& base_dir) {
   toml::table root;
   try {
@@ -997,6 +1106,7 @@ core::Result<Inventory> ParseInventory(std::string_view text, const std::string&
       audit_log_set = t.contains("audit_log");
       ReadGateway(t, source, base_dir, inv.gateway, errors);
     });
+    section("audit", [&](const toml::table& t) { ReadAudit(t, source, inv.audit, errors); });
     section("local", [&](const toml::table& t) { ReadLocal(t, source, inv, errors); });
     // Hosts and nodes before policies, which refer to them.
     top.Get("hosts");

@@ -222,9 +222,29 @@ struct Check {
 inline constexpr std::string_view kCheckEvents[] = {"node-online-after-offline"};
 
 /// A loaded, validated inventory. Immutable once built; safe to share between threads.
+/// [audit]: copies of every audit record for a log store the gateway's user cannot rewrite.
+struct AuditForwarding {
+  bool journald = false;  // forward includes "journald"
+  bool syslog = false;    // forward includes "syslog"
+  std::string journald_socket = "/run/systemd/journal/socket";
+  std::string syslog_address = "unix:/dev/log";  // as written: udp:HOST:PORT, tcp:HOST:PORT, unix:/PATH
+  std::string syslog_transport = "unix";         // "udp", "tcp" or "unix"
+  std::string syslog_host;                       // udp, tcp
+  std::string syslog_port;                       // udp, tcp
+  std::string syslog_path = "/dev/log";          // unix
+  int syslog_facility = 10;                      // authpriv (RFC 5424 number)
+  std::string syslog_facility_name = "authpriv";
+
+  bool operator==(const AuditForwarding&) const = default;
+};
+
+/// "authpriv" -> 10; nullopt for a name RFC 5424 does not define.
+std::optional<int> SyslogFacility(std::string_view name);
+
 struct Inventory {
   std::string source;  // the file it came from, or "(built-in defaults)"
   GatewaySettings gateway;
+  AuditForwarding audit;
   std::map<std::string, CapabilityPolicy, std::less<>> policies;
   std::vector<Target> targets;  // `local` first when enabled, then hosts, then nodes
   CommandRules run_rules;       // [policies.run] mode, allow, deny: every target

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "audit/audit_storage.h"
+#include "audit/forwarder.h"
 #include "core/clock.h"
 #include "core/process_runner.h"
 #include "gateway/executor.h"
@@ -75,6 +77,41 @@ class FakeAuditStorage final : public audit::AuditStorage {
   std::vector<std::string> lines_;
   std::vector<audit::Durability> durabilities_;
   bool fail_ = false;
+};
+
+/// A log store for audit copies: records every line it was sent; while `down`, refuses them.
+/// Shared with the test through a shared_ptr (the forwarder owns the sink).
+class FakeForwardSink final : public audit::ForwardSink {
+ public:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::string> received;
+    int refused = 0;
+    bool down = false;
+    std::chrono::milliseconds delay{0};  // each send takes this long
+  };
+  explicit FakeForwardSink(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  core::Status Send(std::string_view line, const audit::Json&) override {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    if (state_->delay.count() > 0) {
+      lock.unlock();
+      std::this_thread::sleep_for(state_->delay);
+      lock.lock();
+    }
+    if (state_->down) {
+      ++state_->refused;
+      state_->changed.notify_all();
+      return core::MakeError(core::ErrorCode::kUnavailable, "log store down (fake)");
+    }
+    state_->received.emplace_back(line);
+    state_->changed.notify_all();
+    return core::Ok();
+  }
+  std::string Describe() const override { return "fake log store"; }
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 /// Outcomes a fake replays in the order they were scripted, then `fallback`. Unlocked: its owner

@@ -44,6 +44,44 @@ TEST(Inventory, HttpIsOffUnlessListedAndTokenFilesResolveAgainstTheConfig) {
 
 // The bearer token would cross the network in clear text: refused unless the operator says a
 // TLS proxy is in front, or gives a certificate.
+TEST(Inventory, AuditForwardingIsOffUnlessAskedForAndReadsEachAddressForm) {
+  auto off = Parse("");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->audit.journald);
+  EXPECT_FALSE(off->audit.syslog);
+  auto both = Parse("[audit]\nforward = [\"journald\", \"syslog\"]\nsyslog_address = \"udp:[fd00::1]:514\"\n"
+                    "syslog_facility = \"local5\"\n");
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  EXPECT_TRUE(both->audit.journald);
+  EXPECT_TRUE(both->audit.syslog);
+  EXPECT_EQ(both->audit.syslog_transport, "udp");
+  EXPECT_EQ(both->audit.syslog_host, "fd00::1");
+  EXPECT_EQ(both->audit.syslog_port, "514");
+  EXPECT_EQ(both->audit.syslog_facility, 21);
+  auto tcp = Parse("[audit]\nforward = \"syslog\"\nsyslog_address = \"tcp:logs.lan:6514\"\n");
+  ASSERT_TRUE(tcp.ok()) << tcp.error().message;
+  EXPECT_EQ(tcp->audit.syslog_host, "logs.lan");
+  auto unix_socket = Parse("[audit]\nforward = \"syslog\"\n");
+  ASSERT_TRUE(unix_socket.ok());
+  EXPECT_EQ(unix_socket->audit.syslog_transport, "unix");
+  EXPECT_EQ(unix_socket->audit.syslog_path, "/dev/log");
+  EXPECT_EQ(unix_socket->audit.syslog_facility, 10);
+}
+
+TEST(Inventory, AuditForwardingMistakesNameTheKey) {
+  EXPECT_NE(ErrorOf("[audit]\nforward = \"splunk\"\n").find("hosts.toml:2: audit.forward: 'splunk' is not"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nforward = 1\n").find("audit.forward: must be"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nsyslog_address = \"logs.lan:514\"\n").find("audit.syslog_address: 'logs.lan:514' is not"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nsyslog_address = \"udp:logs.lan:70000\"\n").find("port '70000'"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nsyslog_address = \"tcp:-oProxy=x y:514\"\n").find("not a host name"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nsyslog_address = \"unix:dev/log\"\n").find("absolute socket path"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nsyslog_facility = \"security\"\n").find("not a syslog facility"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\njournald_socket = \"journal\"\n").find("audit.journald_socket"), std::string::npos);
+  EXPECT_NE(ErrorOf("[audit]\nforwrd = \"journald\"\n").find("audit.forwrd: unknown key"), std::string::npos);
+}
+
 TEST(Inventory, HttpBeyondLoopbackWithoutTlsIsRefused) {
   for (const char* addr : {"0.0.0.0:7023", "192.168.1.5:7023", "[::]:7023"}) {
     std::string err = ErrorOf(std::string("[gateway]\nhttp_listen = \"") + addr + "\"\n");

@@ -10,7 +10,7 @@ bool TakesValue(const std::string& option) {
                                                 "--node",   "--caps",  "--ttl",     "--state-dir", "--gateway",
                                                 "--pattern", "--for",
                                                 // audit tail / query
-                                                "--lines", "--target", "--since", "--until", "--decision", "--actor",
+                                                "--lines", "--against", "--target", "--since", "--until", "--decision", "--actor",
                                                 // screen / camera / location / node run
                                                 "--record", "--fps", "--screen", "--output", "--facing", "--clip",
                                                 "--quality", "--max-width", "--device", "--accuracy", "--max-age",

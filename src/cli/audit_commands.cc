@@ -2,10 +2,14 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <map>
 
 #include "audit/audit_reader.h"
+#include "audit/forward_format.h"
 #include "cli/common.h"
 #include "core/clock.h"
 
@@ -46,6 +50,95 @@ int Verify(const Args& args, const std::string& path) {
             << r.message << "\n"
             << "nothing was changed; labgate never deletes or rewrites audit records\n";
   return 1;
+}
+
+// verify --against FILE: the local chain, then every record a copy elsewhere holds (journald's
+// `journalctl -o json`, a syslog file, or a plain copy of the log) against it.
+int VerifyAgainst(const Args& args, const std::string& path) {
+  const std::string copy_name = args.get("--against");
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (copy_name != "-") {
+    file.open(copy_name, std::ios::binary);
+    if (!file) return Fail("cannot read the copy " + copy_name + ": " + std::strerror(errno));
+    in = &file;
+  }
+  std::vector<audit::ForwardedCopy> copies;
+  std::uint64_t other_lines = 0;
+  for (std::string line; std::getline(*in, line);) {
+    if (auto copy = audit::ParseForwardedLine(line)) {
+      copies.push_back(std::move(*copy));
+    } else if (!line.empty()) {
+      ++other_lines;
+    }
+  }
+  if (in->bad()) return Fail("cannot read the copy " + copy_name + ": " + std::strerror(errno));
+
+  auto chain = audit::VerifyChain(path);
+  if (!chain) return Fail("cannot verify the audit log " + path + ": " + chain.error().message);
+  std::map<std::uint64_t, std::string> local;
+  std::uint64_t local_last = 0;
+  auto read = audit::ReadRecords(path, [&](const Json& record) {
+    auto seq = record.find("seq");
+    auto hash = record.find("hash");
+    if (seq != record.end() && seq->is_number_unsigned() && hash != record.end() && hash->is_string()) {
+      local[seq->get<std::uint64_t>()] = hash->get<std::string>();
+      local_last = std::max(local_last, seq->get<std::uint64_t>());
+    }
+    return true;
+  });
+  if (!read) return Fail("cannot read the audit log " + path + ": " + read.error().message);
+  const audit::CopyComparison cmp = audit::CompareWithCopy(local, local_last, copies);
+  const bool ok = chain->ok && cmp.ok && !copies.empty();
+
+  if (args.has("--json")) {
+    Json problems = Json::array();
+    for (const auto& p : cmp.problems) problems.push_back({{"seq", p.seq}, {"what", p.what}});
+    Json j = {{"ok", ok},
+              {"path", path},
+              {"against", copy_name},
+              {"chain", {{"ok", chain->ok}, {"records", chain->records}, {"lastSeq", chain->last_seq},
+                         {"message", chain->message}}},
+              {"copies", cmp.copies},
+              {"matched", cmp.matched},
+              {"firstCopied", cmp.first_copied},
+              {"lastCopied", cmp.last_copied},
+              {"uncopied", cmp.uncopied},
+              {"afterCopy", cmp.after_copy},
+              {"otherLines", other_lines},
+              {"problems", problems},
+              {"moreProblems", cmp.more_problems}};
+    std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+    return ok ? 0 : 1;
+  }
+  if (!chain->ok) {
+    std::cout << "audit log BROKEN" << (chain->first_bad_seq ? " at seq " + std::to_string(*chain->first_bad_seq) : "")
+              << ": " << chain->message << "\n";
+  }
+  if (copies.empty()) {
+    std::cout << "the copy " << copy_name << " holds no labgate audit records (" << other_lines
+              << " other lines); export it with `journalctl -o json --all MESSAGE_ID=" << audit::kJournalMessageId
+              << "` or point at the syslog file that receives them\n";
+    return 1;
+  }
+  for (const auto& p : cmp.problems) std::cout << "seq " << p.seq << ": " << p.what << "\n";
+  if (cmp.more_problems > 0) std::cout << "... and " << cmp.more_problems << " more\n";
+  std::cout << (ok ? "copy matches" : "copy DIFFERS") << ": " << cmp.matched << " of the copy's records (seq "
+            << cmp.first_copied << " to " << cmp.last_copied << ") agree with the local chain of "
+            << chain->records << " records";
+  if (!cmp.problems.empty()) std::cout << "; " << cmp.problems.size() + cmp.more_problems << " do not";
+  std::cout << "\n";
+  if (cmp.uncopied > 0) {
+    std::cout << "note: " << cmp.uncopied
+              << " local record(s) in that range have no copy (lost on the way, e.g. over UDP, or written while "
+                 "forwarding was off; the log's audit.forward events say when delivery failed)\n";
+  }
+  if (cmp.after_copy > 0) std::cout << "note: " << cmp.after_copy << " local record(s) are newer than the copy\n";
+  if (!ok) {
+    std::cout << "the local log no longer holds what was sent; nothing was changed. Keep the copy: it is the record "
+                 "of what happened\n";
+  }
+  return ok ? 0 : 1;
 }
 
 void Print(const Args& args, const Json& record) {
@@ -150,7 +243,7 @@ int AuditVerb(const Args& args) {
   auto inv = LoadInventoryFor(args);
   if (!inv) return Fail(inv.error().message);
   const std::string& path = inv->gateway.audit_log;
-  if (sub == "verify") return Verify(args, path);
+  if (sub == "verify") return args.has("--against") ? VerifyAgainst(args, path) : Verify(args, path);
   if (sub == "tail") return Tail(args, path);
   return Query(args, path);
 }

@@ -140,7 +140,7 @@ const std::map<std::string, VerbHelp>& Verbs() {
         "labgate itself started is refused, so an AI cannot approve its own requests.\n"}},
       {"audit",
        {"verify, tail and query the audit log",
-        "usage: labgate audit verify [--json] [--config FILE]\n"
+        "usage: labgate audit verify [--against FILE|-] [--json] [--config FILE]\n"
         "       labgate audit tail [-n N] [-f] [--json] [--config FILE]\n"
         "       labgate audit query [--target ID] [--since TIME] [--until TIME] [--decision allowed|refused]\n"
         "                           [--actor TEXT] [--json] [--config FILE]\n\n"
@@ -149,6 +149,10 @@ const std::map<std::string, VerbHelp>& Verbs() {
         "        that the newest record is the one PATH.head names (so records cut off the end show).\n"
         "        Exit 0 when intact, 1 with the first broken seq and what is wrong, 255 when unreadable.\n"
         "        Keep the printed last hash elsewhere to notice a chain rewritten as a whole.\n"
+        "        --against FILE also compares every record a copy holds ([audit] forward: the output of\n"
+        "        `journalctl -o json --all MESSAGE_ID=5f0c7d2a9b3e4c61a8d7e2f41b6c9a03`, a syslog file, or\n"
+        "        a copy of the log; - reads stdin) with the local chain: a record edited, removed or cut off\n"
+        "        since it was sent fails (exit 1), as does a copy that contradicts itself.\n"
         "tail    the last N records (-n, default 20), one line each or JSON lines with --json; -f keeps\n"
         "        printing new records, across rotations, until Ctrl-C\n"
         "query   the records that match every filter given, as lines or one JSON array with --json:\n"

@@ -63,6 +63,7 @@ void AuditForwarder::Loop() {
       }
       sent_cv_.notify_all();
     } else {
+      last_error_ = status.error().message;
       if (!failing_) {
         failing_ = true;
         report = trouble_;
@@ -114,6 +115,11 @@ void AuditForwarder::Stop() {
 std::uint64_t AuditForwarder::sent() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return sent_;
+}
+
+AuditForwarder::Health AuditForwarder::health() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return Health{sink_->Describe(), sent_, lost_, queue_.size(), failing_, failing_ ? last_error_ : std::string()};
 }
 
 std::uint64_t AuditForwarder::lost() const {

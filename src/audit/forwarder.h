@@ -69,6 +69,17 @@ class AuditForwarder {
   std::uint64_t sent() const;
   std::uint64_t lost() const;  // dropped from a full queue, or left at Stop
 
+  /// How delivery stands, for `labgate doctor`.
+  struct Health {
+    std::string destination;
+    std::uint64_t sent = 0;
+    std::uint64_t lost = 0;
+    std::size_t queued = 0;
+    bool failing = false;
+    std::string error;  // the last send's error while failing
+  };
+  Health health() const;
+
  private:
   void Loop();
 
@@ -83,6 +94,7 @@ class AuditForwarder {
   std::uint64_t lost_ = 0;
   std::uint64_t lost_reported_ = 0;
   bool failing_ = false;
+  std::string last_error_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point stop_deadline_{};
   TroubleHandler trouble_;

@@ -379,7 +379,7 @@ DoctorItem CheckCapture(const core::Result<std::optional<LastCapture>>& memory, 
 }
 
 DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyReport>& verify,
-                      const AuditFieldCheck& fields) {
+                      const AuditFieldCheck& fields, const std::vector<audit::AuditForwarder::Health>& copies) {
   DoctorItem item{"audit", "the audit log records who, target, payload, times and outcomes, and its chain verifies",
                   true, {}, "", {}};
   std::vector<std::string> steps;
@@ -426,6 +426,20 @@ DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyR
   if (!fields.missing().empty()) {
     AddStep(steps, "`labgate audit query` shows the records; ones written by another program or an old labgate may lack "
                    "fields, and new ones never should (report it)");
+  }
+  for (const auto& c : copies) {
+    if (c.failing) {
+      item.ok = false;
+      item.details.push_back("copies to " + c.destination + " are not getting through: " + c.error);
+      AddStep(steps, "make " + c.destination +
+                         " reachable (is systemd-journald running? is the syslog server listening?), or change [audit] "
+                         "forward; the local log is complete either way");
+    } else {
+      item.details.push_back("copies to " + c.destination + ": " +
+                             (c.sent == 0 ? std::string("none sent by this check yet")
+                                          : std::to_string(c.sent) + " sent by this check") +
+                             (c.lost > 0 ? ", " + std::to_string(c.lost) + " lost" : ""));
+    }
   }
   item.next = core::Join(steps, "; ");
   return item;
@@ -705,7 +719,7 @@ DoctorReport RunDoctor(Runtime& runtime, const audit::Actor& actor, const Doctor
     return true;
   });
   if (!read && verify) verify = read.error();
-  report.items.push_back(CheckAudit(log, verify, fields));
+  report.items.push_back(CheckAudit(log, verify, fields, runtime.forwarding()));
 
   const DocLookup doc = FindKeyRotationDoc();
   DoctorItem keys = CheckKeys(inv, paired, clock.Now(), &doc);

@@ -11,6 +11,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/audit_reader.h"
+#include "audit/forwarder.h"
 #include "core/result.h"
 #include "gateway/gateway.h"
 #include "inventory/inventory.h"
@@ -132,9 +133,10 @@ DoctorItem CheckRemoteExec(const std::vector<ReachProbe>& probes, const std::str
 DoctorItem CheckCapture(const core::Result<std::optional<LastCapture>>& memory, const CaptureReport* attempt,
                         const std::vector<std::string>& candidates, const std::string& config_hint);
 
-/// audit: the chain verifies and action records carry every field.
+/// audit: the chain verifies, action records carry every field, and copies ([audit] forward)
+/// get through to each destination.
 DoctorItem CheckAudit(const std::string& path, const core::Result<audit::VerifyReport>& verify,
-                      const AuditFieldCheck& fields);
+                      const AuditFieldCheck& fields, const std::vector<audit::AuditForwarder::Health>& copies = {});
 
 /// keys: every paired, unrevoked key is at most [gateway] key_max_age_days old (as `labgate nodes
 /// list` counts `stale`), no revoked node is still a [[nodes]] entry, and (when `doc` is given)

@@ -196,6 +196,12 @@ Runtime::~Runtime() {
   }
 }
 
+std::vector<audit::AuditForwarder::Health> Runtime::forwarding() const {
+  std::vector<audit::AuditForwarder::Health> out;
+  for (const auto& f : forwarders_) out.push_back(f->health());
+  return out;
+}
+
 void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector<std::string>* changes) {
   const auto& inv = *inventory_;
   audit::Json details = {{"source", inv.source}, {"process", mode_name}, {"pid", ::getpid()}};

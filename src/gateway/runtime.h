@@ -84,6 +84,8 @@ class Runtime {
   /// Reads or creates STATE_DIR/operator.key for an operator socket this process serves, and
   /// from then on redacts it like any secret. Thread-safe.
   core::Result<std::string> AdoptOperatorKey();
+  /// [audit] forward: how each destination's delivery stands (empty when forwarding is off).
+  std::vector<audit::AuditForwarder::Health> forwarding() const;
   /// Runs commands on this machine inside the sandbox (when one could be set up).
   core::SandboxedRunner& runner() { return runner_; }
 

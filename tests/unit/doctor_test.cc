@@ -269,6 +269,21 @@ TEST_F(DoctorAudit, CompleteRecordsAndIntactChain_Pass) {
   EXPECT_TRUE(AnyDetail(item, "action records: 1 intents, 1 results"));
 }
 
+TEST_F(DoctorAudit, CopiesThatDoNotGetThrough_Fail) {
+  ASSERT_TRUE(log_.Append(audit::EncodeIntent(RunIntent("act-1"))).ok());
+  ASSERT_TRUE(log_.Append(audit::EncodeOutcome(RunOutcome("act-1"))).ok());
+  std::vector<audit::AuditForwarder::Health> copies = {
+      {"syslog tcp:logs.lan:514", 2, 0, 0, false, ""},
+      {"journald /run/systemd/journal/socket", 0, 0, 2, true, "cannot send to journald: No such file or directory"}};
+  auto item = CheckAudit("/state/audit.jsonl", Intact(), Fields(), copies);
+  EXPECT_FALSE(item.ok);
+  EXPECT_TRUE(AnyDetail(item, "copies to syslog tcp:logs.lan:514: 2 sent by this check"));
+  EXPECT_TRUE(AnyDetail(item, "copies to journald /run/systemd/journal/socket are not getting through: cannot send"));
+  EXPECT_NE(item.next.find("is systemd-journald running?"), std::string::npos);
+  copies.pop_back();
+  EXPECT_TRUE(CheckAudit("/state/audit.jsonl", Intact(), Fields(), copies).ok);
+}
+
 TEST_F(DoctorAudit, MissingFields_CountedPerField) {
   ASSERT_TRUE(log_.Append(audit::EncodeIntent(RunIntent("act-1"))).ok());
   auto anonymous = RunIntent("act-2");

@@ -41,7 +41,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 libs=(libboost-dev libboost-filesystem-dev libre2-dev libspdlog-dev libssh-dev libssl-dev libtomlplusplus-dev)
-packages=(debhelper dpkg-dev fakeroot lintian cmake pkgconf nlohmann-json3-dev "${libs[@]}")
+packages=(debhelper dpkg-dev fakeroot lintian cmake ninja-build pkgconf nlohmann-json3-dev "${libs[@]}")
 for arch in "${wanted[@]}"; do
   [ "$arch" = "$native" ] && continue
   if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then

@@ -5,8 +5,8 @@
 # quick flags of CMakeLists.txt (-O1 -g1) unless CMAKE_BUILD_TYPE says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-}" -DCMAKE_UNITY_BUILD=ON \
-  -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 >/dev/null
+scripts/configure.sh build -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-}" -DCMAKE_UNITY_BUILD=ON \
+  -DCMAKE_UNITY_BUILD_BATCH_SIZE=16
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build build -j"${LABGATE_JOBS:-2}" "${targets[@]}"

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ make pkg-config
+  cmake g++ make ninja-build pkg-config
   libssh-dev libssl-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev
   libspdlog-dev libtomlplusplus-dev libgtest-dev libre2-dev
   procps openssh-server openssh-client sudo

@@ -29,8 +29,8 @@ rm -rf "$reports"
 mkdir -p "$reports"
 chmod 1777 "$reports"  # the tests run some processes as other users
 # shellcheck disable=SC2086 # $option holds one or two -D flags
-cmake -S . -B "$dir" $option -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-  -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16 >/dev/null
+scripts/configure.sh "$dir" $option -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+  -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=16
 cmake --build "$dir" -j"${LABGATE_JOBS:-2}" --target labgate labgate_unit_tests labgate_integration_tests
 export ASAN_OPTIONS="${asan_options:-}:log_path=$reports/asan"
 export UBSAN_OPTIONS="${ubsan_options:-}:log_path=$reports/ubsan"

@@ -146,7 +146,16 @@ std::size_t AuditLog::pending() const {
 }
 
 core::Status AuditLog::Append(Json body, Durability durability) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  core::Status status = core::Ok();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status = AppendLocked(std::move(body), durability);
+  }
+  storage_.AfterAppend();
+  return status;
+}
+
+core::Status AuditLog::AppendLocked(Json body, Durability durability) {
   const bool intent = body.value("kind", "") == "intent";
   if (intent && !body.contains("proc")) {
     // Which process owns this intent: if it dies before the result, the next labgate to start

@@ -131,6 +131,7 @@ class AuditLog {
   static constexpr std::size_t kMaxPending = 10000;
 
  private:
+  core::Status AppendLocked(Json body, Durability durability);  // with mutex_ held
   core::Status AppendNow(const Json& body, Durability durability);
 
   AuditStorage& storage_;

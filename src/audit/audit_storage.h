@@ -37,6 +37,9 @@ class AuditStorage {
   /// Under an exclusive lock: reads the last line, asks `compose` for the next and appends it
   /// with a newline, durable as `durability` says. Nothing is written when `compose` fails.
   virtual core::Status Append(const ComposeLine& compose, Durability durability) = 0;
+  /// Called by AuditLog after an Append, once its own lock is released: where a storage waits
+  /// for something that must not hold up other writers (ForwardingAuditStorage's copies).
+  virtual void AfterAppend() {}
   /// Human-readable location, for messages.
   virtual std::string Describe() const = 0;
 };

@@ -13,6 +13,7 @@ namespace labgate::audit {
 namespace {
 
 std::string StringOf(const Json& record, const char* key) {
+  if (!record.is_object()) return "";
   auto it = record.find(key);
   if (it == record.end()) return "";
   if (it->is_string()) return it->get<std::string>();
@@ -85,7 +86,7 @@ std::optional<ForwardedCopy> FromRecord(const Json& j) {
   auto seq = j.find("seq");
   auto hash = j.find("hash");
   if (seq == j.end() || hash == j.end() || !seq->is_number_unsigned() || !hash->is_string()) return std::nullopt;
-  ForwardedCopy copy{seq->get<std::uint64_t>(), hash->get<std::string>(), false};
+  ForwardedCopy copy{seq->get<std::uint64_t>(), hash->get<std::string>(), false, "", std::nullopt};
   if (!IsHash(copy.hash)) copy.damaged = true;
   if (j.contains("v") && RecordHash(j) != copy.hash) copy.damaged = true;
   return copy;
@@ -96,7 +97,8 @@ std::optional<ForwardedCopy> FromJournalExport(const Json& entry) {
   auto hash = JournalValue(entry, "LABGATE_HASH");
   if (!seq_text || !hash) return std::nullopt;
   auto seq = ParseSeq(*seq_text);
-  ForwardedCopy copy{seq.value_or(0), *hash, !seq || !IsHash(*hash)};
+  ForwardedCopy copy{seq.value_or(0), *hash, !seq || !IsHash(*hash), JournalValue(entry, "LABGATE_LOG").value_or(""),
+                     std::nullopt};
   if (auto line = JournalValue(entry, "LABGATE_RECORD")) {
     auto inner = FromRecord(core::ParseUntrustedJson(*line));
     if (!inner || inner->damaged || inner->seq != copy.seq || inner->hash != copy.hash) copy.damaged = true;
@@ -115,6 +117,7 @@ std::optional<ForwardedCopy> FromStructuredData(std::string_view line) {
   std::string_view rest = line.substr(start + open.size());
   std::optional<std::uint64_t> seq;
   std::optional<std::string> hash;
+  std::string log;
   while (!rest.empty() && rest.front() != ']') {
     while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
     auto eq = rest.find("=\"");
@@ -139,9 +142,10 @@ std::optional<ForwardedCopy> FromStructuredData(std::string_view line) {
     if (!closed) return std::nullopt;
     if (name == "seq") seq = ParseSeq(value);
     if (name == "hash") hash = value;
+    if (name == "log") log = value;
   }
   if (rest.empty() || !seq || !hash) return std::nullopt;
-  return ForwardedCopy{*seq, *hash, !IsHash(*hash)};
+  return ForwardedCopy{*seq, *hash, !IsHash(*hash), log, std::nullopt};
 }
 
 }  // namespace
@@ -182,11 +186,22 @@ std::string EncodeSyslogMessage(std::string_view line, const Json& record, const
   const std::string kind = StringOf(record, "kind");
   std::string out = "<" + std::to_string(pri) + ">1 " + HeaderWord(ts, 64) + " " + HeaderWord(origin.hostname, 255) +
                     " labgate " + std::to_string(origin.pid) + " " + HeaderWord(kind, 32) + " [" +
-                    std::string(kSyslogSdId) + " seq=\"" + SdValue(seq) + "\" hash=\"" + SdValue(hash) + "\"] \xEF\xBB\xBF";
+                    std::string(kSyslogSdId) + " seq=\"" + SdValue(seq) + "\" hash=\"" + SdValue(hash) + "\"";
+  if (!origin.log_path.empty()) out += " log=\"" + SdValue(core::ToValidUtf8(origin.log_path)) + "\"";
+  out += "] \xEF\xBB\xBF";
   if (line.size() <= kSyslogMaxRecordBytes) {
     out.append(line);
   } else {
-    Json stub = {{"seq", record.value("seq", Json(0))}, {"hash", hash}, {"truncated", line.size()}};
+    // Enough to check the chain and to see what the record was about.
+    Json stub = Json::object();
+    if (auto s = record.is_object() ? record.find("seq") : record.end(); s != record.end() && s->is_number_unsigned()) {
+      stub["seq"] = *s;
+    }
+    stub["hash"] = hash;
+    stub["truncated"] = line.size();
+    for (const char* key : {"kind", "actionId", "target", "action", "event"}) {
+      if (std::string v = StringOf(record, key); !v.empty()) stub[key] = v.substr(0, 256);
+    }
     out.append(core::jsonrpc::Encode(stub));
   }
   return out;
@@ -199,16 +214,37 @@ std::optional<ForwardedCopy> ParseForwardedLine(std::string_view line) {
   if (line.front() == '{') {
     Json whole = core::ParseUntrustedJson(line);
     if (whole.is_object()) {
-      if (whole.contains("LABGATE_SEQ") || whole.contains("LABGATE_HASH")) return FromJournalExport(whole);
-      if (whole.contains("MESSAGE")) return std::nullopt;  // another program's journal entry
-      return FromRecord(whole);
+      if (whole.contains("LABGATE_SEQ") || whole.contains("LABGATE_HASH") || whole.contains("MESSAGE")) {
+        // A journal entry: labgate's own fields, or a syslog message that reached journald
+        // through /dev/log. Either way the sender's uid is journald's to say.
+        std::optional<ForwardedCopy> copy;
+        if (whole.contains("LABGATE_SEQ") || whole.contains("LABGATE_HASH")) {
+          copy = FromJournalExport(whole);
+        } else if (auto message = JournalValue(whole, "MESSAGE"); message && !message->empty() && message->front() != '{') {
+          copy = ParseForwardedLine(*message);
+        }
+        if (copy) {
+          if (auto uid = JournalValue(whole, "_UID"); uid && ParseSeq(*uid) && *ParseSeq(*uid) <= 0xffffffffULL) {
+            copy->uid = static_cast<std::uint32_t>(*ParseSeq(*uid));
+          }
+        }
+        return copy;
+      }
+      return FromRecord(whole);  // a plain copy of the log
     }
   }
-  // A syslog line: the record starts at the first '{' (the header and the structured data
-  // before it hold none). A relay that cut the message leaves the structured data.
-  if (auto brace = line.find('{'); brace != std::string_view::npos) {
-    if (auto copy = FromRecord(core::ParseUntrustedJson(line.substr(brace)))) return copy;
+  // A syslog line: the record starts at the first '{', and labgate's name comes before it (the
+  // RFC 5424 APP-NAME, or rsyslog's "labgate[PID]:"), so other programs' JSON is not taken.
+  const auto brace = line.find('{');
+  if (line.substr(0, brace).find("labgate") == std::string_view::npos) return std::nullopt;
+  if (brace != std::string_view::npos) {
+    if (auto copy = FromRecord(core::ParseUntrustedJson(line.substr(brace)))) {
+      // The structured data, when kept, says which log the record came from.
+      if (auto sd = FromStructuredData(line)) copy->log = sd->log;
+      return copy;
+    }
   }
+  // A relay cut the message short: the structured data before it is enough.
   return FromStructuredData(line);
 }
 
@@ -242,9 +278,13 @@ CopyComparison CompareWithCopy(const std::map<std::uint64_t, std::string>& local
   for (const auto& [seq, hashes] : by_seq) {
     if (hashes.size() > 1) {
       std::string list;
-      for (const auto& h : hashes) list += (list.empty() ? "" : ", ") + h.substr(0, 16);
+      for (const auto& h : hashes) list += (list.empty() ? "" : ", ") + h.substr(0, 16) + "...";
+      auto it = local.find(seq);
+      const bool one_is_local = it != local.end() && hashes.count(it->second) > 0;
       found.push_back({seq, "the copy holds " + std::to_string(hashes.size()) + " different records for this seq (" +
-                                list + "...): something other than this gateway wrote records into the log store"});
+                                list + "): something other than this gateway wrote records into the log store" +
+                                (one_is_local ? "; the local record is one of them"
+                                              : "; the local record is none of them, so it was edited too")});
       continue;
     }
     const std::string& copied = *hashes.begin();

@@ -40,11 +40,13 @@ struct SyslogOrigin {
   int facility = 10;     // authpriv
   std::string hostname;  // sanitised to printable ASCII without spaces ("-" when empty)
   long pid = 0;
+  std::string log_path;  // the local log, in the structured data (log="...") when set
 };
 
-/// One RFC 5424 message: `<PRI>1 TS HOST labgate PID KIND [labgate@32473 seq="N" hash="H"]`
-/// then a UTF-8 BOM and the sealed line (or, past kSyslogMaxRecordBytes, a stub
-/// `{"seq":N,"hash":"H","truncated":BYTES}`). No framing: the transport adds it.
+/// One RFC 5424 message: `<PRI>1 TS HOST labgate PID KIND [labgate@32473 seq="N" hash="H"
+/// log="PATH"]` then a UTF-8 BOM and the sealed line (or, past kSyslogMaxRecordBytes, a stub
+/// with its seq, hash, size, kind, actionId, target and action). No framing: the transport
+/// adds it.
 std::string EncodeSyslogMessage(std::string_view line, const Json& record, const SyslogOrigin& origin);
 
 /// What one line of an exported copy says about a record.
@@ -54,12 +56,19 @@ struct ForwardedCopy {
   /// The line carried the whole record, and it does not hash to `hash` (or disagrees with the
   /// fields beside it): the copy itself was damaged or forged.
   bool damaged = false;
+  /// Where it says it came from, when the line tells: the local log's path (journald's
+  /// LABGATE_LOG, syslog's structured data) and the sender's uid (journald's _UID, which journald
+  /// sets itself and a sender cannot choose).
+  std::string log;
+  std::optional<std::uint32_t> uid;
 };
 
 /// Reads one line of an exported copy: a `journalctl -o json` entry (LABGATE_SEQ, LABGATE_HASH,
 /// and LABGATE_RECORD when present), a syslog line as rsyslog or syslog-ng store it (the record
 /// from its first `{`, or only the structured data when the message was cut), or a raw audit
-/// line. nullopt when the line holds no labgate record (other messages in the same file).
+/// line. A syslog line must name labgate before its record. A journal entry without LABGATE_*
+/// fields whose MESSAGE is such a syslog line (syslog sent to journald's /dev/log) counts too.
+/// nullopt when the line holds no labgate record (other messages in the same file).
 std::optional<ForwardedCopy> ParseForwardedLine(std::string_view line);
 
 /// One disagreement between the local chain and the copy.
@@ -78,7 +87,7 @@ struct CopyComparison {
   std::uint64_t uncopied = 0;   // local records, within the copy's seq range, with no copy
   std::uint64_t after_copy = 0; // local records newer than the newest copy
   std::uint64_t first_copied = 0;
-  std::uint64_t last_copied = 0;
+  std::uint64_t last_copied = 0;  // the chain up to here is vouched for: each hash covers all before it
   std::vector<CopyProblem> problems;  // in seq order, at most kMaxProblems
   std::uint64_t more_problems = 0;    // beyond those listed
   static constexpr std::size_t kMaxProblems = 50;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "audit/forward_format.h"
@@ -21,6 +22,8 @@ using core::ErrorCode;
 using core::MakeError;
 
 constexpr int kSendTimeoutMs = 2000;
+// A stream server that takes a few bytes now and then must not hold the forwarder for long.
+constexpr auto kStreamSendLimit = std::chrono::seconds(10);
 
 std::string Errno(int e) { return std::strerror(e); }
 
@@ -37,9 +40,15 @@ bool UnixAddress(const std::string& path, sockaddr_un& addr) {
   return true;
 }
 
-// Writes all of `bytes` to a stream socket; false (errno set) when it could not.
+// Writes all of `bytes` to a stream socket within kStreamSendLimit; false (errno set) when it
+// could not.
 bool SendAll(int fd, std::string_view bytes) {
+  const auto until = std::chrono::steady_clock::now() + kStreamSendLimit;
   while (!bytes.empty()) {
+    if (std::chrono::steady_clock::now() >= until) {
+      errno = ETIMEDOUT;
+      return false;
+    }
     ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
@@ -132,8 +141,9 @@ class JournaldSink final : public ForwardSink {
 
 class SyslogSink final : public ForwardSink {
  public:
-  SyslogSink(SyslogDestination destination, int facility) : to_(std::move(destination)) {
+  SyslogSink(SyslogDestination destination, int facility, std::string log_path) : to_(std::move(destination)) {
     origin_.facility = facility;
+    origin_.log_path = std::move(log_path);
     origin_.hostname = core::HostName();
     origin_.pid = static_cast<long>(::getpid());
   }
@@ -256,8 +266,8 @@ std::unique_ptr<ForwardSink> MakeJournaldSink(std::string socket_path, std::stri
   return std::make_unique<JournaldSink>(std::move(socket_path), std::move(log_path));
 }
 
-std::unique_ptr<ForwardSink> MakeSyslogSink(SyslogDestination destination, int facility) {
-  return std::make_unique<SyslogSink>(std::move(destination), facility);
+std::unique_ptr<ForwardSink> MakeSyslogSink(SyslogDestination destination, int facility, std::string log_path) {
+  return std::make_unique<SyslogSink>(std::move(destination), facility, std::move(log_path));
 }
 
 }  // namespace labgate::audit

@@ -25,6 +25,8 @@ struct SyslogDestination {
 
 /// Sends each record as an RFC 5424 message (EncodeSyslogMessage): one datagram over UDP or a
 /// unix datagram socket, octet-counted frames (RFC 6587) over TCP, a line over a unix stream.
-std::unique_ptr<ForwardSink> MakeSyslogSink(SyslogDestination destination, int facility);
+/// `log_path` goes into each message's structured data, so copies of several logs in one store
+/// can be told apart.
+std::unique_ptr<ForwardSink> MakeSyslogSink(SyslogDestination destination, int facility, std::string log_path);
 
 }  // namespace labgate::audit

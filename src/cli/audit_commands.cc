@@ -1,5 +1,6 @@
 // `labgate audit verify|tail|query`: read-only views of the audit log named by [gateway] audit_log.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "audit/audit_reader.h"
 #include "audit/forward_format.h"
@@ -63,13 +65,26 @@ int VerifyAgainst(const Args& args, const std::string& path) {
     if (!file) return Fail("cannot read the copy " + copy_name + ": " + std::strerror(errno));
     in = &file;
   }
+  // Copies count only from this log, and, where journald says who sent them, from the log's
+  // owner or root: anyone on the machine can write labgate-looking entries into the journal.
+  struct stat owner_stat {};
+  const bool owner_known = ::stat(path.c_str(), &owner_stat) == 0;
   std::vector<audit::ForwardedCopy> copies;
   std::uint64_t other_lines = 0;
+  std::uint64_t other_log = 0;
+  std::set<std::uint32_t> foreign_uids;
+  std::uint64_t foreign = 0;
   for (std::string line; std::getline(*in, line);) {
-    if (auto copy = audit::ParseForwardedLine(line)) {
+    auto copy = audit::ParseForwardedLine(line);
+    if (!copy) {
+      if (!line.empty()) ++other_lines;
+    } else if (!copy->log.empty() && copy->log != path) {
+      ++other_log;
+    } else if (copy->uid && owner_known && *copy->uid != owner_stat.st_uid && *copy->uid != 0) {
+      ++foreign;
+      foreign_uids.insert(*copy->uid);
+    } else {
       copies.push_back(std::move(*copy));
-    } else if (!line.empty()) {
-      ++other_lines;
     }
   }
   if (in->bad()) return Fail("cannot read the copy " + copy_name + ": " + std::strerror(errno));
@@ -106,6 +121,9 @@ int VerifyAgainst(const Args& args, const std::string& path) {
               {"uncopied", cmp.uncopied},
               {"afterCopy", cmp.after_copy},
               {"otherLines", other_lines},
+              {"otherLog", other_log},
+              {"foreign", foreign},
+              {"foreignUids", foreign_uids},
               {"problems", problems},
               {"moreProblems", cmp.more_problems}};
     std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
@@ -115,10 +133,18 @@ int VerifyAgainst(const Args& args, const std::string& path) {
     std::cout << "audit log BROKEN" << (chain->first_bad_seq ? " at seq " + std::to_string(*chain->first_bad_seq) : "")
               << ": " << chain->message << "\n";
   }
+  if (foreign > 0) {
+    std::string uids;
+    for (auto u : foreign_uids) uids += (uids.empty() ? "" : ", ") + std::to_string(u);
+    std::cout << "warning: " << foreign << " entr" << (foreign == 1 ? "y" : "ies") << " sent by uid " << uids
+              << " were left out: only the log's owner (uid " << owner_stat.st_uid
+              << ") and root write this log, so someone else wrote labgate-looking entries into the journal\n";
+  }
+  if (other_log > 0) std::cout << "note: " << other_log << " entries of other audit logs were left out\n";
   if (copies.empty()) {
-    std::cout << "the copy " << copy_name << " holds no labgate audit records (" << other_lines
+    std::cout << "the copy " << copy_name << " holds no labgate audit records of " << path << " (" << other_lines
               << " other lines); export it with `journalctl -o json --all MESSAGE_ID=" << audit::kJournalMessageId
-              << "` or point at the syslog file that receives them\n";
+              << " LABGATE_LOG=" << path << "` or point at the syslog file that receives them\n";
     return 1;
   }
   for (const auto& p : cmp.problems) std::cout << "seq " << p.seq << ": " << p.what << "\n";
@@ -133,8 +159,15 @@ int VerifyAgainst(const Args& args, const std::string& path) {
               << " local record(s) in that range have no copy (lost on the way, e.g. over UDP, or written while "
                  "forwarding was off; the log's audit.forward events say when delivery failed)\n";
   }
-  if (cmp.after_copy > 0) std::cout << "note: " << cmp.after_copy << " local record(s) are newer than the copy\n";
-  if (!ok) {
+  if (cmp.after_copy > 0) {
+    std::cout << "note: " << cmp.after_copy << " local record(s) are newer than the copy's last (seq " << cmp.last_copied
+              << "): the copy does not vouch for them yet\n";
+  }
+  if (ok) {
+    std::cout << "each record's hash covers every record before it, so the copy vouches for the local chain from seq 1 "
+                 "to seq "
+              << cmp.last_copied << "\n";
+  } else {
     std::cout << "the local log no longer holds what was sent; nothing was changed. Keep the copy: it is the record "
                  "of what happened\n";
   }

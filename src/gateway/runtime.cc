@@ -91,7 +91,7 @@ std::vector<std::unique_ptr<audit::AuditForwarder>> MakeForwarders(const invento
     to.port = a.syslog_port;
     to.path = a.syslog_path;
     to.text = a.syslog_address;
-    out.push_back(std::make_unique<audit::AuditForwarder>(audit::MakeSyslogSink(std::move(to), a.syslog_facility)));
+    out.push_back(std::make_unique<audit::AuditForwarder>(audit::MakeSyslogSink(std::move(to), a.syslog_facility, inv.gateway.audit_log)));
   }
   return out;
 }
@@ -188,9 +188,10 @@ Runtime::~Runtime() {
   if (checks_) checks_->Stop();
   if (server_) server_->Stop();
   if (store_) (void)store_->Flush();
+  // Send what is queued while audit_ can still record a failure: a short CLI command's last
+  // copies (its result) go out here, and a UDP refusal shows only on the send after one.
+  for (const auto& f : forwarders_) f->Stop();
   {
-    // Forwarders outlive audit_ (they send what is still queued as they go); from here on their
-    // trouble reports have nowhere to go.
     std::lock_guard<std::mutex> lock(forward_trouble_->mutex);
     forward_trouble_->open = false;
   }

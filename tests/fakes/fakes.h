@@ -89,17 +89,24 @@ class FakeForwardSink final : public audit::ForwardSink {
     std::vector<std::string> received;
     int refused = 0;
     bool down = false;
+    bool flap = false;  // every second send fails
+    int sends = 0;
+    bool hold = false;  // Send waits while set
+    int entered = 0;    // Send calls begun
     std::chrono::milliseconds delay{0};  // each send takes this long
   };
   explicit FakeForwardSink(std::shared_ptr<State> state) : state_(std::move(state)) {}
   core::Status Send(std::string_view line, const audit::Json&) override {
     std::unique_lock<std::mutex> lock(state_->mutex);
+    ++state_->entered;
+    state_->changed.notify_all();
+    state_->changed.wait(lock, [&] { return !state_->hold; });
     if (state_->delay.count() > 0) {
       lock.unlock();
       std::this_thread::sleep_for(state_->delay);
       lock.lock();
     }
-    if (state_->down) {
+    if (state_->down || (state_->flap && ++state_->sends % 2 == 0)) {
       ++state_->refused;
       state_->changed.notify_all();
       return core::MakeError(core::ErrorCode::kUnavailable, "log store down (fake)");

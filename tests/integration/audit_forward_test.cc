@@ -23,23 +23,12 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::vector<std::string> Lines(const std::string& file) {
-  std::ifstream in(file);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-void WriteLines(const std::string& file, const std::vector<std::string>& lines) {
-  std::ofstream out(file, std::ios::trunc);
-  for (const auto& l : lines) out << l << "\n";
-}
 
 // What someone who can write the gateway's files does to hide records: rewrite the log with
 // `keep`'s records only, sealed again into a chain that verifies, and the head to match.
 void RewriteLog(const std::string& log, const std::function<bool(std::size_t)>& keep) {
   std::vector<std::string> out;
-  const auto lines = Lines(log);
+  const auto lines = ReadLines(log);
   for (std::size_t k = 0; k < lines.size(); ++k) {
     if (!keep(k)) continue;
     Json body = Json::parse(lines[k]);
@@ -220,7 +209,7 @@ TEST_F(AuditForward, JournaldGetsEveryRecordAndVerifyAgainstFindsARemovedOne) {
   UnixDatagramListener journal(sock);
   const std::string config = Config("forward = \"journald\"\njournald_socket = \"" + sock + "\"\n");
   Runs(config, 3);
-  const auto local = Lines(log_);
+  const auto local = ReadLines(log_);
   ASSERT_EQ(local.size(), 6u);
 
   // Every record, as journald would store it, and as `journalctl -o json` prints it.
@@ -241,12 +230,23 @@ TEST_F(AuditForward, JournaldGetsEveryRecordAndVerifyAgainstFindsARemovedOne) {
     for (const auto& [key, value] : fields) j[key] = value;
     exported.push_back(j.dump());
   }
+  // What another user on the machine (the assistant's account, say) can add to the journal: a
+  // labgate-looking entry contradicting seq 3. journald stamps its real uid. And an entry of
+  // another gateway's log.
+  exported.push_back(Json{{"MESSAGE_ID", "5f0c7d2a9b3e4c61a8d7e2f41b6c9a03"}, {"LABGATE_SEQ", "3"},
+                          {"LABGATE_HASH", std::string(64, 'f')}, {"LABGATE_LOG", log_}, {"_UID", "65534"}}
+                         .dump());
+  exported.push_back(Json{{"LABGATE_SEQ", "2"}, {"LABGATE_HASH", std::string(64, 'e')},
+                          {"LABGATE_LOG", "/var/lib/other/audit.jsonl"}, {"_UID", std::to_string(::getuid())}}
+                         .dump());
   const std::string copy = dir_.path() + "/journal-export.json";
   WriteLines(copy, exported);
 
   auto c = VerifyAgainst(config, copy);
   EXPECT_EQ(c.status, 0) << c.out << c.err;
   EXPECT_NE(c.out.find("copy matches: 6 of the copy's records (seq 1 to 6)"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("warning: 1 entry sent by uid 65534 were left out"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("note: 1 entries of other audit logs were left out"), std::string::npos) << c.out;
 
   // The record of the second run's intent goes, and the chain is sealed again: the local check
   // alone passes, the copy does not.
@@ -271,7 +271,7 @@ TEST_F(AuditForward, JournaldTakesARecordLargerThanADatagramThroughAMemfd) {
   const std::string big(100000, 'x');
   auto c = Labgate({"run", "local", "--config", config, "--", "true", big, big, big});
   ASSERT_EQ(c.status, 0) << c.err;
-  const auto local = Lines(log_);
+  const auto local = ReadLines(log_);
   ASSERT_EQ(local.size(), 2u);
   ASSERT_GT(local[0].size(), 300000u);
   auto entry = journal.Receive();
@@ -288,10 +288,10 @@ TEST_F(AuditForward, SyslogOverUdpCarriesSeqAndHashAndVerifyAgainstFindsACutTail
       Config("forward = \"syslog\"\nsyslog_address = \"udp:127.0.0.1:" + std::to_string(server.port()) +
              "\"\nsyslog_facility = \"local3\"\n");
   Runs(config, 2);
-  const auto local = Lines(log_);
+  const auto local = ReadLines(log_);
   ASSERT_EQ(local.size(), 4u);
   std::vector<std::string> stored;
-  const std::regex header(R"re(^<(\d+)>1 \S+ \S+ labgate \d+ (intent|result) \[labgate@32473 seq="(\d+)" hash="([0-9a-f]{64})"\] )re"
+  const std::regex header(R"re(^<(\d+)>1 \S+ \S+ labgate \d+ (intent|result) \[labgate@32473 seq="(\d+)" hash="([0-9a-f]{64})" log="([^"]+)"\] )re"
                           "\xEF\xBB\xBF(.*)$");
   for (std::size_t k = 0; k < local.size(); ++k) {
     auto message = server.Receive();
@@ -302,9 +302,10 @@ TEST_F(AuditForward, SyslogOverUdpCarriesSeqAndHashAndVerifyAgainstFindsACutTail
     const Json record = Json::parse(local[k]);
     EXPECT_EQ(m[3], std::to_string(record["seq"].get<int>()));
     EXPECT_EQ(m[4], record["hash"]);
-    EXPECT_EQ(m[5], local[k]);
+    EXPECT_EQ(m[5], log_);
+    EXPECT_EQ(m[6], local[k]);
     // As rsyslog's traditional file format keeps it: no structured data, the message whole.
-    stored.push_back("Dec  5 09:30:00 gw1 labgate[1]: " + m[5].str());
+    stored.push_back("Dec  5 09:30:00 gw1 labgate[1]: " + m[6].str());
   }
   const std::string copy = dir_.path() + "/syslog";
   stored.insert(stored.begin(), "Dec  5 09:29:59 gw1 sshd[7]: Accepted publickey for alice");
@@ -336,7 +337,7 @@ TEST_F(AuditForward, AnEditedRecordIsFoundEvenWhenTheChainWasSealedAgain) {
   const std::string copy = dir_.path() + "/syslog";
   WriteLines(copy, stored);
   // The first run becomes `echo harmless`, every hash from there on recomputed.
-  auto lines = Lines(log_);
+  auto lines = ReadLines(log_);
   lines[0].replace(lines[0].find("hi0"), 3, "harmless");
   WriteLines(log_, lines);
   RewriteLog(log_, [](std::size_t) { return true; });
@@ -365,11 +366,11 @@ TEST_F(AuditForward, SyslogOverTcpWhileTheServerIsDownIsSaidInTheLocalLogAndDoes
   EXPECT_TRUE(said) << "no audit.forward event in the local log";
 
   TcpListener server(port);
-  const std::size_t before = Lines(log_).size();
+  const std::size_t before = ReadLines(log_).size();
   Runs(config, 1);
   auto frames = server.Frames(2);
   ASSERT_EQ(frames.size(), 2u);
-  const auto local = Lines(log_);
+  const auto local = ReadLines(log_);
   ASSERT_EQ(local.size(), before + 2);
   EXPECT_NE(frames[0].find(local[before]), std::string::npos);
   EXPECT_NE(frames[1].find(local[before + 1]), std::string::npos);
@@ -379,12 +380,36 @@ TEST_F(AuditForward, SyslogOverTcpWhileTheServerIsDownIsSaidInTheLocalLogAndDoes
   EXPECT_EQ(c.status, 0) << c.out;
 }
 
+TEST_F(AuditForward, AUdpPortNobodyListensOnIsReportedOnceNotInALoop) {
+  // The refusal of one datagram comes back on the next send, so delivery seems to fail and work
+  // by turns; each turn written as an audit record would grow the log without end.
+  int port = 0;
+  {
+    UdpListener closed;
+    port = closed.port();
+  }
+  const std::string config =
+      Config("forward = \"syslog\"\nsyslog_address = \"udp:127.0.0.1:" + std::to_string(port) + "\"\n");
+  Runs(config, 3);
+  int failing = 0;
+  int resumed = 0;
+  const auto records = ReadJsonLines(log_);
+  for (const auto& r : records) {
+    if (r.value("event", "") != "audit.forward") continue;
+    (r["details"]["state"] == "failing" ? failing : resumed) += 1;
+  }
+  EXPECT_GE(failing, 1) << "the refusals went unnoticed";
+  EXPECT_LE(failing, 3) << "more than one report per process";
+  EXPECT_EQ(resumed, 0);
+  EXPECT_LE(records.size(), 9u);
+}
+
 TEST_F(AuditForward, SyslogOverAUnixDatagramSocket) {
   const std::string sock = dir_.path() + "/dev-log";
   UnixDatagramListener server(sock);
   const std::string config = Config("forward = [\"syslog\"]\nsyslog_address = \"unix:" + sock + "\"\n");
   Runs(config, 1);
-  const auto local = Lines(log_);
+  const auto local = ReadLines(log_);
   for (const auto& line : local) {
     auto message = server.Receive();
     ASSERT_TRUE(message);

@@ -2,6 +2,7 @@
 // compared, and the forwarder's queue in front of a log store that fails.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -97,7 +98,7 @@ TEST(JournalEntry, TheLogsOwnTroubleIsAWarning) {
 
 TEST(SyslogMessage, IsRfc5424WithSeqAndHashInStructuredData) {
   auto lines = Chain(1);
-  SyslogOrigin origin{10, "gw1", 4242};
+  SyslogOrigin origin{10, "gw1", 4242, ""};
   const std::string m = EncodeSyslogMessage(lines[0], Parse(lines[0]), origin);
   const std::string hash = Parse(lines[0])["hash"];
   const std::string expected_head = "<86>1 2026-12-05T09:30:00.000Z gw1 labgate 4242 intent [labgate@32473 seq=\"1\" hash=\"" +
@@ -108,7 +109,7 @@ TEST(SyslogMessage, IsRfc5424WithSeqAndHashInStructuredData) {
 
 TEST(SyslogMessage, HeaderWordsCannotCarrySpacesOrControls) {
   auto lines = Chain(1);
-  const std::string m = EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{4, "evil host\n<0>1", 1});
+  const std::string m = EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{4, "evil host\n<0>1", 1, ""});
   EXPECT_EQ(m.find('\n'), std::string::npos);
   EXPECT_NE(m.find(" evil-host-<0>1 labgate 1 "), std::string::npos) << m;
   EXPECT_EQ(m.substr(0, 4), "<38>");
@@ -119,7 +120,7 @@ TEST(SyslogMessage, ARecordTooLargeForADatagramGoesAsAStubWithSeqAndHash) {
                                   Json{{"command", std::string(kSyslogMaxRecordBytes, 'x')}}, {}, std::nullopt});
   auto line = SealRecord(body, "", kTs);
   ASSERT_TRUE(line);
-  const std::string m = EncodeSyslogMessage(*line, Parse(*line), SyslogOrigin{10, "h", 1});
+  const std::string m = EncodeSyslogMessage(*line, Parse(*line), SyslogOrigin{10, "h", 1, ""});
   EXPECT_LT(m.size(), 1024u);
   auto copy = ParseForwardedLine(m);
   ASSERT_TRUE(copy);
@@ -179,11 +180,11 @@ TEST(ForwardedLine, ReadsSyslogFilesAsRelaysStoreThem) {
   EXPECT_EQ(copy->hash, hash);
   EXPECT_FALSE(copy->damaged);
   // The whole RFC 5424 message, as RSYSLOG_SyslogProtocol23Format writes it.
-  copy = ParseForwardedLine(EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{10, "gw1", 1}) + "\n");
+  copy = ParseForwardedLine(EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{10, "gw1", 1, ""}) + "\n");
   ASSERT_TRUE(copy);
   EXPECT_EQ(copy->seq, 1u);
   // A relay that cut the message (rsyslog's default 8k): the structured data is enough.
-  const std::string full = EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{10, "gw1", 1});
+  const std::string full = EncodeSyslogMessage(lines[0], Parse(lines[0]), SyslogOrigin{10, "gw1", 1, ""});
   copy = ParseForwardedLine(full.substr(0, full.size() - 20));
   ASSERT_TRUE(copy);
   EXPECT_EQ(copy->hash, hash);
@@ -191,6 +192,50 @@ TEST(ForwardedLine, ReadsSyslogFilesAsRelaysStoreThem) {
   EXPECT_FALSE(ParseForwardedLine("Dec  5 09:30:00 gw1 sshd[1]: Accepted publickey for alice"));
   EXPECT_FALSE(ParseForwardedLine(R"({"MESSAGE":"another program","_PID":"1"})"));
   EXPECT_FALSE(ParseForwardedLine(""));
+}
+
+TEST(ForwardedLine, SaysWhichLogAndWhichSenderACopyCameFrom) {
+  auto lines = Chain(1);
+  const Json r = Parse(lines[0]);
+  Json entry = {{"LABGATE_SEQ", "1"}, {"LABGATE_HASH", r["hash"]}, {"LABGATE_LOG", "/var/lib/labgate/audit.jsonl"},
+                {"_UID", "998"}};
+  auto copy = ParseForwardedLine(entry.dump());
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->log, "/var/lib/labgate/audit.jsonl");
+  ASSERT_TRUE(copy->uid);
+  EXPECT_EQ(*copy->uid, 998u);
+  const std::string m = EncodeSyslogMessage(lines[0], r, SyslogOrigin{10, "gw1", 1, "/srv/a \"b\"].jsonl"});
+  copy = ParseForwardedLine(m);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->log, "/srv/a \"b\"].jsonl");
+  EXPECT_FALSE(copy->uid);
+  // Syslog sent to journald's /dev/log: the message is a syslog line, the sender journald's.
+  Json via_dev_log = {{"MESSAGE", m.substr(m.find("labgate"))}, {"SYSLOG_IDENTIFIER", "1"}, {"_UID", "0"}};
+  copy = ParseForwardedLine(via_dev_log.dump());
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->hash, r["hash"]);
+  EXPECT_EQ(*copy->uid, 0u);
+}
+
+TEST(ForwardedLine, OtherProgramsJsonInASyslogFileIsNotARecord) {
+  EXPECT_FALSE(ParseForwardedLine(R"(Dec  5 09:30:00 gw1 app[3]: {"seq":4,"hash":"x"})"));
+  EXPECT_FALSE(ParseForwardedLine(R"({"MESSAGE":"","_UID":"1"})"));
+}
+
+TEST(SyslogMessage, AStubSaysWhatTheRecordWasAbout) {
+  Json body = EncodeIntent(Intent{"act-big", Actor{"mcp", "", "", "u", ""}, "web1", "ssh", "run",
+                                  Json{{"command", std::string(kSyslogMaxRecordBytes, 'x')}}, {}, std::nullopt});
+  auto line = SealRecord(body, "", kTs);
+  ASSERT_TRUE(line);
+  const std::string m = EncodeSyslogMessage(*line, Parse(*line), SyslogOrigin{10, "h", 1, ""});
+  const Json stub = Json::parse(m.substr(m.find('{')));
+  EXPECT_EQ(stub["target"], "web1");
+  EXPECT_EQ(stub["action"], "run");
+  EXPECT_EQ(stub["actionId"], "act-big");
+  // A line that is not JSON at all (nothing labgate seals) still gives a message, no exception.
+  EXPECT_NO_THROW(EncodeSyslogMessage(std::string(kSyslogMaxRecordBytes + 1, '['), Json(Json::value_t::discarded),
+                                      SyslogOrigin{}));
+  EXPECT_NO_THROW(EncodeJournalEntry("[", Json(Json::value_t::discarded), "/l"));
 }
 
 TEST(ForwardedLine, StructuredDataInsideACommandIsNotRead) {
@@ -275,6 +320,13 @@ TEST(CompareWithCopy, TwoDifferentCopiesOfOneSeqFail) {
   ASSERT_EQ(cmp.problems.size(), 1u);
   EXPECT_EQ(cmp.problems[0].seq, 2u);
   EXPECT_NE(cmp.problems[0].what.find("2 different records"), std::string::npos);
+  EXPECT_NE(cmp.problems[0].what.find("the local record is one of them"), std::string::npos);
+  // The gateway's user edits record 2 and sends a copy of the edit: neither copy is local.
+  auto local = Local(sent);
+  local[2] = std::string(64, 'c');
+  cmp = CompareWithCopy(local, 3, copies);
+  ASSERT_FALSE(cmp.problems.empty());
+  EXPECT_NE(cmp.problems[0].what.find("none of them, so it was edited too"), std::string::npos);
 }
 
 TEST(CompareWithCopy, LocalRecordsWithoutACopyAreCountedNotFailed) {
@@ -342,6 +394,29 @@ TEST_F(Forwarding, ASyncedRecordIsSentBeforeAppendReturns) {
   EXPECT_EQ(state_->received[0], file_.lines()[0]);
 }
 
+TEST_F(Forwarding, WaitingForACopyDoesNotHoldUpOtherAppends) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->hold = true;
+  }
+  std::atomic<bool> intent_done{false};
+  std::thread intent([&] {
+    (void)log_.Append(Intent(1), Durability::kSynced);  // waits for its copy, up to kSyncWait
+    intent_done = true;
+  });
+  ASSERT_TRUE(WaitFor(*state_, [&] { return state_->entered == 1; }));
+  // Another writer appends while the intent waits: the log's lock is free.
+  ASSERT_TRUE(log_.Append(Intent(2), Durability::kSoon));
+  EXPECT_FALSE(intent_done) << "the second append waited for the first one's copy";
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->hold = false;
+    state_->changed.notify_all();
+  }
+  intent.join();
+  EXPECT_EQ(file_.lines().size(), 2u);
+}
+
 TEST_F(Forwarding, AnAppendThatFailedSendsNothing) {
   file_.set_fail(true);
   EXPECT_FALSE(log_.Append(Intent(1), Durability::kSynced));
@@ -378,6 +453,7 @@ TEST_F(Forwarding, AStoreThatIsDownGetsEveryRecordOnceItIsBackAndTheLogSaysSo) {
     std::lock_guard<std::mutex> lock(state_->mutex);
     EXPECT_EQ(state_->received, file_.lines());
   }
+  forwarder_.Stop();  // before the handler's locals go
   std::lock_guard<std::mutex> lock(m);
   ASSERT_EQ(trouble.size(), 2u);
   EXPECT_EQ(trouble[0]["state"], "failing");
@@ -386,11 +462,38 @@ TEST_F(Forwarding, AStoreThatIsDownGetsEveryRecordOnceItIsBackAndTheLogSaysSo) {
   EXPECT_EQ(trouble[1]["lost"], 0);
 }
 
+TEST_F(Forwarding, AStoreThatFlapsIsReportedOnceNotOnEveryChange) {
+  // A UDP port nothing listens on: every other send fails (the refusal of one datagram comes
+  // back on the next send). Reporting each change would write records without end.
+  std::mutex m;
+  std::vector<Json> trouble;
+  forwarder_.SetTroubleHandler([&](const Json& details) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      trouble.push_back(details);
+    }
+    (void)log_.Append(EncodeEvent(Event{"audit.forward", Actor{"gateway", "", "", "", ""}, "", details}),
+                      Durability::kSoon);
+  });
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->flap = true;
+  }
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(log_.Append(Intent(k), Durability::kSoon));
+  ASSERT_TRUE(WaitFor(*state_, [&] { return state_->received.size() == 5; }));
+  forwarder_.Stop();
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_EQ(trouble.size(), 1u);
+  EXPECT_EQ(trouble[0]["state"], "failing");
+  EXPECT_EQ(file_.lines().size(), 5u);
+  EXPECT_TRUE(forwarder_.health().failing);
+}
+
 TEST(AuditForwarder, AFullQueueDropsTheOldestAndCountsThem) {
   auto state = std::make_shared<SinkState>();
   state->down = true;
   AuditForwarder f(std::make_unique<fakes::FakeForwardSink>(state));
-  for (std::size_t k = 0; k < AuditForwarder::kMaxQueued + 5; ++k) f.Forward("line " + std::to_string(k), false);
+  for (std::size_t k = 0; k < AuditForwarder::kMaxQueued + 5; ++k) f.Forward("line " + std::to_string(k));
   EXPECT_EQ(f.lost(), 5u);
   {
     std::lock_guard<std::mutex> lock(state->mutex);
@@ -407,11 +510,11 @@ TEST(AuditForwarder, StopSendsWhatIsQueued) {
   auto state = std::make_shared<SinkState>();
   state->delay = std::chrono::milliseconds(5);
   AuditForwarder f(std::make_unique<fakes::FakeForwardSink>(state));
-  for (int k = 0; k < 20; ++k) f.Forward("line " + std::to_string(k), false);
+  for (int k = 0; k < 20; ++k) f.Forward("line " + std::to_string(k));
   f.Stop();
   EXPECT_EQ(f.sent(), 20u);
   EXPECT_EQ(f.lost(), 0u);
-  f.Forward("after stop", false);
+  f.Forward("after stop");
   EXPECT_EQ(f.lost(), 1u);
 }
 

@@ -28,22 +28,6 @@ TEST(Inventory, EmptyFileGivesOnlyLocal) {
   EXPECT_EQ(inv->gateway.default_timeout_ms, 20000);
 }
 
-TEST(Inventory, HttpIsOffUnlessListedAndTokenFilesResolveAgainstTheConfig) {
-  auto off = Parse("");
-  ASSERT_TRUE(off.ok());
-  EXPECT_EQ(off->gateway.http_listen, "");
-  auto on = Parse("[gateway]\nhttp_listen = \"127.0.0.1:7023\"\nhttp_token_file = \"http.token\"\n"
-                  "http_allowed_origins = [\"https://assistant.example\"]\n");
-  ASSERT_TRUE(on.ok()) << on.error().message;
-  EXPECT_EQ(on->gateway.http_listen, "127.0.0.1:7023");
-  EXPECT_EQ(on->gateway.http_token_file, "/etc/labgate/http.token");
-  EXPECT_EQ(on->gateway.http_allowed_origins, std::vector<std::string>{"https://assistant.example"});
-  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"unix:/run/labgate/http.sock\"\n").ok());
-  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"[::1]:7023\"\n").ok());
-}
-
-// The bearer token would cross the network in clear text: refused unless the operator says a
-// TLS proxy is in front, or gives a certificate.
 TEST(Inventory, AuditForwardingIsOffUnlessAskedForAndReadsEachAddressForm) {
   auto off = Parse("");
   ASSERT_TRUE(off.ok());
@@ -82,6 +66,22 @@ TEST(Inventory, AuditForwardingMistakesNameTheKey) {
   EXPECT_NE(ErrorOf("[audit]\nforwrd = \"journald\"\n").find("audit.forwrd: unknown key"), std::string::npos);
 }
 
+TEST(Inventory, HttpIsOffUnlessListedAndTokenFilesResolveAgainstTheConfig) {
+  auto off = Parse("");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->gateway.http_listen, "");
+  auto on = Parse("[gateway]\nhttp_listen = \"127.0.0.1:7023\"\nhttp_token_file = \"http.token\"\n"
+                  "http_allowed_origins = [\"https://assistant.example\"]\n");
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_EQ(on->gateway.http_listen, "127.0.0.1:7023");
+  EXPECT_EQ(on->gateway.http_token_file, "/etc/labgate/http.token");
+  EXPECT_EQ(on->gateway.http_allowed_origins, std::vector<std::string>{"https://assistant.example"});
+  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"unix:/run/labgate/http.sock\"\n").ok());
+  ASSERT_TRUE(Parse("[gateway]\nhttp_listen = \"[::1]:7023\"\n").ok());
+}
+
+// The bearer token would cross the network in clear text: refused unless the operator says a
+// TLS proxy is in front, or gives a certificate.
 TEST(Inventory, HttpBeyondLoopbackWithoutTlsIsRefused) {
   for (const char* addr : {"0.0.0.0:7023", "192.168.1.5:7023", "[::]:7023"}) {
     std::string err = ErrorOf(std::string("[gateway]\nhttp_listen = \"") + addr + "\"\n");

@@ -13,17 +13,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::vector<std::string> Lines(const std::string& file) {
-  std::ifstream in(file);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-void WriteLines(const std::string& file, const std::vector<std::string>& lines) {
-  std::ofstream out(file, std::ios::trunc);
-  for (const auto& l : lines) out << l << "\n";
-}
 
 class AuditCli : public ::testing::Test {
  protected:
@@ -51,7 +40,7 @@ class AuditCli : public ::testing::Test {
     std::filesystem::create_directories(copy_dir);
     const std::string copy = copy_dir + "/audit.jsonl";
     std::filesystem::copy_file(log_ + ".head", copy + ".head", std::filesystem::copy_options::overwrite_existing);
-    auto lines = Lines(log_);
+    auto lines = ReadLines(log_);
     tamper(lines);
     WriteLines(copy, lines);
     return dir_.Write("copy.toml",
@@ -78,7 +67,7 @@ TEST_F(AuditCli, VerifyJsonCarriesTheLastHash) {
   Json j = Json::parse(c.out);
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(j["lastSeq"], 6);
-  EXPECT_EQ(j["lastHash"], Json::parse(Lines(log_).back())["hash"]);
+  EXPECT_EQ(j["lastHash"], Json::parse(ReadLines(log_).back())["hash"]);
   EXPECT_TRUE(j["firstBadSeq"].is_null());
 }
 
@@ -131,7 +120,7 @@ TEST_F(AuditCli, RecordsCutOffTheEnd_FailThroughTheHead) {
   auto run = Labgate({"run", "local", "--config", copy, "--", "true"});
   EXPECT_EQ(run.status, 255);
   EXPECT_NE(run.err.find("removed from its end"), std::string::npos) << run.err;
-  EXPECT_EQ(Lines(dir_.path() + "/copy/audit.jsonl").size(), 4u);
+  EXPECT_EQ(ReadLines(dir_.path() + "/copy/audit.jsonl").size(), 4u);
 }
 
 TEST_F(AuditCli, LogWithoutHead_PassesWithAWarning) {
@@ -176,7 +165,7 @@ TEST_F(AuditCli, TailPrintsTheLastRecordsAsJsonLines) {
   WriteRealLog(config_);
   auto c = Labgate({"audit", "tail", "-n", "2", "--json", "--config", config_});
   ASSERT_EQ(c.status, 0) << c.err;
-  auto lines = Lines(dir_.Write("tail.out", c.out));
+  auto lines = ReadLines(dir_.Write("tail.out", c.out));
   ASSERT_EQ(lines.size(), 2u) << c.out;
   EXPECT_EQ(Json::parse(lines[0])["seq"], 5);
   EXPECT_EQ(Json::parse(lines[1])["seq"], 6);

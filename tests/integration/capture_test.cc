@@ -40,11 +40,6 @@ bool HaveCaptureTools() {
   return true;
 }
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // An X display of its own, showing pattern16.xbm tiled in two colours. -noreset keeps the
 // picture after xsetroot disconnects.
 class XDisplay {
@@ -109,7 +104,7 @@ std::string Rgb24(const std::string& path) {
   const std::string raw = path + ".rgb";
   RunToCompletion({Which("ffmpeg"), "-nostdin", "-loglevel", "error", "-y", "-i", path, "-f", "rawvideo", "-pix_fmt",
                    "rgb24", raw});
-  return ReadBytes(raw);
+  return ReadFile(raw);
 }
 
 Json Probe(const std::string& path) {
@@ -272,7 +267,7 @@ TEST_F(Capture, Screen_SnapshotOnNodeAndHost_ShowsTheDisplaysPicture) {
     EXPECT_EQ(j["mimeType"], "image/png");
     EXPECT_EQ(j["width"], screen.width());
     EXPECT_EQ(j["height"], screen.height());
-    const std::string png = ReadBytes(file);
+    const std::string png = ReadFile(file);
     EXPECT_EQ(j["bytes"], png.size());
     const std::string rgb = Rgb24(file);
     ASSERT_EQ(rgb.size(), static_cast<std::size_t>(screen.width() * screen.height() * 3)) << "the PNG did not decode";
@@ -324,7 +319,7 @@ TEST_F(Capture, Camera_Snap_RespectsMaxWidthAndQuality) {
     EXPECT_EQ(probe["streams"][0]["width"], 640);
     EXPECT_EQ(probe["streams"][0]["height"], 360);
     EXPECT_EQ(a["width"], 640);
-    EXPECT_LT(ReadBytes(poor).size(), ReadBytes(good).size());
+    EXPECT_LT(ReadFile(poor).size(), ReadFile(good).size());
     EXPECT_EQ(Rgb24(poor).size(), 640u * 360 * 3) << "the low-quality JPEG decodes too";
   }
 }

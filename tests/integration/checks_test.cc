@@ -19,13 +19,8 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 int LineCount(const std::string& path) {
-  const std::string text = Slurp(path);
+  const std::string text = ReadFile(path);
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
 
@@ -120,11 +115,11 @@ TEST_F(Checks, Threshold_AlertsOnce_RemediationRunsOnlyAfterApprove) {
   // Several more periods of the same failure: still one alert, the remediation untouched.
   std::this_thread::sleep_for(milliseconds(3500));
   EXPECT_GE(Intents("cat " + value), 4);
-  ASSERT_EQ(LineCount(alerts), 1) << Slurp(alerts);
-  const std::string alert = Slurp(alerts);
+  ASSERT_EQ(LineCount(alerts), 1) << ReadFile(alerts);
+  const std::string alert = ReadFile(alerts);
   EXPECT_NE(alert.find("fail|apr-"), std::string::npos) << alert;
   EXPECT_NE(alert.find("|disk on local: 95 is not below 90\n"), std::string::npos) << alert;
-  EXPECT_EQ(Slurp(value), "95\n");
+  EXPECT_EQ(ReadFile(value), "95\n");
   EXPECT_EQ(Intents(remediation), 0);
 
   // The approval is there for the operator, naming the exact command and target.
@@ -143,7 +138,7 @@ TEST_F(Checks, Threshold_AlertsOnce_RemediationRunsOnlyAfterApprove) {
 
   auto approved = Labgate({"approvals", "approve", id});
   ASSERT_EQ(approved.status, 0) << approved.err;
-  ASSERT_TRUE(PollUntil([&] { return Slurp(value) == "50\n"; }, milliseconds(10000))) << gateway_->Stderr();
+  ASSERT_TRUE(PollUntil([&] { return ReadFile(value) == "50\n"; }, milliseconds(10000))) << gateway_->Stderr();
   ASSERT_TRUE(PollUntil([&] { return ResultOf("disk", "local")["status"] == "pass"; }, milliseconds(10000)));
   std::this_thread::sleep_for(milliseconds(2500));
   EXPECT_EQ(Intents(remediation), 1);  // exactly once, and audited

@@ -30,11 +30,6 @@ bool HaveFfmpeg() {
   return RunToCompletion({"/bin/sh", "-c", "command -v ffmpeg"}).status == 0;
 }
 
-std::string ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 std::vector<std::string> Ids(const Json& report) {
   std::vector<std::string> out;
   for (const auto& i : report.value("items", Json::array())) out.push_back(i.value("id", ""));
@@ -218,12 +213,12 @@ TEST_F(Doctor, HealthyLab_EveryItemPasses) {
 
 TEST_F(Doctor, CaptureNow_TakesOneThroughThePipelineAndRemembersIt) {
   const std::string memory = state_ + "/last-capture.json";
-  const Json before = Json::parse(ReadFileBytes(memory), nullptr, false);
+  const Json before = Json::parse(ReadFile(memory), nullptr, false);
   auto c = Labgate({"doctor", "--capture", "local", "--json"});
   const Json report = ParseOr(c);
   EXPECT_EQ(c.status, 0) << c.out << c.err;
   EXPECT_TRUE(Has(ItemText(report, "capture"), "camera.snap on local just now: ok in")) << report.dump(2);
-  const Json after = Json::parse(ReadFileBytes(memory), nullptr, false);
+  const Json after = Json::parse(ReadFile(memory), nullptr, false);
   ASSERT_TRUE(after.is_object());
   EXPECT_EQ(after["target"], "local");
   EXPECT_EQ(after["action"], "camera.snap");
@@ -276,7 +271,7 @@ TEST_F(Doctor, StaleKey_FailsKeys) {
   // The pairing store is nodes.json plus its journal; the newest line for a node wins, so an
   // appended copy of alpha's record with a 400-day-old key stands in for the passing days.
   const std::string store = state_ + "/nodes.json.journal";
-  const std::string original = ReadFileBytes(store);
+  const std::string original = ReadFile(store);
   Json alpha;
   std::istringstream lines(original);
   for (std::string line; std::getline(lines, line);) {
@@ -305,7 +300,7 @@ TEST_F(Doctor, StaleKey_FailsKeys) {
 TEST_F(Doctor, BrokenAuditChain_FailsAudit) {
   // One byte of an earlier record's payload changes, in place: the daemon keeps appending.
   const std::string log = state_ + "/audit.jsonl";
-  const std::string text = ReadFileBytes(log);
+  const std::string text = ReadFile(log);
   std::size_t start = 0;
   std::size_t at = std::string::npos;
   std::uint64_t seq = 0;
@@ -331,7 +326,7 @@ TEST_F(Doctor, BrokenAuditChain_FailsAudit) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, &changed, 1, static_cast<off_t>(at)), 1);
   auto c = Labgate({"doctor", "--json"});
-  const char after_doctor = ReadFileBytes(log)[at];
+  const char after_doctor = ReadFile(log)[at];
   ASSERT_EQ(::pwrite(fd, &original, 1, static_cast<off_t>(at)), 1);
   ::close(fd);
 

@@ -18,13 +18,6 @@ namespace {
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(Faults, FullDisk_NothingRunsUnrecorded_AndTheGatewayResumesWhenSpaceIsBack) {
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/unshare")) << "unshare is missing (util-linux)";
   TempDir dir;
@@ -102,7 +95,7 @@ TEST(Faults, FullDisk_NothingRunsUnrecorded_AndTheGatewayResumesWhenSpaceIsBack)
 
   server.CloseStdin();
   ASSERT_TRUE(server.Wait(std::chrono::seconds(20)).has_value()) << server.Stderr();
-  const std::string verify = ReadAll(out + "/verify.txt");
+  const std::string verify = ReadFile(out + "/verify.txt");
   EXPECT_NE(verify.find("audit log OK"), std::string::npos) << verify;
   // Every command that ran has its intent and its result on record, in a whole chain.
   int intents = 0;

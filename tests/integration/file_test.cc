@@ -20,11 +20,6 @@ using Json = nlohmann::json;
 
 std::string Sha256(const std::string& data) { return core::Sha256Hex(data); }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void Spit(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
@@ -88,14 +83,14 @@ TEST_F(FileOnHosts, RoundTripsEmptyTextAndBinaryFilesOverSftp) {
     EXPECT_EQ(put["via"], "ssh");
     EXPECT_EQ(put["created"], true);
     EXPECT_EQ(put["sha256"], Sha256(content));
-    EXPECT_EQ(Slurp(remote), content) << name;
+    EXPECT_EQ(ReadFile(remote), content) << name;
 
     const std::string out = dir_.path() + "/got-" + name;
     Json get = LabgateJson({"file", "get", "h1", remote, "-o", out, "--config", cfg}, &status);
     ASSERT_EQ(status, 0) << get.dump();
     EXPECT_EQ(get["sha256"], Sha256(content));
     EXPECT_EQ(get["bytes"], content.size());
-    EXPECT_EQ(Sha256(Slurp(out)), Sha256(content)) << name;
+    EXPECT_EQ(Sha256(ReadFile(out)), Sha256(content)) << name;
 
     Json stat = LabgateJson({"file", "stat", "h1", remote, "--config", cfg}, &status);
     ASSERT_EQ(status, 0) << stat.dump();
@@ -156,7 +151,7 @@ TEST_F(FileOnHosts, AtomicPut_AReaderNeverSeesAHalfWrittenFile) {
   std::atomic<int> reads{0}, torn{0};
   std::thread reader([&] {
     while (!done) {
-      const std::string seen = Slurp(target);
+      const std::string seen = ReadFile(target);
       if (seen != a && seen != b) ++torn;
       ++reads;
     }
@@ -186,15 +181,15 @@ TEST_F(FileOnHosts, StaleExpectedDigestIsRefusedAndNothingIsWritten) {
                        &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(r["error"].get<std::string>().find("someone changed it since it was read"), std::string::npos) << r.dump();
-  EXPECT_EQ(Slurp(data_ + "/compose.yml"), "version: 1 # edited by a human\n");
+  EXPECT_EQ(ReadFile(data_ + "/compose.yml"), "version: 1 # edited by a human\n");
   // --expect "" means "must not exist"; --create-only likewise.
   Json again = LabgateJson({"file", "put", "h1", data_ + "/compose.yml", "--from", mine, "--create-only", "--config", cfg},
                            &status);
   EXPECT_NE(status, 0);
-  EXPECT_EQ(Slurp(data_ + "/compose.yml"), "version: 1 # edited by a human\n");
+  EXPECT_EQ(ReadFile(data_ + "/compose.yml"), "version: 1 # edited by a human\n");
   Json fresh = LabgateJson({"file", "put", "h1", data_ + "/new.yml", "--from", mine, "--expect", "", "--config", cfg}, &status);
   EXPECT_EQ(status, 0) << fresh.dump();
-  EXPECT_EQ(Slurp(data_ + "/new.yml"), "version: 2\n");
+  EXPECT_EQ(ReadFile(data_ + "/new.yml"), "version: 2\n");
 }
 
 TEST_F(FileOnHosts, SymlinksAndDotDotCannotReachASecretOrADeniedPath) {
@@ -240,7 +235,7 @@ TEST_F(FileOnHosts, SymlinksAndDotDotCannotReachASecretOrADeniedPath) {
     const std::string text = r.dump();
     EXPECT_EQ(text.find("AAAA"), std::string::npos) << text;
   }
-  EXPECT_EQ(Slurp(outside + "/precious"), "keep me\n");
+  EXPECT_EQ(ReadFile(outside + "/precious"), "keep me\n");
   EXPECT_FALSE(std::filesystem::exists(outside + "/new"));
   // Each refusal is in the audit log, naming the rule; none has an intent.
   int refusals = 0;
@@ -382,11 +377,11 @@ TEST_F(FileOnHosts, LocalTargetHonoursTheSameRulesAndNeverTouchesLabgateState) {
   std::filesystem::create_symlink(dir_.path() + "/state", data_ + "/st");
   Json w = LabgateJson({"file", "put", "local", data_ + "/st/approvals.json", "--from", payload, "--config", cfg}, &status);
   EXPECT_EQ(w["rule"], "builtin:labgate state") << w.dump();
-  EXPECT_EQ(Slurp(cfg).find("{}"), std::string::npos);
+  EXPECT_EQ(ReadFile(cfg).find("{}"), std::string::npos);
   // An ordinary local round trip works.
   Json put = LabgateJson({"file", "put", "local", data_ + "/x.json", "--from", payload, "--config", cfg}, &status);
   EXPECT_EQ(status, 0) << put.dump();
-  EXPECT_EQ(Slurp(data_ + "/x.json"), "{}\n");
+  EXPECT_EQ(ReadFile(data_ + "/x.json"), "{}\n");
 }
 
 }  // namespace

@@ -13,13 +13,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string ReadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 void ReplaceLine(std::string& text, const std::string& starts_with, const std::string& line) {
   const auto at = text.find("\n" + starts_with);
   ASSERT_NE(at, std::string::npos) << starts_with;
@@ -49,7 +42,7 @@ class HostsEdit : public ::testing::Test {
  protected:
   void SetUp() override {
     // The bundled, commented hosts.toml with its state in the test's directory, plus live entries.
-    repo_ = ReadConfig(LABGATE_SOURCE_DIR "/hosts.toml");
+    repo_ = ReadFile(LABGATE_SOURCE_DIR "/hosts.toml");
     ReplaceLine(repo_, "state_dir = ", "state_dir = \"" + dir_.path() + "/state\"");
     ReplaceLine(repo_, "audit_log = ", "audit_log = \"" + dir_.path() + "/state/audit.jsonl\"");
     base_ = repo_ + "\n" + kProx + "\n" + kNode;
@@ -87,7 +80,7 @@ TEST_F(HostsEdit, AddSetRemove_RestOfFileByteForByte_TargetsStillLoad) {
       "[[hosts]]\nid = \"nas\"\naddress = \"127.0.0.5\"\nport = 2222\ngroups = [\"servers\", \"storage\"]\n"
       "purpose = \"files \\\"and\\\" backups\"\n";
   const std::string added = repo_ + "\n" + kProx + "\n" + block + "\n" + kNode;
-  EXPECT_EQ(ReadConfig(config_), added);
+  EXPECT_EQ(ReadFile(config_), added);
   EXPECT_NE(add.out.find("added host nas to " + config_ + " (line " +
                          std::to_string(LineOf(added, "[[hosts]]\nid = \"nas\"")) + ")"),
             std::string::npos)
@@ -100,21 +93,21 @@ TEST_F(HostsEdit, AddSetRemove_RestOfFileByteForByte_TargetsStillLoad) {
   prox.replace(prox.find("127.0.0.4\""), 10, "127.0.0.44\"");
   prox.replace(prox.find("groups = [\n"), std::string("groups = [\n  \"servers\",   # main group\n]\n").size(),
                "user = \"ops\"\n");
-  EXPECT_EQ(ReadConfig(config_), repo_ + "\n" + prox + "\n" + block + "\n" + kNode);
+  EXPECT_EQ(ReadFile(config_), repo_ + "\n" + prox + "\n" + block + "\n" + kNode);
   EXPECT_NE(set.out.find("address = \"127.0.0.44\""), std::string::npos) << set.out;
   EXPECT_NE(set.out.find("removed groups"), std::string::npos) << set.out;
   EXPECT_EQ(TargetIds().size(), 4u);
 
   auto remove = Labgate({"hosts", "remove", "nas", "--config", config_});
   ASSERT_EQ(remove.status, 0) << remove.err;
-  EXPECT_EQ(ReadConfig(config_), repo_ + "\n" + prox + "\n" + kNode);
+  EXPECT_EQ(ReadFile(config_), repo_ + "\n" + prox + "\n" + kNode);
   EXPECT_EQ(TargetIds(), (std::vector<std::string>{"local", "prox4", "phone-node"}));
 }
 
 TEST_F(HostsEdit, RemoveNode_TellsToRevoke) {
   auto c = Labgate({"hosts", "remove", "phone-node", "--config", config_});
   ASSERT_EQ(c.status, 0) << c.err;
-  EXPECT_EQ(ReadConfig(config_), repo_ + "\n" + kProx);
+  EXPECT_EQ(ReadFile(config_), repo_ + "\n" + kProx);
   EXPECT_NE(c.out.find("removed node phone-node"), std::string::npos) << c.out;
   EXPECT_NE(c.out.find("labgate nodes revoke phone-node"), std::string::npos) << c.out;
   EXPECT_EQ(TargetIds(), (std::vector<std::string>{"local", "prox4"}));
@@ -138,7 +131,7 @@ TEST_F(HostsEdit, EightConcurrentAdds_AllLand) {
     EXPECT_EQ(std::count(ids.begin(), ids.end(), "h" + std::to_string(i)), 1) << i;
   }
   EXPECT_EQ(ids.size(), 3u + kAdds);
-  const std::string text = ReadConfig(config_);
+  const std::string text = ReadFile(config_);
   EXPECT_EQ(text.rfind(repo_ + "\n" + kProx + "\n", 0), 0u);  // everything before the new entries is as it was
   EXPECT_EQ(text.substr(text.size() - kNode.size() - 1), "\n" + kNode);
 }
@@ -150,7 +143,7 @@ TEST_F(HostsEdit, InvalidSet_ExitsNonZeroNamesFileLineKey_FileUnchanged) {
   EXPECT_NE(port.err.find(config_ + ":" + std::to_string(port_line) + ": hosts[0].port: must be an integer"),
             std::string::npos)
       << port.err;
-  EXPECT_EQ(ReadConfig(config_), base_);
+  EXPECT_EQ(ReadFile(config_), base_);
 
   auto role = Labgate({"hosts", "set", "phone-node", "role=root", "--config", config_});
   EXPECT_NE(role.status, 0);
@@ -158,7 +151,7 @@ TEST_F(HostsEdit, InvalidSet_ExitsNonZeroNamesFileLineKey_FileUnchanged) {
                           ": nodes[0].role: unknown role 'root'"),
             std::string::npos)
       << role.err;
-  EXPECT_EQ(ReadConfig(config_), base_);
+  EXPECT_EQ(ReadFile(config_), base_);
 
   auto secret = Labgate({"hosts", "set", "prox4", "password=hunter2", "--config", config_});
   EXPECT_NE(secret.status, 0);
@@ -168,7 +161,7 @@ TEST_F(HostsEdit, InvalidSet_ExitsNonZeroNamesFileLineKey_FileUnchanged) {
   auto duplicate = Labgate({"hosts", "add", "phone-node", "--address", "127.0.0.9", "--config", config_});
   EXPECT_NE(duplicate.status, 0);
   EXPECT_NE(duplicate.err.find("already used"), std::string::npos) << duplicate.err;
-  EXPECT_EQ(ReadConfig(config_), base_);
+  EXPECT_EQ(ReadFile(config_), base_);
   EXPECT_EQ(TargetIds().size(), 3u);
 }
 

@@ -12,13 +12,6 @@
 namespace labgate::testing {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 const char* kHostsToml =
     "# my lab, by hand\n"
     "[[hosts]]\n"

@@ -16,13 +16,6 @@ namespace {
 
 const std::string kSystem = std::string(LABGATE_SOURCE_DIR) + "/packaging/system";
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
@@ -36,7 +29,7 @@ TEST(Packaging, SystemUnitsVerify) {
   std::vector<std::string> argv = {"/usr/bin/systemd-analyze", "verify", "--man=no"};
   for (const char* unit : {"labgate-gateway.service", "labgate-runner.service"}) {
     // The units name the installed binary; this build's stands in for it.
-    argv.push_back(dir.Write(unit, Replace(Read(kSystem + "/" + unit), "/usr/bin/labgate", LABGATE_BINARY)));
+    argv.push_back(dir.Write(unit, Replace(ReadFile(kSystem + "/" + unit), "/usr/bin/labgate", LABGATE_BINARY)));
   }
   auto verified = RunToCompletion(argv, dir.path());
   EXPECT_EQ(verified.status, 0) << verified.out << verified.err;
@@ -44,8 +37,8 @@ TEST(Packaging, SystemUnitsVerify) {
 }
 
 TEST(Packaging, UnitsRunTheGatewayAndCommandsUnderSeparateAccounts) {
-  const std::string gateway = Read(kSystem + "/labgate-gateway.service");
-  const std::string runner = Read(kSystem + "/labgate-runner.service");
+  const std::string gateway = ReadFile(kSystem + "/labgate-gateway.service");
+  const std::string runner = ReadFile(kSystem + "/labgate-runner.service");
   EXPECT_NE(gateway.find("\nUser=labgate\n"), std::string::npos);
   EXPECT_NE(gateway.find("\nExecStart=/usr/bin/labgate gateway --config /etc/labgate/hosts.toml\n"), std::string::npos);
   EXPECT_NE(gateway.find("\nStateDirectory=labgate\n"), std::string::npos);
@@ -60,8 +53,8 @@ TEST(Packaging, SysusersCreatesTheAccounts) {
   std::filesystem::create_directories(root.path() + "/etc");
   auto made = RunToCompletion({"/usr/bin/systemd-sysusers", "--root=" + root.path(), kSystem + "/labgate.sysusers"});
   ASSERT_EQ(made.status, 0) << made.out << made.err;
-  const std::string passwd = Read(root.path() + "/etc/passwd");
-  const std::string group = Read(root.path() + "/etc/group");
+  const std::string passwd = ReadFile(root.path() + "/etc/passwd");
+  const std::string group = ReadFile(root.path() + "/etc/group");
   EXPECT_TRUE(std::regex_search(passwd, std::regex("(^|\n)labgate:x:\\d+:\\d+:[^:]*:/var/lib/labgate:/usr/sbin/nologin\n")))
       << passwd;
   EXPECT_TRUE(std::regex_search(passwd, std::regex("(^|\n)labgate-run:x:\\d+:\\d+:[^:]*:/var/lib/labgate-run:/bin/sh\n")))
@@ -71,7 +64,7 @@ TEST(Packaging, SysusersCreatesTheAccounts) {
 
 TEST(Packaging, ExampleHostsTomlLoadsAndKeepsTheAccountsApart) {
   // This machine has no labgate accounts: Debian's nobody and nogroup stand in for them.
-  const std::string text = Replace(Replace(Read(kSystem + "/hosts.toml"), "group:labgate-ops", "group:root"),
+  const std::string text = Replace(Replace(ReadFile(kSystem + "/hosts.toml"), "group:labgate-ops", "group:root"),
                                    "\"labgate-run\"", "\"nobody\"");
   auto inv = inventory::ParseInventory(text, "packaging/system/hosts.toml", "/etc/labgate");
   ASSERT_TRUE(inv.ok()) << inv.error().message;

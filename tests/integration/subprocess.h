@@ -107,6 +107,13 @@ bool GatewayAnswers(const std::string& config, const std::string& cwd,
 bool NodeOnline(const std::string& config, const std::string& id, const std::string& cwd,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+/// A file's bytes; "" when it cannot be read.
+std::string ReadFile(const std::string& path);
+/// A text file's lines, without their '\n'.
+std::vector<std::string> ReadLines(const std::string& path);
+/// Writes `lines`, each ended by '\n', over `path`.
+void WriteLines(const std::string& path, const std::vector<std::string>& lines);
+
 /// Lines of a JSONL file, parsed.
 std::vector<nlohmann::json> ReadJsonLines(const std::string& path);
 

@@ -20,11 +20,6 @@ namespace {
 using Json = nlohmann::json;
 constexpr const char* kUser = SudoAccount::kUser;
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 class SudoOnHosts : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,7 +82,7 @@ TEST_F(SudoOnHosts, RunsAsRootAndThePasswordIsNeverInThePsTableTheAuditLogOrTheR
   EXPECT_EQ(sampler.leaks(), 0) << "the password showed in a process's argv or environment";
   EXPECT_EQ(c.out.find(password_), std::string::npos);
   EXPECT_EQ(c.err.find(password_), std::string::npos);
-  const std::string audit = Slurp(dir_.path() + "/state/audit.jsonl");
+  const std::string audit = ReadFile(dir_.path() + "/state/audit.jsonl");
   EXPECT_EQ(audit.find(password_), std::string::npos);
   EXPECT_NE(audit.find("\"sudo\":true"), std::string::npos);
 
@@ -169,7 +164,7 @@ TEST_F(SudoOnHosts, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   ASSERT_FALSE(r.is_discarded()) << c.out;
   EXPECT_EQ(r["mode"], 0640) << c.out;
   EXPECT_FALSE(r["previousSha256"].is_null()) << c.out;
-  EXPECT_EQ(Slurp(conf), content);
+  EXPECT_EQ(ReadFile(conf), content);
   struct stat st {};
   ASSERT_EQ(::stat(conf.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
@@ -177,9 +172,9 @@ TEST_F(SudoOnHosts, FilePutAsRootKeepsOwnerAndModeAndNeverShowsThePassword) {
   EXPECT_GT(sampler.samples(), 0);
   EXPECT_EQ(sampler.leaks(), 0);
   EXPECT_EQ(c.out.find(password_), std::string::npos);
-  EXPECT_EQ(Slurp(dir_.path() + "/state/audit.jsonl").find(password_), std::string::npos);
+  EXPECT_EQ(ReadFile(dir_.path() + "/state/audit.jsonl").find(password_), std::string::npos);
   // The password line never lands in a file, and no temporary file is left.
-  EXPECT_EQ(Slurp(conf).find(password_), std::string::npos);
+  EXPECT_EQ(ReadFile(conf).find(password_), std::string::npos);
   for (const auto& e : std::filesystem::directory_iterator(root_dir)) {
     EXPECT_EQ(e.path().filename().string().find(".labgate-"), std::string::npos) << e.path();
   }

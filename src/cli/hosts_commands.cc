@@ -220,10 +220,6 @@ std::vector<std::string> GlobFiles(const std::string& pattern) {
   return out;  // glob(3) sorts
 }
 
-bool HasTemplate(const std::string& value) {
-  return value.find("{{") != std::string::npos || value.find("{%") != std::string::npos;
-}
-
 core::Result<ImportPlan> FromSshConfig(const Args& args) {
   const char* home_env = std::getenv("HOME");
   const std::string home = home_env ? home_env : "";
@@ -350,9 +346,9 @@ core::Result<ImportPlan> FromAnsible(const Args& args) {
     }
     bool templated = false;
     for (std::string* field : {&entry.address, &entry.user, &entry.identity_file, &entry.proxy_jump}) {
-      if (HasTemplate(*field)) templated = true;
+      if (inventory::HasTemplate(*field)) templated = true;
     }
-    if (templated || HasTemplate(port)) {
+    if (templated || inventory::HasTemplate(port)) {
       plan.skipped.push_back(label + ": a connection variable is a Jinja template, which only Ansible can evaluate");
       continue;
     }
@@ -385,7 +381,7 @@ core::Result<ImportPlan> FromAnsible(const Args& args) {
       }
     }
     for (std::string* field : {&entry.owner, &entry.purpose, &entry.device, &entry.role}) {
-      if (HasTemplate(*field)) field->clear();
+      if (inventory::HasTemplate(*field)) field->clear();
     }
     entry.comment = "imported from Ansible inventory " + source;
     plan.entries.push_back(std::move(entry));

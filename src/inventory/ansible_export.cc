@@ -24,14 +24,6 @@ std::string JumpSpec(const Inventory& inv, const std::string& jump) {
   return jump;
 }
 
-// Ansible evaluates Jinja in inventory variables when it uses them (ansible_host and
-// ansible_user at every connection): a value with a template delimiter would run on the
-// Ansible controller, so it is not exported.
-bool HasTemplate(const std::string& value) {
-  return value.find("{{") != std::string::npos || value.find("{%") != std::string::npos ||
-         value.find("{#") != std::string::npos;
-}
-
 // What ssh takes as one word that is not an option: Ansible splits ansible_ssh_common_args
 // like a shell, so a space or quote there would add ssh options (-oProxyCommand=...) that run
 // commands on the Ansible machine.
@@ -112,6 +104,11 @@ std::string AnsibleGroupName(const std::string& name) {
   for (char c : name) out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "_" + out;
   return out;
+}
+
+bool HasTemplate(const std::string& value) {
+  return value.find("{{") != std::string::npos || value.find("{%") != std::string::npos ||
+         value.find("{#") != std::string::npos;
 }
 
 AnsibleExport ExportAnsible(const Inventory& inv) {

@@ -25,6 +25,12 @@ struct AnsibleExport {
 /// reference.
 AnsibleExport ExportAnsible(const Inventory& inv);
 
+/// Whether `value` holds a Jinja delimiter (`{{`, `{%`, `{#`). Ansible evaluates Jinja in
+/// inventory variables when it uses them (ansible_host and ansible_user at every connection), so
+/// such a value is neither exported (it would run on the Ansible controller) nor imported (only
+/// Ansible can evaluate it).
+bool HasTemplate(const std::string& value);
+
 /// A labgate group or tag name as an Ansible group name: letters, digits and `_`, not starting
 /// with a digit ("web-servers" -> "web_servers").
 std::string AnsibleGroupName(const std::string& name);

@@ -1010,7 +1010,7 @@ void Inventory::Reindex() {
 const Target* Inventory::Find(std::string_view id) const {
   // The index is checked against the list, so a list changed after the last Reindex (tests and
   // the CLI's own edits do that) is still answered right, by the scan.
-  if (auto it = id_index.find(std::string(id)); it != id_index.end() && it->second < targets.size() &&
+  if (auto it = id_index.find(id); it != id_index.end() && it->second < targets.size() &&
                                                 targets[it->second].id == id) {
     return &targets[it->second];
   }

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -264,7 +265,12 @@ struct Inventory {
   /// Position of each target by id, made by ParseInventory (Reindex): with 10,000 nodes a scan
   /// per lookup made `nodes list` quadratic. Find checks an entry against `targets` and falls
   /// back to a scan, so a list changed without Reindex is still answered right.
-  std::unordered_map<std::string, std::size_t> id_index;
+  /// Hashes a string_view and a std::string alike, so Find looks an id up without copying it.
+  struct IdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::size_t, IdHash, std::equal_to<>> id_index;
 
   const Target* Find(std::string_view id) const;
   void Reindex();

@@ -736,7 +736,7 @@ core::Result<Json> AgentServer::Call(const std::string& node_id, const std::stri
   state->on_notification = std::move(on_notification);
   Loop* loop = target.loop;
   std::uint64_t serial = target.serial;
-  loop->Post([this, loop, serial, state, method, params = std::move(params), node_id]() mutable {
+  loop->Post([loop, serial, state, method, params = std::move(params), node_id]() mutable {
     Conn* c = loop->Find(serial);
     if (c == nullptr || c->closing) {
       state->Complete(MakeError(ErrorCode::kUnavailable, "node " + node_id + " is not connected"));

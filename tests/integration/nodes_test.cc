@@ -406,6 +406,8 @@ TEST_F(Nodes, ABatchOfCodesPairsEachNodeItsOwnWayAndACommandCannotMintThem) {
   StopGateway();
   StartGateway();
   EXPECT_TRUE(WaitOnline("alpha"));
+  // Each agent reconnects on its own backoff: beta may come back after alpha.
+  EXPECT_TRUE(WaitOnline("beta"));
   EXPECT_EQ(Labgate({"run", "beta", "--", "true"}).status, 0);
 
   auto none = Labgate({"pair", "new", "--node", "group:nosuch", "--json"});

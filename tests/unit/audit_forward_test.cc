@@ -371,6 +371,20 @@ class Forwarding : public ::testing::Test {
                                       Json{{"argv", {"echo", k}}}, {}, std::nullopt});
   }
 
+  // As Runtime does: every trouble report is kept here and appended to the log as audit.forward.
+  void RecordTroubleInTheLog() {
+    forwarder_.SetTroubleHandler([this](const Json& details) {
+      {
+        std::lock_guard<std::mutex> lock(trouble_mutex_);
+        trouble_.push_back(details);
+      }
+      (void)log_.Append(EncodeEvent(Event{"audit.forward", Actor{"gateway", "", "", "", ""}, "", details}),
+                        Durability::kSoon);
+    });
+  }
+
+  std::mutex trouble_mutex_;
+  std::vector<Json> trouble_;
   std::shared_ptr<SinkState> state_;
   fakes::FakeAuditStorage file_;
   AuditForwarder forwarder_;
@@ -426,16 +440,7 @@ TEST_F(Forwarding, AnAppendThatFailedSendsNothing) {
 }
 
 TEST_F(Forwarding, AStoreThatIsDownGetsEveryRecordOnceItIsBackAndTheLogSaysSo) {
-  std::mutex m;
-  std::vector<Json> trouble;
-  forwarder_.SetTroubleHandler([&](const Json& details) {
-    {
-      std::lock_guard<std::mutex> lock(m);
-      trouble.push_back(details);
-    }
-    (void)log_.Append(EncodeEvent(Event{"audit.forward", Actor{"gateway", "", "", "", ""}, "", details}),
-                      Durability::kSoon);
-  });
+  RecordTroubleInTheLog();
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
     state_->down = true;
@@ -453,28 +458,19 @@ TEST_F(Forwarding, AStoreThatIsDownGetsEveryRecordOnceItIsBackAndTheLogSaysSo) {
     std::lock_guard<std::mutex> lock(state_->mutex);
     EXPECT_EQ(state_->received, file_.lines());
   }
-  forwarder_.Stop();  // before the handler's locals go
-  std::lock_guard<std::mutex> lock(m);
-  ASSERT_EQ(trouble.size(), 2u);
-  EXPECT_EQ(trouble[0]["state"], "failing");
-  EXPECT_EQ(trouble[0]["error"], "log store down (fake)");
-  EXPECT_EQ(trouble[1]["state"], "resumed");
-  EXPECT_EQ(trouble[1]["lost"], 0);
+  forwarder_.Stop();
+  std::lock_guard<std::mutex> lock(trouble_mutex_);
+  ASSERT_EQ(trouble_.size(), 2u);
+  EXPECT_EQ(trouble_[0]["state"], "failing");
+  EXPECT_EQ(trouble_[0]["error"], "log store down (fake)");
+  EXPECT_EQ(trouble_[1]["state"], "resumed");
+  EXPECT_EQ(trouble_[1]["lost"], 0);
 }
 
 TEST_F(Forwarding, AStoreThatFlapsIsReportedOnceNotOnEveryChange) {
   // A UDP port nothing listens on: every other send fails (the refusal of one datagram comes
   // back on the next send). Reporting each change would write records without end.
-  std::mutex m;
-  std::vector<Json> trouble;
-  forwarder_.SetTroubleHandler([&](const Json& details) {
-    {
-      std::lock_guard<std::mutex> lock(m);
-      trouble.push_back(details);
-    }
-    (void)log_.Append(EncodeEvent(Event{"audit.forward", Actor{"gateway", "", "", "", ""}, "", details}),
-                      Durability::kSoon);
-  });
+  RecordTroubleInTheLog();
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
     state_->flap = true;
@@ -482,9 +478,9 @@ TEST_F(Forwarding, AStoreThatFlapsIsReportedOnceNotOnEveryChange) {
   for (int k = 0; k < 4; ++k) ASSERT_TRUE(log_.Append(Intent(k), Durability::kSoon));
   ASSERT_TRUE(WaitFor(*state_, [&] { return state_->received.size() == 5; }));
   forwarder_.Stop();
-  std::lock_guard<std::mutex> lock(m);
-  ASSERT_EQ(trouble.size(), 1u);
-  EXPECT_EQ(trouble[0]["state"], "failing");
+  std::lock_guard<std::mutex> lock(trouble_mutex_);
+  ASSERT_EQ(trouble_.size(), 1u);
+  EXPECT_EQ(trouble_[0]["state"], "failing");
   EXPECT_EQ(file_.lines().size(), 5u);
   EXPECT_TRUE(forwarder_.health().failing);
 }

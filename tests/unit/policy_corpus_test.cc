@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "corpus.h"
+#include "growth.h"
 
-#include <chrono>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,6 +16,8 @@
 namespace labgate::policy {
 namespace {
 
+using labgate::testing::GrowthOverFourfoldInput;
+using labgate::testing::kLinearGrowthBound;
 using labgate::testing::LoadPolicyCorpus;
 
 // Default mode everywhere: `local`, an SSH host, a paired node.
@@ -81,20 +83,27 @@ TEST_F(PolicyCorpus, ReadOnlyDiagnostics_AtLeast95PercentRunWithoutAsking) {
 }
 
 // A command that an assistant sends before any confirmation is parsed and classified in time
-// and memory linear in its size. Generous ceilings: before the fix these took 6 s and 52 s.
+// linear in its size: nested substitutions and long pipelines once took 6 s and 52 s.
 TEST(PolicyCost, NestedSubstitutionsAndLongPipelines_StayLinear) {
-  std::string nested = "true";
-  for (int i = 0; i < 1500; ++i) nested = (i % 2 ? "su -c$(" : "sh -c $(") + nested + ")";
-  std::string pipeline = "curl x";
-  while (pipeline.size() < 200000) pipeline += "|curl x";
-  pipeline += "|cat";
-  const auto start = std::chrono::steady_clock::now();
-  const Classification a = Classify(ParseShell(nested));
-  const Classification b = Classify(ParseShell(pipeline));
-  const auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_GE(a.risk, Risk::kDestructive);
-  EXPECT_GE(b.risk, Risk::kMutating);
-  EXPECT_LT(took, std::chrono::seconds(3));
+  auto nested = [](std::size_t depth) {
+    std::string command;
+    for (std::size_t i = depth; i-- > 0;) command += i % 2 ? "su -c$(" : "sh -c $(";
+    return command + "true" + std::string(depth, ')');
+  };
+  auto pipeline = [](std::size_t bytes) {
+    std::string command = "curl x";
+    while (command.size() < bytes) command += "|curl x";
+    return command + "|cat";
+  };
+  EXPECT_GE(Classify(ParseShell(nested(1500))).risk, Risk::kDestructive);
+  EXPECT_GE(Classify(ParseShell(pipeline(200000))).risk, Risk::kMutating);
+
+  const double nesting_growth =
+      GrowthOverFourfoldInput([&](std::size_t depth) { (void)Classify(ParseShell(nested(depth))); }, 400);
+  const double pipeline_growth =
+      GrowthOverFourfoldInput([&](std::size_t bytes) { (void)Classify(ParseShell(pipeline(bytes))); }, 50000);
+  EXPECT_LT(nesting_growth, kLinearGrowthBound);
+  EXPECT_LT(pipeline_growth, kLinearGrowthBound);
 }
 
 // Constructs on which dash and bash disagree make the command unreadable, so it needs a human.

@@ -11,7 +11,8 @@
 # one node vs on `local`; and, after a SIGTERM and a restart of the gateway, how long until every
 # node is back online and whether a fan-out then reaches all of them. Prints one line per goal of
 # issue 19 (met / missed). Everything lives in a mktemp dir; only loopback traffic; only the
-# processes it started are stopped.
+# processes it started are stopped. LABGATE_BENCH_BINARY runs another labgate in its place (a
+# wrapper that starts the gateway under gdb, for one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,7 +23,7 @@ FANOUT_REPS=5
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build build -j"${LABGATE_JOBS:-2}" --target labgate labgate_bench_multi_node >&2
-LABGATE=$ROOT/build/labgate
+LABGATE=${LABGATE_BENCH_BINARY:-$ROOT/build/labgate}
 HELPER=$ROOT/build/bench/labgate_bench_multi_node
 
 # The gateway holds one socket per node and each agent process one socket and one eventfd per

@@ -500,6 +500,11 @@ core::Status SaveNodeConfig(const std::string& state_dir, const NodeConfig& c) {
   return core::Status();
 }
 
+std::chrono::milliseconds ReconnectDelay(std::chrono::milliseconds spread, std::mt19937_64& rng) {
+  std::uniform_int_distribution<std::int64_t> pick(spread.count() / 10, spread.count());
+  return milliseconds(pick(rng));
+}
+
 namespace {
 
 std::string PendingPath(const std::string& state_dir) { return state_dir + "/pairing-pending.json"; }
@@ -649,17 +654,19 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     }
   }
   std::mt19937_64 rng(std::random_device{}());
-  milliseconds backoff(250);
-  const milliseconds kMaxBackoff(30000);
+  milliseconds backoff = kFirstReconnectSpread;
 
   while (!stop.cancelled()) {
     auto key = LoadKeyFile(KeyPath(state_dir_));
     if (!key) return key.error();
-    auto client = AgentClient::Connect(*address, config->node_id, key->get(), milliseconds(10000));
+    // A gateway busy with a whole fleet's handshakes answers late, not never: giving up after a
+    // fixed time threw that work away and came back to queue again.
+    const milliseconds connect_timeout = kConnectTimeout + backoff;
+    auto client = AgentClient::Connect(*address, config->node_id, key->get(), connect_timeout);
     if (!client && client.error().code == ErrorCode::kRefused) {
       // A rotation whose commit never arrived: the gateway may already hold the new key.
       if (auto next = LoadKeyFile(NextKeyPath(state_dir_))) {
-        auto retry = AgentClient::Connect(*address, config->node_id, next->get(), milliseconds(10000));
+        auto retry = AgentClient::Connect(*address, config->node_id, next->get(), connect_timeout);
         if (retry) {
           ::rename(NextKeyPath(state_dir_).c_str(), KeyPath(state_dir_).c_str());
           spdlog::info("finished an interrupted key rotation; node key is now {}", Fingerprint(next->get()));
@@ -706,17 +713,15 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
                                   [&](const std::string& m, const Json& p) { service.OnNotification(m, p); }, stop);
         if (!served) spdlog::warn("link to gateway {} ended: {}", address->Display(), served.error().message);
       }
-      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = milliseconds(250);
+      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = kFirstReconnectSpread;
     } else {
       spdlog::warn("{}", client.error().message);
     }
     if (stop.cancelled()) break;
-    // Exponential backoff with ±25% jitter, so a fleet does not reconnect in lockstep.
-    std::uniform_real_distribution<double> jitter(0.75, 1.25);
-    milliseconds wait(static_cast<std::int64_t>(static_cast<double>(backoff.count()) * jitter(rng)));
+    const milliseconds wait = ReconnectDelay(backoff, rng);
     spdlog::info("reconnecting in {} ms", wait.count());
     stop.WaitFor(wait);
-    backoff = std::min(kMaxBackoff, backoff * 2);
+    backoff = std::min(kMaxReconnectSpread, backoff * 2);
   }
   return core::Status();
 }

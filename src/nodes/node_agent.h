@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -59,9 +60,21 @@ struct PairRequest {
 core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& progress,
                                     const core::CancelToken& stop);
 
+/// How an agent whose link dropped comes back. The first attempt waits a random time within
+/// kFirstReconnectSpread; each failure doubles the spread, up to kMaxReconnectSpread. The wait
+/// is drawn from the whole spread (not from +-25% around it), so a fleet that lost its gateway
+/// at the same moment comes back spread out instead of in waves. A connect waits
+/// kConnectTimeout plus the spread: a gateway busy with a fleet's handshakes answers late.
+inline constexpr std::chrono::milliseconds kFirstReconnectSpread{1000};
+inline constexpr std::chrono::milliseconds kMaxReconnectSpread{30000};
+inline constexpr std::chrono::milliseconds kConnectTimeout{10000};
+
+/// A wait drawn uniformly from the last nine tenths of `spread` (never a tight loop).
+std::chrono::milliseconds ReconnectDelay(std::chrono::milliseconds spread, std::mt19937_64& rng);
+
 /// The node agent daemon: keeps one agent channel to the gateway, serves the approved
-/// capabilities with the same process runner as the gateway's `local`, and reconnects with
-/// exponential backoff and jitter. Run blocks until `stop` fires.
+/// capabilities with the same process runner as the gateway's `local`, and reconnects as
+/// ReconnectDelay says. Run blocks until `stop` fires.
 class NodeAgent {
  public:
   /// `device` says which backends serve screen, camera and location here (device.toml).

@@ -90,31 +90,37 @@ std::vector<std::string> BubblewrapArgv(const std::string& bwrap, const SandboxP
 }
 
 SandboxedRunner::SandboxedRunner(ProcessRunner& inner, SandboxPolicy policy, std::string bwrap)
-    : inner_(inner), policy_(std::move(policy)), bwrap_(std::move(bwrap)) {
-  if (bwrap_.empty()) bwrap_ = FindOnPath("bwrap");
-  if (bwrap_.empty()) {
-    description_ = "none: bubblewrap (bwrap) is not installed; install it (Debian: apt install bubblewrap)";
-    return;
-  }
-  ProcessSpec probe;
-  probe.argv = BubblewrapArgv(bwrap_, policy_, {"true"});
-  probe.timeout = std::chrono::milliseconds(10000);
-  CancelToken cancel;
-  auto ran = inner_.Run(probe, cancel, nullptr);
-  if (!ran || ran->exit_code != 0) {
-    std::string why = ran ? ran->err.text : ran.error().message;
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    description_ = "none: bubblewrap could not set up a sandbox here (" + why +
-                   "); it needs unprivileged user namespaces or root";
-    return;
-  }
-  active_ = true;
-  description_ = "bubblewrap (" + bwrap_ + "): hidden " + Joined(policy_.hidden) + "; read-only " +
-                 Joined(policy_.read_only);
+    : inner_(inner), policy_(std::move(policy)), bwrap_(std::move(bwrap)) {}
+
+void SandboxedRunner::Probe() const {
+  std::call_once(probed_, [this] {
+    const std::string bwrap = bwrap_.empty() ? FindOnPath("bwrap") : bwrap_;
+    if (bwrap.empty()) {
+      description_ = "none: bubblewrap (bwrap) is not installed; install it (Debian: apt install bubblewrap)";
+      return;
+    }
+    ProcessSpec probe;
+    probe.argv = BubblewrapArgv(bwrap, policy_, {"true"});
+    probe.timeout = std::chrono::milliseconds(10000);
+    CancelToken cancel;
+    auto ran = inner_.Run(probe, cancel, nullptr);
+    if (!ran || ran->exit_code != 0) {
+      std::string why = ran ? ran->err.text : ran.error().message;
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      description_ = "none: bubblewrap could not set up a sandbox here (" + why +
+                     "); it needs unprivileged user namespaces or root";
+      return;
+    }
+    bwrap_path_ = bwrap;
+    active_ = true;
+    description_ = "bubblewrap (" + bwrap + "): hidden " + Joined(policy_.hidden) + "; read-only " +
+                   Joined(policy_.read_only);
+  });
 }
 
 Result<ProcessOutcome> SandboxedRunner::Run(const ProcessSpec& spec, const CancelToken& cancel,
                                             OutputListener* listener) {
+  Probe();
   if (!active_) return inner_.Run(spec, cancel, listener);
   if (spec.argv.empty()) return inner_.Run(spec, cancel, listener);  // refused there, nothing runs
   // Resolve the program outside, so that "not found" reads as it does without a sandbox.
@@ -123,7 +129,7 @@ Result<ProcessOutcome> SandboxedRunner::Run(const ProcessSpec& spec, const Cance
   std::vector<std::string> argv = spec.argv;
   argv[0] = *program;
   ProcessSpec wrapped = spec;
-  wrapped.argv = BubblewrapArgv(bwrap_, policy_, argv);
+  wrapped.argv = BubblewrapArgv(bwrap_path_, policy_, argv);
   return inner_.Run(wrapped, cancel, listener);
 }
 

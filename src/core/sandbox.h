@@ -1,5 +1,6 @@
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,26 +23,38 @@ std::vector<std::string> BubblewrapArgv(const std::string& bwrap, const SandboxP
                                         const std::vector<std::string>& argv);
 
 /// A process runner whose commands start inside a bubblewrap sandbox (Debian's `bubblewrap`:
-/// mount namespaces, no home-made path filter). The constructor checks once that a sandbox can
-/// be set up here; when it cannot, `active()` is false and commands run unsandboxed, which the
-/// gateway answers by failing closed (see Gateway::SetLocalSandbox). Thread-safe as `inner`.
+/// mount namespaces, no home-made path filter). The first command, or the first question about
+/// the sandbox, checks once that one can be set up here (starting bwrap costs about 35 ms, which
+/// a CLI call that only reaches SSH hosts or nodes no longer pays); when it cannot, `active()`
+/// is false and commands run unsandboxed, which the gateway answers by failing closed (see
+/// Gateway::SetLocalSandbox). Thread-safe as `inner`.
 class SandboxedRunner final : public ProcessRunner {
  public:
   SandboxedRunner(ProcessRunner& inner, SandboxPolicy policy, std::string bwrap = "");
 
   Result<ProcessOutcome> Run(const ProcessSpec& spec, const CancelToken& cancel, OutputListener* listener) override;
 
-  bool active() const { return active_; }
+  bool active() const {
+    Probe();
+    return active_;
+  }
   /// For doctor and logs: "bubblewrap 0.8.0: hides ..., read-only ..." or why there is none.
-  const std::string& description() const { return description_; }
+  const std::string& description() const {
+    Probe();
+    return description_;
+  }
   const SandboxPolicy& policy() const { return policy_; }
 
  private:
+  void Probe() const;  // once; sets active_ and description_
+
   ProcessRunner& inner_;
   SandboxPolicy policy_;
   std::string bwrap_;
-  bool active_ = false;
-  std::string description_;
+  mutable std::once_flag probed_;
+  mutable bool active_ = false;
+  mutable std::string description_;
+  mutable std::string bwrap_path_;  // the bwrap that worked
 };
 
 }  // namespace labgate::core

@@ -168,13 +168,13 @@ Gateway::Plan Gateway::Decide(const inventory::Target& target, const policy::Par
     plan.decision.reason = std::move(reason);
   };
   if (plan.decision.verdict == Verdict::kRefuse) return plan;
-  if (target.kind == inventory::TargetKind::kLocal && !local_sandboxed_ && plan.decision.verdict == Verdict::kRun &&
-      plan.decision.risk.risk > policy::Risk::kReadOnly) {
+  if (target.kind == inventory::TargetKind::kLocal && plan.decision.verdict == Verdict::kRun &&
+      plan.decision.risk.risk > policy::Risk::kReadOnly && !local_sandboxed()) {
     // A command on the gateway's own machine, outside a sandbox, could rewrite labgate's policy,
     // approvals or audit log: only read-only commands go without a human.
     plan.decision.verdict = Verdict::kConfirm;
     plan.decision.rule = "sandbox";
-    plan.decision.reason = "commands on local run without a sandbox here (" + local_sandbox_ +
+    plan.decision.reason = "commands on local run without a sandbox here (" + local_sandbox() +
                            "), so anything that is not read-only needs a human; `labgate doctor` shows the sandbox";
   }
   if (plan.executor == nullptr) {

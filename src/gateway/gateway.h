@@ -13,6 +13,7 @@
 #include "capabilities/system_run.h"
 #include "core/cancel.h"
 #include "core/clock.h"
+#include "core/sandbox.h"
 #include "gateway/approvals.h"
 #include "gateway/artifacts.h"
 #include "gateway/executor.h"
@@ -246,15 +247,15 @@ class Gateway {
   /// Writes an audit event record ("confirmation.accepted", "request-state.refused", ...).
   void AuditEvent(const std::string& event, const audit::Actor& actor, const std::string& target, audit::Json details);
 
-  /// Whether commands on `local` run in a kernel-enforced sandbox, and which (Runtime sets this
-  /// from its SandboxedRunner; unit tests with fake executors keep the default). Without one,
-  /// anything on `local` that is not read-only needs a human: fail closed.
-  void SetLocalSandbox(bool active, std::string description) {
-    local_sandboxed_ = active;
-    local_sandbox_ = std::move(description);
+  /// Whether commands on `local` run in a kernel-enforced sandbox, and which (Runtime hands in
+  /// its SandboxedRunner, which sets one up only once asked; unit tests with fake executors
+  /// keep the default). Without one, anything on `local` that is not read-only needs a human:
+  /// fail closed. Set before the first call.
+  void SetLocalSandbox(const core::SandboxedRunner* sandbox) { local_sandbox_runner_ = sandbox; }
+  bool local_sandboxed() const { return local_sandbox_runner_ == nullptr || local_sandbox_runner_->active(); }
+  std::string local_sandbox() const {
+    return local_sandbox_runner_ == nullptr ? "set by the runtime" : local_sandbox_runner_->description();
   }
-  bool local_sandboxed() const { return local_sandboxed_; }
-  const std::string& local_sandbox() const { return local_sandbox_; }
 
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
@@ -298,8 +299,7 @@ class Gateway {
   ApprovalStore* approvals_;
   std::function<std::string(std::string_view)> redact_;
   ArtifactStore* artifacts_;
-  bool local_sandboxed_ = true;
-  std::string local_sandbox_ = "set by the runtime";
+  const core::SandboxedRunner* local_sandbox_runner_ = nullptr;
   // The last location fix per target, for maxAgeMs.
   struct CachedFix {
     capabilities::CaptureResult result;

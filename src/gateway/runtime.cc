@@ -134,7 +134,7 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
                  return redactor->Redact(text);
                },
                &artifacts_) {
-  gateway_.SetLocalSandbox(runner_.active(), runner_.description());
+  gateway_.SetLocalSandbox(&runner_);
   for (const auto& f : forwarders_) {
     // The local log says when the copy elsewhere has holes, and why.
     f->SetTroubleHandler([this, trouble = forward_trouble_](const audit::Json& details) {
@@ -149,11 +149,10 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
                           audit::Durability::kSoon);
     });
   }
-  if (runner_.active()) {
-    // Same-user processes (the sandboxed commands among them) may not ptrace this process or
-    // open its /proc/PID/mem; root commands lose CAP_SYS_PTRACE in the sandbox for the same reason.
-    (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  }
+  // Same-user processes (the sandboxed commands among them) may not ptrace this process or
+  // open its /proc/PID/mem; root commands lose CAP_SYS_PTRACE in the sandbox for the same reason.
+  // Set whether or not a sandbox can be made here: that is known only once `local` is used.
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 core::SandboxPolicy SandboxPolicyFor(const inventory::Inventory& inv) {

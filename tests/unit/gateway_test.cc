@@ -51,6 +51,34 @@ TEST_F(GatewayTest, Pipeline_Local_IntentIsDurableBeforeExecution) {
             (std::vector<audit::Durability>{audit::Durability::kSynced, audit::Durability::kSoon}));
 }
 
+// Where no sandbox can be made (bwrap refused here), a command on local that changes anything
+// needs a human, also when the question is first asked by that very command: the probe is put
+// off until it matters (so CLI calls to other targets skip it), but never skipped.
+TEST_F(GatewayTest, NoSandboxHere_ChangesOnLocalNeedAHumanAndTheProbeWaitsUntilAsked) {
+  fakes::FakeProcessRunner probe_runner;
+  core::ProcessOutcome refused;
+  refused.exit_code = 1;
+  refused.err.text = "bwrap: No permissions to create a new namespace\n";
+  probe_runner.Script(refused);
+  core::SandboxedRunner sandbox(probe_runner, core::SandboxPolicy{{"/state"}, {}}, "/usr/bin/bwrap");
+  gateway_->SetLocalSandbox(&sandbox);
+  EXPECT_TRUE(probe_runner.specs().empty());
+
+  auto changed = gateway_->Run(actor_, Call({"local"}, {"touch", "/tmp/x"}), cancel_);
+  ASSERT_EQ(changed.results.size(), 1u);
+  EXPECT_EQ(changed.results[0].rule, "sandbox") << changed.results[0].reason;
+  EXPECT_NE(changed.results[0].reason.find("No permissions to create a new namespace"), std::string::npos);
+  EXPECT_TRUE(executor_.calls().empty());
+
+  auto read = gateway_->Run(actor_, Call({"local"}, {"uname", "-a"}), cancel_);
+  EXPECT_EQ(read.results[0].decision, "run");
+  EXPECT_EQ(executor_.calls().size(), 1u);
+  ASSERT_EQ(probe_runner.specs().size(), 1u);  // asked once, remembered
+  EXPECT_EQ(probe_runner.specs()[0].argv.front(), "/usr/bin/bwrap");
+  EXPECT_EQ(probe_runner.specs()[0].argv.back(), "true");
+  EXPECT_FALSE(gateway_->local_sandboxed());
+}
+
 TEST_F(GatewayTest, Pipeline_AuditUnwritable_NothingRuns) {
   storage_.set_fail(true);
   auto report = gateway_->Run(actor_, Call({"local"}, {"touch", "/tmp/x"}), cancel_);

@@ -90,17 +90,16 @@ std::vector<std::string> BubblewrapArgv(const std::string& bwrap, const SandboxP
 }
 
 SandboxedRunner::SandboxedRunner(ProcessRunner& inner, SandboxPolicy policy, std::string bwrap)
-    : inner_(inner), policy_(std::move(policy)), bwrap_(std::move(bwrap)) {}
+    : inner_(inner), policy_(std::move(policy)), bwrap_(bwrap.empty() ? FindOnPath("bwrap") : std::move(bwrap)) {}
 
 void SandboxedRunner::Probe() const {
   std::call_once(probed_, [this] {
-    const std::string bwrap = bwrap_.empty() ? FindOnPath("bwrap") : bwrap_;
-    if (bwrap.empty()) {
+    if (bwrap_.empty()) {
       description_ = "none: bubblewrap (bwrap) is not installed; install it (Debian: apt install bubblewrap)";
       return;
     }
     ProcessSpec probe;
-    probe.argv = BubblewrapArgv(bwrap, policy_, {"true"});
+    probe.argv = BubblewrapArgv(bwrap_, policy_, {"true"});
     probe.timeout = std::chrono::milliseconds(10000);
     CancelToken cancel;
     auto ran = inner_.Run(probe, cancel, nullptr);
@@ -111,9 +110,8 @@ void SandboxedRunner::Probe() const {
                      "); it needs unprivileged user namespaces or root";
       return;
     }
-    bwrap_path_ = bwrap;
     active_ = true;
-    description_ = "bubblewrap (" + bwrap + "): hidden " + Joined(policy_.hidden) + "; read-only " +
+    description_ = "bubblewrap (" + bwrap_ + "): hidden " + Joined(policy_.hidden) + "; read-only " +
                    Joined(policy_.read_only);
   });
 }
@@ -129,7 +127,7 @@ Result<ProcessOutcome> SandboxedRunner::Run(const ProcessSpec& spec, const Cance
   std::vector<std::string> argv = spec.argv;
   argv[0] = *program;
   ProcessSpec wrapped = spec;
-  wrapped.argv = BubblewrapArgv(bwrap_path_, policy_, argv);
+  wrapped.argv = BubblewrapArgv(bwrap_, policy_, argv);
   return inner_.Run(wrapped, cancel, listener);
 }
 

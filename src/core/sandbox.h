@@ -50,11 +50,10 @@ class SandboxedRunner final : public ProcessRunner {
 
   ProcessRunner& inner_;
   SandboxPolicy policy_;
-  std::string bwrap_;
+  std::string bwrap_;  // as given, or found on PATH; empty when there is none
   mutable std::once_flag probed_;
   mutable bool active_ = false;
   mutable std::string description_;
-  mutable std::string bwrap_path_;  // the bwrap that worked
 };
 
 }  // namespace labgate::core

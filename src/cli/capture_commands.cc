@@ -147,7 +147,7 @@ int CaptureVerb(const Args& args) {
       data = std::move(*bytes);
     }
   } else {
-    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kOneShot, ConfigHint(args));
     audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
     core::CancelToken never;
     const bool tty = ::isatty(STDERR_FILENO) == 1;

@@ -105,7 +105,7 @@ int Run(const Args& args) {
       }
     }
   } else {
-    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kOneShot, ConfigHint(args));
     audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
     core::CancelToken never;
     const bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -167,7 +167,7 @@ int Targets(const Args& args) {
     if (!answer) return Fail(answer.error().message);
     listing = std::move(*answer);
   } else {
-    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kOneShot, ConfigHint(args));
     auto views = runtime.gateway().Targets(args.positional);
     if (!views) return Fail(views.error().message);
     listing = {{"targets", gateway::TargetsJson(*views)}};

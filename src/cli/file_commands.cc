@@ -119,7 +119,7 @@ int FileVerb(const Args& args) {
       have_data = true;
     }
   } else {
-    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kEmbedded, ConfigHint(args));
+    gateway::Runtime runtime(std::move(*inv), gateway::Runtime::Mode::kOneShot, ConfigHint(args));
     audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, core::CurrentUserName(), ""};
     core::CancelToken never;
     auto human = TerminalHuman();

@@ -117,7 +117,11 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       audit_(forwarding_storage_ ? static_cast<audit::AuditStorage&>(*forwarding_storage_) : audit_storage_, clock_),
       runner_(system_runner_, SandboxPolicyFor(*inventory_)),
       local_(runner_),
-      ssh_pool_(ssh::PoolSettings{}),
+      ssh_pool_([mode] {
+        ssh::PoolSettings settings;
+        settings.spare_channel = mode != Mode::kOneShot;
+        return settings;
+      }()),
       ssh_(inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
       approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),

@@ -47,6 +47,7 @@ class Runtime {
  public:
   enum class Mode {
     kEmbedded,  // `labgate mcp` / CLI without a daemon: nodes are unreachable
+    kOneShot,   // as kEmbedded, for a CLI call that runs once per target and exits: no spare channels
     kDaemon,    // `labgate gateway`: owns the pairing store and listens for nodes
   };
   /// `config_hint` is " --config FILE" (or "") for messages that tell the user what to run.

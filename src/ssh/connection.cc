@@ -450,7 +450,8 @@ struct Connection::Job {
 };
 
 core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec, Steady::time_point deadline,
-                                                           int max_channels, milliseconds idle_timeout) {
+                                                           int max_channels, milliseconds idle_timeout,
+                                                           bool spare_channel) {
   auto transport = OpenTransport(spec, deadline);
   if (!transport) return transport.error();
   if (auto ok = VerifyHostKey(transport->session.get(), spec); !ok) return ok.error();
@@ -461,11 +462,16 @@ core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec,
   // From here on no libssh call waits: the I/O thread drives every channel step by step, so one
   // frozen host can hold a call only until that call's own deadline.
   ssh_set_blocking(impl->session.get(), 0);
-  return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout));
+  return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout, spare_channel));
 }
 
-Connection::Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, milliseconds idle_timeout)
-    : id_(std::move(id)), impl_(std::move(impl)), max_channels_(max_channels), idle_timeout_(idle_timeout) {
+Connection::Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, milliseconds idle_timeout,
+                       bool spare_channel)
+    : id_(std::move(id)),
+      impl_(std::move(impl)),
+      max_channels_(max_channels),
+      idle_timeout_(idle_timeout),
+      spare_channel_(spare_channel) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   impl_->event = ssh_event_new();
   ssh_event_add_session(impl_->event, impl_->session.get());
@@ -607,7 +613,7 @@ void Connection::Loop() {
   ssh_channel spare = nullptr;
   bool spare_refused = false;
   auto tend_spare = [&] {
-    if (spare_refused || suspect) return;
+    if (!spare_channel_ || spare_refused || suspect) return;
     if (spare == nullptr) spare = ssh_channel_new(s);
     if (spare != nullptr && ssh_channel_open_session(spare) == SSH_ERROR) {
       ReleaseChannel(spare, nullptr);

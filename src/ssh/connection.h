@@ -33,10 +33,11 @@ struct HostKeyInfo {
 class Connection {
  public:
   /// Connects, verifies the host key strictly (or records it, for accept-new) and authenticates,
-  /// all within `deadline`.
+  /// all within `deadline`. With `spare_channel` one session channel is kept open ahead of need.
   static core::Result<std::shared_ptr<Connection>> Open(const HostSpec& spec,
                                                         std::chrono::steady_clock::time_point deadline,
-                                                        int max_channels, std::chrono::milliseconds idle_timeout);
+                                                        int max_channels, std::chrono::milliseconds idle_timeout,
+                                                        bool spare_channel);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -51,13 +52,15 @@ class Connection {
  private:
   struct Job;
   struct Impl;
-  Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, std::chrono::milliseconds idle_timeout);
+  Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, std::chrono::milliseconds idle_timeout,
+             bool spare_channel);
   void Loop();
 
   std::string id_;
   std::unique_ptr<Impl> impl_;
   int max_channels_;
   std::chrono::milliseconds idle_timeout_;
+  bool spare_channel_;
   std::atomic<bool> alive_{true};
 
   std::mutex mutex_;

@@ -383,6 +383,34 @@ TEST_F(SshHosts, PooledSessionKilledOnServer_IsReconnectedTransparently) {
   EXPECT_EQ(second["structuredContent"]["results"][0]["stdout"], "two\n");
 }
 
+// sshd logs each session channel it is asked to open at DEBUG1.
+int SessionChannelsOpened(const Sshd& sshd) {
+  const std::string log = sshd.Log();
+  int n = 0;
+  for (auto at = log.find("ctype session"); at != std::string::npos; at = log.find("ctype session", at + 1)) ++n;
+  return n;
+}
+
+TEST_F(SshHosts, OneShotCli_OpensOneChannelPerCommand_TheMcpServerKeepsASpare) {
+  Sshd::Options options;
+  options.log_level = "DEBUG1";
+  Sshd sshd(options);
+  Trust(sshd);
+  auto cfg = Config({{"h1", sshd.address(), sshd.port()}});
+  // The command runs long enough for a spare to be asked for while it runs, as the pool does.
+  auto c = Labgate({"run", "h1", "--config", cfg, "--", "sh", "-c", "sleep 0.5; echo done"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out, "done\n");
+  EXPECT_EQ(SessionChannelsOpened(sshd), 1) << sshd.Log();
+
+  // The MCP server lives on: after its first command it opens one for the next.
+  auto mcp = StartMcp(cfg);
+  Json first = Run(*mcp, 1, {{"target", "h1"}, {"command", {"echo", "one"}}});
+  ASSERT_EQ(first["structuredContent"]["results"][0]["exitCode"], 0) << first.dump();
+  EXPECT_TRUE(PollUntil([&] { return SessionChannelsOpened(sshd) == 1 + 2; }, std::chrono::milliseconds(10000)))
+      << sshd.Log();
+}
+
 TEST_F(SshHosts, ManyConcurrentCallsOnOneHost_QueuePastTheChannelCap) {
   Sshd sshd({});
   Trust(sshd);

@@ -105,7 +105,7 @@ Sshd::Sshd(Options options) : address_(options.address) {
                        "AuthorizedKeysFile " + dir_.path() + "/authorized_keys\n" +
                        "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nMaxSessions 10\n"
-                       "MaxStartups 100:30:200\nLogLevel ERROR\n" +
+                       "MaxStartups 100:30:200\nLogLevel " + options.log_level + "\n" +
                        std::string("AllowTcpForwarding ") + (options.allow_tcp_forwarding ? "yes" : "no") + "\n" +
                        (options.sftp ? "Subsystem sftp internal-sftp\n" : "") + options.extra_config;
   const std::string config_path = dir_.Write("sshd_config", config);

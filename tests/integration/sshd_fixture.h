@@ -26,6 +26,7 @@ class Sshd {
     bool allow_tcp_forwarding = true;
     bool sftp = false;  // serve the sftp subsystem (internal-sftp)
     bool other_users = false;  // authorized_keys readable by every account, not only the test user
+    std::string log_level = "ERROR";  // DEBUG1 logs every channel open, for tests that count them
     std::string extra_config;
   };
   explicit Sshd(Options options);
@@ -45,6 +46,8 @@ class Sshd {
   /// SIGCONT to the same processes.
   void Thaw();
   bool running() const { return process_ != nullptr; }
+  /// What sshd wrote to stderr so far (its log, at `Options::log_level`).
+  std::string Log() const { return process_ ? process_->Stderr() : ""; }
   void Stop();
 
  private:

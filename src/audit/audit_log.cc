@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <random>
 
 #include "audit/interrupted.h"
+#include "core/base64.h"
 #include "core/hashing.h"
 #include "core/json_parse.h"
 #include "core/json_rpc.h"
@@ -114,13 +114,9 @@ core::Result<std::string> SealRecord(Json body, std::string_view last_line, cons
   return core::jsonrpc::Encode(body);
 }
 
-std::string NewActionId() {
-  std::random_device rd;
-  std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "act-%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+// OpenSSL's DRBG: a std::random_device per call probed the CPU for its source every time, on the
+// path of every call.
+std::string NewActionId() { return "act-" + core::HexEncode(core::RandomBytes(8)); }
 
 AuditLog::AuditLog(AuditStorage& storage, const core::Clock& clock) : storage_(storage), clock_(clock) {
   storage_.SetGapComposer([this](std::string_view last, std::string_view dropped) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "audit/audit_reader.h"
 #include "fakes/fakes.h"
@@ -54,6 +55,18 @@ TEST(AuditRecord, OutcomeCarriesExitSignalDurationBytesDigest) {
   EXPECT_EQ(j["stdoutBytes"], 5);
   EXPECT_EQ(j["retries"], 0);
   EXPECT_EQ(j["escalated"], false);
+}
+
+TEST(AuditRecord, ActionIdsAreActAndSixteenHexDigits_AndDoNotRepeat) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewActionId();
+    ASSERT_EQ(id.size(), 20u) << id;
+    EXPECT_EQ(id.rfind("act-", 0), 0u) << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
 }
 
 TEST(AuditLog, RecordsAreChainedBySeqAndHash) {

@@ -130,6 +130,7 @@ AgentClient::~AgentClient() {
 void AgentClient::Send(std::string bytes) {
   if (broken_) return;
   out_.Append(std::move(bytes));
+  if (polling_) return;
   if (!out_.Flush(channel_)) {
     broken_ = true;
     close_reason_ = "the channel broke while sending";
@@ -212,7 +213,10 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
     const auto next = std::min(last_ping + kHeartbeatInterval, last_rx_ + kHeartbeatTimeout);
     const auto wait_ms = out_.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1 : 50;
     const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, kHeartbeatInterval.count()));
-    if (ssh_event_dopoll(event_, timeout) == SSH_ERROR && !ssh_is_connected(session_)) continue;
+    polling_ = true;
+    const int polled = ssh_event_dopoll(event_, timeout);
+    polling_ = false;
+    if (polled == SSH_ERROR && !ssh_is_connected(session_)) continue;
     std::vector<std::function<void()>> tasks;
     {
       std::lock_guard<std::mutex> lock(tasks_mutex_);

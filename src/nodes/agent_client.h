@@ -67,6 +67,9 @@ class AgentClient {
   RpcPeer::NotificationHandler on_notification_;
   ChannelOut out_;
   bool broken_ = false;
+  // Inside ssh_event_dopoll (that is, in a callback): Send only queues and the loop writes after
+  // the poll returned, so no libssh call polls again from inside a callback (see AgentServer).
+  bool polling_ = false;
   bool closed_ = false;
   std::string close_reason_;
   std::chrono::steady_clock::time_point last_rx_;

@@ -130,12 +130,15 @@ struct AgentServer::Loop {
   bool stopping = false;  // loop thread only
   // Loop thread only. How deep the loop is in libssh calls. Any libssh call that waits
   // (ssh_channel_write flushes) polls the whole event, so other sessions' callbacks run inside
-  // it, and an answer written there polls again: 10,000 nodes connecting together nested that
-  // deep enough to overflow the stack. Past kMaxNesting, Send only queues, and the loop writes
-  // the queue once the calls returned. Below it, answers are written at once as before: a write
-  // made after the poll returned can report an error that belongs to another session of the
-  // event (seen as 3% of pairings failing when every answer was deferred).
-  static constexpr int kMaxNesting = 4;
+  // it. Inside such a call Send only queues, and the loop writes the queue once the call
+  // returned: no libssh call is ever made from a callback. A poll nested in a callback is not
+  // safe in libssh 0.10: a session that ends inside it (its peer disconnects) is taken out of
+  // the event's arrays while the outer poll still walks them by the index and count it read
+  // before (poll.c and socket.c of 0.10.6): the likely way 10,000 reconnecting nodes crashed
+  // the gateway inside ssh_blocking_flush. Nesting also overflowed the stack once, before any
+  // limit. (ChannelOut::Flush tells a write that went out
+  // from one whose own session broke, which is what made deferring every answer fail 3% of
+  // pairings the first time.)
   int depth = 0;
   bool queued_inside = false;  // something was queued inside: poll again without waiting
   std::list<std::unique_ptr<Conn>> conns;
@@ -160,7 +163,7 @@ struct AgentServer::Loop {
 void AgentServer::Conn::Send(std::string bytes) {
   if (channel == nullptr || closing) return;
   out.Append(std::move(bytes));
-  if (loop->depth >= Loop::kMaxNesting) {
+  if (loop->depth > 0) {
     out_pending = true;
     loop->queued_inside = true;
     return;

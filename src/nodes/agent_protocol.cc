@@ -128,12 +128,6 @@ core::Result<core::ProcessOutcome> DecodeOutcome(const Json& j) {
   }
 }
 
-bool SessionSound(ssh_channel channel) {
-  ssh_session session = ssh_channel_get_session(channel);
-  return session != nullptr && ssh_is_connected(session) != 0 &&
-         (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) == 0 && ssh_channel_is_open(channel) != 0;
-}
-
 bool ChannelOut::Flush(ssh_channel channel) {
   if (flushing_) return true;  // called from inside our own ssh_channel_write: the outer call goes on
   flushing_ = true;
@@ -153,17 +147,10 @@ bool ChannelOut::Flush(ssh_channel channel) {
     const std::uint32_t window = ssh_channel_window_size(channel);
     if (window == 0) break;  // the peer has not read yet; try again after the next poll
     const std::size_t chunk = std::min<std::size_t>({buffer_.size() - offset_, window, 32768});
-    int n = ssh_channel_write(channel, buffer_.data() + offset_, static_cast<std::uint32_t>(chunk));
+    const int n = ssh_channel_write(channel, buffer_.data() + offset_, static_cast<std::uint32_t>(chunk));
     if (n == SSH_ERROR) {
-      // The write ends by flushing, which polls every session of the event; another session's
-      // error ends that poll and is reported here, after this chunk was packed and sent (a
-      // chunk within the window never waits before that). Only this session's own state says
-      // whether it broke; sending the chunk again would duplicate it.
-      if (!SessionSound(channel)) {
-        ok = false;
-        break;
-      }
-      n = static_cast<int>(chunk);
+      ok = false;
+      break;
     }
     if (n == 0) break;
     offset_ += static_cast<std::size_t>(n);

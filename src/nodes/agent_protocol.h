@@ -68,9 +68,6 @@ class ChannelOut {
   bool flushing_ = false;
 };
 
-/// True while the channel and its session are open and the session has no error of its own.
-bool SessionSound(ssh_channel channel);
-
 /// Sets TCP_NODELAY and keepalives with TCP_USER_TIMEOUT on a connected socket, so writes go out
 /// at once and a vanished peer is noticed by the kernel too.
 void TuneSocket(int fd);

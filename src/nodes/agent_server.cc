@@ -131,14 +131,12 @@ struct AgentServer::Loop {
   // Loop thread only. How deep the loop is in libssh calls. Any libssh call that waits
   // (ssh_channel_write flushes) polls the whole event, so other sessions' callbacks run inside
   // it. Inside such a call Send only queues, and the loop writes the queue once the call
-  // returned: no libssh call is ever made from a callback. A poll nested in a callback is not
-  // safe in libssh 0.10: a session that ends inside it (its peer disconnects) is taken out of
-  // the event's arrays while the outer poll still walks them by the index and count it read
-  // before (poll.c and socket.c of 0.10.6): the likely way 10,000 reconnecting nodes crashed
-  // the gateway inside ssh_blocking_flush. Nesting also overflowed the stack once, before any
-  // limit. (ChannelOut::Flush tells a write that went out
-  // from one whose own session broke, which is what made deferring every answer fail 3% of
-  // pairings the first time.)
+  // returned (see Send): no libssh call is ever made from a callback. A poll nested in a
+  // callback is not safe in libssh 0.10: a session that ends inside it (its peer disconnects)
+  // is taken out of the event's arrays while the outer poll still walks them by the index and
+  // count it read before (poll.c and socket.c of 0.10.6): the likely way 10,000 reconnecting
+  // nodes crashed the gateway inside ssh_blocking_flush. Nesting also overflowed the stack
+  // once, before any limit.
   int depth = 0;
   bool queued_inside = false;  // something was queued inside: poll again without waiting
   std::list<std::unique_ptr<Conn>> conns;
@@ -168,8 +166,16 @@ void AgentServer::Conn::Send(std::string bytes) {
     loop->queued_inside = true;
     return;
   }
+  // The session leaves the event while it writes, so the poll inside the write (libssh flushes
+  // by polling) sees this session alone: no other session's callback runs in it, and no other
+  // session's error lands on this one. libssh marks the session whose write polled as broken
+  // when that poll fails, whichever session failed: with every session in the poll, answers
+  // written after the poll lost 2-3% of pairings at 10,000 nodes to other sessions' hang-ups.
+  // Taking it out and back costs a walk over the loop's sessions.
   ++loop->depth;
+  ssh_event_remove_session(loop->event, session);
   const bool ok = out.Flush(channel);
+  ssh_event_add_session(loop->event, session);
   --loop->depth;
   if (!ok) {
     closing = true;
@@ -680,9 +686,10 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
     Emit({"node.offline", c.user, c.key ? c.key->fingerprint : "", c.peer, c.close_reason});
   }
   ++loop.depth;
-  // What was queued last (a refusal that closes the session) still goes out, best effort.
-  if (c.channel != nullptr && !c.out.empty()) (void)c.out.Flush(c.channel);
   ssh_event_remove_session(loop.event, c.session);
+  // What was queued last (a refusal that closes the session) still goes out, best effort, with
+  // the session out of the event (see Send).
+  if (c.channel != nullptr && !c.out.empty()) (void)c.out.Flush(c.channel);
   if (c.channel) {
     ssh_channel_close(c.channel);
     ssh_channel_free(c.channel);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-
 #include "audit/interrupted.h"
 #include "core/base64.h"
 #include "core/hashing.h"

@@ -28,6 +28,10 @@ using core::MakeError;
 
 constexpr std::size_t kSummaryDetail = 160;    // characters of output or error quoted in a summary
 constexpr std::int64_t kAliveEveryMs = 60000;  // how often an idle scheduler notes it is alive
+// How often nodes coming and going reach the state file. Each write is the whole file: written
+// per event from the listener's threads, 10,000 nodes reconnecting after a restart cost 10,000
+// writes of a 10,000-entry file, each with an fsync, and stalled the sessions' heartbeats.
+constexpr std::int64_t kSightingsEveryMs = 1000;
 
 std::string FormatMs(std::int64_t ms) {
   return core::FormatTimestamp(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
@@ -481,6 +485,8 @@ void CheckScheduler::Stop() {
   cancel_.Cancel();
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sightings_dirty_) SaveLocked();
 }
 
 void CheckScheduler::Loop() {
@@ -515,6 +521,7 @@ void CheckScheduler::SaveLocked() {
     return;
   }
   last_save_ms_ = now;
+  sightings_dirty_ = false;
 }
 
 audit::Actor CheckScheduler::ActorFor(const inventory::Check& check, const std::string& session) const {
@@ -598,7 +605,9 @@ void CheckScheduler::Tick() {
       }
       ++it;
     }
-    if (changed || now - last_save_ms_ >= kAliveEveryMs) SaveLocked();
+    if (changed || now - last_save_ms_ >= kAliveEveryMs || (sightings_dirty_ && now - last_save_ms_ >= kSightingsEveryMs)) {
+      SaveLocked();
+    }
   }
 
   for (const auto& event : events) {
@@ -957,21 +966,23 @@ void CheckScheduler::OnNodeOffline(const std::string& node_id) {
   NodeSighting& node = state_.nodes[node_id];
   node.online = false;
   node.offline_since_ms = NowMs();
-  SaveLocked();
+  sightings_dirty_ = true;  // written by the next tick (see kSightingsEveryMs)
 }
 
 void CheckScheduler::OnNodeOnline(const std::string& node_id) {
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     NodeSighting& node = state_.nodes[node_id];
     if (!node.online && node.offline_since_ms > 0) {
       node_events_.push_back({node_id, NowMs() - node.offline_since_ms});
+      queued = true;
     }
     node.online = true;
     node.offline_since_ms = 0;
-    SaveLocked();
+    sightings_dirty_ = true;
   }
-  wake_.notify_all();
+  if (queued) wake_.notify_all();
 }
 
 Json CheckScheduler::List() const {

@@ -133,7 +133,8 @@ class CheckScheduler {
   /// Daemon: nodes that were online when the last gateway stopped count as offline since then;
   /// starts the thread that ticks at each due time and at least once a second.
   void Start();
-  /// Cancels what is running and joins the thread. Idempotent.
+  /// Cancels what is running, joins the thread and writes the node sightings not yet written.
+  /// Idempotent.
   void Stop();
 
   /// One pass: node events, due slots, approved remediations. The thread calls it; tests too.
@@ -141,7 +142,8 @@ class CheckScheduler {
   /// `checks run NAME [--target ID]`: runs the check now on its targets (or one of them).
   core::Result<std::vector<CheckRunResult>> RunNow(const std::string& name, const std::string& target = "");
   /// Agent events (from listener threads): remember when each node went away, and queue the
-  /// node-online-after-offline checks of a node that comes back.
+  /// node-online-after-offline checks of a node that comes back. In memory only; the state file
+  /// gets them from the next tick, at most once a second, and from Stop.
   void OnNodeOffline(const std::string& node_id);
   void OnNodeOnline(const std::string& node_id);
 
@@ -190,6 +192,10 @@ class CheckScheduler {
   CheckStateFile state_;
   std::deque<NodeEvent> node_events_;
   std::int64_t last_save_ms_ = 0;
+  // Nodes came or went since the last write. They are written by the next tick at most once a
+  // second and by Stop, not per event: a crash loses at most that second, and Start counts a
+  // node the file still holds online as offline since the scheduler's last write.
+  bool sightings_dirty_ = false;
   bool stopping_ = false;
   std::thread thread_;
 };

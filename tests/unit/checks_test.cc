@@ -753,6 +753,40 @@ TEST_F(CheckSchedulerTest, NodeOnlineWhenGatewayWasDown_CountsFromTheGatewaysLas
   EXPECT_EQ(Ran("uptime"), 1);
 }
 
+TEST_F(CheckSchedulerTest, NodeStorm_ReachesTheStateFileOncePerSecond_NotOncePerNode) {
+  // A gateway restart brings a whole fleet back at once. Each sighting used to rewrite the whole
+  // file with an fsync, from the listener's threads: 10,000 nodes stalled their own heartbeats.
+  scheduler_->Tick();
+  const std::string path = (dir_ / "checks.json").string();
+  auto count_nodes = [&] {
+    auto saved = LoadCheckState(path);
+    EXPECT_TRUE(saved.ok());
+    return saved.ok() ? saved->nodes.size() : 0u;
+  };
+  ASSERT_EQ(count_nodes(), 0u);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    scheduler_->OnNodeOffline(id);
+    scheduler_->OnNodeOnline(id);
+  }
+  EXPECT_EQ(count_nodes(), 0u);  // nothing written per event
+  scheduler_->Tick();
+  EXPECT_EQ(count_nodes(), 0u);  // nor by a tick within the second of the last write
+  clock_.Advance(seconds(1));
+  scheduler_->Tick();
+  EXPECT_EQ(count_nodes(), 2000u);
+
+  // What came after the last write is not lost when the gateway stops.
+  clock_.Advance(milliseconds(200));
+  scheduler_->OnNodeOffline("late");
+  Restart();
+  const CheckStateFile after = scheduler_->state();
+  const auto late = after.nodes.find("late");
+  ASSERT_NE(late, after.nodes.end());
+  EXPECT_FALSE(late->second.online);
+  EXPECT_GT(late->second.offline_since_ms, 0);
+}
+
 TEST_F(CheckSchedulerTest, RunNow_RecordsStateAndRejectsStrangers) {
   value_ = "95";
   auto ran = scheduler_->RunNow("disk");

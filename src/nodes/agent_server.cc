@@ -6,6 +6,7 @@
 #include <libssh/server.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <list>
+#include <unordered_map>
 #include <spdlog/spdlog.h>
 
 #include "core/json_rpc.h"
@@ -110,6 +112,14 @@ struct AgentServer::Conn {
   std::unique_ptr<RpcPeer> rpc;
   ChannelOut out;
   bool out_pending = false;
+  // The session's own libssh event: a poll inside a libssh call (every write flushes by polling)
+  // sees this session alone, so no other session's callback runs in it and no other session's
+  // error lands on this one. The loop's epoll says when to poll it.
+  ssh_event event = nullptr;
+  int fd = -1;                 // the socket, as registered with the loop's epoll
+  std::uint32_t interest = 0;  // what epoll watches for it now
+  bool noted = false;          // in the loop's attention list
+  std::list<std::unique_ptr<Conn>>::iterator self;
   Steady::time_point login_deadline;
   Steady::time_point last_rx;
   Steady::time_point last_ping;
@@ -122,24 +132,26 @@ struct AgentServer::Conn {
 };
 
 struct AgentServer::Loop {
-  ssh_event event = nullptr;
+  int epoll_fd = -1;
   int wake_fd = -1;
   std::thread thread;
   std::mutex mutex;
   std::vector<std::function<void()>> tasks;
   bool stopping = false;  // loop thread only
-  // Loop thread only. How deep the loop is in libssh calls. Any libssh call that waits
-  // (ssh_channel_write flushes) polls the whole event, so other sessions' callbacks run inside
-  // it. Inside such a call Send only queues, and the loop writes the queue once the call
-  // returned (see Send): no libssh call is ever made from a callback. A poll nested in a
-  // callback is not safe in libssh 0.10: a session that ends inside it (its peer disconnects)
-  // is taken out of the event's arrays while the outer poll still walks them by the index and
-  // count it read before (poll.c and socket.c of 0.10.6): the likely way 10,000 reconnecting
-  // nodes crashed the gateway inside ssh_blocking_flush. Nesting also overflowed the stack
-  // once, before any limit.
+  // Loop thread only. How deep the loop is in libssh calls. Inside one, Send only queues and the
+  // loop writes the queue once the call returned: no libssh call is ever made from a callback.
+  // A poll nested in a callback is not safe in libssh 0.10: a session that ends inside it is
+  // taken out of the poll context's arrays while the outer poll still walks them by the index and
+  // count it read before (poll.c and socket.c of 0.10.6). Nesting also overflowed the stack once.
   int depth = 0;
-  bool queued_inside = false;  // something was queued inside: poll again without waiting
   std::list<std::unique_ptr<Conn>> conns;
+  std::unordered_map<std::uint64_t, Conn*> by_serial;  // a call finds its session without a walk
+  // Sessions that queued output, are closing, or were just polled: the loop settles them after
+  // each pass, without walking every session.
+  std::vector<Conn*> attention;
+  // Sessions handed to this loop and not yet reaped, key exchanges included; the accept thread
+  // reads it to choose a loop.
+  std::atomic<int> sessions{0};
   Steady::time_point last_tick;
 
   void Post(std::function<void()> task) {
@@ -151,10 +163,42 @@ struct AgentServer::Loop {
     (void)!::write(wake_fd, &one, sizeof one);
   }
   Conn* Find(std::uint64_t serial) {
-    for (auto& c : conns) {
-      if (c->serial == serial) return c.get();
+    auto it = by_serial.find(serial);
+    return it == by_serial.end() ? nullptr : it->second;
+  }
+  void Note(Conn& c) {
+    if (c.noted) return;
+    c.noted = true;
+    attention.push_back(&c);
+  }
+  /// Polls the session alone, without waiting.
+  void Service(Conn& c) {
+    ++depth;
+    ssh_event_dopoll(c.event, 0);
+    --depth;
+  }
+  /// After a session was polled or written to: lets libssh finish a write it left for the next
+  /// poll (it asks for POLLOUT after every write), then tells epoll what to wait for.
+  void Settle(Conn& c) {
+    for (int i = 0; i < 2 && !c.closing && (ssh_get_poll_flags(c.session) & SSH_WRITE_PENDING); ++i) Service(c);
+    if (ssh_get_fd(c.session) != c.fd) {
+      // libssh closed the socket (the peer hung up or broke the protocol); epoll dropped it.
+      c.fd = -1;
+      if (!c.closing) {
+        c.closing = true;
+        c.close_reason = std::string("the connection dropped: ") + ssh_get_error(c.session);
+      }
     }
-    return nullptr;
+    if (c.closing) {
+      Note(c);  // to be reaped
+      return;
+    }
+    const std::uint32_t want = EPOLLIN | ((ssh_get_poll_flags(c.session) & SSH_WRITE_PENDING) ? EPOLLOUT : 0u);
+    if (want == c.interest) return;
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = &c;
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev) == 0) c.interest = want;
   }
 };
 
@@ -163,25 +207,21 @@ void AgentServer::Conn::Send(std::string bytes) {
   out.Append(std::move(bytes));
   if (loop->depth > 0) {
     out_pending = true;
-    loop->queued_inside = true;
+    loop->Note(*this);
     return;
   }
-  // The session leaves the event while it writes, so the poll inside the write (libssh flushes
-  // by polling) sees this session alone: no other session's callback runs in it, and no other
-  // session's error lands on this one. libssh marks the session whose write polled as broken
-  // when that poll fails, whichever session failed: with every session in the poll, answers
-  // written after the poll lost 2-3% of pairings at 10,000 nodes to other sessions' hang-ups.
-  // Taking it out and back costs a walk over the loop's sessions.
   ++loop->depth;
-  ssh_event_remove_session(loop->event, session);
   const bool ok = out.Flush(channel);
-  ssh_event_add_session(loop->event, session);
   --loop->depth;
   if (!ok) {
     closing = true;
     close_reason = std::string("the channel broke while sending: ") + ssh_get_error(session);
+    loop->Note(*this);
   }
+  // What the channel's window did not take goes when the node adjusts it: that arrives as input,
+  // and the loop tries again once it polled this session.
   out_pending = !out.empty();
+  loop->Settle(*this);
 }
 
 AgentServer::AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer)
@@ -266,60 +306,97 @@ core::Status AgentServer::Start() {
   bind_ = bind;
 
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  for (int i = 0; i < std::max(1, settings_.loops); ++i) {
-    auto loop = std::make_unique<Loop>();
-    loop->event = ssh_event_new();
-    loop->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    ssh_event_add_fd(
-        loop->event, loop->wake_fd, POLLIN,
-        [](socket_t wfd, int, void*) {
-          std::uint64_t n;
-          (void)!::read(wfd, &n, sizeof n);
-          return 0;
-        },
-        nullptr);
-    Loop* raw = loop.get();
-    loops_.push_back(std::move(loop));
-    raw->thread = std::thread([this, raw] {
-      raw->last_tick = Steady::now();
-      while (!raw->stopping) {
-        const int timeout_ms = raw->queued_inside ? 0 : 250;  // queued output waits for no one
-        raw->queued_inside = false;
-        ++raw->depth;
-        ssh_event_dopoll(raw->event, timeout_ms);
-        --raw->depth;
-        std::vector<std::function<void()>> tasks;
-        {
-          std::lock_guard<std::mutex> lock(raw->mutex);
-          tasks.swap(raw->tasks);
-        }
-        for (auto& t : tasks) t();
-        for (auto it = raw->conns.begin(); it != raw->conns.end();) {
-          Conn& c = **it;
-          if (c.out_pending && !c.closing) c.Send("");
-          if (c.closing) {
-            Reap(*raw, c);
-            it = raw->conns.erase(it);
-          } else {
-            ++it;
-          }
-        }
-        if (Steady::now() - raw->last_tick >= milliseconds(250)) Tick(*raw);
-      }
-      for (auto& c : raw->conns) {
-        if (!c->closing) {
-          c->closing = true;
-          c->close_reason = "the gateway is shutting down";
-        }
-        Reap(*raw, *c);
-      }
-      raw->conns.clear();
-    });
-  }
+  for (int i = 0; i < std::clamp(settings_.loops, 1, static_cast<int>(kMaxLoops)); ++i) StartLoop();
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   started_ = true;
   spdlog::info("listening for nodes on {} (host key {})", address_, fingerprint_);
   return core::Status();
+}
+
+AgentServer::Loop* AgentServer::StartLoop() {
+  auto loop = std::make_unique<Loop>();
+  loop->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  loop->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.ptr = nullptr;  // the one entry that is not a session
+  ::epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->wake_fd, &wake);
+  Loop* raw = loop.get();
+  raw->thread = std::thread([this, raw] {
+    raw->last_tick = Steady::now();
+    std::vector<epoll_event> ready(256);
+    while (!raw->stopping) {
+      // epoll, not libssh's poll over every session: a pass costs what is ready, not what is
+      // connected. Queued output and closing sessions wait for no one.
+      const int timeout_ms = raw->attention.empty() ? 250 : 0;
+      const int n = ::epoll_wait(raw->epoll_fd, ready.data(), static_cast<int>(ready.size()), timeout_ms);
+      for (int i = 0; i < n; ++i) {
+        if (ready[i].data.ptr == nullptr) {
+          std::uint64_t count;
+          (void)!::read(raw->wake_fd, &count, sizeof count);
+          continue;
+        }
+        Conn& c = *static_cast<Conn*>(ready[i].data.ptr);
+        raw->Service(c);
+        if ((ready[i].events & (EPOLLHUP | EPOLLERR)) && !c.closing && ssh_get_fd(c.session) == c.fd) {
+          // libssh read nothing more and kept the socket: level-triggered epoll would report it
+          // again and again.
+          c.closing = true;
+          c.close_reason = "the connection dropped";
+        }
+        raw->Note(c);
+      }
+      std::vector<std::function<void()>> tasks;
+      {
+        std::lock_guard<std::mutex> lock(raw->mutex);
+        tasks.swap(raw->tasks);
+      }
+      for (auto& t : tasks) t();
+      std::vector<Conn*> todo;
+      todo.swap(raw->attention);
+      for (Conn* c : todo) {
+        c->noted = false;
+        if (c->out_pending && !c->closing) c->Send("");  // settles it
+        if (c->closing) {
+          Reap(*raw, *c);
+          // Whatever noted it again meanwhile must not find it.
+          if (c->noted) raw->attention.erase(std::find(raw->attention.begin(), raw->attention.end(), c));
+          raw->by_serial.erase(c->serial);
+          raw->conns.erase(c->self);
+        } else if (!c->out_pending) {
+          raw->Settle(*c);
+        }
+      }
+      if (Steady::now() - raw->last_tick >= milliseconds(250)) Tick(*raw);
+    }
+    for (auto& c : raw->conns) {
+      if (!c->closing) {
+        c->closing = true;
+        c->close_reason = "the gateway is shutting down";
+      }
+      Reap(*raw, *c);
+    }
+    raw->conns.clear();
+    raw->by_serial.clear();
+  });
+  const std::size_t index = loop_count_.load();
+  loops_[index] = std::move(loop);
+  loop_count_.store(index + 1);
+  return raw;
+}
+
+AgentServer::Loop& AgentServer::PickLoop() {
+  Loop* least = nullptr;
+  const std::size_t count = loop_count_.load();
+  for (std::size_t i = 0; i < count; ++i) {
+    Loop* l = loops_[i].get();
+    if (least == nullptr || l->sessions.load() < least->sessions.load()) least = l;
+  }
+  if (least->sessions.load() >= std::max(1, settings_.sessions_per_loop) && count < kMaxLoops) {
+    least = StartLoop();
+    spdlog::debug("node listener: loop {} started ({} sessions per loop)", count + 1, settings_.sessions_per_loop);
+  }
+  return *least;
 }
 
 void AgentServer::Stop() {
@@ -327,17 +404,19 @@ void AgentServer::Stop() {
   std::uint64_t one = 1;
   (void)!::write(stop_fd_, &one, sizeof one);
   accept_thread_.join();
-  for (auto& loop : loops_) {
-    Loop* raw = loop.get();
+  const std::size_t count = loop_count_.load();
+  for (std::size_t i = 0; i < count; ++i) {
+    Loop* raw = loops_[i].get();
     raw->Post([raw] { raw->stopping = true; });
   }
-  for (auto& loop : loops_) {
-    loop->thread.join();
-    ssh_event_remove_fd(loop->event, loop->wake_fd);
-    ssh_event_free(loop->event);
-    ::close(loop->wake_fd);
+  for (std::size_t i = 0; i < count; ++i) {
+    Loop& loop = *loops_[i];
+    loop.thread.join();
+    ::close(loop.epoll_fd);
+    ::close(loop.wake_fd);
   }
-  loops_.clear();
+  loop_count_.store(0);
+  for (auto& loop : loops_) loop.reset();
   ssh_bind_free(static_cast<ssh_bind>(bind_));  // closes the listening socket it was given
   bind_ = nullptr;
   listen_fd_ = -1;
@@ -387,7 +466,8 @@ void AgentServer::AcceptLoop() {
       ::close(fd);
       continue;
     }
-    Loop& loop = *loops_[next_loop_++ % loops_.size()];
+    Loop& loop = PickLoop();
+    ++loop.sessions;
     loop.Post([this, &loop, session, peer] { Adopt(loop, session, peer); });
   }
 }
@@ -457,10 +537,28 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
     spdlog::debug("key exchange with {} failed: {}", c.peer, ssh_get_error(session));
     ssh_disconnect(session);
     ssh_free(session);
+    --loop.sessions;
     return;
   }
-  ssh_event_add_session(loop.event, session);
+  c.event = ssh_event_new();
+  ssh_event_add_session(c.event, session);
+  c.fd = ssh_get_fd(session);
+  epoll_event ev{};
+  ev.events = c.interest = EPOLLIN;
+  ev.data.ptr = &c;
+  if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, c.fd, &ev) != 0) {
+    spdlog::warn("node listener: cannot watch the connection from {}: {}", c.peer, std::strerror(errno));
+    ssh_event_remove_session(c.event, session);
+    ssh_event_free(c.event);
+    ssh_disconnect(session);
+    ssh_free(session);
+    --loop.sessions;
+    return;
+  }
   loop.conns.push_back(std::move(conn));
+  c.self = std::prev(loop.conns.end());
+  loop.by_serial[c.serial] = &c;
+  loop.Note(c);  // the key exchange may have left its first packets for the next poll
 }
 
 int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state) {
@@ -651,8 +749,8 @@ void AgentServer::AnswerPairing(Conn& c) {
 }
 
 void AgentServer::PairingDecided(const std::string& node_id) {
-  for (auto& loop : loops_) {
-    Loop* raw = loop.get();
+  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
+    Loop* raw = loops_[i].get();
     raw->Post([this, raw, node_id] {
       for (auto& c : raw->conns) {
         if (c->waiting_pair_id && c->waiting_pair_node == node_id) AnswerPairing(*c);
@@ -666,6 +764,7 @@ void AgentServer::Close(Conn& c, const std::string& reason) {
   if (c.attached) c.rpc->Notify("node.closing", {{"reason", reason}});
   c.closing = true;
   c.close_reason = reason;
+  c.loop->Note(c);
 }
 
 void AgentServer::Reap(Loop& loop, Conn& c) {
@@ -686,10 +785,12 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
     Emit({"node.offline", c.user, c.key ? c.key->fingerprint : "", c.peer, c.close_reason});
   }
   ++loop.depth;
-  ssh_event_remove_session(loop.event, c.session);
-  // What was queued last (a refusal that closes the session) still goes out, best effort, with
-  // the session out of the event (see Send).
+  if (c.fd >= 0 && ssh_get_fd(c.session) == c.fd) ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+  // What was queued last (a refusal that closes the session) still goes out, best effort.
   if (c.channel != nullptr && !c.out.empty()) (void)c.out.Flush(c.channel);
+  ssh_event_remove_session(c.event, c.session);
+  ssh_event_free(c.event);
+  c.event = nullptr;
   if (c.channel) {
     ssh_channel_close(c.channel);
     ssh_channel_free(c.channel);
@@ -697,6 +798,7 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
   ssh_disconnect(c.session);
   ssh_free(c.session);
   --loop.depth;
+  --loop.sessions;
 }
 
 void AgentServer::Tick(Loop& loop) {
@@ -800,9 +902,15 @@ std::size_t AgentServer::online_count() const {
   return online_.size();
 }
 
+std::size_t AgentServer::session_count() const {
+  std::size_t total = 0;
+  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) total += loops_[i]->sessions.load();
+  return total;
+}
+
 void AgentServer::Disconnect(const std::string& node_id, const std::string& reason) {
-  for (auto& loop : loops_) {
-    Loop* raw = loop.get();
+  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
+    Loop* raw = loops_[i].get();
     raw->Post([this, raw, node_id, reason] {
       for (auto& c : raw->conns) {
         if (c->user == node_id) Close(*c, reason);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -25,7 +26,8 @@ struct AgentServerSettings {
   std::string listen = "127.0.0.1:7022";  // "host:port"; port 0 picks a free one (tests)
   std::string host_key_path;              // Ed25519, created 0600 at first start
   bool allow_pairing = true;              // requests without a code may wait for approval
-  int loops = 2;                          // event-loop threads sharing the sessions
+  int loops = 2;                          // event-loop threads started with the listener
+  int sessions_per_loop = 2048;           // more sessions than this in every loop start another
   std::chrono::milliseconds heartbeat_interval = kHeartbeatInterval;
   std::chrono::milliseconds heartbeat_timeout = kHeartbeatTimeout;
   std::chrono::milliseconds login_timeout{10000};  // key exchange + authentication + hello
@@ -65,7 +67,8 @@ struct NodeLink {
 /// The gateway end of the agent channel (DESIGN §4): an SSH server (libssh) that accepts only
 /// Ed25519 public-key logins of paired nodes (or pairing sessions), serves the subsystem
 /// `labgate-agent@v1`, keeps heartbeats, and lets the gateway call methods on nodes.
-/// One accept thread hands sessions to `loops` event-loop threads. Thread-safe.
+/// One accept thread hands each session to the event-loop thread holding the fewest; when every
+/// loop holds `sessions_per_loop`, it starts another (up to kMaxLoops). Thread-safe.
 class AgentServer {
  public:
   AgentServer(PairingStore& store, AgentServerSettings settings, AgentObserver& observer);
@@ -93,6 +96,11 @@ class AgentServer {
   /// The node's live link, if it is connected and said hello.
   std::optional<NodeLink> Link(const std::string& node_id) const;
   std::size_t online_count() const;
+  /// Event-loop threads running now (at least `loops`; more as sessions grow).
+  std::size_t loop_count() const { return loop_count_.load(); }
+  /// Sessions the loops hold, those still logging in included.
+  std::size_t session_count() const;
+  static constexpr std::size_t kMaxLoops = 64;
 
   /// Drops every session of `node_id` at once (revocation), telling the node why.
   void Disconnect(const std::string& node_id, const std::string& reason);
@@ -114,6 +122,8 @@ class AgentServer {
   };
 
   void AcceptLoop();
+  Loop* StartLoop();
+  Loop& PickLoop();
   void Adopt(Loop& loop, ssh_session session, std::string peer);
   int AuthPubkey(Conn& c, const char* user, ssh_key key, char state);
   void OnRequest(Conn& c, const Json& id, const std::string& method, const Json& params);
@@ -136,8 +146,10 @@ class AgentServer {
   int listen_fd_ = -1;
   int stop_fd_ = -1;
   std::thread accept_thread_;
-  std::vector<std::unique_ptr<Loop>> loops_;
-  std::atomic<std::size_t> next_loop_{0};
+  // Only the thread that starts the listener and the accept thread add loops, and a loop stays
+  // where it is until Stop: readers take loop_count_ and read that many.
+  std::array<std::unique_ptr<Loop>, kMaxLoops> loops_;
+  std::atomic<std::size_t> loop_count_{0};
   std::atomic<std::uint64_t> next_serial_{1};
   std::atomic<bool> started_{false};
   SourceGate gate_;

@@ -356,7 +356,16 @@ TEST_F(Nodes, NodeKilledMidCommandGivesAnErrorWithinTheDeadlineAndAnAuditRecord)
   const std::string sleep_len = UniqueSleep(3);
   const auto started = Steady::now();
   Subprocess running({LABGATE_BINARY, "run", "alpha", "--config", config_, "--timeout", "10s", "--", "sleep", sleep_len});
-  ASSERT_TRUE(WaitUntilPresent(sleep_len));
+  // The node's `sleep` itself, not the CLI that carries the same words: killed before the call
+  // arrived, the node would just be offline (the gateway notices a dropped link at once).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        for (pid_t pid : PidsWithMarker(sleep_len)) {
+          if (ReadFile("/proc/" + std::to_string(pid) + "/cmdline").rfind(std::string("sleep\0", 6), 0) == 0) return true;
+        }
+        return false;
+      },
+      milliseconds(20000)));
   ::kill(agents_["alpha"]->pid(), SIGKILL);
   auto status = running.Wait(milliseconds(10000));
   ASSERT_TRUE(status.has_value());
@@ -765,6 +774,60 @@ TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   server.Stop();
 }
 
+
+TEST(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStillAnswers) {
+  // Each message a loop writes walks all of the loop's sessions (libssh's event list), so the
+  // listener spreads sessions over more loops as they grow. Two sessions per loop here: five
+  // nodes need three loops, and each of them must still be reachable.
+  TempDir dir;
+  core::SystemClock clock;
+  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
+  ASSERT_TRUE(store.ok());
+  RecordingObserver observer;
+  nodes::AgentServerSettings settings;
+  settings.listen = "127.0.0.1:0";
+  settings.host_key_path = dir.path() + "/host_key";
+  settings.loops = 1;
+  settings.sessions_per_loop = 2;
+  nodes::AgentServer server(**store, settings, observer);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.loop_count(), 1u);
+  std::vector<std::unique_ptr<Subprocess>> agents;
+  const std::vector<std::string> ids = {"n1", "n2", "n3", "n4", "n5"};
+  for (const auto& id : ids) {
+    auto secret = (*store)->IssueCode(id, {"run"}, std::chrono::minutes(5));
+    ASSERT_TRUE(secret.ok());
+    const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), id, *secret});
+    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", dir.path() + "/" + id});
+    ASSERT_EQ(paired.status, 0) << paired.err;
+    // The pairing session is gone before the node logs in, so only the nodes count.
+    ASSERT_TRUE(PollUntil([&] { return server.session_count() == agents.size(); }, milliseconds(10000)));
+    agents.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/" + id}));
+    ASSERT_TRUE(PollUntil([&] { return server.Link(id).has_value(); }, milliseconds(10000))) << agents.back()->Stderr();
+  }
+  EXPECT_EQ(server.loop_count(), 3u);
+  core::CancelToken never;
+  for (const auto& id : ids) {
+    auto answer = server.Call(id, "system.run",
+                              {{"argv", {"sh", "-c", "echo " + id}}, {"cwd", ""}, {"timeoutMs", 5000},
+                               {"outputCap", 1024}, {"env", Json::array()}},
+                              Steady::now() + milliseconds(10000), never);
+    ASSERT_TRUE(answer.ok()) << id << ": " << answer.error().message;
+    EXPECT_EQ((*answer)["exitCode"], 0) << answer->dump();
+  }
+  // A node that leaves frees its place: the next one fills it rather than a fourth loop.
+  ::kill(agents[0]->pid(), SIGTERM);
+  EXPECT_EQ(agents[0]->Wait(milliseconds(10000)), 0);
+  ASSERT_TRUE(PollUntil([&] { return !server.Link("n1").has_value(); }, milliseconds(10000)));
+  agents[0] = std::make_unique<Subprocess>(
+      std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/n1"});
+  ASSERT_TRUE(PollUntil([&] { return server.Link("n1").has_value(); }, milliseconds(15000))) << agents[0]->Stderr();
+  EXPECT_EQ(server.loop_count(), 3u);
+  for (auto& agent : agents) ::kill(agent->pid(), SIGTERM);
+  for (auto& agent : agents) EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+  server.Stop();
+}
 
 // `file` on a paired node: content travels in chunks over the agent channel; the node refuses
 // it unless its pairing granted file, and never touches its own state directory.

@@ -142,11 +142,28 @@ std::size_t AuditLog::pending() const {
 
 core::Status AuditLog::Append(Json body, Durability durability) {
   core::Status status = core::Ok();
+  const std::string action_id = body.value("actionId", "");
   {
     std::lock_guard<std::mutex> lock(mutex_);
     status = AppendLocked(std::move(body), durability);
   }
-  storage_.AfterAppend();
+  // The fsync of a kSynced record happens here, outside the lock, shared with other threads.
+  core::Status synced = storage_.AfterAppend();
+  if (status && !synced) {
+    // The record is in the file but may not be on disk, so its action does not run. Say so
+    // after it, for whoever reads the log once the disk is back.
+    Json note = EncodeEvent(Event{"audit.not-durable", Actor{"gateway", "", "", "", ""}, "",
+                                  Json{{"actionId", action_id},
+                                       {"why", synced.error().message},
+                                       {"meaning", "the record before this one could not be made durable; what it "
+                                                   "describes did not run"}}});
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      (void)AppendNow(note, Durability::kSoon);
+    }
+    (void)storage_.AfterAppend();
+    return synced;
+  }
   return status;
 }
 

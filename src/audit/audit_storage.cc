@@ -153,16 +153,44 @@ void FileAuditStorage::FlushLoop() {
     if (stopping_) return;
     flush_cv_.wait_for(lock, kSoonDelay, [&] { return stopping_; });
     // The log before the head, so a synced head never names a record the disk does not have.
-    if (dirty_ && fd_ >= 0) ::fsync(fd_);
+    if (dirty_ && fd_ >= 0) {
+      const bool ok = ::fsync(fd_) == 0;
+      NoteSyncLocked(written_, ok, ok ? "" : core::ErrnoText());
+    }
     dirty_ = false;
     if (head_dirty_ && head_fd_ >= 0) ::fsync(head_fd_);
     head_dirty_ = false;
   }
 }
 
+void FileAuditStorage::NoteSyncLocked(std::uint64_t written, bool ok, const std::string& why) {
+  ++syncs_;
+  if (ok) {
+    durable_ = std::max(durable_, written);
+  } else if (written > durable_) {
+    failed_.emplace_back(durable_, written);
+    sync_error_ = why;
+    durable_ = written;  // settled: failed, never to be called durable
+  }
+  synced_cv_.notify_all();
+}
+
+std::uint64_t FileAuditStorage::syncs() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return syncs_;
+}
+
+std::uint64_t FileAuditStorage::durable_records() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return durable_;
+}
+
 void FileAuditStorage::CloseLog() {
   if (fd_ < 0) return;
-  if (dirty_) ::fsync(fd_);
+  if (dirty_) {
+    const bool ok = ::fsync(fd_) == 0;
+    NoteSyncLocked(written_, ok, ok ? "" : core::ErrnoText());
+  }
   dirty_ = false;
   ::close(fd_);
   fd_ = -1;
@@ -293,7 +321,12 @@ core::Status FileAuditStorage::RotateLocked() {
   auto indices = RotatedIndices(path_);
   const std::string rotated = RotatedPath(path_, indices.empty() ? 1 : indices.back() + 1);
   // The rotated file must be complete on disk before the chain continues in another file.
-  if (dirty_ && ::fsync(fd_) != 0) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + core::ErrnoText());
+  if (dirty_) {
+    const bool ok = ::fsync(fd_) == 0;
+    const std::string why = ok ? "" : core::ErrnoText();
+    NoteSyncLocked(written_, ok, why);
+    if (!ok) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + why);
+  }
   dirty_ = false;
   if (auto ok = RenameNoReplace(path_, rotated); !ok) return ok;
   CloseLog();
@@ -318,6 +351,46 @@ core::Status FileAuditStorage::WriteHeadLocked(std::string_view line) {
 void FileAuditStorage::SetGapComposer(ComposeGap compose) {
   std::lock_guard<std::mutex> guard(mutex_);
   compose_gap_ = std::move(compose);
+}
+
+namespace {
+// The kSynced record this thread appended last and has not yet waited for.
+thread_local std::pair<const FileAuditStorage*, std::uint64_t> t_must_sync{nullptr, 0};
+}  // namespace
+
+core::Status FileAuditStorage::AfterAppend() {
+  if (t_must_sync.first != this) return core::Ok();
+  const std::uint64_t mine = t_must_sync.second;
+  t_must_sync = {nullptr, 0};
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    for (const auto& [after, through] : failed_) {
+      if (mine > after && mine <= through) {
+        return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + sync_error_);
+      }
+    }
+    if (durable_ >= mine) return core::Ok();
+    if (syncing_) {
+      // Another thread's fsync is under way; it may have begun before this record was written,
+      // so wait for it and look again.
+      synced_cv_.wait(lock);
+      continue;
+    }
+    if (fd_ < 0) return MakeError(ErrorCode::kIo, "audit log " + path_ + " was closed before its record was synced");
+    // Lead: one fsync for every record written so far. A duplicate descriptor, because a
+    // rotation may close fd_ while this one waits on the disk.
+    syncing_ = true;
+    const std::uint64_t covered = written_;
+    const int fd = ::dup(fd_);
+    lock.unlock();
+    const bool ok = fd >= 0 && ::fsync(fd) == 0;
+    const std::string why = ok ? "" : core::ErrnoText();
+    if (fd >= 0) ::close(fd);
+    lock.lock();
+    syncing_ = false;
+    NoteSyncLocked(covered, ok, why);
+    if (ok && durable_ >= written_) dirty_ = false;
+  }
 }
 
 core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability durability) {
@@ -375,19 +448,13 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
     known_size_ = -1;
     return ok;
   }
-  if (durability == Durability::kSynced && ::fsync(fd_) != 0) {
-    const std::string why = core::ErrnoText();
-    (void)::ftruncate(fd_, size);  // not durable, so not recorded: the caller runs nothing
-    known_size_ = -1;
-    return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + why);
-  }
   known_size_ = size + static_cast<off_t>(data.size());
   last_line_ = std::move(*next);
-  if (durability == Durability::kSynced) {
-    dirty_ = false;
-  } else {
-    dirty_ = true;
-  }
+  ++written_;
+  dirty_ = true;
+  // A kSynced record waits for its fsync in AfterAppend, without the locks, so that threads
+  // appending meanwhile share that fsync instead of queueing one each behind the lock.
+  if (durability == Durability::kSynced) t_must_sync = {this, written_};
   // The head is synced by the flusher, after the log: a head that lags the log after a crash
   // is one verify accepts, and syncing it here would double the fsyncs before every command.
   if (auto ok = WriteHeadLocked(last_line_); !ok) return ok;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <thread>
 
@@ -20,7 +21,7 @@ using ComposeLine = std::function<core::Result<std::string>(std::string_view las
 
 /// How soon an appended record must be on disk.
 enum class Durability {
-  kSynced,  // on disk when Append returns (intents: nothing runs before its record is durable)
+  kSynced,  // on disk when AfterAppend returns (intents: nothing runs before its record is durable)
   kSoon,    // written when Append returns, on disk within a bounded delay (results)
 };
 
@@ -35,11 +36,14 @@ class AuditStorage {
   /// How to record a cut-off tail before going on (storages that can find one use it).
   virtual void SetGapComposer(ComposeGap) {}
   /// Under an exclusive lock: reads the last line, asks `compose` for the next and appends it
-  /// with a newline, durable as `durability` says. Nothing is written when `compose` fails.
+  /// with a newline. Nothing is written when `compose` fails. A kSynced record is durable once
+  /// AfterAppend, on the same thread, returned success.
   virtual core::Status Append(const ComposeLine& compose, Durability durability) = 0;
-  /// Called by AuditLog after an Append, once its own lock is released: where a storage waits
-  /// for something that must not hold up other writers (ForwardingAuditStorage's copies).
-  virtual void AfterAppend() {}
+  /// Called by AuditLog after each Append, on the same thread, once its own lock is released:
+  /// where a storage waits for what must not hold up other writers (FileAuditStorage's fsync of
+  /// a kSynced record, shared by every record written meanwhile; ForwardingAuditStorage's
+  /// copies). An error means the kSynced record may not be on disk: its action must not run.
+  virtual core::Status AfterAppend() { return core::Ok(); }
   /// Human-readable location, for messages.
   virtual std::string Describe() const = 0;
 };
@@ -50,7 +54,9 @@ class AuditStorage {
 /// after writing the line rewrites PATH.head (see audit_files.h) with that record's seq and hash.
 /// When PATH would grow past `max_bytes`, it is renamed to PATH.<n> and the chain continues in a
 /// fresh PATH; nothing is ever deleted. kSoon records are fsynced by a background thread within
-/// kSoonDelay (or by the next kSynced append, whichever comes first). Thread-safe.
+/// kSoonDelay (or by the next kSynced append, whichever comes first). A kSynced append waits in
+/// AfterAppend for an fsync that started after its record was written; threads appending at the
+/// same time share one (group commit), and none holds the lock while it waits. Thread-safe.
 class FileAuditStorage final : public AuditStorage {
  public:
   static constexpr std::chrono::milliseconds kSoonDelay{50};
@@ -60,7 +66,12 @@ class FileAuditStorage final : public AuditStorage {
   explicit FileAuditStorage(std::string path, std::uint64_t max_bytes = kDefaultMaxBytes);
   ~FileAuditStorage() override;  // syncs anything still pending
   core::Status Append(const ComposeLine& compose, Durability durability) override;
+  core::Status AfterAppend() override;
   std::string Describe() const override { return path_; }
+  /// fsyncs of the log so far, and how many of the records this object appended are known to be
+  /// on disk (tests count them).
+  std::uint64_t syncs() const;
+  std::uint64_t durable_records() const;
   void SetGapComposer(ComposeGap compose) override;
 
  private:
@@ -73,11 +84,22 @@ class FileAuditStorage final : public AuditStorage {
   core::Status WriteHeadLocked(std::string_view line);
   void CloseLog();
   void FlushLoop();
+  // After an fsync of the log that began when `written` records were written: on success they
+  // are durable; on failure the ones not yet durable never will be (a later fsync may succeed
+  // without them).
+  void NoteSyncLocked(std::uint64_t written, bool ok, const std::string& why);
 
   std::string path_;
   std::uint64_t max_bytes_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable flush_cv_;
+  std::condition_variable synced_cv_;
+  std::uint64_t written_ = 0;  // records this object appended
+  std::uint64_t durable_ = 0;  // of those, the first durable_ are known to be on disk
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> failed_;  // (after, through]: their fsync failed
+  std::string sync_error_;
+  bool syncing_ = false;  // a thread is in AfterAppend's fsync, without the lock
+  std::uint64_t syncs_ = 0;
   int lock_fd_ = -1;
   int fd_ = -1;
   dev_t dev_ = 0;

@@ -248,12 +248,17 @@ core::Status ForwardingAuditStorage::Append(const ComposeLine& compose, Durabili
   return status;
 }
 
-void ForwardingAuditStorage::AfterAppend() {
+core::Status ForwardingAuditStorage::AfterAppend() {
+  // The file first: a record the disk does not hold is not waited for elsewhere either.
+  core::Status synced = inner_.AfterAppend();
   // One deadline for all destinations: two slow stores cost one wait, not two.
   const auto deadline = Clock::now() + kSyncWait;
   auto waits = std::move(t_waits);
   t_waits.clear();
-  for (const auto& [forwarder, ticket] : waits) forwarder->WaitSent(ticket, deadline);
+  if (synced) {
+    for (const auto& [forwarder, ticket] : waits) forwarder->WaitSent(ticket, deadline);
+  }
+  return synced;
 }
 
 }  // namespace labgate::audit

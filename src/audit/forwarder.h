@@ -103,7 +103,7 @@ class ForwardingAuditStorage final : public AuditStorage {
   ForwardingAuditStorage(AuditStorage& inner, std::vector<AuditForwarder*> forwarders);
   void SetGapComposer(ComposeGap compose) override;
   core::Status Append(const ComposeLine& compose, Durability durability) override;
-  void AfterAppend() override;
+  core::Status AfterAppend() override;
   std::string Describe() const override { return inner_.Describe(); }
 
  private:

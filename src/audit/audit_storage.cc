@@ -153,10 +153,7 @@ void FileAuditStorage::FlushLoop() {
     if (stopping_) return;
     flush_cv_.wait_for(lock, kSoonDelay, [&] { return stopping_; });
     // The log before the head, so a synced head never names a record the disk does not have.
-    if (dirty_ && fd_ >= 0) {
-      const bool ok = ::fsync(fd_) == 0;
-      NoteSyncLocked(written_, ok, ok ? "" : core::ErrnoText());
-    }
+    if (dirty_ && fd_ >= 0) (void)SyncLogLocked();
     dirty_ = false;
     if (head_dirty_ && head_fd_ >= 0) ::fsync(head_fd_);
     head_dirty_ = false;
@@ -167,12 +164,20 @@ void FileAuditStorage::NoteSyncLocked(std::uint64_t written, bool ok, const std:
   ++syncs_;
   if (ok) {
     durable_ = std::max(durable_, written);
-  } else if (written > durable_) {
-    failed_.emplace_back(durable_, written);
+  } else {
     sync_error_ = why;
-    durable_ = written;  // settled: failed, never to be called durable
+    if (written > durable_) {
+      failed_.emplace_back(durable_, written);
+      durable_ = written;  // settled: failed, never to be called durable
+    }
   }
   synced_cv_.notify_all();
+}
+
+bool FileAuditStorage::SyncLogLocked() {
+  const bool ok = ::fsync(fd_) == 0;
+  NoteSyncLocked(written_, ok, ok ? "" : core::ErrnoText());
+  return ok;
 }
 
 std::uint64_t FileAuditStorage::syncs() const {
@@ -187,10 +192,7 @@ std::uint64_t FileAuditStorage::durable_records() const {
 
 void FileAuditStorage::CloseLog() {
   if (fd_ < 0) return;
-  if (dirty_) {
-    const bool ok = ::fsync(fd_) == 0;
-    NoteSyncLocked(written_, ok, ok ? "" : core::ErrnoText());
-  }
+  if (dirty_) (void)SyncLogLocked();
   dirty_ = false;
   ::close(fd_);
   fd_ = -1;
@@ -321,12 +323,7 @@ core::Status FileAuditStorage::RotateLocked() {
   auto indices = RotatedIndices(path_);
   const std::string rotated = RotatedPath(path_, indices.empty() ? 1 : indices.back() + 1);
   // The rotated file must be complete on disk before the chain continues in another file.
-  if (dirty_) {
-    const bool ok = ::fsync(fd_) == 0;
-    const std::string why = ok ? "" : core::ErrnoText();
-    NoteSyncLocked(written_, ok, why);
-    if (!ok) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + why);
-  }
+  if (dirty_ && !SyncLogLocked()) return MakeError(ErrorCode::kIo, "cannot sync audit log " + path_ + ": " + sync_error_);
   dirty_ = false;
   if (auto ok = RenameNoReplace(path_, rotated); !ok) return ok;
   CloseLog();

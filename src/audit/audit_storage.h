@@ -88,6 +88,9 @@ class FileAuditStorage final : public AuditStorage {
   // are durable; on failure the ones not yet durable never will be (a later fsync may succeed
   // without them).
   void NoteSyncLocked(std::uint64_t written, bool ok, const std::string& why);
+  // fsyncs fd_ under the lock and notes it for everything written so far; false on failure
+  // (sync_error_ says why).
+  bool SyncLogLocked();
 
   std::string path_;
   std::uint64_t max_bytes_;

@@ -740,22 +740,33 @@ class RecordingObserver final : public nodes::AgentObserver {
   void OnAgentEvent(const nodes::AgentEvent&) override {}
 };
 
+/// The listener of an in-process gateway, on a free loopback port, its store and key in `dir`.
+nodes::AgentServerSettings ListenerSettings(const TempDir& dir) {
+  nodes::AgentServerSettings settings;
+  settings.listen = "127.0.0.1:0";
+  settings.host_key_path = dir.path() + "/host_key";
+  return settings;
+}
+
+/// Pairs `state_dir` as node `id` with the in-process listener, through `labgate node pair`.
+void PairWithListener(nodes::PairingStore& store, nodes::AgentServer& server, const std::string& id,
+                      const std::vector<std::string>& capabilities, const std::string& state_dir) {
+  auto secret = store.IssueCode(id, capabilities, std::chrono::minutes(5));
+  ASSERT_TRUE(secret.ok());
+  const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), id, *secret});
+  auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", state_dir});
+  ASSERT_EQ(paired.status, 0) << paired.err;
+}
+
 TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   TempDir dir;
   core::SystemClock clock;
   auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
   ASSERT_TRUE(store.ok());
   RecordingObserver observer;
-  nodes::AgentServerSettings settings;
-  settings.listen = "127.0.0.1:0";
-  settings.host_key_path = dir.path() + "/host_key";
-  nodes::AgentServer server(**store, settings, observer);
+  nodes::AgentServer server(**store, ListenerSettings(dir), observer);
   ASSERT_TRUE(server.Start().ok());
-  auto secret = (*store)->IssueCode("cam", {"camera"}, std::chrono::minutes(5));
-  ASSERT_TRUE(secret.ok());
-  const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), "cam", *secret});
-  auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", dir.path() + "/device"});
-  ASSERT_EQ(paired.status, 0) << paired.err;
+  ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, "cam", {"camera"}, dir.path() + "/device"));
   Subprocess agent({LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/device"});
   ASSERT_TRUE(PollUntil([&] { return server.Link("cam").has_value(); }, milliseconds(10000))) << agent.Stderr();
 
@@ -774,19 +785,16 @@ TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   server.Stop();
 }
 
-
 TEST(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStillAnswers) {
-  // Each message a loop writes walks all of the loop's sessions (libssh's event list), so the
-  // listener spreads sessions over more loops as they grow. Two sessions per loop here: five
-  // nodes need three loops, and each of them must still be reachable.
+  // The listener spreads sessions over more loops as they grow, so a reconnect storm's key
+  // exchanges are not all on one thread. Two sessions per loop here: five nodes need three
+  // loops, and each of them must still be reachable.
   TempDir dir;
   core::SystemClock clock;
   auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
   ASSERT_TRUE(store.ok());
   RecordingObserver observer;
-  nodes::AgentServerSettings settings;
-  settings.listen = "127.0.0.1:0";
-  settings.host_key_path = dir.path() + "/host_key";
+  nodes::AgentServerSettings settings = ListenerSettings(dir);
   settings.loops = 1;
   settings.sessions_per_loop = 2;
   nodes::AgentServer server(**store, settings, observer);
@@ -795,11 +803,7 @@ TEST(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStil
   std::vector<std::unique_ptr<Subprocess>> agents;
   const std::vector<std::string> ids = {"n1", "n2", "n3", "n4", "n5"};
   for (const auto& id : ids) {
-    auto secret = (*store)->IssueCode(id, {"run"}, std::chrono::minutes(5));
-    ASSERT_TRUE(secret.ok());
-    const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), id, *secret});
-    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", dir.path() + "/" + id});
-    ASSERT_EQ(paired.status, 0) << paired.err;
+    ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, id, {"run"}, dir.path() + "/" + id));
     // The pairing session is gone before the node logs in, so only the nodes count.
     ASSERT_TRUE(PollUntil([&] { return server.session_count() == agents.size(); }, milliseconds(10000)));
     agents.push_back(std::make_unique<Subprocess>(

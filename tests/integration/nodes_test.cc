@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -830,6 +831,139 @@ TEST(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStil
   EXPECT_EQ(server.loop_count(), 3u);
   for (auto& agent : agents) ::kill(agent->pid(), SIGTERM);
   for (auto& agent : agents) EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+  server.Stop();
+}
+
+/// A TCP connection to `address` ("127.0.0.1:PORT") from the test itself, no SSH; -1 if refused.
+int RawConnect(const std::string& address) {
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// Whether the far end closed `fd`: reads what is there and says if end-of-file (or a reset) came.
+bool ClosedByPeer(int fd) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+double OwnCpuSeconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+TEST(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOutstayTheLoginDeadline) {
+  // What anyone who can reach the node port can do without a key: connect and say nothing, send
+  // the SSH version line and stop, send bytes that are no SSH, or half-close the connection at
+  // once. A level-triggered loop that missed one socket's end-of-file would wake for it forever;
+  // one that waited for input the peer never sends must still end it at the login deadline.
+  // All on one loop with a real node, which must keep answering.
+  TempDir dir;
+  core::SystemClock clock;
+  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
+  ASSERT_TRUE(store.ok());
+  RecordingObserver observer;
+  nodes::AgentServerSettings settings = ListenerSettings(dir);
+  settings.loops = 1;
+  settings.login_timeout = milliseconds(4000);
+  nodes::AgentServer server(**store, settings, observer);
+  ASSERT_TRUE(server.Start().ok());
+  ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, "real", {"run"}, dir.path() + "/real"));
+  Subprocess agent({LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/real"});
+  ASSERT_TRUE(PollUntil([&] { return server.Link("real").has_value(); }, milliseconds(10000))) << agent.Stderr();
+
+  struct Peer {
+    int fd;
+    std::string kind;
+  };
+  std::vector<Peer> peers;
+  std::string garbage(8192, '\0');
+  for (std::size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
+  for (int i = 0; i < 240; ++i) {
+    const int fd = RawConnect(server.address());
+    ASSERT_GE(fd, 0) << "connection " << i << " was refused: " << std::strerror(errno);
+    std::string kind;
+    switch (i % 6) {
+      case 0:
+      case 1:
+        kind = "silent";
+        break;
+      case 2:
+        kind = "half-closed";
+        ::shutdown(fd, SHUT_WR);
+        break;
+      case 3:
+        kind = "version line, then silent";
+        ASSERT_GT(::send(fd, "SSH-2.0-hostile\r\n", 17, MSG_NOSIGNAL), 0);
+        break;
+      case 4:
+        kind = "version line, then half-closed";
+        ASSERT_GT(::send(fd, "SSH-2.0-hostile\r\n", 17, MSG_NOSIGNAL), 0);
+        ::shutdown(fd, SHUT_WR);
+        break;
+      default:
+        kind = "garbage";
+        (void)::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+        break;
+    }
+    peers.push_back({fd, kind});
+  }
+
+  // While they are all connected: the node answers, and the listener sleeps. A loop spinning on
+  // one of these sockets would burn the whole window on its own (seconds of CPU).
+  const double cpu_before = OwnCpuSeconds();
+  const auto window_start = Steady::now();
+  core::CancelToken never;
+  auto answer = server.Call("real", "system.run",
+                            {{"argv", {"sh", "-c", "echo still-here"}}, {"cwd", ""}, {"timeoutMs", 5000},
+                             {"outputCap", 1024}, {"env", Json::array()}},
+                            Steady::now() + milliseconds(10000), never);
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  EXPECT_EQ((*answer)["exitCode"], 0) << answer->dump();
+  std::this_thread::sleep_until(window_start + milliseconds(2000));
+  const double cpu_used = OwnCpuSeconds() - cpu_before;
+  EXPECT_LT(cpu_used, 0.6) << "the listener used " << cpu_used << " s of CPU in 2 s with 240 idle hostile peers";
+
+  // By the login deadline (and the listener's next check) every one of them is gone: nobody
+  // holds a session (and a descriptor) of the gateway's without logging in.
+  std::map<std::string, int> open_by_kind;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        open_by_kind.clear();
+        for (const auto& p : peers) {
+          if (!ClosedByPeer(p.fd)) ++open_by_kind[p.kind];
+        }
+        return open_by_kind.empty();
+      },
+      milliseconds(15000)))
+      << [&] {
+           std::string open;
+           for (const auto& [kind, n] : open_by_kind) open += std::to_string(n) + " " + kind + "; ";
+           return "still open after the login deadline: " + open;
+         }();
+  EXPECT_TRUE(PollUntil([&] { return server.session_count() == 1; }, milliseconds(5000))) << server.session_count();
+  for (const auto& p : peers) ::close(p.fd);
+
+  auto again = server.Call("real", "system.run",
+                           {{"argv", {"true"}}, {"cwd", ""}, {"timeoutMs", 5000}, {"outputCap", 1024},
+                            {"env", Json::array()}},
+                           Steady::now() + milliseconds(10000), never);
+  EXPECT_TRUE(again.ok()) << again.error().message;
+  ::kill(agent.pid(), SIGTERM);
+  EXPECT_EQ(agent.Wait(milliseconds(10000)), 0);
   server.Stop();
 }
 

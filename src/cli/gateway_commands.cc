@@ -31,7 +31,7 @@ namespace {
 
 // Calls a killed labgate left without a result get one now, saying they were interrupted.
 void RecordInterruptedCalls(gateway::Runtime& runtime) {
-  auto n = audit::RecordInterrupted(runtime.audit(), runtime.inventory().gateway.audit_log);
+  auto n = audit::RecordInterrupted(runtime.audit(), runtime.inventory()->gateway.audit_log);
   if (!n) {
     spdlog::warn("could not look for interrupted calls in the audit log: {}", n.error().message);
   } else if (*n > 0) {
@@ -62,7 +62,7 @@ int WaitForShutdown(const sigset_t& set) {
 // Reloads hosts.toml on SIGHUP and whenever the file changes (checked every second: an edit by
 // `labgate hosts`, an editor or config management), until SIGTERM or SIGINT; returns that signal.
 int ServeUntilShutdown(gateway::Runtime& runtime, const sigset_t& signals) {
-  const std::string config = runtime.inventory().source;
+  const std::string config = runtime.inventory()->source;
   auto stamp = gateway::StampOf(config);
   const bool has_file = stamp.has_value();
   for (;;) {
@@ -87,7 +87,7 @@ int ServeUntilShutdown(gateway::Runtime& runtime, const sigset_t& signals) {
       spdlog::error("reload of {} ({}) refused: {}", config, why, notes.error().message);
       continue;
     }
-    spdlog::info("reloaded {} ({}): {} targets", config, why, runtime.inventory().targets.size());
+    spdlog::info("reloaded {} ({}): {} targets", config, why, runtime.inventory()->targets.size());
     for (const auto& note : *notes) spdlog::warn("{}", note);
   }
 }
@@ -174,7 +174,7 @@ int McpVerb(const Args& args) {
   runtime.RecordPolicyLoaded("mcp");
   RecordInterruptedCalls(runtime);
   gateway::OperatorService operators(runtime);
-  const std::string socket = runtime.inventory().gateway.state_dir + "/operator-" + std::to_string(::getpid()) + ".sock";
+  const std::string socket = runtime.inventory()->gateway.state_dir + "/operator-" + std::to_string(::getpid()) + ".sock";
   auto op = gateway::ControlListener::Listen(
       socket, [&](int fd, const gateway::SocketPeer& peer) { operators.Serve(fd, peer); },
       RefusedPeerAuditor(runtime, socket));
@@ -198,7 +198,7 @@ int GatewayVerb(const Args& args) {
   gateway::OperatorService operators(runtime);
   auto refused = [&runtime](const std::string& socket) { return RefusedPeerAuditor(runtime, socket); };
   gateway::ControlListener::AllowFn other_operators;
-  if (!runtime.inventory().gateway.operators.empty()) {
+  if (!runtime.inventory()->gateway.operators.empty()) {
     other_operators = [&runtime](const gateway::SocketPeer& peer) { return runtime.IsOperatorPeer(peer.uid, peer.groups); };
   }
   auto op = gateway::ControlListener::Listen(
@@ -211,8 +211,8 @@ int GatewayVerb(const Args& args) {
       refused(paths.mcp_socket));
   if (!mcp_listener) return Fail(mcp_listener.error().message, 1);
   std::unique_ptr<mcp::HttpServer> http;
-  if (!runtime.inventory().gateway.http_listen.empty()) {
-    auto settings = mcp::HttpSettingsFor(runtime.inventory().gateway);
+  if (!runtime.inventory()->gateway.http_listen.empty()) {
+    auto settings = mcp::HttpSettingsFor(runtime.inventory()->gateway);
     if (!settings) return Fail(settings.error().message, 1);
     const std::string token_source = settings->token_source;
     auto started = mcp::HttpServer::Start(runtime.gateway(), std::move(*settings),
@@ -226,7 +226,7 @@ int GatewayVerb(const Args& args) {
     spdlog::info("MCP over HTTP at {} (bearer token from {})", http->url(), token_source);
   }
   spdlog::info("labgate gateway {} ready: inventory {}, nodes on {} (host key {}), MCP {}, operator {}",
-               LABGATE_VERSION, runtime.inventory().source, runtime.agents()->address(),
+               LABGATE_VERSION, runtime.inventory()->source, runtime.agents()->address(),
                runtime.agents()->fingerprint(), paths.mcp_socket, paths.operator_socket);
   const int sig = ServeUntilShutdown(runtime, signals);
   spdlog::info("received SIG{}; closing sockets and node sessions", sig == SIGTERM ? "TERM" : "INT");

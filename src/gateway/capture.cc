@@ -71,7 +71,8 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
   capabilities::CaptureRequest request = call.request;
   report.action = request.Method();
   report.action_id = audit::NewActionId();
-  const auto& gw = inventory_->gateway;
+  const auto snapshot = inventory_.Current();  // held to the end: the target and policy live in it
+  const auto& gw = snapshot->gateway;
   if (request.timeout_ms == 0) request.timeout_ms = capabilities::DefaultCaptureTimeoutMs(request, gw.default_timeout_ms);
 
   audit::Json payload = capabilities::EncodeCaptureRequest(request);
@@ -99,7 +100,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
     return refuse(MakeError(ErrorCode::kInvalidArgument, "maxAgeMs must be 0 or more, for location only"),
                   "input.arguments");
   }
-  auto targets = inventory::Resolve(*inventory_, {call.selector});
+  auto targets = inventory::Resolve(*snapshot, {call.selector});
   if (!targets) return refuse(targets.error(), "inventory.resolve");
   if (targets->size() != 1) {
     return refuse(MakeError(ErrorCode::kInvalidArgument,
@@ -113,7 +114,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
 
   // Scoping: the target lists the capability, [policies.CAP] enables and approves it, and a
   // node's pairing granted it. Deny wins.
-  const policy::Decision scope = policy::DecideCapability(*inventory_, target, request.capability);
+  const policy::Decision scope = policy::DecideCapability(*snapshot, target, request.capability);
   if (!scope.allowed) return refuse(MakeError(ErrorCode::kRefused, scope.reason), scope.rule);
   report.rule = scope.rule;
   report.reason = scope.reason;
@@ -139,7 +140,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
   }
 
   report.decision = "run";
-  const inventory::CapabilityPolicy* policy = inventory_->Policy(request.capability);
+  const inventory::CapabilityPolicy* policy = snapshot->Policy(request.capability);
   if (policy && policy->confirm) {
     ApprovalBinding binding;
     binding.targets = {target.id};
@@ -152,7 +153,7 @@ CaptureReport Gateway::Capture(const audit::Actor& actor, const CaptureCall& cal
     question.risk = "privacy-sensitive";
     question.rule = "policies." + request.capability + ".confirm";
     question.reason = request.capability + " needs a human's yes on every use ([policies." + request.capability +
-                      "] confirm = true in " + inventory_->source + ":" + std::to_string(policy->line) + ")";
+                      "] confirm = true in " + snapshot->source + ":" + std::to_string(policy->line) + ")";
     const Confirmation c = ConfirmAction(
         actor, binding, question,
         [&](const std::string& rule, const std::string& why) {

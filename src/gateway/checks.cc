@@ -470,7 +470,8 @@ void CheckScheduler::Start() {
     }
     SaveLocked();
   }
-  const auto& inv = gateway_.inventory();
+  const auto snapshot = gateway_.inventory();
+  const inventory::Inventory& inv = *snapshot;
   if (!inv.checks.empty())
     spdlog::info("checks: {} routine check(s) from {}, state in {}", inv.checks.size(), inv.source, state_path_);
   thread_ = std::thread([this] { Loop(); });
@@ -500,7 +501,8 @@ void CheckScheduler::Loop() {
     std::int64_t wait_ms = 1000;
     const std::int64_t now = NowMs();
     {
-      const inventory::Inventory& inv = gateway_.inventory();
+      const auto snapshot = gateway_.inventory();
+      const inventory::Inventory& inv = *snapshot;
       std::lock_guard<std::mutex> lock(mutex_);
       for (const auto& check : inv.checks) {
         auto record = state_.checks.find(check.name);
@@ -578,7 +580,8 @@ bool CheckScheduler::ClaimSlot(const inventory::Check& check, std::int64_t now) 
 
 void CheckScheduler::Tick() {
   std::lock_guard<std::mutex> run(run_mutex_);
-  const inventory::Inventory& inv = gateway_.inventory();
+  const auto snapshot = gateway_.inventory();
+  const inventory::Inventory& inv = *snapshot;
   const std::int64_t now = NowMs();
   std::deque<NodeEvent> events;
   {
@@ -628,7 +631,8 @@ void CheckScheduler::Tick() {
 
 core::Result<std::vector<CheckRunResult>> CheckScheduler::RunNow(const std::string& name, const std::string& target) {
   std::lock_guard<std::mutex> run(run_mutex_);
-  const inventory::Inventory& inv = gateway_.inventory();
+  const auto snapshot = gateway_.inventory();
+  const inventory::Inventory& inv = *snapshot;
   const inventory::Check* check = FindCheck(inv, name);
   if (check == nullptr) {
     std::string known;
@@ -986,7 +990,8 @@ void CheckScheduler::OnNodeOnline(const std::string& node_id) {
 }
 
 Json CheckScheduler::List() const {
-  const inventory::Inventory& inv = gateway_.inventory();
+  const auto snapshot = gateway_.inventory();
+  const inventory::Inventory& inv = *snapshot;
   std::lock_guard<std::mutex> lock(mutex_);
   return ChecksJson(inv, state_, NowMs());
 }

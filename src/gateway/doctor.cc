@@ -632,7 +632,7 @@ std::vector<ReachProbe> Probe(Runtime& runtime, const audit::Actor& actor, const
   RunCall call;
   call.selectors = ask;
   call.command.argv = kProbeArgv;
-  call.timeout_ms = std::min(kProbeTimeoutMs, runtime.inventory().gateway.max_timeout_ms);
+  call.timeout_ms = std::min(kProbeTimeoutMs, runtime.inventory()->gateway.max_timeout_ms);
   core::CancelToken never;
   const RunReport report = gateway.Run(actor, call, never);
   for (auto& p : probes) {
@@ -660,7 +660,8 @@ std::vector<ReachProbe> Probe(Runtime& runtime, const audit::Actor& actor, const
 }  // namespace
 
 DoctorReport RunDoctor(Runtime& runtime, const audit::Actor& actor, const DoctorOptions& options) {
-  const inventory::Inventory& inv = runtime.inventory();
+  const auto snapshot = runtime.inventory();
+  const inventory::Inventory& inv = *snapshot;
   Gateway& gateway = runtime.gateway();
   core::SystemClock clock;
   const std::string probe_command = core::JoinArgv(kProbeArgv);

@@ -85,8 +85,9 @@ FileReport Gateway::File(const audit::Actor& actor, const FileCall& call, const 
   FileReport report;
   report.action = "file." + call.op;
   report.action_id = audit::NewActionId();
-  const auto& gw = inventory_->gateway;
-  const inventory::Inventory& inv = *inventory_;
+  const auto snapshot = inventory_.Current();  // held to the end: the target and policy live in it
+  const inventory::Inventory& inv = *snapshot;
+  const auto& gw = inv.gateway;
 
   // The audit payload: what was asked, never the content (its size and digest instead).
   audit::Json payload = {{"op", call.op}, {"path", core::Clip(call.path, 4096)}};

@@ -57,6 +57,7 @@ const char* ConfirmKindName(ConfirmAnswer::Kind kind) {
 
 /// One target's way through the pipeline.
 struct Gateway::Plan {
+  std::shared_ptr<const inventory::Inventory> inventory;  // the call's snapshot: holds *target
   const inventory::Target* target = nullptr;
   Executor* executor = nullptr;
   policy::CommandDecision decision;
@@ -127,7 +128,7 @@ void Gateway::AuditRefusal(const audit::Actor& actor, const RunCall& call, const
   refusal.actor = actor;
   for (const auto& selector : call.selectors) refusal.targets.push_back(core::Clip(selector, 256));
   refusal.action = "run";
-  refusal.payload = RunPayload(call, call.timeout_ms.value_or(inventory_->gateway.default_timeout_ms), redact_);
+  refusal.payload = RunPayload(call, call.timeout_ms.value_or(inventory_.Current()->gateway.default_timeout_ms), redact_);
   refusal.decision = {false, rule, why, ""};
   refusal.error = why;
   // A refusal that cannot be audited is still a refusal; nothing ran.
@@ -153,12 +154,14 @@ void Gateway::AuditEvent(const std::string& event, const audit::Actor& actor, co
   (void)audit_.Append(audit::EncodeEvent(audit::Event{event, actor, target, std::move(details)}));
 }
 
-Gateway::Plan Gateway::Decide(const inventory::Target& target, const policy::ParsedCommand& parsed,
+Gateway::Plan Gateway::Decide(const std::shared_ptr<const inventory::Inventory>& inventory,
+                              const inventory::Target& target, const policy::ParsedCommand& parsed,
                               const std::vector<policy::Grant>& grants) const {
   Plan plan;
+  plan.inventory = inventory;
   plan.target = &target;
   plan.executor = ExecutorFor(target);
-  plan.decision = policy::DecideCommand(*inventory_, target, parsed, grants);
+  plan.decision = policy::DecideCommand(*inventory, target, parsed, grants);
   // Reasons quote the command: mask secrets before they reach callers or the audit log.
   plan.decision.reason = redact_(plan.decision.reason);
   plan.decision.risk.command = redact_(plan.decision.risk.command);
@@ -202,7 +205,9 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
                        const ProgressFn& progress, Confirmer* confirmer) {
   RunReport report;
   report.dry_run = call.dry_run;
-  const auto& gw = inventory_->gateway;
+  // One snapshot for the whole call: a reload meanwhile changes the next call, not this one.
+  const auto snapshot = inventory_.Current();
+  const auto& gw = snapshot->gateway;
   auto reject = [&](core::Error error, const std::string& rule) {
     AuditRefusal(actor, call, rule, error.message);
     report.error = std::move(error);
@@ -236,14 +241,14 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
                                       std::to_string(gw.max_timeout_ms) + " (raise [gateway] max_timeout_ms to allow more)"),
                   "gateway.max_timeout_ms");
   }
-  auto targets = inventory::Resolve(*inventory_, call.selectors);
+  auto targets = inventory::Resolve(*snapshot, call.selectors);
   if (!targets) return reject(targets.error(), "inventory.resolve");
 
   // The caller's variables are judged with the command, except those the operator listed in
   // [policies.run] env_allow.
   std::vector<std::pair<std::string, std::string>> judged_env;
   for (const auto& variable : call.env) {
-    const bool allowed = std::any_of(inventory_->run_env_allow.begin(), inventory_->run_env_allow.end(),
+    const bool allowed = std::any_of(snapshot->run_env_allow.begin(), snapshot->run_env_allow.end(),
                                      [&](const std::string& pattern) { return policy::GlobMatch(pattern, variable.first); });
     if (!allowed) judged_env.push_back(variable);
   }
@@ -262,7 +267,7 @@ RunReport Gateway::Run(const audit::Actor& actor, const RunCall& call, const cor
   std::vector<Plan> plans;
   report.results.resize(total);
   for (std::size_t i = 0; i < total; ++i) {
-    plans.push_back(Decide(*(*targets)[i], parsed, grants));
+    plans.push_back(Decide(snapshot, *(*targets)[i], parsed, grants));
     auto& r = report.results[i];
     const auto& d = plans[i].decision;
     r.target = plans[i].target->id;
@@ -503,7 +508,7 @@ TargetRunResult Gateway::RunOne(const audit::Actor& actor, const Plan& plan, con
   request.env = call.env;
   request.sudo = call.sudo;
   request.timeout = timeout;
-  request.output_cap = static_cast<std::size_t>(inventory_->gateway.output_cap_bytes);
+  request.output_cap = static_cast<std::size_t>(plan.inventory->gateway.output_cap_bytes);
   struct Relay final : core::OutputListener {
     const RunCall& call;
     const std::string& target;
@@ -590,7 +595,7 @@ void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunRes
   // reached for one is not asked again.
   const auto until = std::chrono::steady_clock::now() + kDiagnosticTimeout;
   bool unreachable = false;
-  for (const auto& diag : inventory_->diagnostics) {
+  for (const auto& diag : plan.inventory->diagnostics) {
     if (cancel.cancelled()) break;
     DiagnosticResult out;
     out.command = diag.command;
@@ -648,17 +653,18 @@ void Gateway::Diagnose(const audit::Actor& actor, const Plan& plan, TargetRunRes
   }
 }
 core::Result<std::vector<TargetView>> Gateway::Targets(const std::vector<std::string>& selectors) const {
+  const auto snapshot = inventory_.Current();
   std::vector<const inventory::Target*> chosen;
   if (selectors.empty()) {
-    for (const auto& t : inventory_->targets) chosen.push_back(&t);
+    for (const auto& t : snapshot->targets) chosen.push_back(&t);
   } else {
-    auto resolved = inventory::Resolve(*inventory_, selectors);
+    auto resolved = inventory::Resolve(*snapshot, selectors);
     if (!resolved) return resolved.error();
     chosen = *resolved;
   }
   std::vector<TargetView> views;
   for (const auto* t : chosen) {
-    TargetView view{t, {}};
+    TargetView view{t, {}, snapshot};
     if (t->kind == inventory::TargetKind::kLocal) {
       view.state.online = true;
     } else if (const Executor* executor = ExecutorFor(*t)) {

@@ -196,6 +196,7 @@ struct FileReport {
 struct TargetView {
   const inventory::Target* target = nullptr;
   TargetState state;
+  std::shared_ptr<const inventory::Inventory> inventory;  // holds *target across a reload
 };
 
 /// The one guardrail pipeline every action passes (DESIGN §3): resolve, decide, audit intent,
@@ -259,16 +260,16 @@ class Gateway {
 
   core::Result<std::vector<TargetView>> Targets(const std::vector<std::string>& selectors) const;
 
-  /// The inventory in force now; a reload replaces it (see LiveInventory).
-  const inventory::Inventory& inventory() const { return *inventory_; }
+  /// The inventory in force now; hold the pointer while using what is in it (see LiveInventory).
+  std::shared_ptr<const inventory::Inventory> inventory() const { return inventory_.Current(); }
   ApprovalStore* approvals() const { return approvals_; }
   /// Masks secrets (the inventory's *_env values, tokens, keys) in text for callers and logs.
   std::string Redact(std::string_view text) const;
 
  private:
   struct Plan;
-  Plan Decide(const inventory::Target& target, const policy::ParsedCommand& parsed,
-              const std::vector<policy::Grant>& grants) const;
+  Plan Decide(const std::shared_ptr<const inventory::Inventory>& inventory, const inventory::Target& target,
+              const policy::ParsedCommand& parsed, const std::vector<policy::Grant>& grants) const;
   void Confirm(const audit::Actor& actor, const RunCall& call, std::vector<Plan>& plans, std::vector<TargetRunResult>& results,
                Confirmer* confirmer, const core::CancelToken& cancel);
   /// How a confirmation ended: `error` unset means go ahead.

@@ -77,7 +77,7 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
   const audit::Actor actor{"cli", "labgate-cli", LABGATE_VERSION, peer.user, "pid:" + std::to_string(peer.pid)};
   // A `file put` carries its content (base64) in the request: room for [policies.file]
   // max_write_bytes. Only an operator reaches this socket.
-  const auto max_write = static_cast<std::size_t>(runtime_.inventory().file_max_write_bytes);
+  const auto max_write = static_cast<std::size_t>(runtime_.inventory()->file_max_write_bytes);
   core::LineFramer framer(std::max<std::size_t>(8 * 1024 * 1024, max_write / 3 * 4 + 1024 * 1024));
   char buf[65536];
   for (;;) {
@@ -115,7 +115,7 @@ void OperatorService::Serve(int fd, const SocketPeer& peer) {
           (void)runtime_.audit().Append(audit::EncodeEvent(e));
           result = MakeError(ErrorCode::kRefused,
                              msg.method + " refused: the call did not carry the operator key from " +
-                                 OperatorKeyPath(runtime_.inventory().gateway.state_dir) +
+                                 OperatorKeyPath(runtime_.inventory()->gateway.state_dir) +
                                  "; use labgate's CLI as the gateway's user");
         } else {
           try {
@@ -196,25 +196,26 @@ core::Result<Json> OperatorService::Handle(const std::string& method, const Json
   if (method == "gateway.status") {
     if (runtime_.agents() == nullptr) {
       return Json{{"version", LABGATE_VERSION}, {"pid", ::getpid()}, {"embedded", true},
-                  {"config", runtime_.inventory().source}};
+                  {"config", runtime_.inventory()->source}};
     }
     return Json{{"version", LABGATE_VERSION},
                 {"pid", ::getpid()},
                 {"listen", runtime_.agents()->address()},
                 {"fingerprint", runtime_.agents()->fingerprint()},
                 {"nodesOnline", runtime_.agents()->online_count()},
-                {"config", runtime_.inventory().source}};
+                {"config", runtime_.inventory()->source}};
   }
   return MakeError(ErrorCode::kInvalidArgument, "the gateway has no operator method " + method);
 }
 
 core::Result<Json> OperatorService::PairNew(const Json& params, const audit::Actor& actor) {
   const std::string id = Text(params, "nodeId");
-  const inventory::Target* node = runtime_.inventory().Find(id);
+  const auto snapshot = runtime_.inventory();  // holds *node
+  const inventory::Target* node = snapshot->Find(id);
   if (node == nullptr || node->kind != inventory::TargetKind::kNode) {
     return MakeError(ErrorCode::kInvalidArgument,
                      (node ? id + " is not a node in " : "no [[nodes]] entry has id = \"" + id + "\" in ") +
-                         runtime_.inventory().source + "; add one (id, device, owner, purpose, capabilities), then "
+                         snapshot->source + "; add one (id, device, owner, purpose, capabilities), then "
                          "restart the gateway, and pair again");
   }
   auto caps = Capabilities(params, *node);
@@ -241,13 +242,14 @@ core::Result<Json> OperatorService::PairNew(const Json& params, const audit::Act
 }
 
 core::Result<Json> OperatorService::NodesList() {
-  const std::int64_t max_age_days = runtime_.inventory().gateway.key_max_age_days;
+  const auto snapshot = runtime_.inventory();  // holds the targets found below
+  const std::int64_t max_age_days = snapshot->gateway.key_max_age_days;
   const auto now = std::chrono::system_clock::now();
   Json rows = Json::array();
   auto records = runtime_.pairing()->Nodes();
   for (const auto& r : records) {
     auto link = runtime_.agents()->Link(r.id);
-    const inventory::Target* target = runtime_.inventory().Find(r.id);
+    const inventory::Target* target = snapshot->Find(r.id);
     rows.push_back({{"id", r.id},
                     {"online", link.has_value()},
                     {"peer", link ? Json(link->peer) : Json(nullptr)},
@@ -295,10 +297,11 @@ core::Result<Json> OperatorService::Decide(const std::string& method, const Json
     runtime_.agents()->PairingDecided(id);
     return Json{{"nodeId", id}, {"fingerprint", rejected->key.fingerprint}};
   }
-  const inventory::Target* node = runtime_.inventory().Find(id);
+  const auto snapshot = runtime_.inventory();  // holds *node
+  const inventory::Target* node = snapshot->Find(id);
   if (node == nullptr || node->kind != inventory::TargetKind::kNode) {
     return MakeError(ErrorCode::kInvalidArgument, "no [[nodes]] entry has id = \"" + id + "\" in " +
-                                                      runtime_.inventory().source + "; add it before approving");
+                                                      snapshot->source + "; add it before approving");
   }
   std::optional<std::vector<std::string>> caps;
   if (params.contains("capabilities") && !params["capabilities"].is_null()) {
@@ -450,7 +453,8 @@ core::Result<Json> OperatorService::Approvals(const std::string& method, const J
     }
     const std::int64_t seconds = params.value("seconds", std::int64_t{3600});
     if (seconds < 1 || seconds > 30LL * 24 * 3600) return MakeError(ErrorCode::kInvalidArgument, "--for must be between 1s and 30 days");
-    auto targets = inventory::Resolve(runtime_.inventory(), {Text(params, "target")});
+    const auto snapshot = runtime_.inventory();  // holds the targets resolved
+    auto targets = inventory::Resolve(*snapshot, {Text(params, "target")});
     if (!targets) return targets.error();
     Json out = Json::array();
     for (const auto* t : *targets) {

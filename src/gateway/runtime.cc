@@ -110,12 +110,13 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
     : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
       mode_(mode),
       config_hint_(std::move(config_hint)),
-      redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_))),
-      audit_storage_(inventory_->gateway.audit_log, static_cast<std::uint64_t>(inventory_->gateway.audit_max_bytes)),
-      forwarders_(MakeForwarders(*inventory_)),
+      redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_.Current()))),
+      audit_storage_(inventory_.Current()->gateway.audit_log,
+                     static_cast<std::uint64_t>(inventory_.Current()->gateway.audit_max_bytes)),
+      forwarders_(MakeForwarders(*inventory_.Current())),
       forwarding_storage_(MakeForwardingStorage(audit_storage_, forwarders_)),
       audit_(forwarding_storage_ ? static_cast<audit::AuditStorage&>(*forwarding_storage_) : audit_storage_, clock_),
-      runner_(system_runner_, SandboxPolicyFor(*inventory_)),
+      runner_(system_runner_, SandboxPolicyFor(*inventory_.Current())),
       local_(runner_),
       ssh_pool_([mode] {
         ssh::PoolSettings settings;
@@ -124,10 +125,11 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       }()),
       ssh_(inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
-      approvals_(inventory_->gateway.state_dir, clock_, std::chrono::seconds(inventory_->gateway.approval_ttl_s)),
-      artifacts_(inventory_->gateway.state_dir + "/artifacts",
-                 static_cast<std::uint64_t>(inventory_->gateway.artifact_max_bytes),
-                 std::chrono::seconds(inventory_->gateway.artifact_max_age_s), clock_),
+      approvals_(inventory_.Current()->gateway.state_dir, clock_,
+                 std::chrono::seconds(inventory_.Current()->gateway.approval_ttl_s)),
+      artifacts_(inventory_.Current()->gateway.state_dir + "/artifacts",
+                 static_cast<std::uint64_t>(inventory_.Current()->gateway.artifact_max_bytes),
+                 std::chrono::seconds(inventory_.Current()->gateway.artifact_max_age_s), clock_),
       gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_,
                [this](std::string_view text) {
                  std::shared_ptr<const core::Redactor> redactor;
@@ -207,7 +209,8 @@ std::vector<audit::AuditForwarder::Health> Runtime::forwarding() const {
 }
 
 void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector<std::string>* changes) {
-  const auto& inv = *inventory_;
+  const auto snapshot = inventory_.Current();
+  const auto& inv = *snapshot;
   audit::Json details = {{"source", inv.source}, {"process", mode_name}, {"pid", ::getpid()}};
   if (changes) details["changes"] = *changes;
   if (auto text = core::ReadFile(inv.source)) details["sha256"] = core::Sha256Hex(*text);
@@ -229,7 +232,8 @@ void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector
 
 std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   std::lock_guard<std::mutex> lock(reload_mutex_);
-  const auto& running = inventory_->gateway;
+  const auto current = inventory_.Current();
+  const auto& running = current->gateway;
   std::vector<std::string> notes;
   // These are bound to open files, sockets and the listener: changing them needs a restart.
   auto keep = [&](auto& value, const auto& current, const char* key) {
@@ -249,11 +253,11 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
   keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
   keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
-  if (!(next.audit == inventory_->audit)) {
+  if (!(next.audit == current->audit)) {
     notes.push_back("[audit] changed; records are still forwarded as before until `labgate gateway` restarts");
-    next.audit = inventory_->audit;
+    next.audit = current->audit;
   }
-  const std::vector<std::string> changes = inventory::DescribeChanges(*inventory_, next);
+  const std::vector<std::string> changes = inventory::DescribeChanges(*current, next);
   std::vector<std::string> secrets = ReferencedSecrets(next);
   inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));
   {
@@ -261,7 +265,8 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
     if (!operator_key_.empty()) secrets.push_back(operator_key_);
     redactor_ = std::make_shared<const core::Redactor>(std::move(secrets));
   }
-  const auto& now = *inventory_;
+  const auto snapshot = inventory_.Current();
+  const auto& now = *snapshot;
   if (server_) {
     server_->UpdateSourceRules(now.gateway.allowed_networks, static_cast<int>(now.gateway.auth_fail_limit),
                                std::chrono::seconds(now.gateway.auth_fail_window_s));
@@ -279,7 +284,8 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
 }
 
 bool Runtime::IsOperatorPeer(uid_t uid, const std::vector<gid_t>& groups) const {
-  const auto& g = inventory_->gateway;  // replaced inventories live until the process ends
+  const auto snapshot = inventory_.Current();
+  const auto& g = snapshot->gateway;
   if (g.operators.empty()) return false;
   if (!g.command_user.empty()) {
     if (auto account = core::FindAccount(g.command_user); account && account->uid == uid) return false;
@@ -288,9 +294,10 @@ bool Runtime::IsOperatorPeer(uid_t uid, const std::vector<gid_t>& groups) const 
 }
 
 core::Result<std::string> Runtime::AdoptOperatorKey() {
-  auto key = EnsureOperatorKey(inventory_->gateway.state_dir);
+  const auto snapshot = inventory_.Current();
+  auto key = EnsureOperatorKey(snapshot->gateway.state_dir);
   if (!key) return key;
-  std::vector<std::string> secrets = ReferencedSecrets(*inventory_);
+  std::vector<std::string> secrets = ReferencedSecrets(*snapshot);
   secrets.push_back(*key);
   std::lock_guard<std::mutex> lock(redactor_mutex_);
   operator_key_ = *key;
@@ -300,7 +307,8 @@ core::Result<std::string> Runtime::AdoptOperatorKey() {
 
 core::Status Runtime::Start() {
   if (mode_ != Mode::kDaemon) return core::Status();
-  const auto& settings = inventory_->gateway;
+  const auto snapshot = inventory_.Current();
+  const auto& settings = snapshot->gateway;
   if (!settings.command_user.empty() && core::CurrentUserName() == settings.command_user) {
     return core::MakeError(core::ErrorCode::kRefused,
                            "the gateway runs as " + settings.command_user + ", which gateway.command_user names as "
@@ -332,7 +340,8 @@ core::Status Runtime::Start() {
   agent.auth_fail_limit = static_cast<int>(settings.auth_fail_limit);
   agent.auth_fail_window = std::chrono::seconds(settings.auth_fail_window_s);
   agent.listed = [this](const std::string& node_id) {
-    const inventory::Target* t = (*inventory_).Find(node_id);
+    const auto snapshot = inventory_.Current();
+    const inventory::Target* t = snapshot->Find(node_id);
     return t != nullptr && t->kind == inventory::TargetKind::kNode;
   };
   server_ = std::make_unique<nodes::AgentServer>(*store_, agent, *observer_);

@@ -71,8 +71,8 @@ class Runtime {
   Gateway& gateway() { return gateway_; }
   audit::AuditLog& audit() { return audit_; }
   ApprovalStore& approvals() { return approvals_; }
-  /// The inventory in force now (Reload replaces it).
-  const inventory::Inventory& inventory() const { return *inventory_; }
+  /// The inventory in force now (Reload replaces it); hold the pointer while using what is in it.
+  std::shared_ptr<const inventory::Inventory> inventory() const { return inventory_.Current(); }
   /// Daemon mode only (null otherwise, and before Start).
   nodes::PairingStore* pairing() { return store_.get(); }
   nodes::AgentServer* agents() { return server_.get(); }

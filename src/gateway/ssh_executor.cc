@@ -113,7 +113,7 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
                                                     const capabilities::RunRequest& request,
                                                     const core::CancelToken& cancel) {
   if (auto ok = capabilities::ValidateCommand(request.command); !ok) return ok.error();
-  auto spec = HostSpecFor(*inventory_, target);
+  auto spec = HostSpecFor(*inventory_.Current(), target);
   if (!spec) return spec.error();
   ssh::ExecRequest exec;
   exec.argv = request.command.argv;
@@ -138,7 +138,7 @@ core::Result<core::ProcessOutcome> SshExecutor::Run(const inventory::Target& tar
 core::Result<std::unique_ptr<capabilities::FileAccessor>> SshExecutor::Files(const inventory::Target& target,
                                                                              std::chrono::steady_clock::time_point deadline,
                                                                              const core::CancelToken& cancel) {
-  auto spec = HostSpecFor(*inventory_, target);
+  auto spec = HostSpecFor(*inventory_.Current(), target);
   if (!spec) return spec.error();
   // What libssh 0.10's SFTP does slowly or not at all runs on the command channel: argv
   // commands, quoted by the one quoting function like every remote command, each within what is

@@ -332,7 +332,7 @@ gateway::Confirmer* ConfirmerFor(gateway::Gateway& gw, ToolContext& ctx, std::op
     return &*deferred;
   }
   if (!ElicitationConfirmer::Supported(ctx.session)) return nullptr;
-  human.emplace(ctx, std::chrono::seconds(gw.inventory().gateway.elicitation_timeout_s));
+  human.emplace(ctx, std::chrono::seconds(gw.inventory()->gateway.elicitation_timeout_s));
   return &*human;
 }
 
@@ -869,7 +869,7 @@ void BindToGateway(Session& session, gateway::Gateway& gateway) {
   session.set_auditor([&gateway](const std::string& event, const audit::Actor& actor, Json details) {
     gateway.AuditEvent(event, actor, "", std::move(details));
   });
-  session.set_task_after([&gateway] { return std::chrono::milliseconds(gateway.inventory().gateway.task_after_ms); });
+  session.set_task_after([&gateway] { return std::chrono::milliseconds(gateway.inventory()->gateway.task_after_ms); });
 }
 
 }  // namespace labgate::mcp

@@ -8,6 +8,7 @@
 #include "audit/audit_reader.h"
 #include "core/json_parse.h"
 #include "core/json_rpc.h"
+#include "core/text.h"
 
 namespace labgate::audit {
 namespace {

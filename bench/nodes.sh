@@ -176,8 +176,10 @@ on_solo=$(node bench/mcp_driver.mjs "$LABGATE" "$CONFIG" single solo "$ITER")
 
 # A gateway restart: every agent sees its link drop and comes back on its own backoff.
 echo "restarting the gateway..." >&2
+t0=$EPOCHREALTIME
 kill -TERM "$GATEWAY_PID"
 wait "$GATEWAY_PID" 2>/dev/null || true
+stop_s=$(python3 -c "print(f'{$EPOCHREALTIME - $t0:.2f}')")
 t0=$EPOCHREALTIME
 start_gateway
 restart_s=$(wait_online "$t0" 300)
@@ -188,12 +190,13 @@ after=$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1
 
 python3 - "$fork_exec" "$on_local" "$on_node" "$on_solo" "$fanout" "$after" "$NODES" "$AGENT_PROCS" "$per" \
   "$online_s" "$restart_s" "$pair_s" "$rss_online_kb" "$rss_after_kb" "$hwm_kb" "$rss_restart_kb" "$threads_online" \
-  "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" <<'PY'
+  "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" "$stop_s" <<'PY'
 import json, sys
 fe, lo, nd, so, fan, after = (json.loads(a) for a in sys.argv[1:7])
 nodes, procs, per = int(sys.argv[7]), sys.argv[8], sys.argv[9]
 online_s, restart_s, pair_s = (float(a) for a in sys.argv[10:13])
 rss, rss_after, hwm, rss_restart, threads, agent_rss, gw_ticks, agent_ticks, hz, reps = (int(a) for a in sys.argv[13:23])
+stop_s = float(sys.argv[23])
 fe_ms = fe["median_us"] / 1000
 mb = lambda kb: kb / 1024
 met = lambda ok: "met" if ok else "**missed**"
@@ -219,6 +222,7 @@ print(f"| agent process RSS ({per} sessions each, mean) | {mb(agent_rss):.1f} MB
 print(f"| fan-out `labgate run group:fleet -- true` (new CLI process) | {fan['median_ms'] / 1000:.2f} s |")
 print(f"| CPU per fan-out: gateway / all agent processes | {gw_ticks / hz / reps:.2f} s / {agent_ticks / hz / reps:.2f} s |")
 print(f"| agent CPU per fanned-out `true` / a bare spawn's own CPU | {agent_cpu_us:.0f} us / {fe['cpu_us']:.0f} us |")
+print(f"| gateway stop: SIGTERM until it exited, every node connected | {stop_s:.2f} s |")
 print(f"| all back online after a gateway restart | {restart_s:.1f} s |")
 print(f"| fan-out after the restart: ok / total | {after['ok']} / {after['total']} |")
 print()

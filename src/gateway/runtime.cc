@@ -107,16 +107,18 @@ std::unique_ptr<audit::ForwardingAuditStorage> MakeForwardingStorage(
 }  // namespace
 
 Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_hint)
-    : inventory_(std::make_shared<const inventory::Inventory>(std::move(inventory))),
+    : Runtime(std::make_shared<const inventory::Inventory>(std::move(inventory)), mode, std::move(config_hint)) {}
+
+Runtime::Runtime(std::shared_ptr<const inventory::Inventory> first, Mode mode, std::string config_hint)
+    : inventory_(first),
       mode_(mode),
       config_hint_(std::move(config_hint)),
-      redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*inventory_.Current()))),
-      audit_storage_(inventory_.Current()->gateway.audit_log,
-                     static_cast<std::uint64_t>(inventory_.Current()->gateway.audit_max_bytes)),
-      forwarders_(MakeForwarders(*inventory_.Current())),
+      redactor_(std::make_shared<const core::Redactor>(ReferencedSecrets(*first))),
+      audit_storage_(first->gateway.audit_log, static_cast<std::uint64_t>(first->gateway.audit_max_bytes)),
+      forwarders_(MakeForwarders(*first)),
       forwarding_storage_(MakeForwardingStorage(audit_storage_, forwarders_)),
       audit_(forwarding_storage_ ? static_cast<audit::AuditStorage&>(*forwarding_storage_) : audit_storage_, clock_),
-      runner_(system_runner_, SandboxPolicyFor(*inventory_.Current())),
+      runner_(system_runner_, SandboxPolicyFor(*first)),
       local_(runner_),
       ssh_pool_([mode] {
         ssh::PoolSettings settings;
@@ -125,11 +127,9 @@ Runtime::Runtime(inventory::Inventory inventory, Mode mode, std::string config_h
       }()),
       ssh_(inventory_, ssh_pool_),
       nodes_(nullptr, nullptr, config_hint_),
-      approvals_(inventory_.Current()->gateway.state_dir, clock_,
-                 std::chrono::seconds(inventory_.Current()->gateway.approval_ttl_s)),
-      artifacts_(inventory_.Current()->gateway.state_dir + "/artifacts",
-                 static_cast<std::uint64_t>(inventory_.Current()->gateway.artifact_max_bytes),
-                 std::chrono::seconds(inventory_.Current()->gateway.artifact_max_age_s), clock_),
+      approvals_(first->gateway.state_dir, clock_, std::chrono::seconds(first->gateway.approval_ttl_s)),
+      artifacts_(first->gateway.state_dir + "/artifacts", static_cast<std::uint64_t>(first->gateway.artifact_max_bytes),
+                 std::chrono::seconds(first->gateway.artifact_max_age_s), clock_),
       gateway_(inventory_, audit_, local_, clock_, &ssh_, &nodes_, &approvals_,
                [this](std::string_view text) {
                  std::shared_ptr<const core::Redactor> redactor;
@@ -232,8 +232,8 @@ void Runtime::RecordPolicyLoaded(const std::string& mode_name, const std::vector
 
 std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   std::lock_guard<std::mutex> lock(reload_mutex_);
-  const auto current = inventory_.Current();
-  const auto& running = current->gateway;
+  const auto before = inventory_.Current();
+  const auto& running = before->gateway;
   std::vector<std::string> notes;
   // These are bound to open files, sockets and the listener: changing them needs a restart.
   auto keep = [&](auto& value, const auto& current, const char* key) {
@@ -253,11 +253,11 @@ std::vector<std::string> Runtime::Reload(inventory::Inventory next) {
   keep(g.approval_ttl_s, running.approval_ttl_s, "approval_ttl_s");
   keep(g.artifact_max_bytes, running.artifact_max_bytes, "artifact_max_bytes");
   keep(g.artifact_max_age_s, running.artifact_max_age_s, "artifact_max_age_s");
-  if (!(next.audit == current->audit)) {
+  if (!(next.audit == before->audit)) {
     notes.push_back("[audit] changed; records are still forwarded as before until `labgate gateway` restarts");
-    next.audit = current->audit;
+    next.audit = before->audit;
   }
-  const std::vector<std::string> changes = inventory::DescribeChanges(*current, next);
+  const std::vector<std::string> changes = inventory::DescribeChanges(*before, next);
   std::vector<std::string> secrets = ReferencedSecrets(next);
   inventory_.Replace(std::make_shared<const inventory::Inventory>(std::move(next)));
   {
@@ -340,8 +340,8 @@ core::Status Runtime::Start() {
   agent.auth_fail_limit = static_cast<int>(settings.auth_fail_limit);
   agent.auth_fail_window = std::chrono::seconds(settings.auth_fail_window_s);
   agent.listed = [this](const std::string& node_id) {
-    const auto snapshot = inventory_.Current();
-    const inventory::Target* t = snapshot->Find(node_id);
+    const auto in_force = inventory_.Current();  // the inventory of this moment, not Start's
+    const inventory::Target* t = in_force->Find(node_id);
     return t != nullptr && t->kind == inventory::TargetKind::kNode;
   };
   server_ = std::make_unique<nodes::AgentServer>(*store_, agent, *observer_);

@@ -93,6 +93,9 @@ class Runtime {
  private:
   class AuditObserver;
 
+  // Builds every part from the first inventory, which it holds until construction is done.
+  Runtime(std::shared_ptr<const inventory::Inventory> first, Mode mode, std::string config_hint);
+
   LiveInventory inventory_;
   Mode mode_;
   std::string config_hint_;

@@ -735,105 +735,6 @@ TEST_F(PairingWithoutCode, RejectedRequestEndsThePairingAttempt) {
   EXPECT_FALSE(NodeRow("gamma").has_value());
 }
 
-/// A gateway made of the real listener code, which asks a node for what it was not approved for.
-class RecordingObserver final : public nodes::AgentObserver {
- public:
-  void OnAgentEvent(const nodes::AgentEvent&) override {}
-};
-
-/// The listener of an in-process gateway, on a free loopback port, its store and key in `dir`.
-nodes::AgentServerSettings ListenerSettings(const TempDir& dir) {
-  nodes::AgentServerSettings settings;
-  settings.listen = "127.0.0.1:0";
-  settings.host_key_path = dir.path() + "/host_key";
-  return settings;
-}
-
-/// Pairs `state_dir` as node `id` with the in-process listener, through `labgate node pair`.
-void PairWithListener(nodes::PairingStore& store, nodes::AgentServer& server, const std::string& id,
-                      const std::vector<std::string>& capabilities, const std::string& state_dir) {
-  auto secret = store.IssueCode(id, capabilities, std::chrono::minutes(5));
-  ASSERT_TRUE(secret.ok());
-  const std::string code = nodes::EncodePairingCode({server.address(), server.fingerprint(), id, *secret});
-  auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", state_dir});
-  ASSERT_EQ(paired.status, 0) << paired.err;
-}
-
-TEST(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
-  TempDir dir;
-  core::SystemClock clock;
-  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
-  ASSERT_TRUE(store.ok());
-  RecordingObserver observer;
-  nodes::AgentServer server(**store, ListenerSettings(dir), observer);
-  ASSERT_TRUE(server.Start().ok());
-  ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, "cam", {"camera"}, dir.path() + "/device"));
-  Subprocess agent({LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/device"});
-  ASSERT_TRUE(PollUntil([&] { return server.Link("cam").has_value(); }, milliseconds(10000))) << agent.Stderr();
-
-  const std::string marker = UniqueSleep(1);
-  core::CancelToken never;
-  auto answer = server.Call("cam", "system.run",
-                            {{"argv", {"sleep", marker}}, {"cwd", ""}, {"timeoutMs", 5000}, {"outputCap", 1024},
-                             {"env", Json::array()}},
-                            Steady::now() + milliseconds(10000), never);
-  ASSERT_FALSE(answer.ok());
-  EXPECT_EQ(answer.error().code, core::ErrorCode::kRefused);
-  EXPECT_NE(answer.error().message.find("not approved for run"), std::string::npos) << answer.error().message;
-  EXPECT_FALSE(ProcessWithMarkerExists(marker));
-  ::kill(agent.pid(), SIGTERM);
-  EXPECT_EQ(agent.Wait(milliseconds(10000)), 0);
-  server.Stop();
-}
-
-TEST(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStillAnswers) {
-  // The listener spreads sessions over more loops as they grow, so a reconnect storm's key
-  // exchanges are not all on one thread. Two sessions per loop here: five nodes need three
-  // loops, and each of them must still be reachable.
-  TempDir dir;
-  core::SystemClock clock;
-  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
-  ASSERT_TRUE(store.ok());
-  RecordingObserver observer;
-  nodes::AgentServerSettings settings = ListenerSettings(dir);
-  settings.loops = 1;
-  settings.sessions_per_loop = 2;
-  nodes::AgentServer server(**store, settings, observer);
-  ASSERT_TRUE(server.Start().ok());
-  EXPECT_EQ(server.loop_count(), 1u);
-  std::vector<std::unique_ptr<Subprocess>> agents;
-  const std::vector<std::string> ids = {"n1", "n2", "n3", "n4", "n5"};
-  for (const auto& id : ids) {
-    ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, id, {"run"}, dir.path() + "/" + id));
-    // The pairing session is gone before the node logs in, so only the nodes count.
-    ASSERT_TRUE(PollUntil([&] { return server.session_count() == agents.size(); }, milliseconds(10000)));
-    agents.push_back(std::make_unique<Subprocess>(
-        std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/" + id}));
-    ASSERT_TRUE(PollUntil([&] { return server.Link(id).has_value(); }, milliseconds(10000))) << agents.back()->Stderr();
-  }
-  EXPECT_EQ(server.loop_count(), 3u);
-  core::CancelToken never;
-  for (const auto& id : ids) {
-    auto answer = server.Call(id, "system.run",
-                              {{"argv", {"sh", "-c", "echo " + id}}, {"cwd", ""}, {"timeoutMs", 5000},
-                               {"outputCap", 1024}, {"env", Json::array()}},
-                              Steady::now() + milliseconds(10000), never);
-    ASSERT_TRUE(answer.ok()) << id << ": " << answer.error().message;
-    EXPECT_EQ((*answer)["exitCode"], 0) << answer->dump();
-  }
-  // A node that leaves frees its place: the next one fills it rather than a fourth loop.
-  ::kill(agents[0]->pid(), SIGTERM);
-  EXPECT_EQ(agents[0]->Wait(milliseconds(10000)), 0);
-  ASSERT_TRUE(PollUntil([&] { return !server.Link("n1").has_value(); }, milliseconds(10000)));
-  agents[0] = std::make_unique<Subprocess>(
-      std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/n1"});
-  ASSERT_TRUE(PollUntil([&] { return server.Link("n1").has_value(); }, milliseconds(15000))) << agents[0]->Stderr();
-  EXPECT_EQ(server.loop_count(), 3u);
-  for (auto& agent : agents) ::kill(agent->pid(), SIGTERM);
-  for (auto& agent : agents) EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
-  server.Stop();
-}
-
 /// A TCP connection to `address` ("127.0.0.1:PORT") from the test itself, no SSH; -1 if refused.
 int RawConnect(const std::string& address) {
   const int port = std::stoi(address.substr(address.rfind(':') + 1));
@@ -865,25 +766,122 @@ double OwnCpuSeconds() {
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-TEST(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOutstayTheLoginDeadline) {
+/// The listener's events go nowhere in these tests.
+class RecordingObserver final : public nodes::AgentObserver {
+ public:
+  void OnAgentEvent(const nodes::AgentEvent&) override {}
+};
+
+/// A gateway made of the real listener code, in process, on a free loopback port: its pairing
+/// store and host key in a temp dir. A test adjusts `settings_`, then starts it.
+class NodeAgent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = nodes::PairingStore::Open(dir_.path() + "/nodes.json", clock_);
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    settings_.listen = "127.0.0.1:0";
+    settings_.host_key_path = dir_.path() + "/host_key";
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+  void StartListener() {
+    server_ = std::make_unique<nodes::AgentServer>(*store_, settings_, observer_);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  std::string StateDir(const std::string& id) const { return dir_.path() + "/" + id; }
+  /// Pairs StateDir(id) as node `id` with the listener, through `labgate node pair`.
+  void Pair(const std::string& id, const std::vector<std::string>& capabilities) {
+    auto secret = store_->IssueCode(id, capabilities, std::chrono::minutes(5));
+    ASSERT_TRUE(secret.ok());
+    const std::string code = nodes::EncodePairingCode({server_->address(), server_->fingerprint(), id, *secret});
+    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", StateDir(id)});
+    ASSERT_EQ(paired.status, 0) << paired.err;
+  }
+  std::unique_ptr<Subprocess> StartNode(const std::string& id) {
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", StateDir(id)});
+  }
+  /// `system.run` of `argv` on node `id`, as the gateway asks it, answered within 10 s.
+  core::Result<Json> RunOnNode(const std::string& id, std::vector<std::string> argv) {
+    core::CancelToken never;
+    return server_->Call(id, "system.run",
+                         {{"argv", std::move(argv)}, {"cwd", ""}, {"timeoutMs", 5000}, {"outputCap", 1024},
+                          {"env", Json::array()}},
+                         Steady::now() + milliseconds(10000), never);
+  }
+
+  TempDir dir_;
+  core::SystemClock clock_;
+  std::unique_ptr<nodes::PairingStore> store_;
+  RecordingObserver observer_;
+  nodes::AgentServerSettings settings_;
+  std::unique_ptr<nodes::AgentServer> server_;
+};
+
+TEST_F(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("cam", {"camera"}));
+  auto agent = StartNode("cam");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("cam").has_value(); }, milliseconds(10000))) << agent->Stderr();
+
+  const std::string marker = UniqueSleep(1);
+  auto answer = RunOnNode("cam", {"sleep", marker});
+  ASSERT_FALSE(answer.ok());
+  EXPECT_EQ(answer.error().code, core::ErrorCode::kRefused);
+  EXPECT_NE(answer.error().message.find("not approved for run"), std::string::npos) << answer.error().message;
+  EXPECT_FALSE(ProcessWithMarkerExists(marker));
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, ListenerStartsAnotherLoopWhenEveryLoopIsFull_AndEverySessionStillAnswers) {
+  // The listener spreads sessions over more loops as they grow, so a reconnect storm's key
+  // exchanges are not all on one thread. Two sessions per loop here: five nodes need three
+  // loops, and each of them must still be reachable.
+  settings_.loops = 1;
+  settings_.sessions_per_loop = 2;
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  EXPECT_EQ(server_->loop_count(), 1u);
+  std::vector<std::unique_ptr<Subprocess>> agents;
+  const std::vector<std::string> ids = {"n1", "n2", "n3", "n4", "n5"};
+  for (const auto& id : ids) {
+    ASSERT_NO_FATAL_FAILURE(Pair(id, {"run"}));
+    // The pairing session is gone before the node logs in, so only the nodes count.
+    ASSERT_TRUE(PollUntil([&] { return server_->session_count() == agents.size(); }, milliseconds(10000)));
+    agents.push_back(StartNode(id));
+    ASSERT_TRUE(PollUntil([&] { return server_->Link(id).has_value(); }, milliseconds(10000))) << agents.back()->Stderr();
+  }
+  EXPECT_EQ(server_->loop_count(), 3u);
+  for (const auto& id : ids) {
+    auto answer = RunOnNode(id, {"sh", "-c", "echo " + id});
+    ASSERT_TRUE(answer.ok()) << id << ": " << answer.error().message;
+    EXPECT_EQ((*answer)["exitCode"], 0) << answer->dump();
+  }
+  // A node that leaves frees its place: the next one fills it rather than a fourth loop.
+  ::kill(agents[0]->pid(), SIGTERM);
+  EXPECT_EQ(agents[0]->Wait(milliseconds(10000)), 0);
+  ASSERT_TRUE(PollUntil([&] { return !server_->Link("n1").has_value(); }, milliseconds(10000)));
+  agents[0] = StartNode("n1");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("n1").has_value(); }, milliseconds(15000))) << agents[0]->Stderr();
+  EXPECT_EQ(server_->loop_count(), 3u);
+  for (auto& agent : agents) ::kill(agent->pid(), SIGTERM);
+  for (auto& agent : agents) EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOutstayTheLoginDeadline) {
   // What anyone who can reach the node port can do without a key: connect and say nothing, send
   // the SSH version line and stop, send bytes that are no SSH, or half-close the connection at
   // once. A level-triggered loop that missed one socket's end-of-file would wake for it forever;
   // one that waited for input the peer never sends must still end it at the login deadline.
   // All on one loop with a real node, which must keep answering.
-  TempDir dir;
-  core::SystemClock clock;
-  auto store = nodes::PairingStore::Open(dir.path() + "/nodes.json", clock);
-  ASSERT_TRUE(store.ok());
-  RecordingObserver observer;
-  nodes::AgentServerSettings settings = ListenerSettings(dir);
-  settings.loops = 1;
-  settings.login_timeout = milliseconds(4000);
-  nodes::AgentServer server(**store, settings, observer);
-  ASSERT_TRUE(server.Start().ok());
-  ASSERT_NO_FATAL_FAILURE(PairWithListener(**store, server, "real", {"run"}, dir.path() + "/real"));
-  Subprocess agent({LABGATE_BINARY, "node", "run", "--state-dir", dir.path() + "/real"});
-  ASSERT_TRUE(PollUntil([&] { return server.Link("real").has_value(); }, milliseconds(10000))) << agent.Stderr();
+  settings_.loops = 1;
+  settings_.login_timeout = milliseconds(4000);
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("real", {"run"}));
+  auto agent = StartNode("real");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("real").has_value(); }, milliseconds(10000))) << agent->Stderr();
 
   struct Peer {
     int fd;
@@ -893,7 +891,7 @@ TEST(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOuts
   std::string garbage(8192, '\0');
   for (std::size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>((i * 131 + 7) % 251);
   for (int i = 0; i < 240; ++i) {
-    const int fd = RawConnect(server.address());
+    const int fd = RawConnect(server_->address());
     ASSERT_GE(fd, 0) << "connection " << i << " was refused: " << std::strerror(errno);
     std::string kind;
     switch (i % 6) {
@@ -926,11 +924,7 @@ TEST(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOuts
   // one of these sockets would burn the whole window on its own (seconds of CPU).
   const double cpu_before = OwnCpuSeconds();
   const auto window_start = Steady::now();
-  core::CancelToken never;
-  auto answer = server.Call("real", "system.run",
-                            {{"argv", {"sh", "-c", "echo still-here"}}, {"cwd", ""}, {"timeoutMs", 5000},
-                             {"outputCap", 1024}, {"env", Json::array()}},
-                            Steady::now() + milliseconds(10000), never);
+  auto answer = RunOnNode("real", {"sh", "-c", "echo still-here"});
   ASSERT_TRUE(answer.ok()) << answer.error().message;
   EXPECT_EQ((*answer)["exitCode"], 0) << answer->dump();
   std::this_thread::sleep_until(window_start + milliseconds(2000));
@@ -954,17 +948,13 @@ TEST(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOuts
            for (const auto& [kind, n] : open_by_kind) open += std::to_string(n) + " " + kind + "; ";
            return "still open after the login deadline: " + open;
          }();
-  EXPECT_TRUE(PollUntil([&] { return server.session_count() == 1; }, milliseconds(5000))) << server.session_count();
+  EXPECT_TRUE(PollUntil([&] { return server_->session_count() == 1; }, milliseconds(5000))) << server_->session_count();
   for (const auto& p : peers) ::close(p.fd);
 
-  auto again = server.Call("real", "system.run",
-                           {{"argv", {"true"}}, {"cwd", ""}, {"timeoutMs", 5000}, {"outputCap", 1024},
-                            {"env", Json::array()}},
-                           Steady::now() + milliseconds(10000), never);
+  auto again = RunOnNode("real", {"true"});
   EXPECT_TRUE(again.ok()) << again.error().message;
-  ::kill(agent.pid(), SIGTERM);
-  EXPECT_EQ(agent.Wait(milliseconds(10000)), 0);
-  server.Stop();
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
 }
 
 // `file` on a paired node: content travels in chunks over the agent channel; the node refuses

@@ -34,8 +34,7 @@ core::Status ValidateCommand(const Command& command) {
   return core::Ok();
 }
 
-core::Result<core::ProcessOutcome> RunOnThisMachine(core::ProcessRunner& runner, const RunRequest& request,
-                                                    const core::CancelToken& cancel, core::OutputListener* listener) {
+core::Result<core::ProcessSpec> SpecOnThisMachine(const RunRequest& request) {
   if (auto ok = ValidateCommand(request.command); !ok) return ok.error();
   core::ProcessSpec spec;
   spec.argv = request.command.ExecArgv();
@@ -43,7 +42,14 @@ core::Result<core::ProcessOutcome> RunOnThisMachine(core::ProcessRunner& runner,
   spec.env = request.env;
   spec.timeout = request.timeout;
   spec.output_cap = request.output_cap;
-  return runner.Run(spec, cancel, listener ? listener : request.listener);
+  return spec;
+}
+
+core::Result<core::ProcessOutcome> RunOnThisMachine(core::ProcessRunner& runner, const RunRequest& request,
+                                                    const core::CancelToken& cancel, core::OutputListener* listener) {
+  auto spec = SpecOnThisMachine(request);
+  if (!spec) return spec.error();
+  return runner.Run(*spec, cancel, listener ? listener : request.listener);
 }
 
 }  // namespace labgate::capabilities

@@ -42,6 +42,9 @@ struct RunRequest {
   core::OutputListener* listener = nullptr;
 };
 
+/// What `request` starts on this machine (checked: a bad command fails here).
+core::Result<core::ProcessSpec> SpecOnThisMachine(const RunRequest& request);
+
 /// Runs `request` on this machine through `runner`.
 core::Result<core::ProcessOutcome> RunOnThisMachine(core::ProcessRunner& runner, const RunRequest& request,
                                                     const core::CancelToken& cancel,

@@ -24,14 +24,8 @@
 extern char** environ;
 
 namespace labgate::core {
-namespace {
-
-using Steady = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-// How long to keep reading after the first process ended, for output still in flight from
-// processes it left behind (a daemon it started keeps running; we just stop listening).
-constexpr milliseconds kDrainAfterExit{250};
+// Named, not anonymous: RunningProcess::State (a class with linkage) holds these.
+namespace runner_parts {
 
 class Fd {
  public:
@@ -65,6 +59,20 @@ struct StreamState {
     return CapturedStream{captured.Text(), captured.total_bytes(), captured.truncated(), digest.HexDigest()};
   }
 };
+
+}  // namespace runner_parts
+
+using runner_parts::Fd;
+using runner_parts::StreamState;
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long to keep reading after the first process ended, for output still in flight from
+// processes it left behind (a daemon it started keeps running; we just stop listening).
+constexpr milliseconds kDrainAfterExit{250};
 
 int RemainingMs(Steady::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - Steady::now()).count();
@@ -239,8 +247,159 @@ std::optional<int> SignalNumber(std::string_view name) {
   return std::nullopt;
 }
 
+Result<std::unique_ptr<RunningProcess>> ProcessRunner::Start(const ProcessSpec& spec) {
+  return MakeError(ErrorCode::kUnavailable, "this runner cannot start " + (spec.argv.empty() ? std::string("a command") : spec.argv[0]) +
+                                                " without waiting for it");
+}
+
+// Everything a started process holds until it is reaped and its descriptors closed.
+struct RunningProcess::State {
+  State(std::size_t cap, milliseconds grace) : out(cap), err(cap), kill_grace(grace) {}
+  pid_t pid = -1;  // leads its own group, so also the group id
+  Fd pidfd;
+  Fd out_pipe;
+  Fd err_pipe;
+  bool out_open = true;
+  bool err_open = true;
+  StreamState out;
+  StreamState err;
+  milliseconds kill_grace;
+  std::function<void()> on_stop;
+  Steady::time_point started;
+  Steady::time_point deadline;
+  ProcessOutcome outcome;
+  bool exited = false;
+  bool exit_seen = false;             // the pidfd said so: time to ask waitid
+  bool stopping = false;              // TERM sent, waiting for the group to go
+  Steady::time_point stop_until{};    // end of the grace period or the drain window
+  bool killed = false;
+  bool reaped = false;
+};
+
+RunningProcess::RunningProcess(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+RunningProcess::~RunningProcess() {
+  if (state_->reaped) return;
+  // Abandoned before its end (the caller went away): nothing of it may outlive us.
+  ::killpg(state_->pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(state_->pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+int RunningProcess::pid() const { return state_->pid; }
+
+std::vector<int> RunningProcess::Watched() const {
+  std::vector<int> fds;
+  if (state_->out_open) fds.push_back(state_->out_pipe.get());
+  if (state_->err_open) fds.push_back(state_->err_pipe.get());
+  if (!state_->exited && state_->pidfd.get() >= 0) fds.push_back(state_->pidfd.get());
+  return fds;
+}
+
+void RunningProcess::OnReadable(int fd, OutputListener* listener) {
+  State& st = *state_;
+  if (fd == st.pidfd.get()) {
+    st.exit_seen = true;
+    return;
+  }
+  const bool is_out = fd == st.out_pipe.get();
+  if (!(is_out ? st.out_open : (fd == st.err_pipe.get() && st.err_open))) return;
+  char buf[65536];
+  const ssize_t got = ::read(fd, buf, sizeof buf);
+  if (got > 0) {
+    std::string_view bytes(buf, static_cast<std::size_t>(got));
+    StreamState& stream = is_out ? st.out : st.err;
+    stream.captured.Append(bytes);
+    stream.digest.Update(bytes);
+    if (listener) listener->OnOutput(is_out ? StreamId::kStdout : StreamId::kStderr, bytes);
+  } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+    (is_out ? st.out_open : st.err_open) = false;  // closed with the object
+  }
+}
+
+void RunningProcess::StopGroup(bool timed_out) {
+  State& st = *state_;
+  if (st.stopping) return;
+  st.stopping = true;
+  st.outcome.timed_out = timed_out;
+  st.outcome.cancelled = !timed_out;
+  if (st.on_stop) st.on_stop();
+  ::killpg(st.pid, SIGTERM);
+  st.stop_until = Steady::now() + st.kill_grace;
+}
+
+bool RunningProcess::Advance() {
+  State& st = *state_;
+  if (!st.exited && (st.exit_seen || st.pidfd.get() < 0)) {
+    siginfo_t info{};
+    info.si_pid = 0;
+    // WNOWAIT: keep the leader a zombie so the group id stays ours until we are done.
+    if (::waitid(P_PID, static_cast<id_t>(st.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == st.pid) {
+      st.exited = true;
+      if (!st.stopping || st.killed) st.stop_until = Steady::now() + kDrainAfterExit;
+    }
+  }
+  const auto now = Steady::now();
+  if (!st.stopping && !st.exited && now >= st.deadline) StopGroup(true);
+  if (!st.stopping && !st.exited && cancel_requested_) StopGroup(false);
+  if (st.stopping && !st.killed && (st.exited || now >= st.stop_until)) {
+    // The group leader is unreaped, so its pid (the group id) cannot have been reused yet.
+    ::killpg(st.pid, SIGKILL);
+    st.killed = true;
+    st.stop_until = Steady::now() + kDrainAfterExit;
+  }
+  if (!st.exited) return false;
+  return (!st.out_open && !st.err_open) || Steady::now() >= st.stop_until;
+}
+
+RunningProcess::Clock::time_point RunningProcess::WakeAt() const {
+  const State& st = *state_;
+  auto at = st.exited || st.stopping ? st.stop_until : st.deadline;
+  if (!st.exited && st.pidfd.get() < 0) at = std::min(at, Steady::now() + milliseconds(50));  // no pidfd: look for the exit
+  return at;
+}
+
+ProcessOutcome RunningProcess::Finish() {
+  State& st = *state_;
+  int status = 0;
+  while (::waitpid(st.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  st.reaped = true;
+  if (WIFEXITED(status)) st.outcome.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) st.outcome.signal = WTERMSIG(status);
+  st.outcome.out = st.out.Finish();
+  st.outcome.err = st.err.Finish();
+  st.outcome.duration = std::chrono::duration_cast<milliseconds>(Steady::now() - st.started);
+  return std::move(st.outcome);
+}
+
+ProcessOutcome RunningProcess::Wait(const CancelToken& cancel, OutputListener* listener) {
+  for (;;) {
+    if (cancel.cancelled()) Cancel();
+    if (Advance()) break;
+    std::array<pollfd, 4> polls{};
+    nfds_t n = 0;
+    for (int fd : Watched()) polls[n++] = pollfd{fd, POLLIN, 0};
+    const bool watch_cancel = !state_->stopping && !state_->exited;
+    if (watch_cancel) polls[n++] = pollfd{cancel.fd(), POLLIN, 0};
+    const int ready = ::poll(polls.data(), n, RemainingMs(WakeAt()));
+    if (ready < 0 && errno != EINTR) break;
+    for (nfds_t k = 0; ready > 0 && k < n; ++k) {
+      if (polls[k].revents != 0 && !(watch_cancel && k == n - 1)) OnReadable(polls[k].fd, listener);
+    }
+  }
+  return Finish();
+}
+
 Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const CancelToken& cancel,
                                                 OutputListener* listener) {
+  auto started = Start(spec);
+  if (!started) return started.error();
+  return (*started)->Wait(cancel, listener);
+}
+
+Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const ProcessSpec& spec) {
   if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty command: argv has no words");
   auto program = ResolveProgram(spec.argv[0]);
   if (!program) return program.error();
@@ -328,105 +487,16 @@ Result<ProcessOutcome> SystemProcessRunner::Run(const ProcessSpec& spec, const C
                                                   " failed: " + std::strerror(err));
   }
 
-  const pid_t pgid = pid;  // the first process leads the group
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-
-  StreamState out(spec.output_cap);
-  StreamState err(spec.output_cap);
-  std::array<int, 2> fds = {out_pipe.read_end.get(), err_pipe.read_end.get()};
-  ProcessOutcome outcome;
-
-  auto deadline = started + spec.timeout;
-  bool exited = false;
-  bool stopping = false;                    // TERM sent, waiting for the group to go
-  Steady::time_point stop_until{};          // end of the grace period or the drain window
-  bool killed = false;
-
-  auto stop_group = [&](bool timed_out) {
-    if (stopping) return;
-    stopping = true;
-    outcome.timed_out = timed_out;
-    outcome.cancelled = !timed_out;
-    if (spec.on_stop) spec.on_stop();
-    ::killpg(pgid, SIGTERM);
-    stop_until = Steady::now() + kill_grace_;
-  };
-
-  char buf[65536];
-  while (fds[0] >= 0 || fds[1] >= 0 || !exited) {
-    auto now = Steady::now();
-    if (!stopping && !exited && now >= deadline) stop_group(true);
-    if (!stopping && !exited && cancel.cancelled()) stop_group(false);
-    if (stopping && !killed && (exited || now >= stop_until)) {
-      // The group leader is unreaped, so its pid (the group id) cannot have been reused yet.
-      ::killpg(pgid, SIGKILL);
-      killed = true;
-      stop_until = Steady::now() + kDrainAfterExit;
-    }
-    if (exited && Steady::now() >= stop_until) break;
-
-    std::array<pollfd, 4> polls{};
-    nfds_t n = 0;
-    std::array<int, 4> which{};
-    for (int s = 0; s < 2; ++s) {
-      if (fds[s] >= 0) {
-        polls[n] = pollfd{fds[s], POLLIN, 0};
-        which[n++] = s;
-      }
-    }
-    if (!exited && pidfd.get() >= 0) {
-      polls[n] = pollfd{pidfd.get(), POLLIN, 0};
-      which[n++] = 2;
-    }
-    if (!stopping && !exited) {
-      polls[n] = pollfd{cancel.fd(), POLLIN, 0};
-      which[n++] = 3;
-    }
-    int wait_ms = 0;
-    if (exited || stopping) {
-      wait_ms = RemainingMs(stop_until);
-    } else {
-      wait_ms = RemainingMs(deadline);
-    }
-    if (pidfd.get() < 0 && !exited) wait_ms = std::min(wait_ms, 50);  // no pidfd: poll for exit
-    int ready = ::poll(polls.data(), n, wait_ms);
-    if (ready < 0 && errno != EINTR) break;
-    for (nfds_t k = 0; ready > 0 && k < n; ++k) {
-      if (polls[k].revents == 0) continue;
-      int s = which[k];
-      if (s < 2) {
-        ssize_t got = ::read(fds[s], buf, sizeof buf);
-        if (got > 0) {
-          std::string_view bytes(buf, static_cast<std::size_t>(got));
-          StreamState& st = s == 0 ? out : err;
-          st.captured.Append(bytes);
-          st.digest.Update(bytes);
-          if (listener) listener->OnOutput(s == 0 ? StreamId::kStdout : StreamId::kStderr, bytes);
-        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-          fds[s] = -1;  // the Pipe closes it
-        }
-      }
-    }
-    if (!exited) {
-      siginfo_t info{};
-      info.si_pid = 0;
-      // WNOWAIT: keep the leader a zombie so the group id stays ours until we are done.
-      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) {
-        exited = true;
-        if (!stopping || killed) stop_until = Steady::now() + kDrainAfterExit;
-      }
-    }
-  }
-
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
-  outcome.out = out.Finish();
-  outcome.err = err.Finish();
-  outcome.duration = std::chrono::duration_cast<milliseconds>(Steady::now() - started);
-  return outcome;
+  auto state = std::make_unique<RunningProcess::State>(spec.output_cap, kill_grace_);
+  RunningProcess::State& st = *state;
+  st.pid = pid;
+  st.pidfd = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  st.out_pipe = std::move(out_pipe.read_end);
+  st.err_pipe = std::move(err_pipe.read_end);
+  st.on_stop = spec.on_stop;
+  st.started = started;
+  st.deadline = started + spec.timeout;
+  return std::unique_ptr<RunningProcess>(new RunningProcess(std::move(state)));
 }
 
 }  // namespace labgate::core

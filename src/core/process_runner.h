@@ -2,8 +2,9 @@
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -72,6 +73,8 @@ class OutputListener {
   virtual void OnOutput(StreamId stream, std::string_view bytes) = 0;
 };
 
+class RunningProcess;
+
 /// Starts a process and waits for it within a deadline. A deadline or a cancellation ends the
 /// whole process group (TERM, then KILL after a grace), not only the first process.
 class ProcessRunner {
@@ -80,6 +83,50 @@ class ProcessRunner {
   /// Fails only when the process could not be started (not found, bad cwd, no resources).
   virtual Result<ProcessOutcome> Run(const ProcessSpec& spec, const CancelToken& cancel,
                                      OutputListener* listener) = 0;
+  /// Whether Start works: a process the caller's own event loop steps, with no thread of its
+  /// own waiting for it. Runners that only run to completion (fakes, the sandbox) say no.
+  virtual bool CanStart() const { return false; }
+  /// Starts without waiting (only when CanStart); fails as Run does when it cannot start.
+  virtual Result<std::unique_ptr<RunningProcess>> Start(const ProcessSpec& spec);
+};
+
+/// One started process, stepped by whoever watches its descriptors: Wait (what Run does), or
+/// an event loop that serves other things too (a node's link). Deadline, cancel, the group's
+/// TERM then KILL, and the drain of output after the exit all work as Run describes.
+/// Not thread-safe: one thread steps it.
+class RunningProcess {
+ public:
+  using Clock = std::chrono::steady_clock;
+  ~RunningProcess();  // not finished: the group is killed and the process reaped
+  RunningProcess(const RunningProcess&) = delete;
+  RunningProcess& operator=(const RunningProcess&) = delete;
+
+  /// The descriptors to watch for input now: the output pipes still open and, until the
+  /// process exits, its pidfd. They stay open until this object goes.
+  std::vector<int> Watched() const;
+  /// Reads once from `fd` (one of Watched, reported readable or closed).
+  void OnReadable(int fd, OutputListener* listener);
+  /// The process's id, which is also its group's.
+  int pid() const;
+  /// Begins stopping the group as a cancellation does (no-op once it is stopping or exited).
+  void Cancel() { cancel_requested_ = true; }
+  /// Acts on the deadline, a cancel, the grace and the exit; true once the outcome is final.
+  bool Advance();
+  /// When Advance must run again if no descriptor becomes ready first.
+  Clock::time_point WakeAt() const;
+  /// The outcome, once Advance returned true: reaps the process.
+  ProcessOutcome Finish();
+  /// Steps until the outcome is final, watching `cancel` too (Run's wait), and returns it.
+  ProcessOutcome Wait(const CancelToken& cancel, OutputListener* listener);
+
+ private:
+  friend class SystemProcessRunner;
+  struct State;
+  explicit RunningProcess(std::unique_ptr<State> state);
+  void StopGroup(bool timed_out);
+
+  std::unique_ptr<State> state_;
+  bool cancel_requested_ = false;
 };
 
 /// The real runner. Thread-safe: spawns and waits run in parallel.
@@ -91,6 +138,8 @@ class SystemProcessRunner final : public ProcessRunner {
 
   Result<ProcessOutcome> Run(const ProcessSpec& spec, const CancelToken& cancel,
                              OutputListener* listener) override;
+  bool CanStart() const override { return true; }
+  Result<std::unique_ptr<RunningProcess>> Start(const ProcessSpec& spec) override;
 
  private:
   std::chrono::milliseconds kill_grace_;

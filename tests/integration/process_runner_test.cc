@@ -2,11 +2,13 @@
 #include "core/process_runner.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <random>
 #include <thread>
 
@@ -93,6 +95,85 @@ TEST_F(ProcessRunnerTest, CancelStopsTheGroup) {
   EXPECT_TRUE(r->cancelled);
   EXPECT_FALSE(r->timed_out);
   EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+}
+
+// What a node's link does: one thread steps several processes with its own poll, beside other
+// descriptors, and nothing waits in a thread per process. Each must end as Run would end it.
+TEST_F(ProcessRunnerTest, ProcessesSteppedByOneForeignLoop_EndByDeadlineCancelOrExit_EachWholeGroup) {
+  ASSERT_TRUE(runner_.CanStart());
+  const std::string timed = UniqueSleep(40);
+  const std::string cancelled = UniqueSleep(40);
+  auto slow = runner_.Start(Spec({"sh", "-c", "sleep " + timed + " & sleep " + timed + " & wait"}, milliseconds(300)));
+  auto stubborn = runner_.Start(Spec({"sh", "-c", "trap '' TERM; sleep " + cancelled + " & sleep " + cancelled}));
+  auto chatty = runner_.Start(Spec({"sh", "-c", "head -c 300000 /dev/zero; echo done >&2"}));
+  ASSERT_TRUE(slow.ok() && stubborn.ok() && chatty.ok());
+  // A sleep itself (its argv, NUL-separated), not the shell whose script names it: once one
+  // runs, the shell has set its trap.
+  ASSERT_TRUE(labgate::testing::WaitUntilPresent(std::string("sleep") + '\0' + cancelled));
+  (*stubborn)->Cancel();
+  std::vector<RunningProcess*> running = {slow->get(), stubborn->get(), chatty->get()};
+  std::map<RunningProcess*, ProcessOutcome> ended;
+  RecordingListener seen;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ended.size() < running.size() && std::chrono::steady_clock::now() < give_up) {
+    std::vector<pollfd> polls;
+    std::vector<RunningProcess*> owner;
+    auto wake = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (auto* p : running) {
+      if (ended.count(p) != 0) continue;
+      if (p->Advance()) {
+        ended[p] = p->Finish();
+        continue;
+      }
+      wake = std::min(wake, p->WakeAt());
+      for (int fd : p->Watched()) {
+        polls.push_back(pollfd{fd, POLLIN, 0});
+        owner.push_back(p);
+      }
+    }
+    const auto ms = std::chrono::duration_cast<milliseconds>(wake - std::chrono::steady_clock::now()).count();
+    ::poll(polls.data(), polls.size(), static_cast<int>(std::max<long long>(ms, 0)));
+    for (std::size_t i = 0; i < polls.size(); ++i) {
+      if (polls[i].revents != 0) owner[i]->OnReadable(polls[i].fd, owner[i] == chatty->get() ? &seen : nullptr);
+    }
+  }
+  ASSERT_EQ(ended.size(), 3u);
+  EXPECT_TRUE(ended[slow->get()].timed_out);
+  EXPECT_TRUE(ended[stubborn->get()].cancelled);
+  EXPECT_FALSE(ended[stubborn->get()].timed_out);
+  EXPECT_EQ(ended[stubborn->get()].signal, SIGKILL);  // ignored TERM: KILL after the grace
+  EXPECT_EQ(ended[chatty->get()].exit_code, 0);
+  EXPECT_EQ(ended[chatty->get()].out.total_bytes, 300000u);
+  EXPECT_EQ(seen.out.size(), 300000u);
+  EXPECT_EQ(ended[chatty->get()].err.text, "done\n");
+  EXPECT_TRUE(WaitUntilGone(timed, std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitUntilGone(cancelled, std::chrono::seconds(5)));
+}
+
+TEST_F(ProcessRunnerTest, AStartedProcessLetGoBeforeItsEnd_TakesItsWholeGroupWithIt) {
+  // Whoever stepped it went away (a node's link ended mid-command): nothing it started in its
+  // group may run on, and the leader is reaped, not left a zombie.
+  const std::string secs = UniqueSleep(40);
+  pid_t leader = 0;
+  {
+    auto started = runner_.Start(Spec({"sh", "-c", "sleep " + secs + " & sleep " + secs + " & wait"}));
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    ASSERT_TRUE(labgate::testing::WaitUntilPresent(secs));
+    leader = (*started)->pid();
+  }
+  EXPECT_TRUE(WaitUntilGone(secs, std::chrono::seconds(5)));
+  EXPECT_EQ(::kill(leader, 0), -1);  // reaped: not even a zombie answers
+  EXPECT_EQ(errno, ESRCH);
+}
+
+TEST_F(ProcessRunnerTest, ARunnerThatOnlyRunsToCompletion_SaysSoInsteadOfStarting) {
+  struct OnlyRun final : ProcessRunner {
+    Result<ProcessOutcome> Run(const ProcessSpec&, const CancelToken&, OutputListener*) override { return ProcessOutcome{}; }
+  } only_run;
+  EXPECT_FALSE(only_run.CanStart());
+  auto started = only_run.Start(Spec({"true"}));
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.error().code, ErrorCode::kUnavailable);
 }
 
 TEST_F(ProcessRunnerTest, StdinDataIsReadThenEndOfFile) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,18 @@ class AgentClient {
   /// The protocol peer; use only on the Serve thread (inside handlers or posted tasks).
   RpcPeer& rpc() { return *rpc_; }
 
+  /// Work served on the link's own thread beside the link (a command's pipes and pidfd): after
+  /// every pass of the loop (the poll, then posted tasks) `after_pass` runs and says when it next
+  /// needs to run if nothing wakes the loop first. Set before Serve.
+  void SetAfterPass(std::function<std::chrono::steady_clock::time_point()> after_pass) {
+    after_pass_ = std::move(after_pass);
+  }
+  /// Wakes the loop when `fd` is readable (or closed) and calls `on_ready` inside the poll;
+  /// it should only take note, and the after-pass hook act. Only from the after-pass hook or a
+  /// posted task (never from inside the poll, a request handler), and Unwatch before closing.
+  void Watch(int fd, std::function<void()> on_ready);
+  void Unwatch(int fd);
+
  private:
   AgentClient() = default;
   void Send(std::string bytes);
@@ -76,6 +89,8 @@ class AgentClient {
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
   bool ended_ = false;  // guarded by tasks_mutex_
+  std::function<std::chrono::steady_clock::time_point()> after_pass_;
+  std::map<int, std::function<void()>> watched_;  // the event holds pointers to these
 };
 
 }  // namespace labgate::nodes

@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "capabilities/capture.h"
 #include "capabilities/file_ops.h"
@@ -73,8 +74,10 @@ bool Contains(const std::vector<std::string>& set, std::string_view item) {
 /// the output cap per stream (the final answer carries the authoritative head + tail).
 class OutputRelay final : public core::OutputListener {
  public:
-  OutputRelay(std::shared_ptr<AgentClient> client, std::int64_t request_id, std::size_t cap)
-      : client_(std::move(client)), request_id_(request_id), cap_(cap) {}
+  /// `on_link_thread`: the output is read on the link's own thread, which sends it at once;
+  /// otherwise it is posted there.
+  OutputRelay(std::shared_ptr<AgentClient> client, std::int64_t request_id, std::size_t cap, bool on_link_thread = false)
+      : client_(std::move(client)), request_id_(request_id), cap_(cap), on_link_thread_(on_link_thread) {}
   void OnOutput(core::StreamId stream, std::string_view bytes) override {
     std::size_t& sent = stream == core::StreamId::kStdout ? out_sent_ : err_sent_;
     if (sent >= cap_) return;
@@ -83,6 +86,7 @@ class OutputRelay final : public core::OutputListener {
     Json params = {{"requestId", request_id_},
                    {"stream", stream == core::StreamId::kStdout ? "stdout" : "stderr"},
                    {"data", core::Base64Encode(chunk)}};
+    if (on_link_thread_) return client_->rpc().Notify("system.output", std::move(params));
     auto client = client_;
     client->Post([client, params = std::move(params)]() mutable { client->rpc().Notify("system.output", std::move(params)); });
   }
@@ -91,6 +95,7 @@ class OutputRelay final : public core::OutputListener {
   std::shared_ptr<AgentClient> client_;
   std::int64_t request_id_;
   std::size_t cap_;
+  bool on_link_thread_;
   std::size_t out_sent_ = 0;
   std::size_t err_sent_ = 0;
 };
@@ -100,10 +105,20 @@ class LinkService {
  public:
   LinkService(std::shared_ptr<AgentClient> client, NodeConfig& config, const std::string& state_dir,
               core::ProcessRunner& runner, const capabilities::DeviceConfig& device)
-      : client_(std::move(client)), config_(config), state_dir_(state_dir), runner_(runner), device_(device) {}
+      : client_(std::move(client)), config_(config), state_dir_(state_dir), runner_(runner), device_(device) {
+    client_->SetAfterPass([this] { return StepLoopRuns(); });
+  }
 
   ~LinkService() {
     // Nobody is left to hear the answers: stop what still runs and wait for it.
+    core::CancelToken never;
+    for (auto& [rid, run] : loop_runs_) {
+      for (int fd : run.watched) client_->Unwatch(fd);
+      run.process->Cancel();
+      run.process->Wait(never, nullptr);
+    }
+    loop_runs_.clear();
+    client_->SetAfterPass(nullptr);
     std::unique_lock<std::mutex> lock(mutex_);
     for (auto& [id, token] : running_) token->Cancel();
     idle_.wait(lock, [&] { return running_.empty(); });
@@ -131,6 +146,10 @@ class LinkService {
 
   void OnNotification(const std::string& method, const Json& params) {
     if (method == "$/cancel" && params.contains("id") && params["id"].is_number_integer()) {
+      // On the link's thread, like the loop's own runs: the next pass acts on it.
+      if (auto run = loop_runs_.find(params["id"].get<std::int64_t>()); run != loop_runs_.end()) {
+        return run->second.process->Cancel();
+      }
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = running_.find(params["id"].get<std::int64_t>());
       if (it != running_.end()) it->second->Cancel();
@@ -149,6 +168,7 @@ class LinkService {
     if (request->sudo && password.empty()) {
       return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "sudo needs the account's password and none came");
     }
+    if (!request->sudo && runner_.CanStart()) return StartOnLink(id, *request);
     Spawn(id, [this, request = std::move(*request), password = std::move(password)](
                   std::int64_t rid, const core::CancelToken& token) -> core::Result<Json> {
       OutputRelay relay(client_, rid, request.output_cap);
@@ -163,6 +183,50 @@ class LinkService {
       if (!outcome) return outcome.error();
       return EncodeOutcome(*outcome);
     });
+  }
+
+  // A plain run (no sudo to feed) costs no thread: the process starts here, on the link's own
+  // thread, and its pipes and pidfd join the link's poll; StepLoopRuns reads and answers.
+  void StartOnLink(const Json& id, const capabilities::RunRequest& request) {
+    if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
+    const std::int64_t rid = id.get<std::int64_t>();
+    if (loop_runs_.count(rid) != 0) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "request id in use");
+    auto spec = capabilities::SpecOnThisMachine(request);
+    if (!spec) return client_->rpc().RespondError(id, kErrFailed, spec.error().message);
+    auto process = runner_.Start(*spec);
+    if (!process) return client_->rpc().RespondError(id, kErrFailed, process.error().message);
+    LoopRun& run = loop_runs_[rid];
+    run.process = std::move(*process);
+    run.relay = std::make_unique<OutputRelay>(client_, rid, request.output_cap, true);
+  }
+
+  // After every pass of the link's loop: reads what the runs' descriptors have ready, acts on
+  // deadlines and cancels, answers the runs that ended, and keeps the loop's watch list in step.
+  // Returns when the next deadline, grace or drain falls due.
+  std::chrono::steady_clock::time_point StepLoopRuns() {
+    auto wake = std::chrono::steady_clock::time_point::max();
+    for (auto it = loop_runs_.begin(); it != loop_runs_.end();) {
+      LoopRun& run = it->second;
+      for (int fd : std::exchange(run.ready, {})) run.process->OnReadable(fd, run.relay.get());
+      const bool done = run.process->Advance();
+      const std::vector<int> now_watched = done ? std::vector<int>{} : run.process->Watched();
+      auto in = [](const std::vector<int>& fds, int fd) { return std::find(fds.begin(), fds.end(), fd) != fds.end(); };
+      for (int fd : run.watched) {
+        if (!in(now_watched, fd)) client_->Unwatch(fd);
+      }
+      for (int fd : now_watched) {
+        if (!in(run.watched, fd)) client_->Watch(fd, [&run, fd] { run.ready.push_back(fd); });
+      }
+      run.watched = now_watched;
+      if (!done) {
+        wake = std::min(wake, run.process->WakeAt());
+        ++it;
+        continue;
+      }
+      client_->rpc().Respond(it->first, EncodeOutcome(run.process->Finish()));
+      it = loop_runs_.erase(it);
+    }
+    return wake;
   }
 
   // screen.*, camera.*, location.get: this device's own backends, from its device.toml.
@@ -447,6 +511,14 @@ class LinkService {
   std::mutex mutex_;
   std::condition_variable idle_;
   std::map<std::int64_t, std::shared_ptr<core::CancelToken>> running_;
+  // Runs the link's own thread steps (StartOnLink); only that thread touches them.
+  struct LoopRun {
+    std::unique_ptr<core::RunningProcess> process;
+    std::unique_ptr<OutputRelay> relay;
+    std::vector<int> watched;  // what the link's poll watches for it
+    std::vector<int> ready;    // what the poll found readable since the last step
+  };
+  std::map<std::int64_t, LoopRun> loop_runs_;
   std::map<std::string, std::unique_ptr<capabilities::LocalFileWriter>> writers_;  // open file.write.* by handle
   std::map<std::string, RootPut> root_puts_;  // the writes among them that go into place as root
 };

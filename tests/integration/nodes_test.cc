@@ -19,6 +19,7 @@
 #include <libssh/libssh.h>
 
 #include "capabilities/run_as_root.h"
+#include "core/base64.h"
 #include "core/clock.h"
 #include "core/hashing.h"
 #include "core/process_runner.h"
@@ -832,6 +833,76 @@ TEST_F(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   EXPECT_EQ(answer.error().code, core::ErrorCode::kRefused);
   EXPECT_NE(answer.error().message.find("not approved for run"), std::string::npos) << answer.error().message;
   EXPECT_FALSE(ProcessWithMarkerExists(marker));
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, PlainRunsOnTheLinksOwnThread_DeadlineCancelFloodAndADroppedLinkEachEndWhatTheyStarted) {
+  // A run without sudo is stepped by the link's own loop (no thread of its own). Played as the
+  // assistant would push it: a command that outstays its deadline with children in the
+  // background, one cancelled mid-way, one that floods output while others run, fifty at once,
+  // and one whose link the gateway drops mid-command. Each must end with everything it started.
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("n", {"run"}));
+  auto agent = StartNode("n");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("n").has_value(); }, milliseconds(10000))) << agent->Stderr();
+  auto call = [&](std::vector<std::string> argv, int timeout_ms, const core::CancelToken& cancel,
+                  milliseconds wait = milliseconds(15000)) {
+    return server_->Call("n", "system.run",
+                         {{"argv", std::move(argv)}, {"cwd", ""}, {"timeoutMs", timeout_ms}, {"outputCap", 1024},
+                          {"env", Json::array()}},
+                         Steady::now() + wait, cancel);
+  };
+  core::CancelToken never;
+
+  const std::string late = UniqueSleep(40);
+  auto timed = call({"sh", "-c", "sleep " + late + " & sleep " + late + " & wait"}, 500, never);
+  ASSERT_TRUE(timed.ok()) << timed.error().message;
+  EXPECT_EQ((*timed)["timedOut"], true) << timed->dump();
+  EXPECT_TRUE(WaitUntilGone(late, milliseconds(5000)));
+
+  const std::string cancelled = UniqueSleep(40);
+  core::CancelToken cancel;
+  std::thread canceller([&] {
+    labgate::testing::WaitUntilPresent(std::string("sleep") + '\0' + cancelled);  // the trap is set
+    cancel.Cancel();
+  });
+  auto stopped = call({"sh", "-c", "trap '' TERM; sleep " + cancelled}, 30000, cancel);
+  canceller.join();
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().code, core::ErrorCode::kCancelled);
+  EXPECT_TRUE(WaitUntilGone(cancelled, milliseconds(5000)));  // TERM ignored: KILL after the grace
+
+  std::vector<std::thread> callers;
+  std::vector<core::Result<Json>> answers(50, core::MakeError(core::ErrorCode::kUnavailable, "not asked"));
+  for (int i = 0; i < 50; ++i) {
+    callers.emplace_back([&, i] {
+      answers[i] = i == 0 ? call({"head", "-c", "3000000", "/dev/zero"}, 20000, never)
+                          : call({"sh", "-c", "echo answer-$0", std::to_string(i)}, 20000, never);
+    });
+  }
+  for (auto& t : callers) t.join();
+  ASSERT_TRUE(answers[0].ok()) << answers[0].error().message;
+  EXPECT_EQ(answers[0]->at("stdout").at("totalBytes"), 3000000) << answers[0]->at("stdout").dump();
+  EXPECT_EQ(answers[0]->at("stdout").at("truncated"), true);
+  for (int i = 1; i < 50; ++i) {
+    ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].error().message;
+    EXPECT_EQ((*answers[i])["exitCode"], 0);
+    auto out = core::Base64Decode(answers[i]->at("stdout").at("data").get<std::string>());
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(*out, "answer-" + std::to_string(i) + "\n");  // its own output, no other's
+  }
+
+  const std::string dropped = UniqueSleep(40);
+  std::thread dropper([&] {
+    labgate::testing::WaitUntilPresent(dropped);
+    server_->Disconnect("n", "dropped by the test");
+  });
+  auto lost = call({"sh", "-c", "sleep " + dropped + " & sleep " + dropped + " & wait"}, 30000, never);
+  dropper.join();
+  EXPECT_FALSE(lost.ok());
+  EXPECT_TRUE(WaitUntilGone(dropped, milliseconds(5000)));  // nobody is left to hear its answer
+
   ::kill(agent->pid(), SIGTERM);
   EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
 }

@@ -31,7 +31,8 @@ inline constexpr std::size_t kMaxPendingPairingsPerSource = 4;
 /// The line the node listener sends instead of its SSH version to a source locked out after
 /// failed logins, followed by why and until when.
 inline constexpr char kLockedOutPrefix[] = "labgate-refused: ";
-/// Each side pings after this much silence and drops the link after kHeartbeatTimeout of it.
+/// The gateway pings a node after this much silence (a node pings only after twice as much);
+/// either side drops the link after kHeartbeatTimeout of silence.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{5000};
 inline constexpr std::chrono::milliseconds kHeartbeatTimeout{15000};
 

@@ -824,10 +824,11 @@ void AgentServer::Tick(Loop& loop) {
       Close(c, "no heartbeat for " + std::to_string(settings_.heartbeat_timeout.count() / 1000) + " s");
       continue;
     }
-    // Nodes ping every interval and the answer keeps them sure of the link; the gateway pings
-    // only a node that has been silent for one and a half intervals, so a fleet's heartbeat is
-    // one ping and one answer per node per interval, not two of each.
-    if (now - c.last_rx >= settings_.heartbeat_interval * 3 / 2 && now - c.last_ping >= settings_.heartbeat_interval) {
+    // The gateway pings a node silent for an interval, and the answer is the node's heartbeat:
+    // one wake-up per interval on the node (a phone's battery) and one pass over many sessions
+    // here. Nodes ping only when the gateway has been quiet for two intervals (an older
+    // gateway); an older node's own pings keep its link busy, so it is not pinged twice.
+    if (now - c.last_rx >= settings_.heartbeat_interval && now - c.last_ping >= settings_.heartbeat_interval) {
       c.last_ping = now;
       c.rpc->Request("ping", Json::object(), [](core::Result<Json>) {});
     }

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <libssh/libssh.h>
@@ -770,7 +771,22 @@ double OwnCpuSeconds() {
 /// The listener's events go nowhere in these tests.
 class RecordingObserver final : public nodes::AgentObserver {
  public:
-  void OnAgentEvent(const nodes::AgentEvent&) override {}
+  void OnAgentEvent(const nodes::AgentEvent& e) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back(e);
+  }
+  std::vector<nodes::AgentEvent> Events(const std::string& type) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<nodes::AgentEvent> found;
+    for (const auto& e : events_) {
+      if (e.event == type) found.push_back(e);
+    }
+    return found;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<nodes::AgentEvent> events_;
 };
 
 /// A gateway made of the real listener code, in process, on a free loopback port: its pairing
@@ -903,6 +919,36 @@ TEST_F(NodeAgent, PlainRunsOnTheLinksOwnThread_DeadlineCancelFloodAndADroppedLin
   EXPECT_FALSE(lost.ok());
   EXPECT_TRUE(WaitUntilGone(dropped, milliseconds(5000)));  // nobody is left to hear its answer
 
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, AnIdleNodeStaysOnline_OnTheGatewaysPings_AndAFrozenOneIsDroppedAtTheTimeout) {
+  // The gateway pings a quiet node and the answer is the node's heartbeat. A node that answers
+  // stays linked with nothing else to say; a node whose process is frozen (its kernel still
+  // acknowledges TCP, so only an answer proves it alive) is dropped after the timeout.
+  settings_.heartbeat_interval = milliseconds(300);
+  settings_.heartbeat_timeout = milliseconds(1500);
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("quiet", {"run"}));
+  auto agent = StartNode("quiet");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("quiet").has_value(); }, milliseconds(10000))) << agent->Stderr();
+  const auto since = server_->Link("quiet")->since;
+  std::this_thread::sleep_for(milliseconds(4000));  // more than twice the timeout, and no call
+  ASSERT_TRUE(server_->Link("quiet").has_value());
+  EXPECT_EQ(server_->Link("quiet")->since, since);  // the same link all along
+  EXPECT_TRUE(observer_.Events("node.offline").empty());
+
+  ::kill(agent->pid(), SIGSTOP);
+  const auto frozen = Steady::now();
+  ASSERT_TRUE(PollUntil([&] { return !server_->Link("quiet").has_value(); }, milliseconds(5000)));
+  EXPECT_LT(Steady::now() - frozen, milliseconds(2500));
+  auto offline = observer_.Events("node.offline");
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_NE(offline[0].detail.find("no heartbeat"), std::string::npos) << offline[0].detail;
+  ::kill(agent->pid(), SIGCONT);
+  // Thawed, it finds its link gone and comes back on its own.
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("quiet").has_value(); }, milliseconds(15000))) << agent->Stderr();
   ::kill(agent->pid(), SIGTERM);
   EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
 }

@@ -20,6 +20,7 @@ NODES=${NODES:-1000}
 AGENT_PROCS=${AGENT_PROCS:-$(((NODES + 1249) / 1250 > 4 ? (NODES + 1249) / 1250 : 4))}
 ITER=${BENCH_ITER:-200}
 FANOUT_REPS=5
+IDLE_S=${BENCH_IDLE_S:-10}
 
 # A build dir of its own: optimised like a release, without turning build/ (the tests' quick
 # build, which bench/run.sh also uses) into another configuration that each then rebuilds whole.
@@ -160,13 +161,22 @@ agent_rss_kb=0
 for pid in "${PIDS[@]:1}"; do agent_rss_kb=$((agent_rss_kb + $(status_kb "$pid" VmRSS))); done
 agent_rss_kb=$((agent_rss_kb / (${#PIDS[@]} - 1)))
 
-echo "measuring on $(nproc) cores: fan-out x$FANOUT_REPS, then $ITER warm MCP calls per target..." >&2
+agents_ticks() { local sum=0 pid; for pid in "${PIDS[@]:1}"; do sum=$((sum + $(cpu_ticks "$pid"))); done; echo "$sum"; }
+# What the fleet costs doing nothing (heartbeats): the same CPU is in the fan-out's figures, so
+# the agents' share of it over the fan-out's wall time is printed beside them.
+echo "measuring on $(nproc) cores: ${IDLE_S}s idle, fan-out x$FANOUT_REPS, then $ITER warm MCP calls per target..." >&2
+idle_gw=$(cpu_ticks "$GATEWAY_PID")
+idle_agents=$(agents_ticks)
+sleep "$IDLE_S"
+idle_gw=$(($(cpu_ticks "$GATEWAY_PID") - idle_gw))
+idle_agents=$(($(agents_ticks) - idle_agents))
 gw_ticks=$(cpu_ticks "$GATEWAY_PID")
-agent_ticks=0
-for pid in "${PIDS[@]:1}"; do agent_ticks=$((agent_ticks - $(cpu_ticks "$pid"))); done
+agent_ticks=$((0 - $(agents_ticks)))
+fan_t0=$EPOCHREALTIME
 fanout=$(node bench/time_cmd.mjs "$FANOUT_REPS" 0 -- "$LABGATE" run group:fleet --config "$CONFIG" -- true)
+fan_wall_s=$(python3 -c "print($EPOCHREALTIME - $fan_t0)")
 gw_ticks=$(($(cpu_ticks "$GATEWAY_PID") - gw_ticks))
-for pid in "${PIDS[@]:1}"; do agent_ticks=$((agent_ticks + $(cpu_ticks "$pid"))); done
+agent_ticks=$((agent_ticks + $(agents_ticks)))
 rss_after_kb=$(status_kb "$GATEWAY_PID" VmRSS)
 hwm_kb=$(status_kb "$GATEWAY_PID" VmHWM)
 fork_exec=$("$HELPER" --fork-exec "$ITER")
@@ -190,13 +200,20 @@ after=$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1
 
 python3 - "$fork_exec" "$on_local" "$on_node" "$on_solo" "$fanout" "$after" "$NODES" "$AGENT_PROCS" "$per" \
   "$online_s" "$restart_s" "$pair_s" "$rss_online_kb" "$rss_after_kb" "$hwm_kb" "$rss_restart_kb" "$threads_online" \
-  "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" "$stop_s" <<'PY'
+  "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" "$stop_s" \
+  "$idle_gw" "$idle_agents" "$IDLE_S" "$fan_wall_s" <<'PY'
 import json, sys
 fe, lo, nd, so, fan, after = (json.loads(a) for a in sys.argv[1:7])
 nodes, procs, per = int(sys.argv[7]), sys.argv[8], sys.argv[9]
 online_s, restart_s, pair_s = (float(a) for a in sys.argv[10:13])
 rss, rss_after, hwm, rss_restart, threads, agent_rss, gw_ticks, agent_ticks, hz, reps = (int(a) for a in sys.argv[13:23])
 stop_s = float(sys.argv[23])
+idle_gw, idle_agents, idle_s = (int(a) for a in sys.argv[24:27])
+fan_wall_s = float(sys.argv[27])
+idle_gw_pct = idle_gw / hz / idle_s * 100
+idle_agents_pct = idle_agents / hz / idle_s * 100
+# The agents' heartbeat CPU over the fan-outs' wall time, taken out: what the commands cost.
+agent_marginal_us = max(0.0, agent_ticks / hz - idle_agents / hz / idle_s * fan_wall_s) / (reps * nodes) * 1e6
 fe_ms = fe["median_us"] / 1000
 mb = lambda kb: kb / 1024
 met = lambda ok: "met" if ok else "**missed**"
@@ -222,6 +239,8 @@ print(f"| agent process RSS ({per} sessions each, mean) | {mb(agent_rss):.1f} MB
 print(f"| fan-out `labgate run group:fleet -- true` (new CLI process) | {fan['median_ms'] / 1000:.2f} s |")
 print(f"| CPU per fan-out: gateway / all agent processes | {gw_ticks / hz / reps:.2f} s / {agent_ticks / hz / reps:.2f} s |")
 print(f"| agent CPU per fanned-out `true` / a bare spawn's own CPU | {agent_cpu_us:.0f} us / {fe['cpu_us']:.0f} us |")
+print(f"| the same without the agents' idle (heartbeat) CPU over the fan-outs' {fan_wall_s:.1f} s | {agent_marginal_us:.0f} us ({agent_marginal_us / fe['cpu_us']:.2f}x) |")
+print(f"| idle, every node connected: gateway / all agent processes | {idle_gw_pct:.1f}% / {idle_agents_pct:.1f}% of a core |")
 print(f"| gateway stop: SIGTERM until it exited, every node connected | {stop_s:.2f} s |")
 print(f"| all back online after a gateway restart | {restart_s:.1f} s |")
 print(f"| fan-out after the restart: ok / total | {after['ok']} / {after['total']} |")

@@ -493,6 +493,10 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
   st.pidfd = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   st.out_pipe = std::move(out_pipe.read_end);
   st.err_pipe = std::move(err_pipe.read_end);
+  // Never a blocking read on a caller's loop, even after a readiness report gone stale (the
+  // child's ends keep their own flags: these are separate descriptions).
+  (void)::fcntl(st.out_pipe.get(), F_SETFL, O_NONBLOCK);
+  (void)::fcntl(st.err_pipe.get(), F_SETFL, O_NONBLOCK);
   st.on_stop = spec.on_stop;
   st.started = started;
   st.deadline = started + spec.timeout;

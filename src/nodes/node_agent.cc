@@ -215,7 +215,12 @@ class LinkService {
         if (!in(now_watched, fd)) client_->Unwatch(fd);
       }
       for (int fd : now_watched) {
-        if (!in(run.watched, fd)) client_->Watch(fd, [&run, fd] { run.ready.push_back(fd); });
+        // Once per pass, however often a nested poll (libssh's, inside a send) reports it.
+        if (!in(run.watched, fd)) {
+          client_->Watch(fd, [&run, fd] {
+            if (std::find(run.ready.begin(), run.ready.end(), fd) == run.ready.end()) run.ready.push_back(fd);
+          });
+        }
       }
       run.watched = now_watched;
       if (!done) {

@@ -181,8 +181,9 @@ CloneFn RealClone() {
 // Starts the child the way glibc's posix_spawn does (CLONE_VM | CLONE_VFORK: no copy of the
 // parent's memory, so the cost does not grow with labgate's size), but with the steps
 // posix_spawn cannot take (the parent-death signal). Returns when the child has exec'd or
-// failed; -1 with errno when it could not be created.
-pid_t SpawnChild(ChildPlan& plan) {
+// failed; -1 with errno when it could not be created. `pidfd` gets a pidfd for the child from
+// the same clone, or -1 where the kernel cannot give one (before 5.3: the exit is polled for).
+pid_t SpawnChild(ChildPlan& plan, int& pidfd) {
   constexpr std::size_t kStackBytes = 64 * 1024;
   // One stack per spawning thread, kept for its next spawn: the thread sleeps until the child
   // has exec'd or exited (CLONE_VFORK), so the stack is free again when clone returns, and a
@@ -205,11 +206,31 @@ pid_t SpawnChild(ChildPlan& plan) {
   sigset_t old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = RealClone()(ChildMain, static_cast<char*>(stack) + kStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  char* stack_top = static_cast<char*>(stack) + kStackBytes;
+  pidfd = -1;
+  pid_t pid = RealClone()(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+  if (pid < 0 && errno == EINVAL) {  // a kernel without CLONE_PIDFD
+    pid = RealClone()(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    if (pid > 0) pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  }
   const int saved = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = saved;
   return pid;
+}
+
+// One /dev/null for every command that gets no input, opened once and kept (close-on-exec, and
+// above the standard descriptors so the child's dup3 onto 0 always moves it); -1 if it cannot
+// be opened, and then each command tries for itself.
+int SharedDevNull() {
+  static const int fd = [] {
+    const int opened = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (opened < 0 || opened > 2) return opened;
+    const int moved = ::fcntl(opened, F_DUPFD_CLOEXEC, 3);
+    ::close(opened);
+    return moved;
+  }();
+  return fd;
 }
 
 }  // namespace
@@ -289,8 +310,8 @@ RunningProcess::~RunningProcess() {
 
 int RunningProcess::pid() const { return state_->pid; }
 
-std::vector<int> RunningProcess::Watched() const {
-  std::vector<int> fds;
+FdList RunningProcess::Watched() const {
+  FdList fds;
   if (state_->out_open) fds.push_back(state_->out_pipe.get());
   if (state_->err_open) fds.push_back(state_->err_pipe.get());
   if (!state_->exited && state_->pidfd.get() >= 0) fds.push_back(state_->pidfd.get());
@@ -411,11 +432,13 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
   Pipe out_pipe;
   Pipe err_pipe;
   Pipe in_pipe;
-  Fd stdin_source;
+  Fd stdin_source;  // what the child reads, when it is this command's own
+  int stdin_fd = -1;
   if (spec.stdin_fd >= 0) {
     stdin_source = Fd(::fcntl(spec.stdin_fd, F_DUPFD_CLOEXEC, 3));
   } else if (spec.stdin_data.empty()) {
-    stdin_source = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    stdin_fd = SharedDevNull();
+    if (stdin_fd < 0) stdin_source = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   } else if (in_pipe.Open()) {
     // The whole input fits the pipe's buffer: written now, closed, and read by the child later.
     // Never blocking: a pipe can be smaller than usual (pipe-user-pages-soft), and then this
@@ -432,7 +455,8 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
     if (at == spec.stdin_data.size()) stdin_source = std::move(in_pipe.read_end);
     else errno = EPIPE;
   }
-  if (!out_pipe.Open() || !err_pipe.Open() || stdin_source.get() < 0) {
+  if (stdin_fd < 0) stdin_fd = stdin_source.get();
+  if (!out_pipe.Open() || !err_pipe.Open() || stdin_fd < 0) {
     return MakeError(ErrorCode::kUnavailable, "could not start " + spec.argv[0] + ": " + std::strerror(errno));
   }
 
@@ -462,14 +486,16 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
   plan.argv = argv.data();
   plan.envp = envp.data();
   plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  plan.stdin_fd = stdin_source.get();
+  plan.stdin_fd = stdin_fd;
   plan.stdout_fd = out_pipe.write_end.get();
   plan.stderr_fd = err_pipe.write_end.get();
   plan.parent = ::getpid();
 
   const auto started = Steady::now();
-  const pid_t pid = SpawnChild(plan);
+  int pidfd = -1;
+  const pid_t pid = SpawnChild(plan, pidfd);
   const int spawn_errno = errno;
+  Fd pidfd_owner(pidfd);
   // Our copies of the write ends must go, or we would never see end-of-file.
   out_pipe.write_end.Reset();
   err_pipe.write_end.Reset();
@@ -490,7 +516,7 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
   auto state = std::make_unique<RunningProcess::State>(spec.output_cap, kill_grace_);
   RunningProcess::State& st = *state;
   st.pid = pid;
-  st.pidfd = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  st.pidfd = std::move(pidfd_owner);
   st.out_pipe = std::move(out_pipe.read_end);
   st.err_pipe = std::move(err_pipe.read_end);
   // Never a blocking read on a caller's loop, even after a readiness report gone stale (the

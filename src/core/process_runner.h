@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -75,6 +77,25 @@ class OutputListener {
 
 class RunningProcess;
 
+/// The few descriptors one running process asks to have watched (its two output pipes and its
+/// pidfd), held without an allocation: a loop asks for them on every pass.
+class FdList {
+ public:
+  static constexpr std::size_t kCapacity = 3;
+  void push_back(int fd) {
+    if (size_ < kCapacity) fds_[size_++] = fd;
+  }
+  bool contains(int fd) const { return std::find(begin(), end(), fd) != end(); }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  const int* begin() const { return fds_.data(); }
+  const int* end() const { return fds_.data() + size_; }
+
+ private:
+  std::array<int, kCapacity> fds_{};
+  std::size_t size_ = 0;
+};
+
 /// Starts a process and waits for it within a deadline. A deadline or a cancellation ends the
 /// whole process group (TERM, then KILL after a grace), not only the first process.
 class ProcessRunner {
@@ -103,7 +124,7 @@ class RunningProcess {
 
   /// The descriptors to watch for input now: the output pipes still open and, until the
   /// process exits, its pidfd. They stay open until this object goes.
-  std::vector<int> Watched() const;
+  FdList Watched() const;
   /// Reads once from `fd` (one of Watched, reported readable or closed).
   void OnReadable(int fd, OutputListener* listener);
   /// The process's id, which is also its group's.

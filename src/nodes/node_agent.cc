@@ -209,16 +209,15 @@ class LinkService {
       LoopRun& run = it->second;
       for (int fd : std::exchange(run.ready, {})) run.process->OnReadable(fd, run.relay.get());
       const bool done = run.process->Advance();
-      const std::vector<int> now_watched = done ? std::vector<int>{} : run.process->Watched();
-      auto in = [](const std::vector<int>& fds, int fd) { return std::find(fds.begin(), fds.end(), fd) != fds.end(); };
+      const core::FdList now_watched = done ? core::FdList{} : run.process->Watched();
       for (int fd : run.watched) {
-        if (!in(now_watched, fd)) client_->Unwatch(fd);
+        if (!now_watched.contains(fd)) client_->Unwatch(fd);
       }
       for (int fd : now_watched) {
         // Once per pass, however often a nested poll (libssh's, inside a send) reports it.
-        if (!in(run.watched, fd)) {
+        if (!run.watched.contains(fd)) {
           client_->Watch(fd, [&run, fd] {
-            if (std::find(run.ready.begin(), run.ready.end(), fd) == run.ready.end()) run.ready.push_back(fd);
+            if (!run.ready.contains(fd)) run.ready.push_back(fd);
           });
         }
       }
@@ -520,8 +519,8 @@ class LinkService {
   struct LoopRun {
     std::unique_ptr<core::RunningProcess> process;
     std::unique_ptr<OutputRelay> relay;
-    std::vector<int> watched;  // what the link's poll watches for it
-    std::vector<int> ready;    // what the poll found readable since the last step
+    core::FdList watched;  // what the link's poll watches for it
+    core::FdList ready;    // what the poll found readable since the last step
   };
   std::map<std::int64_t, LoopRun> loop_runs_;
   std::map<std::string, std::unique_ptr<capabilities::LocalFileWriter>> writers_;  // open file.write.* by handle

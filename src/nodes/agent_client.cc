@@ -207,6 +207,9 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
 
   last_rx_ = Steady::now();
   auto last_ping = Steady::now();
+  // The gateway's pings are the heartbeat and the answers this node's; it pings itself only
+  // after two quiet intervals (a gateway that does not ping, or one that fell behind).
+  auto own_ping_at = [&] { return std::max(last_rx_ + 2 * kHeartbeatInterval, last_ping + kHeartbeatInterval); };
   auto wanted = Steady::time_point::max();  // when the after-pass hook next wants a pass
   core::Status result;
   for (;;) {
@@ -222,10 +225,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
                                                   std::to_string(kHeartbeatTimeout.count() / 1000) + " s");
       break;
     }
-    // The gateway's pings are the heartbeat and the answers this node's; it pings itself only
-    // after two quiet intervals (a gateway that does not ping, or one that fell behind).
-    const auto ping_at = std::max(last_rx_ + 2 * kHeartbeatInterval, last_ping + kHeartbeatInterval);
-    if (now >= ping_at) {
+    if (now >= own_ping_at()) {
       last_ping = now;
       rpc_->Request("ping", Json::object(), [](core::Result<Json>) {});
     }
@@ -233,8 +233,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
     // and the gateway's bytes all wake the poll, so a fixed short tick would only cost an idle
     // fleet CPU (250 sessions in one process spent 2.4% of a core waking 4 times a second).
     // While output waits for the gateway's window, look again soon.
-    const auto next = std::min({std::max(last_rx_ + 2 * kHeartbeatInterval, last_ping + kHeartbeatInterval),
-                                last_rx_ + kHeartbeatTimeout, wanted});
+    const auto next = std::min({own_ping_at(), last_rx_ + kHeartbeatTimeout, wanted});
     const auto wait_ms = out_.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1 : 50;
     const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, kHeartbeatTimeout.count()));
     polling_ = true;

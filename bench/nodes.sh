@@ -124,9 +124,10 @@ online_count() {
   "$LABGATE" nodes list --json --config "$CONFIG" |
     python3 -c 'import json, sys; print(sum(1 for n in json.load(sys.stdin)["nodes"] if n["online"]))'
 }
-# Polls until all NODES+1 are online; prints the seconds since $1 (an $EPOCHREALTIME).
+# Polls until all NODES+1 are online; prints the seconds since $1 (an $EPOCHREALTIME) and
+# appends "SECONDS ONLINE" lines to the file $3, to tell a slow ramp from a long tail.
 wait_online() {
-  local since=$1 limit=$2 online=0 deadline=$((SECONDS + $2))
+  local since=$1 limit=$2 ramp=$3 online=0 deadline=$((SECONDS + $2))
   while [ "$online" -lt $((NODES + 1)) ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "only $online of $((NODES + 1)) nodes came online in $limit s; agent logs say:" >&2
@@ -136,6 +137,7 @@ wait_online() {
     sleep 1
     kill -0 "$GATEWAY_PID" 2>/dev/null || { echo "the gateway exited while $online of $((NODES + 1)) were online" >&2; exit 1; }
     online=$(online_count 2>/dev/null || echo 0)
+    python3 -c "print(f'{$EPOCHREALTIME - $since:.1f} $online')" >> "$ramp"
   done
   python3 -c "print(f'{$EPOCHREALTIME - $since:.2f}')"
 }
@@ -151,7 +153,7 @@ for ((p = 0; p < AGENT_PROCS; p++)); do
   "$HELPER" "${dirs[@]}" > "$WORK/agents$p.log" 2>&1 &
   PIDS+=($!)
 done
-online_s=$(wait_online "$t0" 600)
+online_s=$(wait_online "$t0" 600 "$WORK/ramp-start")
 echo "all $((NODES + 1)) nodes online after ${online_s} s" >&2
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -196,7 +198,7 @@ wait "$GATEWAY_PID" 2>/dev/null || true
 stop_s=$(python3 -c "print(f'{$EPOCHREALTIME - $t0:.2f}')")
 t0=$EPOCHREALTIME
 start_gateway
-restart_s=$(wait_online "$t0" 300)
+restart_s=$(wait_online "$t0" 300 "$WORK/ramp-restart")
 echo "all $((NODES + 1)) nodes back online ${restart_s} s after the restart" >&2
 rss_restart_kb=$(status_kb "$GATEWAY_PID" VmRSS)
 "$LABGATE" run group:fleet --json --config "$CONFIG" -- true > "$WORK/after.json" || true
@@ -205,7 +207,7 @@ after=$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1
 python3 - "$fork_exec" "$on_local" "$on_node" "$on_solo" "$fanout" "$after" "$NODES" "$AGENT_PROCS" "$per" \
   "$online_s" "$restart_s" "$pair_s" "$rss_online_kb" "$rss_after_kb" "$hwm_kb" "$rss_restart_kb" "$threads_online" \
   "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" "$stop_s" \
-  "$idle_gw" "$idle_agents" "$IDLE_S" "$fan_wall_s" "$socket_floor" <<'PY'
+  "$idle_gw" "$idle_agents" "$IDLE_S" "$fan_wall_s" "$socket_floor" "$WORK/ramp-start" "$WORK/ramp-restart" <<'PY'
 import json, sys
 fe, lo, nd, so, fan, after = (json.loads(a) for a in sys.argv[1:7])
 nodes, procs, per = int(sys.argv[7]), sys.argv[8], sys.argv[9]
@@ -215,6 +217,12 @@ stop_s = float(sys.argv[23])
 idle_gw, idle_agents, idle_s = (int(a) for a in sys.argv[24:27])
 fan_wall_s = float(sys.argv[27])
 floor = json.loads(sys.argv[28])
+def ramp(path):
+    """When 50%, 90% and 99% of the fleet were first seen online: a slow ramp or a long tail."""
+    points = [tuple(float(x) for x in line.split()) for line in open(path) if line.strip()]
+    at = lambda share: next((t for t, n in points if n >= share * (nodes + 1)), float("nan"))
+    return f"50% {at(0.5):.1f} s, 90% {at(0.9):.1f} s, 99% {at(0.99):.1f} s"
+ramp_start, ramp_restart = ramp(sys.argv[29]), ramp(sys.argv[30])
 idle_gw_pct = idle_gw / hz / idle_s * 100
 idle_agents_pct = idle_agents / hz / idle_s * 100
 # The agents' heartbeat CPU over the fan-outs' wall time, taken out: what the commands cost.
@@ -236,7 +244,7 @@ print()
 print(f"| gateway with {nodes} nodes | value |")
 print("|---|---:|")
 print(f"| pairing: codes for the fleet, keys, pair.request over SSH | {pair_s:.1f} s |")
-print(f"| time until all online (agents started together) | {online_s:.1f} s |")
+print(f"| time until all online (agents started together) | {online_s:.1f} s ({ramp_start}) |")
 print(f"| gateway RSS, all online ({threads} threads) | {mb(rss):.1f} MB |")
 print(f"| gateway RSS after the fan-outs (peak {mb(hwm):.1f} MB) | {mb(rss_after):.1f} MB |")
 print(f"| gateway RSS after a restart, all back online | {mb(rss_restart):.1f} MB |")
@@ -248,7 +256,7 @@ print(f"| the same without the agents' idle (heartbeat) CPU over the fan-outs' {
 print(f"| a minimal socket agent's CPU per `true` ({per} loopback TCP sessions, no SSH, no JSON) | {floor['cpu_us']:.0f} us ({floor['cpu_us'] / fe['cpu_us']:.2f}x) |")
 print(f"| idle, every node connected: gateway / all agent processes | {idle_gw_pct:.1f}% / {idle_agents_pct:.1f}% of a core |")
 print(f"| gateway stop: SIGTERM until it exited, every node connected | {stop_s:.2f} s |")
-print(f"| all back online after a gateway restart | {restart_s:.1f} s |")
+print(f"| all back online after a gateway restart | {restart_s:.1f} s ({ramp_restart}) |")
 print(f"| fan-out after the restart: ok / total | {after['ok']} / {after['total']} |")
 print()
 print("Goals (issue 19):")

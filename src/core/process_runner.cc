@@ -209,7 +209,7 @@ pid_t SpawnChild(ChildPlan& plan, int& pidfd) {
   char* stack_top = static_cast<char*>(stack) + kStackBytes;
   pidfd = -1;
   pid_t pid = RealClone()(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
-  if (pid < 0 && errno == EINVAL) {  // a kernel without CLONE_PIDFD
+  if (pid < 0) {  // a kernel (or a seccomp filter) that refuses CLONE_PIDFD; a real failure fails again
     pid = RealClone()(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     if (pid > 0) pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   }

@@ -125,7 +125,8 @@ online_count() {
     python3 -c 'import json, sys; print(sum(1 for n in json.load(sys.stdin)["nodes"] if n["online"]))'
 }
 # Polls until all NODES+1 are online; prints the seconds since $1 (an $EPOCHREALTIME) and
-# appends "SECONDS ONLINE" lines to the file $3, to tell a slow ramp from a long tail.
+# appends "SECONDS POLL_SECONDS ONLINE" lines to the file $3 (ONLINE -1 when the poll failed),
+# to tell a slow ramp from a long tail.
 wait_online() {
   local since=$1 limit=$2 ramp=$3 online=0 deadline=$((SECONDS + $2))
   while [ "$online" -lt $((NODES + 1)) ]; do
@@ -136,8 +137,10 @@ wait_online() {
     fi
     sleep 1
     kill -0 "$GATEWAY_PID" 2>/dev/null || { echo "the gateway exited while $online of $((NODES + 1)) were online" >&2; exit 1; }
-    online=$(online_count 2>/dev/null || echo 0)
-    python3 -c "print(f'{$EPOCHREALTIME - $since:.1f} $online')" >> "$ramp"
+    local t=$EPOCHREALTIME counted
+    counted=$(online_count 2>/dev/null || echo -1)  # -1: the gateway did not answer the poll
+    python3 -c "print(f'{$t - $since:.1f} {$EPOCHREALTIME - $t:.1f} $counted')" >> "$ramp"
+    [ "$counted" -ge 0 ] && online=$counted
   done
   python3 -c "print(f'{$EPOCHREALTIME - $since:.2f}')"
 }
@@ -197,8 +200,13 @@ kill -TERM "$GATEWAY_PID"
 wait "$GATEWAY_PID" 2>/dev/null || true
 stop_s=$(python3 -c "print(f'{$EPOCHREALTIME - $t0:.2f}')")
 t0=$EPOCHREALTIME
+storm_agents=$((0 - $(agents_ticks)))
 start_gateway
 restart_s=$(wait_online "$t0" 300 "$WORK/ramp-restart")
+# Who spent the machine's CPU while the fleet came back: the new gateway (its whole life so
+# far) and the agent processes (their handshakes, and their side of the fleet's heartbeats).
+storm_gw=$(cpu_ticks "$GATEWAY_PID")
+storm_agents=$((storm_agents + $(agents_ticks)))
 echo "all $((NODES + 1)) nodes back online ${restart_s} s after the restart" >&2
 rss_restart_kb=$(status_kb "$GATEWAY_PID" VmRSS)
 "$LABGATE" run group:fleet --json --config "$CONFIG" -- true > "$WORK/after.json" || true
@@ -207,8 +215,10 @@ after=$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1
 python3 - "$fork_exec" "$on_local" "$on_node" "$on_solo" "$fanout" "$after" "$NODES" "$AGENT_PROCS" "$per" \
   "$online_s" "$restart_s" "$pair_s" "$rss_online_kb" "$rss_after_kb" "$hwm_kb" "$rss_restart_kb" "$threads_online" \
   "$agent_rss_kb" "$gw_ticks" "$agent_ticks" "$(getconf CLK_TCK)" "$FANOUT_REPS" "$stop_s" \
-  "$idle_gw" "$idle_agents" "$IDLE_S" "$fan_wall_s" "$socket_floor" "$WORK/ramp-start" "$WORK/ramp-restart" <<'PY'
-import json, sys
+  "$idle_gw" "$idle_agents" "$IDLE_S" "$fan_wall_s" "$socket_floor" "$WORK/ramp-start" "$WORK/ramp-restart" \
+  "$storm_gw" "$storm_agents" <<'PY'
+import json, os, sys
+cores = os.cpu_count()
 fe, lo, nd, so, fan, after = (json.loads(a) for a in sys.argv[1:7])
 nodes, procs, per = int(sys.argv[7]), sys.argv[8], sys.argv[9]
 online_s, restart_s, pair_s = (float(a) for a in sys.argv[10:13])
@@ -220,9 +230,13 @@ floor = json.loads(sys.argv[28])
 def ramp(path):
     """When 50%, 90% and 99% of the fleet were first seen online: a slow ramp or a long tail."""
     points = [tuple(float(x) for x in line.split()) for line in open(path) if line.strip()]
-    at = lambda share: next((t for t, n in points if n >= share * (nodes + 1)), float("nan"))
-    return f"50% {at(0.5):.1f} s, 90% {at(0.9):.1f} s, 99% {at(0.99):.1f} s"
+    at = lambda share: next((t for t, _, n in points if n >= share * (nodes + 1)), float("nan"))
+    failed = sum(1 for _, _, n in points if n < 0)
+    slowest = max((took for _, took, _ in points), default=0.0)
+    return (f"50% {at(0.5):.1f} s, 90% {at(0.9):.1f} s, 99% {at(0.99):.1f} s; {len(points)} polls, "
+            f"{failed} unanswered, the slowest {slowest:.1f} s")
 ramp_start, ramp_restart = ramp(sys.argv[29]), ramp(sys.argv[30])
+storm_gw, storm_agents = int(sys.argv[31]), int(sys.argv[32])
 idle_gw_pct = idle_gw / hz / idle_s * 100
 idle_agents_pct = idle_agents / hz / idle_s * 100
 # The agents' heartbeat CPU over the fan-outs' wall time, taken out: what the commands cost.
@@ -257,6 +271,8 @@ print(f"| a minimal socket agent's CPU per `true` ({per} loopback TCP sessions, 
 print(f"| idle, every node connected: gateway / all agent processes | {idle_gw_pct:.1f}% / {idle_agents_pct:.1f}% of a core |")
 print(f"| gateway stop: SIGTERM until it exited, every node connected | {stop_s:.2f} s |")
 print(f"| all back online after a gateway restart | {restart_s:.1f} s ({ramp_restart}) |")
+print(f"| CPU until all were back: new gateway / all agent processes (of {restart_s * cores:.0f} s on {cores} cores) | "
+      f"{storm_gw / hz:.1f} s / {storm_agents / hz:.1f} s |")
 print(f"| fan-out after the restart: ok / total | {after['ok']} / {after['total']} |")
 print()
 print("Goals (issue 19):")

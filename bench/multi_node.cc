@@ -55,18 +55,20 @@ extern char** environ;
 
 namespace {
 
+// This process's own CPU so far (user + system), in microseconds.
+double OwnCpuUs() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+}
+
 int ForkExec(int n) {
   char path[] = "/bin/true";
   char* argv[] = {path, nullptr};
   std::vector<double> us;
-  auto cpu_us = [] {
-    rusage u{};
-    ::getrusage(RUSAGE_SELF, &u);
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
   double cpu_start = 0;
   for (int i = 0; i < n + 20; ++i) {
-    if (i == 20) cpu_start = cpu_us();
+    if (i == 20) cpu_start = OwnCpuUs();
     const auto t0 = std::chrono::steady_clock::now();
     pid_t pid = 0;
     if (int rc = ::posix_spawn(&pid, path, nullptr, nullptr, argv, environ); rc != 0) {
@@ -81,7 +83,7 @@ int ForkExec(int n) {
     const auto t1 = std::chrono::steady_clock::now();
     if (i >= 20) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
-  const double cpu_per_round = (cpu_us() - cpu_start) / n;
+  const double cpu_per_round = (OwnCpuUs() - cpu_start) / n;
   std::sort(us.begin(), us.end());
   std::printf("{\"median_us\": %.0f, \"p90_us\": %.0f, \"cpu_us\": %.1f, \"n\": %d}\n", us[us.size() / 2],
               us[us.size() * 9 / 10], cpu_per_round, n);
@@ -94,24 +96,14 @@ int RunnerExec(int n) {
   labgate::core::CancelToken never;
   labgate::core::ProcessSpec spec;
   spec.argv = {"/bin/true"};
-  rusage u0{}, u1{};
+  double cpu_start = 0;
   for (int i = 0; i < n + 20; ++i) {
-    if (i == 20) ::getrusage(RUSAGE_SELF, &u0);
+    if (i == 20) cpu_start = OwnCpuUs();
     auto out = runner.Run(spec, never, nullptr);
     if (!out || out->exit_code != 0) return 1;
   }
-  ::getrusage(RUSAGE_SELF, &u1);
-  auto us = [](const rusage& u) {
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
-  std::printf("{\"cpu_us\": %.1f, \"n\": %d}\n", (us(u1) - us(u0)) / n, n);
+  std::printf("{\"cpu_us\": %.1f, \"n\": %d}\n", (OwnCpuUs() - cpu_start) / n, n);
   return 0;
-}
-
-double OwnCpuUs() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
 }
 
 int SocketFloor(int sessions, int rounds) {

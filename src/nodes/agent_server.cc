@@ -108,6 +108,7 @@ struct AgentServer::Conn {
   bool hello = false;
   bool refusal_reported = false;
   bool auth_attempted = false;  // it offered a key: timing out counts as a failed login
+  bool holds_login_slot = false;  // counted in logging_in_ until it logs in or ends
   int pair_requests = 0;
   std::unique_ptr<RpcPeer> rpc;
   ChannelOut out;
@@ -306,6 +307,8 @@ core::Status AgentServer::Start() {
   bind_ = bind;
 
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  slot_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  logging_in_.store(0);
   for (int i = 0; i < std::clamp(settings_.loops, 1, static_cast<int>(kMaxLoops)); ++i) StartLoop();
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   started_ = true;
@@ -404,6 +407,9 @@ void AgentServer::Stop() {
   std::uint64_t one = 1;
   (void)!::write(stop_fd_, &one, sizeof one);
   accept_thread_.join();
+  // Nodes trying to come back now are refused at once instead of waiting in a backlog no one
+  // will accept from (a node that sees "refused" knows the gateway is away and spent nothing).
+  ::shutdown(listen_fd_, SHUT_RDWR);
   const std::size_t count = loop_count_.load();
   for (std::size_t i = 0; i < count; ++i) {
     Loop* raw = loops_[i].get();
@@ -421,17 +427,26 @@ void AgentServer::Stop() {
   bind_ = nullptr;
   listen_fd_ = -1;
   ::close(stop_fd_);
+  ::close(slot_fd_);
 }
 
 void AgentServer::AcceptLoop() {
+  const int slots = std::max(1, settings_.logins_in_flight);
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    // Every slot taken: wait for one to free, and leave new connections in the backlog.
+    const bool full = logging_in_.load() >= slots;
+    pollfd fds[2] = {{full ? slot_fd_ : listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("node listener poll failed: {}", std::strerror(errno));
       return;
     }
     if (fds[1].revents) return;
+    if (full) {
+      std::uint64_t count;
+      (void)!::read(slot_fd_, &count, sizeof count);
+      continue;
+    }
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC);
@@ -468,6 +483,7 @@ void AgentServer::AcceptLoop() {
     }
     Loop& loop = PickLoop();
     ++loop.sessions;
+    ++logging_in_;
     loop.Post([this, &loop, session, peer] { Adopt(loop, session, peer); });
   }
 }
@@ -480,6 +496,7 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
   c.serial = next_serial_++;
   c.session = session;
   c.peer = std::move(peer);
+  c.holds_login_slot = true;
   c.login_deadline = Steady::now() + settings_.login_timeout;
   c.last_rx = c.last_ping = Steady::now();
   c.rpc = std::make_unique<RpcPeer>(
@@ -538,6 +555,7 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
     ssh_disconnect(session);
     ssh_free(session);
     --loop.sessions;
+    ReleaseLoginSlot(c);
     return;
   }
   c.event = ssh_event_new();
@@ -553,6 +571,7 @@ void AgentServer::Adopt(Loop& loop, ssh_session session, std::string peer) {
     ssh_disconnect(session);
     ssh_free(session);
     --loop.sessions;
+    ReleaseLoginSlot(c);
     return;
   }
   loop.conns.push_back(std::move(conn));
@@ -590,6 +609,7 @@ int AgentServer::AuthPubkey(Conn& c, const char* user_c, ssh_key key, char state
   c.pairing = user == kPairUser;
   if (c.pairing) c.rpc->SetMaxFrameBytes(kMaxPairingFrameBytes);
   c.authenticated = true;
+  ReleaseLoginSlot(c);
   return SSH_AUTH_SUCCESS;
 }
 
@@ -799,6 +819,17 @@ void AgentServer::Reap(Loop& loop, Conn& c) {
   ssh_free(c.session);
   --loop.depth;
   --loop.sessions;
+  ReleaseLoginSlot(c);
+}
+
+void AgentServer::ReleaseLoginSlot(Conn& c) {
+  if (!c.holds_login_slot) return;
+  c.holds_login_slot = false;
+  // Only a release from a full house can find the accept thread waiting.
+  if (logging_in_.fetch_sub(1) >= std::max(1, settings_.logins_in_flight)) {
+    std::uint64_t one = 1;
+    (void)!::write(slot_fd_, &one, sizeof one);
+  }
 }
 
 void AgentServer::Tick(Loop& loop) {

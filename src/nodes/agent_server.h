@@ -31,6 +31,11 @@ struct AgentServerSettings {
   std::chrono::milliseconds heartbeat_interval = kHeartbeatInterval;
   std::chrono::milliseconds heartbeat_timeout = kHeartbeatTimeout;
   std::chrono::milliseconds login_timeout{10000};  // key exchange + authentication + hello
+  // Sessions taken between accept and a verified login (sshd's MaxStartups). More wait in the
+  // kernel's listen backlog instead of all starting a key exchange at once: a fleet coming back
+  // after a restart then logs in at the rate the machine can, and no login the gateway already
+  // paid for runs into login_timeout because thousands of others were interleaved with it.
+  int logins_in_flight = 128;
   std::string version;                             // sent to nodes in the hello answer
   std::vector<std::string> allowed_networks;       // IPv4 CIDR sources admitted; empty: any
   int auth_fail_limit = 10;                        // failed logins per source within the window ...
@@ -100,6 +105,8 @@ class AgentServer {
   std::size_t loop_count() const { return loop_count_.load(); }
   /// Sessions the loops hold, those still logging in included.
   std::size_t session_count() const;
+  /// Sessions accepted and not yet logged in (at most settings.logins_in_flight).
+  int logins_in_flight() const { return logging_in_.load(); }
   static constexpr std::size_t kMaxLoops = 64;
 
   /// Drops every session of `node_id` at once (revocation), telling the node why.
@@ -132,6 +139,8 @@ class AgentServer {
   void AnswerPairing(Conn& c);
   void Close(Conn& c, const std::string& reason);
   void Reap(Loop& loop, Conn& c);
+  // Gives back the accept slot `c` took, once it logged in or ended.
+  void ReleaseLoginSlot(Conn& c);
   void Tick(Loop& loop);
   void Emit(AgentEvent event);
   // Tells a source refused for failed logins why, and until when, before closing it.
@@ -145,6 +154,9 @@ class AgentServer {
   void* bind_ = nullptr;  // ssh_bind
   int listen_fd_ = -1;
   int stop_fd_ = -1;
+  // Written when a login slot frees while all were taken: the accept thread waits on it.
+  int slot_fd_ = -1;
+  std::atomic<int> logging_in_{0};
   std::thread accept_thread_;
   // Only the thread that starts the listener and the accept thread add loops, and a loop stays
   // where it is until Stop: readers take loop_count_ and read that many.

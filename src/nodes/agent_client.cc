@@ -1,8 +1,11 @@
 #include "nodes/agent_client.h"
 
+#include <fcntl.h>
 #include <libssh/callbacks.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,17 +45,75 @@ core::Result<GatewayAddress> ParseGatewayAddress(const std::string& host_port, c
   return out;
 }
 
+core::Result<int> AgentClient::Dial(const GatewayAddress& gateway, milliseconds timeout) {
+  const std::string where = gateway.Display();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(gateway.host.c_str(), std::to_string(gateway.port).c_str(), &hints, &found); rc != 0) {
+    return MakeError(ErrorCode::kUnavailable, "cannot reach the gateway at " + where + ": " + ::gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
+  const auto deadline = Steady::now() + timeout;
+  int err = EADDRNOTAVAIL;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    err = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+    while (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Steady::now());
+      const int n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = ETIMEDOUT;
+      } else {
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      }
+    }
+    // Blocking once connected, as libssh leaves the sockets it connects itself.
+    if (err == 0 && ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) return fd;
+    if (err == 0) err = errno;
+    ::close(fd);
+  }
+  return MakeError(err == ETIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+                   "cannot reach the gateway at " + where + ": " + std::strerror(err));
+}
+
 core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAddress& gateway, const std::string& user,
                                                                 ssh_key key, milliseconds timeout) {
+  const auto started = Steady::now();
+  auto fd = Dial(gateway, timeout);
+  if (!fd) return fd.error();
+  const auto spent = std::chrono::duration_cast<milliseconds>(Steady::now() - started);
+  return Connect(gateway, *fd, user, key, std::max(milliseconds(1), timeout - spent));
+}
+
+core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAddress& gateway, int fd,
+                                                                const std::string& user, ssh_key key,
+                                                                milliseconds timeout) {
   std::unique_ptr<AgentClient> client(new AgentClient());
   // Made before the client is handed out: a task posted before Serve (the hello) must wake the
   // first poll. Made in Serve, the hello's wake-up went to fd -1 and the hello waited for the
   // poll's timeout (250 ms on every reconnect, and a whole heartbeat interval once that timeout
   // followed the next ping).
   client->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (client->wake_fd_ < 0) return MakeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
+  if (client->wake_fd_ < 0) {
+    ::close(fd);
+    return MakeError(ErrorCode::kIo, std::string("eventfd: ") + std::strerror(errno));
+  }
   ssh_session s = ssh_new();
   client->session_ = s;
+  // Before the key exchange: libssh sets TCP_NODELAY only on sockets it connects itself, and
+  // with Nagle each round trip of the handshake waited for a delayed ACK.
+  TuneSocket(fd);
+  socket_t sock = fd;  // the session owns it from here: freeing the session closes it
+  ssh_options_set(s, SSH_OPTIONS_FD, &sock);
   const std::string where = gateway.Display();
   int verbosity = SSH_LOG_NOLOG;
   int one = 1, zero = 0;
@@ -77,9 +138,8 @@ core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAdd
       while (!reason.empty() && (reason.back() == '\r' || reason.back() == '\n')) reason.pop_back();
       return MakeError(ErrorCode::kUnavailable, "the gateway at " + where + " refuses this address: " + reason);
     }
-    return MakeError(ErrorCode::kUnavailable, "cannot reach the gateway at " + where + ": " + error);
+    return MakeError(ErrorCode::kUnavailable, "the gateway at " + where + " did not answer: " + error);
   }
-  TuneSocket(ssh_get_fd(s));
   ssh_key server_key = nullptr;
   if (ssh_get_server_publickey(s, &server_key) != SSH_OK) {
     return MakeError(ErrorCode::kRefused, "the gateway at " + where + " sent no host key");

@@ -38,6 +38,13 @@ class AgentClient {
   /// Errors: kUnavailable (unreachable), kRefused (host key or login refused), kTimeout.
   static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, const std::string& user,
                                                             ssh_key key, std::chrono::milliseconds timeout);
+  /// Opens the TCP connection only. kUnavailable: nothing listens there or no route (a gateway
+  /// stopped or restarting refuses at once, and the attempt cost it nothing); kTimeout: no answer.
+  static core::Result<int> Dial(const GatewayAddress& gateway, std::chrono::milliseconds timeout);
+  /// Connect over a connection Dial opened; takes `fd` over (closed with the client or on failure).
+  static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, int fd,
+                                                            const std::string& user, ssh_key key,
+                                                            std::chrono::milliseconds timeout);
   ~AgentClient();
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;

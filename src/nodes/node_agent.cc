@@ -581,6 +581,12 @@ std::chrono::milliseconds ReconnectDelay(std::chrono::milliseconds spread, std::
   return milliseconds(pick(rng));
 }
 
+std::chrono::milliseconds NextReconnectSpread(milliseconds spread, bool nothing_listened, milliseconds since_link_lost) {
+  const milliseconds doubled = std::min(kMaxReconnectSpread, spread * 2);
+  if (nothing_listened && since_link_lost < kRestartWindow) return std::min(doubled, std::max(spread, kRestartSpread));
+  return doubled;
+}
+
 namespace {
 
 std::string PendingPath(const std::string& state_dir) { return state_dir + "/pairing-pending.json"; }
@@ -731,6 +737,7 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
   }
   std::mt19937_64 rng(std::random_device{}());
   milliseconds backoff = kFirstReconnectSpread;
+  auto link_lost = std::chrono::steady_clock::now();  // or the agent started
 
   while (!stop.cancelled()) {
     auto key = LoadKeyFile(KeyPath(state_dir_));
@@ -738,7 +745,15 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     // A gateway busy with a whole fleet's handshakes answers late, not never: giving up after a
     // fixed time threw that work away and came back to queue again.
     const milliseconds connect_timeout = kConnectTimeout + backoff;
-    auto client = AgentClient::Connect(*address, config->node_id, key->get(), connect_timeout);
+    bool nothing_listened = false;
+    auto client = [&]() -> core::Result<std::unique_ptr<AgentClient>> {
+      auto fd = AgentClient::Dial(*address, connect_timeout);
+      if (!fd) {
+        nothing_listened = fd.error().code != ErrorCode::kTimeout;
+        return fd.error();
+      }
+      return AgentClient::Connect(*address, *fd, config->node_id, key->get(), connect_timeout);
+    }();
     if (!client && client.error().code == ErrorCode::kRefused) {
       // A rotation whose commit never arrived: the gateway may already hold the new key.
       if (auto next = LoadKeyFile(NextKeyPath(state_dir_))) {
@@ -789,7 +804,8 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
                                   [&](const std::string& m, const Json& p) { service.OnNotification(m, p); }, stop);
         if (!served) spdlog::warn("link to gateway {} ended: {}", address->Display(), served.error().message);
       }
-      if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10)) backoff = kFirstReconnectSpread;
+      link_lost = std::chrono::steady_clock::now();
+      if (link_lost - started > std::chrono::seconds(10)) backoff = kFirstReconnectSpread;
     } else {
       spdlog::warn("{}", client.error().message);
     }
@@ -797,7 +813,9 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     const milliseconds wait = ReconnectDelay(backoff, rng);
     spdlog::info("reconnecting in {} ms", wait.count());
     stop.WaitFor(wait);
-    backoff = std::min(kMaxReconnectSpread, backoff * 2);
+    backoff = NextReconnectSpread(
+        backoff, nothing_listened,
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - link_lost));
   }
   return core::Status();
 }

@@ -64,13 +64,25 @@ core::Result<NodeConfig> PairDevice(const PairRequest& request, std::ostream& pr
 /// kFirstReconnectSpread; each failure doubles the spread, up to kMaxReconnectSpread. The wait
 /// is drawn from the whole spread (not from +-25% around it), so a fleet that lost its gateway
 /// at the same moment comes back spread out instead of in waves. A connect waits
-/// kConnectTimeout plus the spread: a gateway busy with a fleet's handshakes answers late.
+/// kConnectTimeout plus the spread: a gateway busy with a fleet's logins leaves the rest in its
+/// listen backlog and answers them in turn, late but in order; giving up puts a node at the back.
+/// Within kRestartWindow of losing the link, an attempt that nothing listened to (a gateway
+/// stopping and starting again) lets the spread grow only to kRestartSpread: it cost the
+/// gateway nothing, and the gateway paces the logins itself once it listens (logins_in_flight).
 inline constexpr std::chrono::milliseconds kFirstReconnectSpread{1000};
 inline constexpr std::chrono::milliseconds kMaxReconnectSpread{30000};
-inline constexpr std::chrono::milliseconds kConnectTimeout{10000};
+inline constexpr std::chrono::milliseconds kConnectTimeout{30000};
+inline constexpr std::chrono::milliseconds kRestartSpread{2000};
+inline constexpr std::chrono::milliseconds kRestartWindow{60000};
 
 /// A wait drawn uniformly from the last nine tenths of `spread` (never a tight loop).
 std::chrono::milliseconds ReconnectDelay(std::chrono::milliseconds spread, std::mt19937_64& rng);
+
+/// The spread after an attempt that failed with `spread`: doubled up to kMaxReconnectSpread, or
+/// only up to kRestartSpread when nothing listened at the gateway's address and the link was
+/// lost less than kRestartWindow ago.
+std::chrono::milliseconds NextReconnectSpread(std::chrono::milliseconds spread, bool nothing_listened,
+                                              std::chrono::milliseconds since_link_lost);
 
 /// The node agent daemon: keeps one agent channel to the gateway, serves the approved
 /// capabilities with the same process runner as the gateway's `local`, and reconnects as

@@ -42,5 +42,39 @@ TEST(ReconnectDelay, AFleetThatLostItsGatewayTogetherComesBackSpreadOut) {
   EXPECT_LE(busiest, kAgents / 9 * 13 / 10);
 }
 
+// A gateway that is stopping or starting refuses connections at once: those attempts cost it
+// nothing, so for a minute after the link dropped they do not push the node's next try out by
+// more than kRestartSpread. Attempts that reached a gateway (or got no answer) double as before,
+// and so does refusal once the gateway has been away longer than a restart takes.
+TEST(NextReconnectSpread, NothingListeningWithinAMinuteKeepsTheSpreadShort_AnythingElseDoubles) {
+  struct Case {
+    milliseconds spread;
+    bool nothing_listened;
+    milliseconds since_lost;
+    milliseconds next;
+  };
+  const Case cases[] = {
+      {kFirstReconnectSpread, true, milliseconds(500), kRestartSpread},
+      {kRestartSpread, true, milliseconds(5000), kRestartSpread},
+      {kRestartSpread, true, kRestartWindow - milliseconds(1), kRestartSpread},
+      {kRestartSpread, true, kRestartWindow, milliseconds(4000)},
+      {kFirstReconnectSpread, false, milliseconds(500), milliseconds(2000)},
+      {kRestartSpread, false, milliseconds(5000), milliseconds(4000)},
+      {milliseconds(16000), false, milliseconds(5000), kMaxReconnectSpread},
+      {kMaxReconnectSpread, false, milliseconds(5000), kMaxReconnectSpread},
+      // A spread that grew against a busy gateway does not shrink because it then went away.
+      {milliseconds(8000), true, milliseconds(5000), milliseconds(8000)},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(NextReconnectSpread(c.spread, c.nothing_listened, c.since_lost), c.next)
+        << c.spread.count() << " ms, nothing listened: " << c.nothing_listened << ", " << c.since_lost.count()
+        << " ms after the link dropped";
+  }
+  // A gateway away for good: ten refusals after the window reach the ceiling.
+  milliseconds spread = kRestartSpread;
+  for (int i = 0; i < 10; ++i) spread = NextReconnectSpread(spread, true, kRestartWindow + milliseconds(i));
+  EXPECT_EQ(spread, kMaxReconnectSpread);
+}
+
 }  // namespace
 }  // namespace labgate::nodes

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -396,6 +397,20 @@ TEST_F(Nodes, RestartedGatewaySeesItsNodesBackWithinFiveSeconds) {
   EXPECT_TRUE(WaitOnline("beta", true, milliseconds(5000)));
   EXPECT_LT(Steady::now() - restarted, milliseconds(5000));
   EXPECT_EQ(Labgate({"run", "beta", "--", "true"}).status, 0);
+}
+
+TEST_F(Nodes, AGatewayAwayForSecondsIsFoundAgainWithinTheRestartSpreadOnceItListens) {
+  // Twelve seconds of "connection refused" used to push a node's next try out by up to 16 s
+  // (the spread doubling on each refusal); refusals cost the gateway nothing, so within a minute
+  // of the drop the node keeps trying every 2 s at most and is back about as soon as it listens.
+  PairAndStart("alpha");
+  StopGateway();
+  std::this_thread::sleep_for(milliseconds(12000));
+  StartGateway();
+  const auto listening = Steady::now();
+  EXPECT_TRUE(WaitOnline("alpha", true, milliseconds(6000))) << agents_["alpha"]->Stderr();
+  const auto back = Steady::now() - listening;
+  EXPECT_LT(back, milliseconds(4000)) << std::chrono::duration_cast<milliseconds>(back).count() << " ms";
 }
 
 TEST_F(Nodes, ABatchOfCodesPairsEachNodeItsOwnWayAndACommandCannotMintThem) {
@@ -1070,6 +1085,54 @@ TEST_F(NodeAgent, HostilePeers_SilentHalfClosedOrGarbage_NeitherSpinTheLoopNorOu
 
   auto again = RunOnNode("real", {"true"});
   EXPECT_TRUE(again.ok()) << again.error().message;
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, AFloodOfConnectionsThatNeverLogIn_HoldsNoMoreThanTheLoginSlots_AndAPairedNodeStillGetsIn) {
+  // Anyone who can reach the node port (a command an assistant runs on any target, for one) can
+  // open connections faster than logins finish. The listener takes at most logins_in_flight of
+  // them into a key exchange at a time and leaves the rest in the kernel's backlog: the flood
+  // cannot make the gateway run thousands of handshakes at once, and a paired node is in as
+  // soon as the flood's slots pass the login deadline.
+  settings_.loops = 1;
+  settings_.logins_in_flight = 4;
+  settings_.login_timeout = milliseconds(1500);
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("real", {"run"}));
+  ASSERT_TRUE(PollUntil([&] { return server_->session_count() == 0; }, milliseconds(10000)));
+
+  std::vector<int> flood;
+  for (int i = 0; i < 12; ++i) {
+    const int fd = RawConnect(server_->address());
+    ASSERT_GE(fd, 0) << "connection " << i << " was refused: " << std::strerror(errno);
+    flood.push_back(fd);
+  }
+  ASSERT_TRUE(PollUntil([&] { return server_->logins_in_flight() == 4; }, milliseconds(5000)))
+      << server_->logins_in_flight();
+  auto agent = StartNode("real");
+  int most = 0;
+  int most_sessions = 0;
+  const bool online = PollUntil(
+      [&] {
+        most = std::max(most, server_->logins_in_flight());
+        most_sessions = std::max(most_sessions, static_cast<int>(server_->session_count()));
+        return server_->Link("real").has_value();
+      },
+      milliseconds(20000));
+  ASSERT_TRUE(online) << agent->Stderr();
+  EXPECT_LE(most, 4);
+  EXPECT_LE(most_sessions, 5);  // the four slots, and the node once it logged in
+  // The flood went through the slots in turns and every one of them was closed.
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return std::all_of(flood.begin(), flood.end(), [](int fd) { return ClosedByPeer(fd); });
+      },
+      milliseconds(10000)));
+  for (const int fd : flood) ::close(fd);
+  EXPECT_TRUE(PollUntil([&] { return server_->logins_in_flight() == 0; }, milliseconds(5000)));
+  auto answer = RunOnNode("real", {"true"});
+  EXPECT_TRUE(answer.ok()) << answer.error().message;
   ::kill(agent->pid(), SIGTERM);
   EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
 }

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "audit/forward_format.h"
+#include "core/net.h"
 #include "core/os_user.h"
 
 namespace labgate::audit {
@@ -189,44 +190,18 @@ class SyslogSink final : public ForwardSink {
   core::Status Connect() {
     if (to_.transport == SyslogDestination::Transport::kUnix) return ConnectUnix();
     const bool tcp = to_.transport == SyslogDestination::Transport::kTcp;
-    addrinfo hints{};
-    hints.ai_socktype = tcp ? SOCK_STREAM : SOCK_DGRAM;
-    hints.ai_family = AF_UNSPEC;
-    addrinfo* found = nullptr;
-    if (int rc = ::getaddrinfo(to_.host.c_str(), to_.port.c_str(), &hints, &found); rc != 0) {
-      return MakeError(ErrorCode::kUnavailable, "cannot resolve the syslog server " + to_.text + ": " + gai_strerror(rc));
+    // A frozen or firewalled server must not hold the forwarder for long.
+    auto fd = core::ConnectSocket(to_.host, to_.port, tcp ? SOCK_STREAM : SOCK_DGRAM, std::chrono::milliseconds(kSendTimeoutMs));
+    if (!fd && fd.error().code == ErrorCode::kNotFound) {
+      return MakeError(ErrorCode::kUnavailable, "cannot resolve the syslog server " + to_.text + ": " + fd.error().message);
     }
-    std::string last_error = "no address";
-    for (addrinfo* a = found; a; a = a->ai_next) {
-      int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | (tcp ? SOCK_NONBLOCK : 0), a->ai_protocol);
-      if (fd < 0) {
-        last_error = Errno(errno);
-        continue;
-      }
-      int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-      if (rc < 0 && tcp && errno == EINPROGRESS) {
-        // A frozen or firewalled server must not hold the forwarder for long.
-        pollfd p{fd, POLLOUT, 0};
-        int err = ETIMEDOUT;
-        if (::poll(&p, 1, kSendTimeoutMs) == 1) {
-          socklen_t len = sizeof err;
-          (void)::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        }
-        rc = err == 0 ? 0 : -1;
-        errno = err;
-      }
-      if (rc == 0) {
-        if (tcp) (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        SetSendTimeout(fd);
-        fd_ = fd;
-        stream_ = tcp;
-        break;
-      }
-      last_error = Errno(errno);
-      ::close(fd);
+    if (!fd) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "cannot connect to the syslog server " + to_.text + ": " + fd.error().message);
     }
-    ::freeaddrinfo(found);
-    if (fd_ < 0) return MakeError(ErrorCode::kUnavailable, "cannot connect to the syslog server " + to_.text + ": " + last_error);
+    SetSendTimeout(*fd);
+    fd_ = *fd;
+    stream_ = tcp;
     return core::Ok();
   }
 

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/result.h"
+
 namespace labgate::core {
 
 /// How a long-lived TCP connection notices a vanished peer.
@@ -20,6 +22,14 @@ struct KeepaliveSettings {
 
 /// Applies `settings` to a connected TCP socket; failures are ignored (the defaults still work).
 void TuneTcpSocket(int fd, const KeepaliveSettings& settings);
+
+/// Resolves `host`:`port` and connects a close-on-exec socket of `type` (SOCK_STREAM or
+/// SOCK_DGRAM) to the first address that takes it; a TCP handshake may take `timeout` per
+/// address. Returns the connected descriptor, blocking. Errors carry the bare reason
+/// ("Connection refused"): kNotFound when the name does not resolve, kTimeout when the last
+/// address did not answer in time, kUnavailable otherwise (refused, no route).
+Result<int> ConnectSocket(const std::string& host, const std::string& port, int type,
+                          std::chrono::milliseconds timeout);
 
 /// An IPv4 network: address and prefix length, host bits cleared.
 struct Ipv4Network {

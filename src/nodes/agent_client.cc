@@ -1,8 +1,6 @@
 #include "nodes/agent_client.h"
 
-#include <fcntl.h>
 #include <libssh/callbacks.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -14,6 +12,7 @@
 #include <cstring>
 
 #include "core/json_parse.h"
+#include "core/net.h"
 #include "nodes/node_key.h"
 
 namespace labgate::nodes {
@@ -46,43 +45,13 @@ core::Result<GatewayAddress> ParseGatewayAddress(const std::string& host_port, c
 }
 
 core::Result<int> AgentClient::Dial(const GatewayAddress& gateway, milliseconds timeout) {
-  const std::string where = gateway.Display();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(gateway.host.c_str(), std::to_string(gateway.port).c_str(), &hints, &found); rc != 0) {
-    return MakeError(ErrorCode::kUnavailable, "cannot reach the gateway at " + where + ": " + ::gai_strerror(rc));
+  // Blocking once connected, as libssh leaves the sockets it connects itself.
+  auto fd = core::ConnectSocket(gateway.host, std::to_string(gateway.port), SOCK_STREAM, timeout);
+  if (!fd) {
+    return MakeError(fd.error().code == ErrorCode::kTimeout ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
+                     "cannot reach the gateway at " + gateway.Display() + ": " + fd.error().message);
   }
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
-  const auto deadline = Steady::now() + timeout;
-  int err = EADDRNOTAVAIL;
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) {
-      err = errno;
-      continue;
-    }
-    err = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
-    while (err == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Steady::now());
-      const int n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        err = ETIMEDOUT;
-      } else {
-        socklen_t len = sizeof err;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      }
-    }
-    // Blocking once connected, as libssh leaves the sockets it connects itself.
-    if (err == 0 && ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) return fd;
-    if (err == 0) err = errno;
-    ::close(fd);
-  }
-  return MakeError(err == ETIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable,
-                   "cannot reach the gateway at " + where + ": " + std::strerror(err));
+  return fd;
 }
 
 core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAddress& gateway, const std::string& user,

@@ -3,12 +3,22 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -215,6 +225,101 @@ TEST_F(ProcessRunnerTest, AStartedProcessIsWatchedThroughItsOwnPidfd_AndGivesEve
   }
   EXPECT_FALSE(runner_.Start(Spec({"/no/such/program"})).ok());
   EXPECT_EQ(OpenDescriptors(), before);
+}
+
+// A kernel or container that refuses what the runner asks of clone: the kernel before 5.2 has
+// no CLONE_PIDFD, one before 5.3 no pidfd_open, and a seccomp profile may refuse either. A
+// seccomp filter plays both in a child process (a death test, so the filter stays there), and
+// every command must still start, end, and be stopped at its deadline.
+enum class Refused { kClonePidfd, kClonePidfdAndPidfdOpen };
+
+void RefuseInThisProcess(Refused what) {
+#if defined(__x86_64__)
+  constexpr std::uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr std::uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+#error "no seccomp architecture for this target"
+#endif
+  const bool also_pidfd_open = what == Refused::kClonePidfdAndPidfdOpen;
+  std::vector<sock_filter> filter = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),  // flags, low half
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_PIDFD, 0, 3),  // clone without it: allowed
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, also_pidfd_open ? (SECCOMP_RET_ERRNO | ENOSYS) : SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) {
+    std::fprintf(stderr, "could not install the filter: %s\n", std::strerror(errno));
+    std::_Exit(2);
+  }
+}
+
+// Runs in the death test's child: 0 when every check holds, else what failed on stderr.
+int RunCommandsWithout(Refused what) {
+  RefuseInThisProcess(what);
+  int failures = 0;
+  auto check = [&](bool ok, const std::string& what_failed) {
+    if (!ok) {
+      std::fprintf(stderr, "FAILED: %s\n", what_failed.c_str());
+      ++failures;
+    }
+  };
+  // The filter itself: clone with CLONE_PIDFD is refused here (a child, if it was not, leaves
+  // at once), and so is pidfd_open when asked.
+  int unused = -1;
+  const long cloned = ::syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &unused, 0, 0);
+  if (cloned == 0) std::_Exit(0);
+  if (cloned > 0) ::waitpid(static_cast<pid_t>(cloned), nullptr, 0);
+  check(cloned < 0 && errno == EINVAL, "the filter let clone with CLONE_PIDFD through");
+  const long opened = ::syscall(SYS_pidfd_open, ::getpid(), 0);
+  if (opened >= 0) ::close(static_cast<int>(opened));
+  check((opened < 0) == (what == Refused::kClonePidfdAndPidfdOpen), "the filter did not treat pidfd_open as asked");
+
+  SystemProcessRunner runner(milliseconds(300));
+  CancelToken cancel;
+  ProcessSpec echo = Spec({"sh", "-c", "read -r line; echo \"[$line]\"; exit 7"});
+  echo.stdin_data = "in\n";
+  auto r = runner.Run(echo, cancel, nullptr);
+  check(r.ok(), r.ok() ? "" : "a command did not start: " + r.error().message);
+  if (r.ok()) check(r->exit_code == 7 && r->out.text == "[in]\n", "exit " + std::to_string(r->exit_code.value_or(-1)) + ", out " + r->out.text);
+
+  // Watched through a pidfd from pidfd_open where only the clone flag is refused; with neither,
+  // through a short poll for the exit: either way a quick command is seen to end quickly.
+  auto started = runner.Start(Spec({"sleep", "0.2"}));
+  check(started.ok(), "sleep did not start");
+  if (started.ok()) {
+    check((*started)->Watched().size() == (what == Refused::kClonePidfd ? 3u : 2u), "watched descriptors: " + std::to_string((*started)->Watched().size()));
+    const auto begin = std::chrono::steady_clock::now();
+    const ProcessOutcome outcome = (*started)->Wait(cancel, nullptr);
+    const auto took = std::chrono::steady_clock::now() - begin;
+    check(outcome.exit_code == 0, "sleep 0.2 did not exit 0");
+    check(took < std::chrono::seconds(5), "sleep 0.2 took " + std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) + " ms to be seen");
+  }
+
+  // The deadline still stops the whole group.
+  const std::string secs = UniqueSleep(40);
+  auto slow = runner.Run(Spec({"sh", "-c", "sleep " + secs + " & sleep " + secs + " & wait"}, milliseconds(300)), cancel, nullptr);
+  check(slow.ok() && slow->timed_out, "the deadline did not stop the command");
+  check(WaitUntilGone(secs, std::chrono::seconds(5)), "the command's group outlived its deadline");
+  return failures == 0 ? 0 : 1;
+}
+
+TEST(ProcessRunnerWithoutPidfds, AKernelThatRefusesCLONE_PIDFD_StillRunsEveryCommand_WatchedThroughPidfdOpen) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(RunCommandsWithout(Refused::kClonePidfd)), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(ProcessRunnerWithoutPidfds, AKernelWithNoPidfdsAtAll_StillRunsEveryCommand_AndSeesItsExitByPolling) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(RunCommandsWithout(Refused::kClonePidfdAndPidfdOpen)), ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(ProcessRunnerTest, ARunnerThatOnlyRunsToCompletion_SaysSoInsteadOfStarting) {

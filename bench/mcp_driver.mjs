@@ -8,9 +8,12 @@
 //        node mcp_driver.mjs LABGATE CONFIG fileget TARGET N    (file get of $BENCH_FILE, kept as an artifact)
 //        node mcp_driver.mjs LABGATE CONFIG fileput TARGET N    (file put to $BENCH_DEST of the bytes of one
 //                                                               get of $BENCH_FILE, by fromArtifact)
-// Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm.
+// Prints {"first_ms", "median_ms", "p90_ms", "n"}: first is the cold call (connects), the rest warm;
+// and, per warm call, the CPU the machine used ("busy_ms"), labgate's own ("client_ms", stdio
+// only) and this driver's ("driver_ms"): see cpu.mjs.
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+import { machineBusyMs, processCpuMs } from './cpu.mjs';
 
 const [bin, config, mode, target, nArg] = process.argv.slice(2);
 const n = Number(nArg);
@@ -86,12 +89,19 @@ async function call() {
 const first = await call();
 for (let i = 0; i < 3; i++) await call();
 const times = [];
+const cpu = () => ({ busy: machineBusyMs(), self: processCpuMs('self').own, labgate: child ? processCpuMs(child.pid).own : 0 });
+const cpu0 = cpu();
 for (let i = 0; i < n; i++) times.push(await call());
+const cpu1 = cpu();
 times.sort((a, b) => a - b);
+const per = (key) => +((cpu1[key] - cpu0[key]) / n).toFixed(1);
 console.log(JSON.stringify({
   first_ms: +first.toFixed(2),
   median_ms: +times[Math.floor(times.length / 2)].toFixed(3),
   p90_ms: +times[Math.floor(times.length * 0.9)].toFixed(3),
   n,
+  busy_ms: per('busy'),
+  client_ms: httpUrl ? null : per('labgate'),
+  driver_ms: per('self'),
 }));
 finish();

@@ -744,15 +744,19 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     if (!key) return key.error();
     // A gateway busy with a whole fleet's handshakes answers late, not never: giving up after a
     // fixed time threw that work away and came back to queue again.
+    // One attempt, the TCP connect and the login together, gets this long: a connect that was
+    // slow to be answered leaves the login only what remains of it.
     const milliseconds connect_timeout = kConnectTimeout + backoff;
     bool nothing_listened = false;
     auto client = [&]() -> core::Result<std::unique_ptr<AgentClient>> {
+      const auto dialled = std::chrono::steady_clock::now();
       auto fd = AgentClient::Dial(*address, connect_timeout);
       if (!fd) {
         nothing_listened = fd.error().code != ErrorCode::kTimeout;
         return fd.error();
       }
-      return AgentClient::Connect(*address, *fd, config->node_id, key->get(), connect_timeout);
+      const auto spent = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - dialled);
+      return AgentClient::Connect(*address, *fd, config->node_id, key->get(), std::max(milliseconds(1), connect_timeout - spent));
     }();
     if (!client && client.error().code == ErrorCode::kRefused) {
       // A rotation whose commit never arrived: the gateway may already hold the new key.
@@ -773,6 +777,7 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
       spdlog::error("the agent stops: it will not reconnect with this pairing");
       return client.error();
     }
+    std::string ended;
     if (client) {
       std::shared_ptr<AgentClient> link = std::move(*client);
       auto started = std::chrono::steady_clock::now();
@@ -802,16 +807,19 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
         });
         auto served = link->Serve([&](const Json& id, const std::string& m, const Json& p) { service.OnRequest(id, m, p); },
                                   [&](const std::string& m, const Json& p) { service.OnNotification(m, p); }, stop);
-        if (!served) spdlog::warn("link to gateway {} ended: {}", address->Display(), served.error().message);
+        ended = served ? "link to gateway " + address->Display() + " ended"
+                       : "link to gateway " + address->Display() + " ended: " + served.error().message;
       }
       link_lost = std::chrono::steady_clock::now();
       if (link_lost - started > std::chrono::seconds(10)) backoff = kFirstReconnectSpread;
     } else {
-      spdlog::warn("{}", client.error().message);
+      ended = client.error().message;
     }
     if (stop.cancelled()) break;
+    // One line per attempt: a gateway away for a while is retried every 30 s, and the journal
+    // should say why and when next without doubling that.
     const milliseconds wait = ReconnectDelay(backoff, rng);
-    spdlog::info("reconnecting in {} ms", wait.count());
+    spdlog::warn("{}; reconnecting in {} ms", ended, wait.count());
     stop.WaitFor(wait);
     backoff = NextReconnectSpread(
         backoff, nothing_listened,

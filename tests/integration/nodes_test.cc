@@ -16,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include <libssh/libssh.h>
@@ -411,6 +413,20 @@ TEST_F(Nodes, AGatewayAwayForSecondsIsFoundAgainWithinTheRestartSpreadOnceItList
   EXPECT_TRUE(WaitOnline("alpha", true, milliseconds(6000))) << agents_["alpha"]->Stderr();
   const auto back = Steady::now() - listening;
   EXPECT_LT(back, milliseconds(4000)) << std::chrono::duration_cast<milliseconds>(back).count() << " ms";
+  // The node's log has one line per attempt, saying why it failed and when the next one is.
+  std::istringstream log(agents_["alpha"]->Stderr());
+  int refused = 0;
+  int other_reconnects = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("cannot reach the gateway") != std::string::npos) {
+      ++refused;
+      EXPECT_NE(line.find("; reconnecting in "), std::string::npos) << line;
+    } else if (line.find("reconnecting in") != std::string::npos) {
+      ++other_reconnects;
+    }
+  }
+  EXPECT_GE(refused, 4) << agents_["alpha"]->Stderr();     // 12 s away, a try every 2 s at most
+  EXPECT_LE(other_reconnects, 1) << agents_["alpha"]->Stderr();  // the link that the stop ended
 }
 
 TEST_F(Nodes, ABatchOfCodesPairsEachNodeItsOwnWayAndACommandCannotMintThem) {

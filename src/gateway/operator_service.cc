@@ -247,11 +247,13 @@ core::Result<Json> OperatorService::NodesList() {
   const auto now = std::chrono::system_clock::now();
   Json rows = Json::array();
   auto records = runtime_.pairing()->Nodes();
+  const auto links = runtime_.agents()->Links();
   for (const auto& r : records) {
-    auto link = runtime_.agents()->Link(r.id);
+    const auto found = links.find(r.id);
+    const nodes::NodeLink* link = found != links.end() ? &found->second : nullptr;
     const inventory::Target* target = snapshot->Find(r.id);
     rows.push_back({{"id", r.id},
-                    {"online", link.has_value()},
+                    {"online", link != nullptr},
                     {"peer", link ? Json(link->peer) : Json(nullptr)},
                     {"lastSeen", r.last_seen ? Json(nodes::FormatTime(*r.last_seen)) : Json(nullptr)},
                     {"fingerprint", r.key.fingerprint},

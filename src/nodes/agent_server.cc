@@ -929,6 +929,13 @@ std::optional<NodeLink> AgentServer::Link(const std::string& node_id) const {
   return it->second.link;
 }
 
+std::map<std::string, NodeLink> AgentServer::Links() const {
+  std::lock_guard<std::mutex> lock(online_mutex_);
+  std::map<std::string, NodeLink> links;
+  for (const auto& [id, entry] : online_) links.emplace_hint(links.end(), id, entry.link);
+  return links;
+}
+
 std::size_t AgentServer::online_count() const {
   std::lock_guard<std::mutex> lock(online_mutex_);
   return online_.size();

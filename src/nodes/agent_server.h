@@ -100,6 +100,9 @@ class AgentServer {
 
   /// The node's live link, if it is connected and said hello.
   std::optional<NodeLink> Link(const std::string& node_id) const;
+  /// Every live link at one moment, by node id: one lock for a whole listing instead of one
+  /// per node while a fleet is logging in.
+  std::map<std::string, NodeLink> Links() const;
   std::size_t online_count() const;
   /// Event-loop threads running now (at least `loops`; more as sessions grow).
   std::size_t loop_count() const { return loop_count_.load(); }

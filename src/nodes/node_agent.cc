@@ -743,9 +743,8 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     auto key = LoadKeyFile(KeyPath(state_dir_));
     if (!key) return key.error();
     // A gateway busy with a whole fleet's handshakes answers late, not never: giving up after a
-    // fixed time threw that work away and came back to queue again.
-    // One attempt, the TCP connect and the login together, gets this long: a connect that was
-    // slow to be answered leaves the login only what remains of it.
+    // fixed time threw that work away and came back to queue again. The limit is for the whole
+    // attempt: a connect that was slow to be answered leaves the login what remains of it.
     const milliseconds connect_timeout = kConnectTimeout + backoff;
     bool nothing_listened = false;
     auto client = [&]() -> core::Result<std::unique_ptr<AgentClient>> {

@@ -55,9 +55,10 @@ core::Result<int> AgentClient::Dial(const GatewayAddress& gateway, milliseconds 
 }
 
 core::Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const GatewayAddress& gateway, const std::string& user,
-                                                                ssh_key key, milliseconds timeout) {
+                                                                ssh_key key, milliseconds timeout, bool* nothing_listened) {
   const auto started = Steady::now();
   auto fd = Dial(gateway, timeout);
+  if (nothing_listened != nullptr) *nothing_listened = !fd && fd.error().code != ErrorCode::kTimeout;
   if (!fd) return fd.error();
   const auto spent = std::chrono::duration_cast<milliseconds>(Steady::now() - started);
   return Connect(gateway, *fd, user, key, std::max(milliseconds(1), timeout - spent));

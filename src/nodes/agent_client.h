@@ -36,15 +36,12 @@ class AgentClient {
   /// Connects, checks the gateway's host key against `gateway.fingerprint` (strict: a different
   /// key is refused, never learned), logs in as `user` with `key` and opens the subsystem.
   /// Errors: kUnavailable (unreachable), kRefused (host key or login refused), kTimeout.
+  /// `timeout` covers the TCP connect and the login together. `nothing_listened`, when given, is
+  /// set when the TCP connect itself was refused or found no route: a gateway stopped or
+  /// restarting refuses at once, and the attempt cost it nothing.
   static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, const std::string& user,
-                                                            ssh_key key, std::chrono::milliseconds timeout);
-  /// Opens the TCP connection only. kUnavailable: nothing listens there or no route (a gateway
-  /// stopped or restarting refuses at once, and the attempt cost it nothing); kTimeout: no answer.
-  static core::Result<int> Dial(const GatewayAddress& gateway, std::chrono::milliseconds timeout);
-  /// Connect over a connection Dial opened; takes `fd` over (closed with the client or on failure).
-  static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, int fd,
-                                                            const std::string& user, ssh_key key,
-                                                            std::chrono::milliseconds timeout);
+                                                            ssh_key key, std::chrono::milliseconds timeout,
+                                                            bool* nothing_listened = nullptr);
   ~AgentClient();
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
@@ -72,6 +69,13 @@ class AgentClient {
   void Unwatch(int fd);
 
  private:
+  // Opens the TCP connection only. kUnavailable: nothing listens there or no route; kTimeout:
+  // no answer in time.
+  static core::Result<int> Dial(const GatewayAddress& gateway, std::chrono::milliseconds timeout);
+  // Logs in over a connection Dial opened; takes `fd` over (closed with the client or on failure).
+  static core::Result<std::unique_ptr<AgentClient>> Connect(const GatewayAddress& gateway, int fd,
+                                                            const std::string& user, ssh_key key,
+                                                            std::chrono::milliseconds timeout);
   AgentClient() = default;
   void Send(std::string bytes);
 

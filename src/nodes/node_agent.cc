@@ -747,16 +747,7 @@ core::Status NodeAgent::Run(const core::CancelToken& stop) {
     // attempt: a connect that was slow to be answered leaves the login what remains of it.
     const milliseconds connect_timeout = kConnectTimeout + backoff;
     bool nothing_listened = false;
-    auto client = [&]() -> core::Result<std::unique_ptr<AgentClient>> {
-      const auto dialled = std::chrono::steady_clock::now();
-      auto fd = AgentClient::Dial(*address, connect_timeout);
-      if (!fd) {
-        nothing_listened = fd.error().code != ErrorCode::kTimeout;
-        return fd.error();
-      }
-      const auto spent = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - dialled);
-      return AgentClient::Connect(*address, *fd, config->node_id, key->get(), std::max(milliseconds(1), connect_timeout - spent));
-    }();
+    auto client = AgentClient::Connect(*address, config->node_id, key->get(), connect_timeout, &nothing_listened);
     if (!client && client.error().code == ErrorCode::kRefused) {
       // A rotation whose commit never arrived: the gateway may already hold the new key.
       if (auto next = LoadKeyFile(NextKeyPath(state_dir_))) {

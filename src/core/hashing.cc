@@ -11,9 +11,24 @@ struct Sha256::Impl {
   EVP_MD_CTX* ctx = nullptr;
 };
 
+namespace {
+
+// Fetched once: EVP_sha256() makes every EVP_DigestInit_ex look the algorithm up in OpenSSL 3's
+// provider store, under its locks, and each command hashes its stdout and stderr (and each
+// audit record its line).
+const EVP_MD* FetchedSha256() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+}  // namespace
+
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
-  if (impl_->ctx == nullptr || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) {
+  if (impl_->ctx == nullptr || EVP_DigestInit_ex(impl_->ctx, FetchedSha256(), nullptr) != 1) {
     std::fputs("labgate: OpenSSL could not start a SHA-256 digest\n", stderr);
     std::abort();
   }

@@ -91,21 +91,33 @@ struct Pipe {
   }
 };
 
-// The calling process's environment with `added` set (a later entry for a key wins), as
-// KEY=VALUE entries.
-std::vector<std::string> EnvironmentWith(const std::vector<std::pair<std::string, std::string>>& added) {
-  std::map<std::string, std::string> overrides;
+// The child's environment: the calling process's with `added` set (a later entry for a key
+// wins). The entries it keeps are environ's own strings, not copies: copying every one per
+// command was the largest allocation cost of a spawn (a node agent starts thousands).
+struct ChildEnvironment {
+  std::vector<std::string> added;  // "KEY=VALUE" per key set
+  std::vector<char*> envp;         // ends in nullptr
+};
+
+ChildEnvironment EnvironmentWith(const std::vector<std::pair<std::string, std::string>>& added) {
+  std::map<std::string, std::string, std::less<>> overrides;
   for (const auto& [key, value] : added) overrides[key] = value;
-  std::vector<std::string> entries;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string_view text(*entry);
+  std::size_t count = 0;
+  while (environ != nullptr && environ[count] != nullptr) ++count;
+  ChildEnvironment env;
+  env.envp.reserve(count + overrides.size() + 1);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string_view text(environ[i]);
     auto eq = text.find('=');
     if (eq == std::string_view::npos) continue;
-    if (overrides.count(std::string(text.substr(0, eq))) != 0) continue;
-    entries.emplace_back(text);
+    if (!overrides.empty() && overrides.find(text.substr(0, eq)) != overrides.end()) continue;
+    env.envp.push_back(environ[i]);
   }
-  for (const auto& [key, value] : overrides) entries.push_back(key + "=" + value);
-  return entries;
+  env.added.reserve(overrides.size());
+  for (const auto& [key, value] : overrides) env.added.push_back(key + "=" + value);
+  for (auto& entry : env.added) env.envp.push_back(entry.data());
+  env.envp.push_back(nullptr);
+  return env;
 }
 
 // What the child of SpawnChild does between clone and exec, prepared by the parent. The child
@@ -476,15 +488,12 @@ Result<std::unique_ptr<RunningProcess>> SystemProcessRunner::Start(const Process
   std::vector<char*> argv;
   for (auto& word : words) argv.push_back(word.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env_entries = EnvironmentWith(spec.env);
-  std::vector<char*> envp;
-  for (auto& entry : env_entries) envp.push_back(entry.data());
-  envp.push_back(nullptr);
+  ChildEnvironment env = EnvironmentWith(spec.env);
 
   ChildPlan plan;
   plan.program = program->c_str();
   plan.argv = argv.data();
-  plan.envp = envp.data();
+  plan.envp = env.envp.data();
   plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   plan.stdin_fd = stdin_fd;
   plan.stdout_fd = out_pipe.write_end.get();

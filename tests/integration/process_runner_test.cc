@@ -517,5 +517,36 @@ TEST_F(ProcessRunnerTest, EnvOverridesTheInheritedValueAndTheLastEntryWins) {
   EXPECT_EQ(r->out.text, "/srv/x|second\n1\n");
 }
 
+TEST_F(ProcessRunnerTest, TheChildGetsTheRunnersWholeEnvironment_WithTheAddedKeysOnTop) {
+  // The child's entries are the runner's own strings, not copies: every one must still arrive,
+  // in the runner's order, with an added key's value in place of the inherited one.
+  ASSERT_NE(std::getenv("HOME"), nullptr);
+  std::vector<std::string> expected;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    if (text.find('=') == std::string_view::npos || text.rfind("HOME=", 0) == 0) continue;
+    expected.emplace_back(text);
+  }
+  expected.push_back("HOME=/srv/replaced");
+  ProcessSpec s = Spec({"/usr/bin/env", "-0"});
+  s.env = {{"HOME", "/srv/replaced"}};
+  auto r = Run(s);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> got;
+  for (std::size_t begin = 0; begin < r->out.text.size();) {
+    std::size_t end = r->out.text.find('\0', begin);
+    if (end == std::string::npos) end = r->out.text.size();
+    got.push_back(r->out.text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  // Names only on failure: values may be a CI machine's secrets.
+  auto names = [](const std::vector<std::string>& entries) {
+    std::string out;
+    for (const auto& e : entries) out += e.substr(0, e.find('=')) + " ";
+    return out;
+  };
+  EXPECT_TRUE(got == expected) << "expected " << names(expected) << "\ngot " << names(got);
+}
+
 }  // namespace
 }  // namespace labgate::core

@@ -145,15 +145,18 @@ wait_online() {
   python3 -c "print(f'{$EPOCHREALTIME - $since:.2f}')"
 }
 
+# The agents get the PATH systemd gives a service (the packaged units run the node that way),
+# not this shell's: every `true` is looked up along it, one stat per directory before /usr/bin.
+SERVICE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 t0=$EPOCHREALTIME
-"$LABGATE" node run --state-dir "$WORK/dev/solo" > "$WORK/solo.log" 2>&1 &
+PATH=$SERVICE_PATH "$LABGATE" node run --state-dir "$WORK/dev/solo" > "$WORK/solo.log" 2>&1 &
 PIDS+=($!)
 per=$(((NODES + AGENT_PROCS - 1) / AGENT_PROCS))
 for ((p = 0; p < AGENT_PROCS; p++)); do
   dirs=()
   for id in "${ids[@]:p*per:per}"; do dirs+=("$WORK/dev/$id"); done
   [ ${#dirs[@]} -eq 0 ] && continue
-  "$HELPER" "${dirs[@]}" > "$WORK/agents$p.log" 2>&1 &
+  PATH=$SERVICE_PATH "$HELPER" "${dirs[@]}" > "$WORK/agents$p.log" 2>&1 &
   PIDS+=($!)
 done
 online_s=$(wait_online "$t0" 600 "$WORK/ramp-start")

@@ -91,26 +91,35 @@ std::string RecordHash(const Json& record) {
   return core::Sha256Hex(core::jsonrpc::Encode(copy));
 }
 
-core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts) {
-  std::uint64_t seq = 1;
-  std::string prev;
-  if (!last_line.empty()) {
-    Json last = core::ParseUntrustedJson(last_line);
-    if (last.is_discarded() || !last.is_object() || !last.contains("seq") || !last["seq"].is_number_unsigned() ||
-        !last.contains("hash") || !last["hash"].is_string()) {
-      return core::MakeError(core::ErrorCode::kIo,
-                             "the last record of the audit log is not a labgate record; nothing was run. "
-                             "Check it with `labgate audit verify` (records are never deleted)");
-    }
-    seq = last["seq"].get<std::uint64_t>() + 1;
-    prev = last["hash"].get<std::string>();
+core::Result<ChainLink> LinkOf(std::string_view line) {
+  Json last = core::ParseUntrustedJson(line);
+  if (last.is_discarded() || !last.is_object() || !last.contains("seq") || !last["seq"].is_number_unsigned() ||
+      !last.contains("hash") || !last["hash"].is_string()) {
+    return core::MakeError(core::ErrorCode::kIo,
+                           "the last record of the audit log is not a labgate record; nothing was run. "
+                           "Check it with `labgate audit verify` (records are never deleted)");
   }
+  return ChainLink{last["seq"].get<std::uint64_t>(), last["hash"].get<std::string>()};
+}
+
+std::string SealAfter(Json body, const ChainLink* previous, const std::string& ts, ChainLink* sealed) {
+  body.erase("hash");
+  const std::uint64_t seq = previous != nullptr ? previous->seq + 1 : 1;
   body["v"] = kFormatVersion;
   body["seq"] = seq;
   body["ts"] = ts;
-  body["prev"] = prev;
-  body["hash"] = RecordHash(body);
+  body["prev"] = previous != nullptr ? previous->hash : std::string();
+  std::string hash = core::Sha256Hex(core::jsonrpc::Encode(body));  // RecordHash, without its copy
+  body["hash"] = hash;
+  if (sealed != nullptr) *sealed = ChainLink{seq, std::move(hash)};
   return core::jsonrpc::Encode(body);
+}
+
+core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts) {
+  if (last_line.empty()) return SealAfter(std::move(body), nullptr, ts);
+  auto previous = LinkOf(last_line);
+  if (!previous) return previous.error();
+  return SealAfter(std::move(body), &*previous, ts);
 }
 
 // OpenSSL's DRBG: a std::random_device per call probed the CPU for its source every time, on the
@@ -132,7 +141,27 @@ AuditLog::~AuditLog() { storage_.SetGapComposer(nullptr); }
 
 core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
   const std::string ts = core::FormatTimestamp(clock_.Now());
-  return storage_.Append([&](std::string_view last) { return SealRecord(body, last, ts); }, durability);
+  return storage_.Append(
+      [&](std::string_view last) -> core::Result<std::string> {
+        const ChainLink* previous = nullptr;
+        if (!last.empty()) {
+          if (last != chain_line_) {
+            // Not the line this log sealed last (another process appended, or that write
+            // failed): read where the chain stands from the line itself.
+            auto link = LinkOf(last);
+            if (!link) return link.error();
+            chain_line_ = last;
+            chain_link_ = std::move(*link);
+          }
+          previous = &chain_link_;
+        }
+        ChainLink sealed;
+        std::string line = SealAfter(body, previous, ts, &sealed);
+        chain_line_ = line;
+        chain_link_ = std::move(sealed);
+        return line;
+      },
+      durability);
 }
 
 std::size_t AuditLog::pending() const {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "audit/audit_storage.h"
@@ -44,6 +45,9 @@ class FakeAuditStorage final : public audit::AuditStorage {
     if (fail_) return core::MakeError(core::ErrorCode::kIo, "disk full (fake)");
     auto line = compose(lines_.empty() ? std::string_view() : std::string_view(lines_.back()));
     if (!line) return line.error();
+    if (std::exchange(lose_next_write_, false)) {
+      return core::MakeError(core::ErrorCode::kIo, "disk full during the write (fake): the line was taken back off");
+    }
     lines_.push_back(*line);
     durabilities_.push_back(durability);
     return core::Ok();
@@ -53,6 +57,11 @@ class FakeAuditStorage final : public audit::AuditStorage {
   void set_fail(bool fail) {
     std::lock_guard<std::mutex> lock(mutex_);
     fail_ = fail;
+  }
+  /// The next append composes its line and then fails to write it (a full disk mid-write).
+  void lose_next_write() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lose_next_write_ = true;
   }
   std::vector<std::string> lines() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -77,6 +86,7 @@ class FakeAuditStorage final : public audit::AuditStorage {
   std::vector<std::string> lines_;
   std::vector<audit::Durability> durabilities_;
   bool fail_ = false;
+  bool lose_next_write_ = false;
 };
 
 /// A log store for audit copies: records every line it was sent; while `down`, refuses them.

@@ -91,6 +91,24 @@ TEST(AuditLog, RecordsAreChainedBySeqAndHash) {
   for (const auto& r : records) EXPECT_EQ(r["hash"], RecordHash(r));
 }
 
+TEST(AuditLog, ARecordSealedButNeverWritten_DoesNotBecomeTheNextOnesPredecessor) {
+  // The log remembers the line it sealed last, to skip parsing it again; a write that failed
+  // after sealing (a full disk) must not leave the chain pointing at a record the file lacks.
+  fakes::FakeAuditStorage storage;
+  fakes::FakeClock clock;
+  AuditLog log(storage, clock);
+  ASSERT_TRUE(log.Append(EncodeEvent(Event{"first", Actor{"cli", "", "", "", ""}, "", Json::object()})).ok());
+  storage.lose_next_write();
+  EXPECT_FALSE(log.Append(EncodeIntent(SampleIntent())).ok());
+  ASSERT_TRUE(log.Append(EncodeEvent(Event{"third", Actor{"cli", "", "", "", ""}, "", Json::object()})).ok());
+  auto records = storage.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["event"], "third");
+  EXPECT_EQ(records[1]["seq"], 2);
+  EXPECT_EQ(records[1]["prev"], records[0]["hash"]);
+  EXPECT_EQ(records[1]["hash"], RecordHash(records[1]));
+}
+
 TEST(AuditLog, TamperingChangesTheHash) {
   fakes::FakeAuditStorage storage;
   fakes::FakeClock clock;

@@ -392,6 +392,7 @@ core::Status FileAuditStorage::AfterAppend() {
 
 core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability durability) {
   std::lock_guard<std::mutex> guard(mutex_);
+  const bool flusher_idle = !dirty_ && !head_dirty_;  // FlushLoop waits for one of these
   if (auto ok = OpenLockFile(); !ok) return ok;
   while (::flock(lock_fd_, LOCK_EX) != 0) {
     if (errno != EINTR) return MakeError(ErrorCode::kIo, "cannot lock audit log " + LockPath(path_) + ": " + core::ErrnoText());
@@ -456,7 +457,9 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   // is one verify accepts, and syncing it here would double the fsyncs before every command.
   if (auto ok = WriteHeadLocked(last_line_); !ok) return ok;
   head_dirty_ = true;
-  flush_cv_.notify_all();
+  // Only a flusher waiting for work needs waking: one already counting down its kSoonDelay
+  // covers this record too, and waking it for nothing cost every append a futex round trip.
+  if (flusher_idle) flush_cv_.notify_all();
   return core::Ok();
 }
 

@@ -589,8 +589,6 @@ void Connection::Loop() {
   auto finish = [&](Job& job) {
     if (job.cancel_fd_watched) ssh_event_remove_fd(impl_->event, job.cancel->fd());
     job.cancel_fd_watched = false;
-    ReleaseChannel(job.kill_channel, nullptr);
-    ReleaseChannel(job.channel, job.callbacks_set ? &job.callbacks : nullptr);
     if (!job.error) {
       job.outcome.exit_code = job.exit_signal ? std::nullopt : job.exit_status;
       if (job.exit_signal) job.outcome.signal = core::SignalNumber(*job.exit_signal);
@@ -605,6 +603,10 @@ void Connection::Loop() {
       job.finished = true;
     }
     job.done_cv.notify_all();
+    // The caller has its answer; the close packets go out while it writes it up. This thread
+    // opens the next channel only after these are freed, so the count of open ones holds.
+    ReleaseChannel(job.kill_channel, nullptr);
+    ReleaseChannel(job.channel, job.callbacks_set ? &job.callbacks : nullptr);
   };
 
   // One session channel is kept open ahead of need, so a command waits for one round trip

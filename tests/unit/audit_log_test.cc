@@ -296,6 +296,30 @@ TEST_F(FileAuditStorageTest, ConcurrentIntents_EachDurableWhenItsAppendReturns_S
   }
 }
 
+TEST_F(FileAuditStorageTest, EveryResultReachesTheDiskWithinTheDelay_WhateverCameBefore) {
+  // The flusher is woken only when it has nothing pending; a record written while it counts
+  // down, after an intent's own fsync, or after it went idle again must still be synced.
+  fakes::FakeClock clock;
+  FileAuditStorage storage(dir_ + "/audit.jsonl");
+  AuditLog log(storage, clock);
+  auto durable_soon = [&](std::uint64_t want) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (storage.durable_records() < want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return storage.durable_records() >= want;
+  };
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // flusher idle
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // counting down
+  EXPECT_TRUE(durable_soon(2));
+  ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());                 // synced by itself
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // after that fsync
+  EXPECT_TRUE(durable_soon(4));
+  std::this_thread::sleep_for(FileAuditStorage::kSoonDelay * 3);              // idle again
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  EXPECT_TRUE(durable_soon(5));
+}
+
 TEST_F(FileAuditStorageTest, UnwritableLocationIsAnError) {
   std::ofstream(dir_ + "/file") << "x";
   FileAuditStorage storage(dir_ + "/file/audit.jsonl");

@@ -142,7 +142,7 @@ AuditLog::~AuditLog() { storage_.SetGapComposer(nullptr); }
 core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
   const std::string ts = core::FormatTimestamp(clock_.Now());
   return storage_.Append(
-      [&](std::string_view last) -> core::Result<std::string> {
+      [&](std::string_view last) -> core::Result<ComposedLine> {
         const ChainLink* previous = nullptr;
         if (!last.empty()) {
           if (last != chain_line_) {
@@ -158,8 +158,8 @@ core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
         ChainLink sealed;
         std::string line = SealAfter(body, previous, ts, &sealed);
         chain_line_ = line;
-        chain_link_ = std::move(sealed);
-        return line;
+        chain_link_ = sealed;
+        return ComposedLine{std::move(line), sealed.seq, std::move(sealed.hash)};
       },
       durability);
 }

@@ -331,10 +331,8 @@ core::Status FileAuditStorage::RotateLocked() {
   return core::Ok();
 }
 
-core::Status FileAuditStorage::WriteHeadLocked(std::string_view line) {
-  auto head = HeadOf(line);
-  if (!head) return core::Ok();
-  const std::string bytes = EncodeHead(*head);
+core::Status FileAuditStorage::WriteHeadLocked(const AuditHead& head) {
+  const std::string bytes = EncodeHead(head);
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::pwrite(head_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
@@ -431,7 +429,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   }
   auto next = compose(last_line_);
   if (!next) return next.error();
-  const std::string data = *next + "\n";
+  const std::string data = next->line + "\n";
   if (size > 0 && static_cast<std::uint64_t>(size) + data.size() > max_bytes_) {
     if (auto ok = RotateLocked(); !ok) {
       known_size_ = -1;
@@ -447,7 +445,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
     return ok;
   }
   known_size_ = size + static_cast<off_t>(data.size());
-  last_line_ = std::move(*next);
+  last_line_ = std::move(next->line);
   ++written_;
   dirty_ = true;
   // A kSynced record waits for its fsync in AfterAppend, without the locks, so that threads
@@ -455,7 +453,11 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   if (durability == Durability::kSynced) t_must_sync = {this, written_};
   // The head is synced by the flusher, after the log: a head that lags the log after a crash
   // is one verify accepts, and syncing it here would double the fsyncs before every command.
-  if (auto ok = WriteHeadLocked(last_line_); !ok) return ok;
+  // Its seq and hash come from the composer that sealed it; parsing the line again for them
+  // cost each append as much as sealing it.
+  std::optional<AuditHead> head = next->seq > 0 ? AuditHead{next->seq, std::move(next->hash)} : HeadOf(last_line_);
+  if (!head) return core::Ok();
+  if (auto ok = WriteHeadLocked(*head); !ok) return ok;
   head_dirty_ = true;
   // Only a flusher waiting for work needs waking: one already counting down its kSoonDelay
   // covers this record too, and waking it for nothing cost every append a futex round trip.

@@ -12,12 +12,21 @@
 #include <string_view>
 #include <thread>
 
+#include "audit/audit_files.h"
 #include "core/result.h"
 
 namespace labgate::audit {
 
+/// A record's line, with the seq and hash it ends the chain at when its composer knows them
+/// (seq 0: read them from the line). PATH.head is written from these on every append.
+struct ComposedLine {
+  std::string line;
+  std::uint64_t seq = 0;
+  std::string hash;
+};
+
 /// Builds the next line from the last complete line of the log ("" when the log is empty).
-using ComposeLine = std::function<core::Result<std::string>(std::string_view last_line)>;
+using ComposeLine = std::function<core::Result<ComposedLine>(std::string_view last_line)>;
 
 /// How soon an appended record must be on disk.
 enum class Durability {
@@ -81,7 +90,7 @@ class FileAuditStorage final : public AuditStorage {
   core::Status OpenHeadLocked();  // (re)opens PATH.head when missing or replaced
   core::Status LoadLastLineLocked(off_t size);
   core::Status RotateLocked();
-  core::Status WriteHeadLocked(std::string_view line);
+  core::Status WriteHeadLocked(const AuditHead& head);
   void CloseLog();
   void FlushLoop();
   // After an fsync of the log that began when `written` records were written: on success they

@@ -234,7 +234,7 @@ core::Status ForwardingAuditStorage::Append(const ComposeLine& compose, Durabili
     status = inner_.Append(
         [&](std::string_view last) {
           auto line = compose(last);
-          if (line) lines.push_back(*line);
+          if (line) lines.push_back(line->line);
           return line;
         },
         durability);

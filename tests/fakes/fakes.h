@@ -48,7 +48,7 @@ class FakeAuditStorage final : public audit::AuditStorage {
     if (std::exchange(lose_next_write_, false)) {
       return core::MakeError(core::ErrorCode::kIo, "disk full during the write (fake): the line was taken back off");
     }
-    lines_.push_back(*line);
+    lines_.push_back(line->line);
     durabilities_.push_back(durability);
     return core::Ok();
   }

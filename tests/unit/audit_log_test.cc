@@ -257,6 +257,13 @@ TEST_F(FileAuditStorageTest, AnotherWriterIsSeenAndTheChainContinues) {
     EXPECT_EQ(records[i]["seq"], i + 1);
     EXPECT_EQ(records[i]["prev"], records[i - 1]["hash"]);
   }
+  // The head names the last record, whichever writer appended it (each gives the seq and hash
+  // it sealed, not read back from the line).
+  auto head = ReadHeadFile(HeadPath(path));
+  ASSERT_TRUE(head.ok());
+  ASSERT_TRUE(head->has_value());
+  EXPECT_EQ((*head)->seq, records.back()["seq"].get<std::uint64_t>());
+  EXPECT_EQ((*head)->hash, records.back()["hash"].get<std::string>());
 }
 
 TEST_F(FileAuditStorageTest, ConcurrentIntents_EachDurableWhenItsAppendReturns_SharingFsyncs) {

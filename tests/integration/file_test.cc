@@ -156,13 +156,17 @@ TEST_F(FileOnHosts, AtomicPut_AReaderNeverSeesAHalfWrittenFile) {
       ++reads;
     }
   });
-  for (int i = 0; i < 8; ++i) {
-    auto c = Labgate({"file", "put", "h1", target, "--from", i % 2 ? fa : fb, "--config", cfg});
+  // At least 8 puts, and more until the reader has looked 8 times while they ran: how many
+  // reads fit in a put depends on the machine (under TSan a 4 MiB read takes over a second).
+  int puts = 0;
+  for (; puts < 8 || (reads.load() <= 8 && puts < 64); ++puts) {
+    auto c = Labgate({"file", "put", "h1", target, "--from", puts % 2 ? fa : fb, "--config", cfg});
     EXPECT_EQ(c.status, 0) << c.err;
+    if (c.status != 0) break;  // the reader thread must still be joined
   }
   done = true;
   reader.join();
-  EXPECT_GT(reads.load(), 8);
+  EXPECT_GT(reads.load(), 8) << "after " << puts << " puts";
   EXPECT_EQ(torn.load(), 0);
 }
 

@@ -66,6 +66,15 @@ std::string EncodeHead(const AuditHead& head) {
   return out;
 }
 
+std::optional<AuditHead> HeadOfRecord(std::string_view line) {
+  nlohmann::json j = core::ParseUntrustedJson(line);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto seq = j.find("seq");
+  auto hash = j.find("hash");
+  if (seq == j.end() || !seq->is_number_unsigned() || hash == j.end() || !hash->is_string()) return std::nullopt;
+  return AuditHead{seq->get<std::uint64_t>(), hash->get<std::string>()};
+}
+
 std::optional<AuditHead> ParseHead(std::string_view bytes) {
   nlohmann::json j = core::ParseUntrustedJson(bytes);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;

@@ -38,6 +38,10 @@ inline constexpr std::size_t kHeadSize = 128;
 /// `{"v":1,"seq":N,"hash":"…"}` padded with spaces to kHeadSize - 1 bytes, then '\n'.
 std::string EncodeHead(const AuditHead& head);
 
+/// The seq and hash of a sealed record's line: where the chain stands after it. nullopt when
+/// the line is not a labgate record.
+std::optional<AuditHead> HeadOfRecord(std::string_view line);
+
 /// Parses what EncodeHead wrote; nullopt when the bytes are not a head record.
 std::optional<AuditHead> ParseHead(std::string_view bytes);
 

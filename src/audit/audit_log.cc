@@ -6,7 +6,6 @@
 #include "audit/interrupted.h"
 #include "core/base64.h"
 #include "core/hashing.h"
-#include "core/json_parse.h"
 #include "core/json_rpc.h"
 #include "core/text.h"
 
@@ -91,18 +90,22 @@ std::string RecordHash(const Json& record) {
   return core::Sha256Hex(core::jsonrpc::Encode(copy));
 }
 
-core::Result<ChainLink> LinkOf(std::string_view line) {
-  Json last = core::ParseUntrustedJson(line);
-  if (last.is_discarded() || !last.is_object() || !last.contains("seq") || !last["seq"].is_number_unsigned() ||
-      !last.contains("hash") || !last["hash"].is_string()) {
+namespace {
+
+// Where the chain stands after `line`, or why nothing may be appended after it.
+core::Result<AuditHead> LinkOf(std::string_view line) {
+  auto head = HeadOfRecord(line);
+  if (!head) {
     return core::MakeError(core::ErrorCode::kIo,
                            "the last record of the audit log is not a labgate record; nothing was run. "
                            "Check it with `labgate audit verify` (records are never deleted)");
   }
-  return ChainLink{last["seq"].get<std::uint64_t>(), last["hash"].get<std::string>()};
+  return *head;
 }
 
-std::string SealAfter(Json body, const ChainLink* previous, const std::string& ts, ChainLink* sealed) {
+// SealRecord after the record `previous` names (nullptr: the first record); `sealed`, when
+// given, receives the new record's own seq and hash.
+std::string SealAfter(Json body, const AuditHead* previous, const std::string& ts, AuditHead* sealed = nullptr) {
   body.erase("hash");
   const std::uint64_t seq = previous != nullptr ? previous->seq + 1 : 1;
   body["v"] = kFormatVersion;
@@ -111,9 +114,11 @@ std::string SealAfter(Json body, const ChainLink* previous, const std::string& t
   body["prev"] = previous != nullptr ? previous->hash : std::string();
   std::string hash = core::Sha256Hex(core::jsonrpc::Encode(body));  // RecordHash, without its copy
   body["hash"] = hash;
-  if (sealed != nullptr) *sealed = ChainLink{seq, std::move(hash)};
+  if (sealed != nullptr) *sealed = AuditHead{seq, std::move(hash)};
   return core::jsonrpc::Encode(body);
 }
+
+}  // namespace
 
 core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts) {
   if (last_line.empty()) return SealAfter(std::move(body), nullptr, ts);
@@ -143,7 +148,7 @@ core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
   const std::string ts = core::FormatTimestamp(clock_.Now());
   return storage_.Append(
       [&](std::string_view last) -> core::Result<ComposedLine> {
-        const ChainLink* previous = nullptr;
+        const AuditHead* previous = nullptr;
         if (!last.empty()) {
           if (last != chain_line_) {
             // Not the line this log sealed last (another process appended, or that write
@@ -151,15 +156,15 @@ core::Status AuditLog::AppendNow(const Json& body, Durability durability) {
             auto link = LinkOf(last);
             if (!link) return link.error();
             chain_line_ = last;
-            chain_link_ = std::move(*link);
+            chain_head_ = std::move(*link);
           }
-          previous = &chain_link_;
+          previous = &chain_head_;
         }
-        ChainLink sealed;
+        AuditHead sealed;
         std::string line = SealAfter(body, previous, ts, &sealed);
         chain_line_ = line;
-        chain_link_ = sealed;
-        return ComposedLine{std::move(line), sealed.seq, std::move(sealed.hash)};
+        chain_head_ = sealed;
+        return ComposedLine{std::move(line), std::move(sealed)};
       },
       durability);
 }

@@ -96,21 +96,8 @@ Json EncodeOutcome(const Outcome& outcome);
 Json EncodeRefusal(const Refusal& refusal);
 Json EncodeEvent(const Event& event);
 
-/// Where the chain stands after a record: its seq and hash.
-struct ChainLink {
-  std::uint64_t seq = 0;
-  std::string hash;
-};
-
-/// The seq and hash of a sealed record's line; an error when the line is not a labgate record.
-core::Result<ChainLink> LinkOf(std::string_view line);
-
 /// Seals a body into a chained record: adds v, seq, ts and prev, then hash = SHA-256 of the
-/// record's canonical JSON without `hash`. `previous` is the record before (nullptr for none);
-/// `sealed`, when given, receives the new record's own seq and hash.
-std::string SealAfter(Json body, const ChainLink* previous, const std::string& ts, ChainLink* sealed = nullptr);
-
-/// SealAfter the record whose line is `last_line` ("" for none).
+/// record's canonical JSON without `hash`. `last_line` is the previous record ("" for none).
 core::Result<std::string> SealRecord(Json body, std::string_view last_line, const std::string& ts);
 
 /// Re-computes a sealed record's hash; used by the verifier and tests.
@@ -153,7 +140,7 @@ class AuditLog {
   // The line this log sealed last and its seq and hash: the next record's `last` is almost
   // always that line, and parsing it again for two fields was most of the cost of sealing.
   std::string chain_line_;
-  ChainLink chain_link_;
+  AuditHead chain_head_;
   std::deque<Json> pending_;
   std::string first_failure_;  // when and why the records now pending could not be written
   std::size_t dropped_ = 0;    // past kMaxPending: counted, and said in the audit.delayed event

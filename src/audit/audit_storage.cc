@@ -114,16 +114,6 @@ core::Status RenameNoReplace(const std::string& from, const std::string& to) {
                                        " (nothing was written; labgate never overwrites an audit file)");
 }
 
-// seq and hash of a sealed record line, when it is one.
-std::optional<AuditHead> HeadOf(std::string_view line) {
-  nlohmann::json j = core::ParseUntrustedJson(line);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  auto seq = j.find("seq");
-  auto hash = j.find("hash");
-  if (seq == j.end() || !seq->is_number_unsigned() || hash == j.end() || !hash->is_string()) return std::nullopt;
-  return AuditHead{seq->get<std::uint64_t>(), hash->get<std::string>()};
-}
-
 }  // namespace
 
 FileAuditStorage::FileAuditStorage(std::string path, std::uint64_t max_bytes)
@@ -299,7 +289,7 @@ core::Status FileAuditStorage::LoadLastLineLocked(off_t size) {
                                          " is not a labgate audit head file; nothing was run. Run `labgate "
                                          "audit verify`; move the file aside to continue the chain without it");
   }
-  std::optional<AuditHead> last = last_line_.empty() ? std::optional<AuditHead>(AuditHead{}) : HeadOf(last_line_);
+  std::optional<AuditHead> last = last_line_.empty() ? std::optional<AuditHead>(AuditHead{}) : HeadOfRecord(last_line_);
   if (!last) return core::Ok();  // not a record: composing the next one fails with its own message
   if (head->seq > last->seq) {
     return MakeError(ErrorCode::kIo,
@@ -455,7 +445,7 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   // is one verify accepts, and syncing it here would double the fsyncs before every command.
   // Its seq and hash come from the composer that sealed it; parsing the line again for them
   // cost each append as much as sealing it.
-  std::optional<AuditHead> head = next->seq > 0 ? AuditHead{next->seq, std::move(next->hash)} : HeadOf(last_line_);
+  std::optional<AuditHead> head = next->head.seq > 0 ? std::move(next->head) : HeadOfRecord(last_line_);
   if (!head) return core::Ok();
   if (auto ok = WriteHeadLocked(*head); !ok) return ok;
   head_dirty_ = true;

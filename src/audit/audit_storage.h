@@ -17,12 +17,11 @@
 
 namespace labgate::audit {
 
-/// A record's line, with the seq and hash it ends the chain at when its composer knows them
-/// (seq 0: read them from the line). PATH.head is written from these on every append.
+/// A record's line, with where it ends the chain when its composer knows that (seq 0: read
+/// it from the line). PATH.head is written from it on every append.
 struct ComposedLine {
   std::string line;
-  std::uint64_t seq = 0;
-  std::string hash;
+  AuditHead head;
 };
 
 /// Builds the next line from the last complete line of the log ("" when the log is empty).

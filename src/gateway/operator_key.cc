@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstring>
 
 #include "core/base64.h"
@@ -116,11 +117,18 @@ core::Result<std::string> EnsureKeyFile(const std::string& path, const std::stri
     ::unlink(temp.c_str());
     return MakeError(ErrorCode::kIo, "cannot write the " + what + " " + temp + ": " + std::strerror(errno));
   }
-  const int linked = ::link(temp.c_str(), path.c_str());
-  const int link_errno = errno;
-  ::unlink(temp.c_str());
-  if (linked != 0 && link_errno != EEXIST) {
-    return MakeError(ErrorCode::kIo, "cannot put the " + what + " in place at " + path + ": " + std::strerror(link_errno));
+  // A rename that refuses to replace never gives the key a second name, which ReadKeyFile
+  // refuses: with link() and unlink(), a gateway starting at that moment saw two links and
+  // failed. A filesystem without RENAME_NOREPLACE (EINVAL) gets link() and unlink().
+  int placed = ::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+  int place_errno = errno;
+  if (placed != 0 && place_errno == EINVAL) {
+    placed = ::link(temp.c_str(), path.c_str());
+    place_errno = errno;
+  }
+  ::unlink(temp.c_str());  // still there unless the rename moved it
+  if (placed != 0 && place_errno != EEXIST) {
+    return MakeError(ErrorCode::kIo, "cannot put the " + what + " in place at " + path + ": " + std::strerror(place_errno));
   }
   return ReadKeyFile(path, what);
 }

@@ -122,7 +122,7 @@ Runtime::Runtime(std::shared_ptr<const inventory::Inventory> first, Mode mode, s
       local_(runner_),
       ssh_pool_([mode] {
         ssh::PoolSettings settings;
-        settings.spare_channel = mode != Mode::kOneShot;
+        settings.channels.spare_channel = mode != Mode::kOneShot;
         return settings;
       }()),
       ssh_(inventory_, ssh_pool_),

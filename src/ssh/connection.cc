@@ -450,8 +450,7 @@ struct Connection::Job {
 };
 
 core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec, Steady::time_point deadline,
-                                                           int max_channels, milliseconds idle_timeout,
-                                                           bool spare_channel) {
+                                                           const ChannelSettings& settings) {
   auto transport = OpenTransport(spec, deadline);
   if (!transport) return transport.error();
   if (auto ok = VerifyHostKey(transport->session.get(), spec); !ok) return ok.error();
@@ -462,16 +461,11 @@ core::Result<std::shared_ptr<Connection>> Connection::Open(const HostSpec& spec,
   // From here on no libssh call waits: the I/O thread drives every channel step by step, so one
   // frozen host can hold a call only until that call's own deadline.
   ssh_set_blocking(impl->session.get(), 0);
-  return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), max_channels, idle_timeout, spare_channel));
+  return std::shared_ptr<Connection>(new Connection(spec.id, std::move(impl), settings));
 }
 
-Connection::Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, milliseconds idle_timeout,
-                       bool spare_channel)
-    : id_(std::move(id)),
-      impl_(std::move(impl)),
-      max_channels_(max_channels),
-      idle_timeout_(idle_timeout),
-      spare_channel_(spare_channel) {
+Connection::Connection(std::string id, std::unique_ptr<Impl> impl, const ChannelSettings& settings)
+    : id_(std::move(id)), impl_(std::move(impl)), settings_(settings) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   impl_->event = ssh_event_new();
   ssh_event_add_session(impl_->event, impl_->session.get());
@@ -530,13 +524,13 @@ core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, 
     // each no longer than its own deadline.
     std::unique_lock<std::mutex> lock(mutex_);
     const bool free = slots_cv_.wait_until(lock, job->deadline, [&] {
-      return busy_ < max_channels_ || stopping_ || !alive_ || cancel.cancelled();
+      return busy_ < settings_.max_channels || stopping_ || !alive_ || cancel.cancelled();
     });
     if (stopping_ || !alive_) return MakeError(ErrorCode::kUnavailable, "connection to " + id_ + " is closed");
     if (cancel.cancelled()) return MakeError(ErrorCode::kCancelled, "cancelled while waiting for a free channel on " + id_);
     if (!free) {
       return MakeError(ErrorCode::kTimeout, "no free channel on " + id_ + " before the deadline: " +
-                                                std::to_string(max_channels_) +
+                                                std::to_string(settings_.max_channels) +
                                                 " commands already run there (the command did not start)");
     }
     ++busy_;
@@ -615,7 +609,7 @@ void Connection::Loop() {
   ssh_channel spare = nullptr;
   bool spare_refused = false;
   auto tend_spare = [&] {
-    if (!spare_channel_ || spare_refused || suspect) return;
+    if (!settings_.spare_channel || spare_refused || suspect) return;
     if (spare == nullptr) spare = ssh_channel_new(s);
     if (spare != nullptr && ssh_channel_open_session(spare) == SSH_ERROR) {
       ReleaseChannel(spare, nullptr);
@@ -855,11 +849,11 @@ void Connection::Loop() {
       active.clear();
       break;
     }
-    if (active.empty() && (suspect || Steady::now() - last_activity >= idle_timeout_)) break;
+    if (active.empty() && (suspect || Steady::now() - last_activity >= settings_.idle_timeout)) break;
     if (active.empty() || fresh.empty()) tend_spare();
 
     // Sleep until the socket, a cancel token or the wake fd fires, or the next deadline.
-    auto wait = active.empty() ? idle_timeout_ : milliseconds(1000);
+    auto wait = active.empty() ? settings_.idle_timeout : milliseconds(1000);
     for (const auto& job : active) {
       auto until = job->phase != Job::Phase::kStopping ? job->deadline
                    : waiting_on_host(*job)       ? job->stop_began + job->request.kill_grace

@@ -28,16 +28,25 @@ struct HostKeyInfo {
   std::string status;       // "known", "unknown", "changed"
 };
 
+/// How one session uses its channels.
+struct ChannelSettings {
+  int max_channels = 8;  // below OpenSSH's default MaxSessions (10)
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};  // then the session is closed
+  // A session channel kept open ahead of the next command saves it a round trip. A process that
+  // runs one command per host and exits has no next command: there the spare only costs sshd
+  // the work of opening and closing a channel.
+  bool spare_channel = true;
+};
+
 /// One authenticated libssh session and the thread that drives it. Commands run on their own
-/// channels, many at once up to `max_channels`; further calls queue. Thread-safe.
+/// channels, many at once up to `settings.max_channels`; further calls queue. Thread-safe.
 class Connection {
  public:
   /// Connects, verifies the host key strictly (or records it, for accept-new) and authenticates,
-  /// all within `deadline`. With `spare_channel` one session channel is kept open ahead of need.
+  /// all within `deadline`.
   static core::Result<std::shared_ptr<Connection>> Open(const HostSpec& spec,
                                                         std::chrono::steady_clock::time_point deadline,
-                                                        int max_channels, std::chrono::milliseconds idle_timeout,
-                                                        bool spare_channel);
+                                                        const ChannelSettings& settings);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -52,15 +61,12 @@ class Connection {
  private:
   struct Job;
   struct Impl;
-  Connection(std::string id, std::unique_ptr<Impl> impl, int max_channels, std::chrono::milliseconds idle_timeout,
-             bool spare_channel);
+  Connection(std::string id, std::unique_ptr<Impl> impl, const ChannelSettings& settings);
   void Loop();
 
   std::string id_;
   std::unique_ptr<Impl> impl_;
-  int max_channels_;
-  std::chrono::milliseconds idle_timeout_;
-  bool spare_channel_;
+  const ChannelSettings settings_;
   std::atomic<bool> alive_{true};
 
   std::mutex mutex_;

@@ -28,8 +28,7 @@ core::Result<std::shared_ptr<Connection>> Pool::Acquire(Entry& entry, const Host
   core::Result<std::shared_ptr<Connection>> conn =
       core::MakeError(core::ErrorCode::kUnavailable, "could not connect to " + spec.id);
   try {
-    conn = Connection::Open(spec, connect_deadline, settings_.max_channels_per_host, settings_.idle_timeout,
-                            settings_.spare_channel);
+    conn = Connection::Open(spec, connect_deadline, settings_.channels);
   } catch (...) {
     lock.lock();
     entry.connecting = false;  // the next call tries again instead of waiting forever

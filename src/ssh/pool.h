@@ -16,13 +16,8 @@
 namespace labgate::ssh {
 
 struct PoolSettings {
-  int max_channels_per_host = 8;  // below OpenSSH's default MaxSessions (10)
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  // A session channel kept open ahead of the next command saves it a round trip. A process that
-  // runs one command per host and exits has no next command: there the spare only costs sshd
-  // the work of opening and closing a channel.
-  bool spare_channel = true;
+  ChannelSettings channels;  // for each host's session
 };
 
 /// How an exec went through the pool: the outcome plus how many times it was retried.

@@ -4,7 +4,8 @@
 // usage: node mcp_driver.mjs LABGATE CONFIG single TARGET N
 //        node mcp_driver.mjs LABGATE CONFIG fanout SELECTOR N
 //        node mcp_driver.mjs LABGATE CONFIG screen TARGET N     (screen snapshots)
-//        node mcp_driver.mjs LABGATE CONFIG targets - N         (the targets tool: transport cost alone)
+//        node mcp_driver.mjs LABGATE CONFIG targets SELECTOR N  (the targets tool, `-` for all of them:
+//                                                               the transport's cost with nothing run)
 //        node mcp_driver.mjs LABGATE CONFIG fileget TARGET N    (file get of $BENCH_FILE, kept as an artifact)
 //        node mcp_driver.mjs LABGATE CONFIG fileput TARGET N    (file put to $BENCH_DEST of the bytes of one
 //                                                               get of $BENCH_FILE, by fromArtifact)
@@ -60,7 +61,7 @@ await request('initialize', { protocolVersion: '2025-11-25', capabilities: {}, c
 if (!httpUrl) child.stdin.write(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) + '\n');
 const tool = mode === 'screen' ? 'screen' : mode === 'targets' ? 'targets' : mode.startsWith('file') ? 'file' : 'run';
 let args = mode === 'screen' ? { target }
-  : mode === 'targets' ? {}
+  : mode === 'targets' ? (target === '-' ? {} : { selector: target })
   : mode === 'single' ? { target, command: ['true'] }
   : mode === 'fileget' ? { target, op: 'get', path: process.env.BENCH_FILE }
   : { target, command: ['uptime'] };

@@ -14,7 +14,7 @@ ITER=${BENCH_ITER:-5}
 PORT=2223
 
 scripts/install-deps.sh >&2
-scripts/build.sh labgate >&2
+BUILD=$(bench/build.sh labgate)
 
 if [ "$(id -u)" -eq 0 ]; then
   BENCH_USER=labgate-bench
@@ -96,7 +96,7 @@ CM=(-F "$WORK/ssh_config" -o ControlMaster=no -o "ControlPath=$WORK/cm-master")
 "${SSH[@]}" -o ControlMaster=yes -o ControlPath="$WORK/cm-master" -o ControlPersist=300 -fN 127.0.1.1
 echo "measuring $MB MB transfers on $(nproc) cores, $ITER iterations each..." >&2
 
-LG=${LABGATE_BIN:-build/labgate}
+LG=${LABGATE_BIN:-$BUILD/labgate}
 lg_get=$(BENCH_FILE="$WORK/remote/src.bin" node bench/mcp_driver.mjs "$LG" "$WORK/hosts.toml" fileget b1 "$ITER")
 lg_put=$(BENCH_FILE="$WORK/remote/src.bin" BENCH_DEST="$WORK/remote/dst.bin" \
   node bench/mcp_driver.mjs "$LG" "$WORK/hosts.toml" fileput b1 "$ITER")

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ITER=${BENCH_ITER:-300}
 scripts/install-deps.sh >&2
-scripts/build.sh >&2
+LABGATE=$(bench/build.sh labgate)/labgate
 
 WORK=$(mktemp -d /tmp/labgate-bench-http.XXXXXX)
 GATEWAY_PID=
@@ -31,7 +31,7 @@ audit_log = "$WORK/audit/audit.jsonl"
 [local]
 capabilities = ["run"]
 TOML
-build/labgate gateway --config "$WORK/hosts.toml" 2>"$WORK/gateway.log" &
+"$LABGATE" gateway --config "$WORK/hosts.toml" 2>"$WORK/gateway.log" &
 GATEWAY_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/state/http.token" ] && grep -q "MCP over HTTP" "$WORK/gateway.log" && break; sleep 0.1; done
 export MCP_HTTP_TOKEN
@@ -43,10 +43,10 @@ report() {  # name, stdio json, http json
   s=$(median "$2"); h=$(median "$3")
   python3 -c 'import sys; n,s,h=sys.argv[1],float(sys.argv[2]),float(sys.argv[3]); print(f"{n:<22} stdio {s:8.3f} ms   http {h:8.3f} ms   http/stdio {h/s:5.2f}x")' "$1" "$s" "$h"
 }
-echo "warm calls, median of $ITER (labgate $(build/labgate --version 2>/dev/null | head -1))"
+echo "warm calls, median of $ITER (labgate $("$LABGATE" --version 2>/dev/null | head -1))"
 for mode in targets single; do
   target=-; [ "$mode" = single ] && target=local
-  stdio=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" "$mode" "$target" "$ITER")
-  http=$(MCP_HTTP_URL="http://127.0.0.1:$HTTP_PORT/mcp" node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" "$mode" "$target" "$ITER")
+  stdio=$(node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" "$mode" "$target" "$ITER")
+  http=$(MCP_HTTP_URL="http://127.0.0.1:$HTTP_PORT/mcp" node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" "$mode" "$target" "$ITER")
   report "$([ "$mode" = single ] && echo 'run true on local' || echo 'targets')" "$stdio" "$http"
 done

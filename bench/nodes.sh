@@ -23,13 +23,10 @@ ITER=${BENCH_ITER:-200}
 FANOUT_REPS=5
 IDLE_S=${BENCH_IDLE_S:-10}
 
-# A build dir of its own: optimised like a release, without turning build/ (the tests' quick
-# build, which bench/run.sh also uses) into another configuration that each then rebuilds whole.
-BUILD=${LABGATE_BENCH_BUILD:-build-bench}
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
-cmake --build "$BUILD" -j"${LABGATE_JOBS:-2}" --target labgate labgate_bench_multi_node >&2
-LABGATE=${LABGATE_BENCH_BINARY:-$ROOT/$BUILD/labgate}
-HELPER=$ROOT/$BUILD/bench/labgate_bench_multi_node
+# Optimised as the packages are, in build-bench/ (bench/build.sh), beside the tests' build/.
+BUILD=$(bench/build.sh labgate labgate_bench_multi_node)
+LABGATE=${LABGATE_BENCH_BINARY:-$BUILD/labgate}
+HELPER=$BUILD/bench/labgate_bench_multi_node
 
 # The gateway holds one socket per node and each agent process one socket and one eventfd per
 # node, plus pipes while commands run: raise the soft limit before anything starts.

@@ -25,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-scripts/build.sh >&2
-cmake --build build --target labgate_bench_raw_libssh -j2 >&2
+BUILD=$(bench/build.sh labgate labgate_bench_raw_libssh)
+LABGATE=$BUILD/labgate
 
 if [ "$(id -u)" -eq 0 ]; then
   BENCH_USER=labgate-bench
@@ -118,11 +118,11 @@ T="node $ROOT/bench/time_cmd.mjs"
 SSH=(ssh -F "$WORK/ssh_config")
 echo "measuring on $(nproc) cores, $HOSTS sshd instances, $ITER warm iterations..." >&2
 
-raw=$(build/bench/labgate_bench_raw_libssh 127.0.1.1 $PORT "$BENCH_USER" "$WORK/client" "$WORK/known_hosts" "$ITER")
-lg_single=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" single b1 "$ITER")
+raw=$("$BUILD/bench/labgate_bench_raw_libssh" 127.0.1.1 $PORT "$BENCH_USER" "$WORK/client" "$WORK/known_hosts" "$ITER")
+lg_single=$(node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" single b1 "$ITER")
 # The same MCP round trip to a call that runs nothing and writes no record (`targets` of that one
 # host): what the stdio transport, this driver and a request's parse and answer cost on their own.
-lg_targets=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" targets b1 "$ITER")
+lg_targets=$(node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" targets b1 "$ITER")
 # What an intent costs on this disk: a record-sized append and its fsync, beside the audit log,
 # as labgate does before every command, at about the pace of the calls above (a disk that
 # syncs back to back answers faster than one that idled between calls). A raw exec plus
@@ -148,12 +148,12 @@ cm=$($T "$ITER" 5 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath="$WORK/cm-ma
 fresh=$($T 20 2 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath=none 127.0.1.1 true)
 
 GRAB="ffmpeg -hide_banner -nostdin -loglevel error -f x11grab -draw_mouse 0 -probesize 32 -i :$DISPLAY_NO -frames:v 1 -f image2pipe -vcodec png -"
-lg_screen=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" screen b1 20)
+lg_screen=$(node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" screen b1 20)
 cm_screen=$($T 20 2 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath="$WORK/cm-master" 127.0.1.1 "$GRAB")
 fresh_screen=$($T 10 1 -- "${SSH[@]}" -o ControlMaster=no -o ControlPath=none 127.0.1.1 "$GRAB")
 
-lg_fan_cold=$($T 10 1 -- build/labgate run group:bench --config "$WORK/hosts.toml" -- uptime)
-lg_fan_warm=$(node bench/mcp_driver.mjs build/labgate "$WORK/hosts.toml" fanout group:bench 30)
+lg_fan_cold=$($T 10 1 -- "$LABGATE" run group:bench --config "$WORK/hosts.toml" -- uptime)
+lg_fan_warm=$(node bench/mcp_driver.mjs "$LABGATE" "$WORK/hosts.toml" fanout group:bench 30)
 pssh_cold=$($T 10 1 -- parallel-ssh -p "$HOSTS" -t 60 -h "$WORK/pssh_hosts" -x "-F $WORK/ssh_config -o ControlPath=none" uptime)
 pssh_warm=$($T 10 1 -- parallel-ssh -p "$HOSTS" -t 60 -h "$WORK/pssh_hosts" \
   -x "-F $WORK/ssh_config -o ControlMaster=auto -o ControlPersist=300 -o ControlPath=$WORK/pcm-%C" uptime)

@@ -9,11 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ITER=${ITER:-200}
-LABGATE=${LABGATE:-$ROOT/build/labgate}
-if [ ! -x "$LABGATE" ]; then
-  cmake -S . -B build >/dev/null
-  cmake --build build -j"${LABGATE_JOBS:-2}" --target labgate >&2
-fi
+LABGATE=${LABGATE:-$(bench/build.sh labgate)/labgate}
 BWRAP=$(command -v bwrap) || { echo "bubblewrap is not installed (Debian: apt install bubblewrap)" >&2; exit 1; }
 NODE=$(command -v node) || { echo "node is not installed (Debian: apt install nodejs)" >&2; exit 1; }
 

@@ -438,6 +438,11 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   last_line_ = std::move(next->line);
   ++written_;
   dirty_ = true;
+  // Only a flusher waiting for work needs waking: one already counting down its kSoonDelay
+  // covers this record too, and waking it for nothing cost every append a futex round trip.
+  // Woken here, before anything below can return: a record on disk with the flusher asleep
+  // would stay unsynced, and so would every later one, since they find it not idle.
+  if (flusher_idle) flush_cv_.notify_all();
   // A kSynced record waits for its fsync in AfterAppend, without the locks, so that threads
   // appending meanwhile share that fsync instead of queueing one each behind the lock.
   if (durability == Durability::kSynced) t_must_sync = {this, written_};
@@ -449,9 +454,6 @@ core::Status FileAuditStorage::Append(const ComposeLine& compose, Durability dur
   if (!head) return core::Ok();
   if (auto ok = WriteHeadLocked(*head); !ok) return ok;
   head_dirty_ = true;
-  // Only a flusher waiting for work needs waking: one already counting down its kSoonDelay
-  // covers this record too, and waking it for nothing cost every append a futex round trip.
-  if (flusher_idle) flush_cv_.notify_all();
   return core::Ok();
 }
 

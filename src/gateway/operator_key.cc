@@ -119,10 +119,11 @@ core::Result<std::string> EnsureKeyFile(const std::string& path, const std::stri
   }
   // A rename that refuses to replace never gives the key a second name, which ReadKeyFile
   // refuses: with link() and unlink(), a gateway starting at that moment saw two links and
-  // failed. A filesystem without RENAME_NOREPLACE (EINVAL) gets link() and unlink().
+  // failed. A filesystem without RENAME_NOREPLACE (EINVAL), or a kernel or seccomp filter
+  // without renameat2 (ENOSYS), gets link() and unlink().
   int placed = ::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
   int place_errno = errno;
-  if (placed != 0 && place_errno == EINVAL) {
+  if (placed != 0 && (place_errno == EINVAL || place_errno == ENOSYS)) {
     placed = ::link(temp.c_str(), path.c_str());
     place_errno = errno;
   }

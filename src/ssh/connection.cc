@@ -554,11 +554,10 @@ core::Result<core::ProcessOutcome> Connection::Exec(const ExecRequest& request, 
 namespace {
 
 // Frees a channel for good. libssh keeps a channel the host has not closed yet and goes on
-// delivering its packets to the registered callbacks: they must be gone first, or they would
-// write into a call that has already returned.
-void ReleaseChannel(ssh_channel& channel, ssh_channel_callbacks callbacks) {
+// delivering its packets to the registered callbacks, so a job's are removed before its caller
+// is woken (in `finish`), or they would write into a call that has already returned.
+void ReleaseChannel(ssh_channel& channel) {
   if (channel == nullptr) return;
-  if (callbacks != nullptr) ssh_remove_channel_callbacks(channel, callbacks);
   ssh_channel_free(channel);  // sends the close when it is open
   channel = nullptr;
 }
@@ -592,6 +591,10 @@ void Connection::Loop() {
                                              job.err_digest.HexDigest()};
       job.outcome.duration = std::chrono::duration_cast<milliseconds>(Steady::now() - job.started_at);
     }
+    // No callback may reach the caller once it has its answer: its listener lives on its stack,
+    // and freeing the kill channel below reads the socket, which can deliver more output.
+    if (job.callbacks_set && job.channel != nullptr) ssh_remove_channel_callbacks(job.channel, &job.callbacks);
+    job.callbacks_set = false;
     {
       std::lock_guard<std::mutex> lock(job.done_mutex);
       job.finished = true;
@@ -599,8 +602,8 @@ void Connection::Loop() {
     job.done_cv.notify_all();
     // The caller has its answer; the close packets go out while it writes it up. This thread
     // opens the next channel only after these are freed, so the count of open ones holds.
-    ReleaseChannel(job.kill_channel, nullptr);
-    ReleaseChannel(job.channel, job.callbacks_set ? &job.callbacks : nullptr);
+    ReleaseChannel(job.kill_channel);
+    ReleaseChannel(job.channel);
   };
 
   // One session channel is kept open ahead of need, so a command waits for one round trip
@@ -612,7 +615,7 @@ void Connection::Loop() {
     if (!settings_.spare_channel || spare_refused || suspect) return;
     if (spare == nullptr) spare = ssh_channel_new(s);
     if (spare != nullptr && ssh_channel_open_session(spare) == SSH_ERROR) {
-      ReleaseChannel(spare, nullptr);
+      ReleaseChannel(spare);
       spare_refused = true;
     }
   };
@@ -678,7 +681,7 @@ void Connection::Loop() {
       const int rc = ssh_channel_open_session(job.kill_channel);
       if (rc == SSH_AGAIN) return;
       if (rc != SSH_OK) {
-        ReleaseChannel(job.kill_channel, nullptr);
+        ReleaseChannel(job.kill_channel);
         job.kill_phase = Job::KillPhase::kDone;
         return;
       }
@@ -690,7 +693,7 @@ void Connection::Loop() {
       const int rc = ssh_channel_request_exec(job.kill_channel, KillCommand(job.run_id, grace, sudo).c_str());
       if (rc == SSH_AGAIN) return;
       job.kill_phase = rc == SSH_OK ? Job::KillPhase::kRunning : Job::KillPhase::kDone;
-      if (rc != SSH_OK) ReleaseChannel(job.kill_channel, nullptr);
+      if (rc != SSH_OK) ReleaseChannel(job.kill_channel);
       if (rc == SSH_OK && sudo) {
         // One short line: it fits any window; the script reads nothing else.
         const std::string line = job.request.sudo_password + "\n";
@@ -700,7 +703,7 @@ void Connection::Loop() {
     }
     if (job.kill_phase == Job::KillPhase::kRunning &&
         (ssh_channel_is_eof(job.kill_channel) || ssh_channel_is_closed(job.kill_channel))) {
-      ReleaseChannel(job.kill_channel, nullptr);
+      ReleaseChannel(job.kill_channel);
       job.kill_phase = Job::KillPhase::kDone;
     }
   };
@@ -872,7 +875,7 @@ void Connection::Loop() {
     if (ssh_event_dopoll(impl_->event, static_cast<int>(wait.count())) == SSH_ERROR && !ssh_is_connected(s)) continue;
   }
 
-  ReleaseChannel(spare, nullptr);
+  ReleaseChannel(spare);
   alive_ = false;
   // Anything still queued or running fails; nothing is left waiting on a dead connection.
   std::deque<std::shared_ptr<Job>> leftover;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -325,6 +326,32 @@ TEST_F(FileAuditStorageTest, EveryResultReachesTheDiskWithinTheDelay_WhateverCam
   std::this_thread::sleep_for(FileAuditStorage::kSoonDelay * 3);              // idle again
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
   EXPECT_TRUE(durable_soon(5));
+}
+
+TEST_F(FileAuditStorageTest, AHeadFileThatCannotBeWritten_DoesNotLeaveLaterRecordsUnsynced) {
+  // A record reaches the log, then its head cannot be written (here the head file was swapped
+  // for a FIFO, where pwrite fails; a full disk does the same to a new head file). The flusher
+  // must still be woken for it, and for the records after it.
+  fakes::FakeClock clock;
+  FileAuditStorage storage(dir_ + "/audit.jsonl");
+  AuditLog log(storage, clock);
+  auto durable_soon = [&](std::uint64_t want) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (storage.durable_records() < want && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return storage.durable_records() >= want;
+  };
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  ASSERT_TRUE(durable_soon(1));
+  std::this_thread::sleep_for(FileAuditStorage::kSoonDelay * 3);  // the flusher is idle again
+  const std::string head = dir_ + "/audit.jsonl.head";
+  ASSERT_EQ(::unlink(head.c_str()), 0);
+  ASSERT_EQ(::mkfifo(head.c_str(), 0600), 0);
+  EXPECT_FALSE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  ASSERT_EQ(::unlink(head.c_str()), 0);
+  ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
+  EXPECT_TRUE(durable_soon(3)) << storage.durable_records() << " of 3 records synced";
 }
 
 TEST_F(FileAuditStorageTest, UnwritableLocationIsAnError) {

@@ -25,6 +25,9 @@ inline constexpr std::size_t kMaxFrameBytes = 48 * 1024 * 1024;
 /// A pairing session (any key may log in as labgate-pair) only ever sends one small
 /// pair.request: anything longer is refused long before it could cost memory.
 inline constexpr std::size_t kMaxPairingFrameBytes = 64 * 1024;
+/// What a pairing session may leave unread: its answers are a few hundred bytes each, so a peer
+/// past this is sending without reading, and its session is closed instead of queueing more.
+inline constexpr std::size_t kMaxPairingUnsentBytes = 256 * 1024;
 /// Pending pairing requests the gateway keeps for the operator, in all and from one address.
 inline constexpr std::size_t kMaxPendingPairings = 32;
 inline constexpr std::size_t kMaxPendingPairingsPerSource = 4;
@@ -59,6 +62,8 @@ class ChannelOut {
  public:
   void Append(std::string bytes) { (flushing_ ? pending_ : buffer_) += bytes; }
   bool empty() const { return offset_ == buffer_.size() && pending_.empty(); }
+  /// Bytes appended and not yet taken by the window.
+  std::size_t size() const { return buffer_.size() - offset_ + pending_.size(); }
   /// Writes as much as the window takes; false when the channel is broken.
   bool Flush(ssh_channel channel);
 

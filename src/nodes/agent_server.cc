@@ -206,6 +206,14 @@ struct AgentServer::Loop {
 void AgentServer::Conn::Send(std::string bytes) {
   if (channel == nullptr || closing) return;
   out.Append(std::move(bytes));
+  if (pairing && out.size() > kMaxPairingUnsentBytes) {
+    // Anyone may open a pairing session: one that keeps asking without reading the answers
+    // would otherwise have the gateway hold them all.
+    closing = true;
+    close_reason = "the pairing session left " + std::to_string(out.size()) + " bytes of answers unread";
+    loop->Note(*this);
+    return;
+  }
   if (loop->depth > 0) {
     out_pending = true;
     loop->Note(*this);
@@ -693,6 +701,9 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
     }
     Emit({"pairing.paired", node_id, c.key->fingerprint, c.peer, "paired with a code",
           {{"capabilities", paired->capabilities}, {"device", data}}});
+    // A code for an id that was already paired gives the id to this key: a device still
+    // linked with the old one is cut off now, not when the new one first says hello.
+    Disconnect(node_id, "node " + node_id + " was paired again, with another key", c.key->fingerprint);
     c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", paired->capabilities}});
     return;
   }
@@ -716,10 +727,10 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
     c.rpc->Respond(id, {{"status", "paired"}, {"nodeId", node_id}, {"capabilities", existing->capabilities}});
     return;
   }
+  const std::string source = AddressOf(c.peer);
   {
     // The operator's queue is bounded, in all and per address, so no source can flood it.
     const auto pending = store_.Pending();
-    const std::string source = AddressOf(c.peer);
     std::size_t from_source = 0;
     {
       std::lock_guard<std::mutex> lock(pending_sources_mutex_);
@@ -743,17 +754,35 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
       c.rpc->RespondError(id, kErrRefused, why);
       return;
     }
-    std::lock_guard<std::mutex> lock(pending_sources_mutex_);
-    pending_sources_[node_id] = source;
   }
   if (auto ok = store_.AddPending(node_id, *c.key, caps, device); !ok) {
     Emit({"pairing.refused", node_id, c.key->fingerprint, c.peer, ok.error().message, data});
     c.rpc->RespondError(id, kErrRefused, ok.error().message);
     return;
   }
+  {
+    // Only once the request is the one waiting: a refused one must not take over its source.
+    std::lock_guard<std::mutex> lock(pending_sources_mutex_);
+    pending_sources_[node_id] = source;
+  }
   Emit({"pairing.pending", node_id, c.key->fingerprint, c.peer, "waiting for `labgate nodes approve " + node_id + "`", data});
   c.waiting_pair_id = id;
   c.waiting_pair_node = node_id;
+  // Only the newest session of a request waits (the same key asking again: a device that
+  // restarted), so that asking again and again holds no more than one session open.
+  const Conn* newest = &c;
+  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
+    Loop* raw = loops_[i].get();
+    raw->Post([this, raw, node_id, newest] {
+      for (auto& other : raw->conns) {
+        if (other.get() == newest || !other->waiting_pair_id || other->waiting_pair_node != node_id) continue;
+        other->rpc->RespondError(*other->waiting_pair_id, kErrRefused,
+                                 "a newer pairing request for " + node_id + " from the same key took this one's place");
+        other->waiting_pair_id.reset();
+        Close(*other, "superseded by a newer pairing request");
+      }
+    });
+  }
 }
 
 void AgentServer::AnswerPairing(Conn& c) {
@@ -947,12 +976,14 @@ std::size_t AgentServer::session_count() const {
   return total;
 }
 
-void AgentServer::Disconnect(const std::string& node_id, const std::string& reason) {
+void AgentServer::Disconnect(const std::string& node_id, const std::string& reason, const std::string& keep) {
   for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
     Loop* raw = loops_[i].get();
-    raw->Post([this, raw, node_id, reason] {
+    raw->Post([this, raw, node_id, reason, keep] {
       for (auto& c : raw->conns) {
-        if (c->user == node_id) Close(*c, reason);
+        if (c->user != node_id) continue;
+        if (!keep.empty() && c->key && c->key->fingerprint == keep) continue;
+        Close(*c, reason);
       }
     });
   }

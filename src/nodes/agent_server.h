@@ -112,8 +112,10 @@ class AgentServer {
   int logins_in_flight() const { return logging_in_.load(); }
   static constexpr std::size_t kMaxLoops = 64;
 
-  /// Drops every session of `node_id` at once (revocation), telling the node why.
-  void Disconnect(const std::string& node_id, const std::string& reason);
+  /// Drops every session of `node_id` at once (revocation), telling the node why; with `keep`,
+  /// only those logged in with another key than the one of that fingerprint (a node paired
+  /// again: its old device must not go on getting commands or sudo passwords).
+  void Disconnect(const std::string& node_id, const std::string& reason, const std::string& keep = "");
   /// Answers a device waiting on a pairing request once the operator approved or rejected it.
   void PairingDecided(const std::string& node_id);
   /// Takes new allowed_networks and auth limits (a reloaded hosts.toml); live sessions stay.

@@ -382,7 +382,17 @@ core::Status PairingStore::AddPending(const std::string& node_id, const PublicKe
                                           "Pair this device under another id, or revoke " + node_id + " first");
   }
   std::optional<PendingPairing> before;
-  if (auto p = pending_.find(node_id); p != pending_.end()) before = p->second;
+  if (auto p = pending_.find(node_id); p != pending_.end()) {
+    // The operator approves a request by id after comparing its key with the device's: a
+    // request from another key must not take the place of the one they compared.
+    if (p->second.key.fingerprint != key.fingerprint) {
+      return MakeError(ErrorCode::kRefused, "a pairing request for " + node_id + " from another key (" +
+                                                p->second.key.fingerprint + ") is already waiting for the operator; "
+                                                "they reject it (`labgate nodes reject " + node_id +
+                                                "`) before this device can ask");
+    }
+    before = p->second;
+  }
   PendingPairing request{node_id, key, requested, device, clock_.Now()};
   pending_[node_id] = request;
   if (auto ok = CommitLocked({PendingLine(request)}); !ok) {

@@ -566,10 +566,11 @@ class PairingWithoutCode : public Nodes {
   }
 };
 
-// A pairing session as an abuser would open it: any fresh key may log in as labgate-pair.
+// A pairing session as an abuser would open it: any fresh key may log in as labgate-pair
+// (or `key`, which stays the caller's).
 class RawPairingSession {
  public:
-  explicit RawPairingSession(int port) {
+  explicit RawPairingSession(int port, ssh_key key = nullptr) {
     session_ = ssh_new();
     const int zero = 0;
     const long secs = 10;
@@ -580,10 +581,10 @@ class RawPairingSession {
     ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &secs);
     ssh_options_set(session_, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
     if (ssh_connect(session_) != SSH_OK) return;
-    ssh_key key = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) return;
+    const bool own_key = key == nullptr;
+    if (own_key && ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK) return;
     const int auth = ssh_userauth_publickey(session_, nodes::kPairUser, key);
-    ssh_key_free(key);
+    if (own_key) ssh_key_free(key);
     if (auth != SSH_AUTH_SUCCESS) return;
     channel_ = ssh_channel_new(session_);
     if (ssh_channel_open_session(channel_) != SSH_OK ||
@@ -673,6 +674,91 @@ TEST_F(PairingWithoutCode, Abuse_OneRequestPerSession_PendingCappedPerSource_Lon
   }
   EXPECT_TRUE(limit_audited);
   EXPECT_TRUE(once_audited);
+}
+
+TEST_F(PairingWithoutCode, AnotherKeyCannotTakeTheIdOfAWaitingRequest_TheSameKeyAskingAgainReplacesItsOldSession) {
+  // Device A asks for abuse-0 and waits; the operator compares A's key and approves by id. A
+  // request from another key for abuse-0 must not take A's place in the queue, or the operator
+  // would approve the other key. A asking again (it restarted) keeps one session waiting, not two.
+  ssh_key a = nullptr;
+  ASSERT_EQ(ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &a), SSH_OK);
+  struct Free {
+    ssh_key k;
+    ~Free() { ssh_key_free(k); }
+  } free_a{a};
+  const std::string a_fingerprint = nodes::Fingerprint(a);
+  auto waiting_key = [&] {
+    auto p = Json::parse(Labgate({"nodes", "pending", "--json"}).out)["pending"];
+    for (const auto& row : p) {
+      if (row["id"] == "abuse-0") return row["fingerprint"].get<std::string>();
+    }
+    return std::string();
+  };
+
+  // The next answer in a session, past the gateway's pings (a waiting session is pinged).
+  auto answer_in = [](RawPairingSession& session) {
+    for (int i = 0; i < 20; ++i) {
+      const std::string line = session.ReadLine(5000);
+      if (line.empty() || line.find("\"method\"") == std::string::npos) return line;
+    }
+    return std::string();
+  };
+  RawPairingSession first(port_, a);
+  ASSERT_TRUE(first.ok());
+  first.Request(1, "abuse-0");
+  ASSERT_TRUE(PollUntil([&] { return waiting_key() == a_fingerprint; }, milliseconds(5000))) << waiting_key();
+
+  RawPairingSession other(port_);
+  ASSERT_TRUE(other.ok());
+  other.Request(1, "abuse-0");
+  const std::string refused = answer_in(other);
+  EXPECT_NE(refused.find("from another key"), std::string::npos) << refused;
+  EXPECT_EQ(waiting_key(), a_fingerprint);
+
+  RawPairingSession again(port_, a);
+  ASSERT_TRUE(again.ok());
+  again.Request(1, "abuse-0");
+  const std::string replaced = answer_in(first);
+  EXPECT_NE(replaced.find("took this one's place"), std::string::npos) << replaced;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        (void)first.ReadLine(100);  // a close waits behind unread data
+        return first.Ended();
+      },
+      milliseconds(5000)));
+
+  auto approve = Labgate({"nodes", "approve", "abuse-0"});
+  ASSERT_EQ(approve.status, 0) << approve.err;
+  const std::string answer = answer_in(again);
+  EXPECT_NE(answer.find("\"paired\""), std::string::npos) << answer;
+  EXPECT_EQ((*NodeRow("abuse-0"))["fingerprint"], a_fingerprint);
+}
+
+TEST_F(PairingWithoutCode, ASessionThatKeepsAskingWithoutReading_IsClosed_NotQueuedFor) {
+  // Anyone may log in to pair. A session that waits for the operator and then sends line after
+  // line, each earning an error answer it never reads, must be closed: the gateway would
+  // otherwise hold every answer (here about 20 MB of them) for as long as the request waits.
+  RawPairingSession flood(port_);
+  ASSERT_TRUE(flood.ok());
+  flood.Request(1, "abuse-0");
+  ASSERT_TRUE(PollUntil([&] { return Labgate({"nodes", "pending", "--json"}).out.find("abuse-0") != std::string::npos; },
+                        milliseconds(5000)));
+  std::string lines;
+  for (int i = 0; i < 4000; ++i) lines += "1\n";
+  for (int i = 0; i < 50; ++i) {
+    if (!flood.Send(lines)) break;  // closed on the gateway's side
+  }
+  // Only now read. A gateway that closed the session sent what the window held, then the
+  // close; one that queued every answer goes on sending all of them and keeps the session.
+  std::size_t answers = 0;
+  const auto until = Steady::now() + milliseconds(15000);
+  while (!flood.Ended() && Steady::now() < until) {
+    if (!flood.ReadLine(200).empty()) ++answers;
+  }
+  EXPECT_TRUE(flood.Ended()) << "the flooding session is still open past the login deadline, after " << answers
+                             << " answers";
+  EXPECT_LT(answers, 100000u) << "the gateway held more than the window and its cap";
+  EXPECT_EQ(Labgate({"nodes", "list", "--json"}).status, 0) << "the gateway stopped answering";
 }
 
 TEST_F(PairingWithoutCode, PendingRequestIsApprovedWithNarrowedCapabilities) {
@@ -839,17 +925,19 @@ class NodeAgent : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
   }
   std::string StateDir(const std::string& id) const { return dir_.path() + "/" + id; }
-  /// Pairs StateDir(id) as node `id` with the listener, through `labgate node pair`.
-  void Pair(const std::string& id, const std::vector<std::string>& capabilities) {
+  /// Pairs `state_dir` (StateDir(id) when empty) as node `id` with the listener, through
+  /// `labgate node pair`.
+  void Pair(const std::string& id, const std::vector<std::string>& capabilities, const std::string& state_dir = "") {
     auto secret = store_->IssueCode(id, capabilities, std::chrono::minutes(5));
     ASSERT_TRUE(secret.ok());
     const std::string code = nodes::EncodePairingCode({server_->address(), server_->fingerprint(), id, *secret});
-    auto paired = RunToCompletion({LABGATE_BINARY, "node", "pair", code, "--state-dir", StateDir(id)});
+    auto paired = RunToCompletion(
+        {LABGATE_BINARY, "node", "pair", code, "--state-dir", state_dir.empty() ? StateDir(id) : state_dir});
     ASSERT_EQ(paired.status, 0) << paired.err;
   }
-  std::unique_ptr<Subprocess> StartNode(const std::string& id) {
-    return std::make_unique<Subprocess>(
-        std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir", StateDir(id)});
+  std::unique_ptr<Subprocess> StartNode(const std::string& id, const std::string& state_dir = "") {
+    return std::make_unique<Subprocess>(std::vector<std::string>{LABGATE_BINARY, "node", "run", "--state-dir",
+                                                                 state_dir.empty() ? StateDir(id) : state_dir});
   }
   /// `system.run` of `argv` on node `id`, as the gateway asks it, answered within 10 s.
   core::Result<Json> RunOnNode(const std::string& id, std::vector<std::string> argv) {
@@ -882,6 +970,35 @@ TEST_F(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   EXPECT_FALSE(ProcessWithMarkerExists(marker));
   ::kill(agent->pid(), SIGTERM);
   EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
+TEST_F(NodeAgent, ANodePairedAgainWithACode_CutsOffTheDeviceStillLinkedWithTheOldKey) {
+  // The operator gives `n` to a new device with a code (the old one was lost, or is suspect).
+  // The old device's link must end then: left up, it would go on getting the commands, files
+  // and sudo passwords meant for `n` until the new device first connected, if ever.
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("n", {"run"}));
+  auto old_device = StartNode("n");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("n").has_value(); }, milliseconds(10000))) << old_device->Stderr();
+  ASSERT_TRUE(RunOnNode("n", {"true"}).ok());
+
+  const std::string new_dir = dir_.path() + "/n-new-device";
+  ASSERT_NO_FATAL_FAILURE(Pair("n", {"run"}, new_dir));
+  EXPECT_TRUE(PollUntil([&] { return !server_->Link("n").has_value(); }, milliseconds(5000)))
+      << "the device with the old key is still linked as n";
+  const std::string marker = UniqueSleep(1);
+  EXPECT_FALSE(RunOnNode("n", {"sleep", marker}).ok());
+  EXPECT_FALSE(ProcessWithMarkerExists(marker));
+
+  auto new_device = StartNode("n", new_dir);
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("n").has_value(); }, milliseconds(10000))) << new_device->Stderr();
+  auto answer = RunOnNode("n", {"true"});
+  EXPECT_TRUE(answer.ok()) << answer.error().message;
+  ::kill(new_device->pid(), SIGTERM);
+  EXPECT_EQ(new_device->Wait(milliseconds(10000)), 0);
+  ::kill(old_device->pid(), SIGTERM);
+  (void)old_device->Wait(milliseconds(10000));
+  EXPECT_NE(old_device->Stderr().find("paired again"), std::string::npos) << old_device->Stderr();
 }
 
 TEST_F(NodeAgent, PlainRunsOnTheLinksOwnThread_DeadlineCancelFloodAndADroppedLinkEachEndWhatTheyStarted) {

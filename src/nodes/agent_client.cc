@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/json_parse.h"
 #include "core/net.h"
@@ -178,12 +179,14 @@ void AgentClient::Post(std::function<void()> task) {
 }
 
 void AgentClient::Watch(int fd, std::function<void()> on_ready) {
-  auto [it, added] = watched_.emplace(fd, std::move(on_ready));
+  auto [it, added] = watched_.emplace(fd, Watched{this, std::move(on_ready)});
   if (!added || event_ == nullptr) return;
   ssh_event_add_fd(
       event_, fd, POLLIN,
-      [](socket_t, int, void* callback) {
-        (*static_cast<std::function<void()>*>(callback))();
+      [](socket_t, int, void* userdata) {
+        auto* watched = static_cast<Watched*>(userdata);
+        if (!watched->client->polling_) watched->client->again_ = true;
+        watched->on_ready();
         return 0;
       },
       &it->second);
@@ -214,6 +217,7 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
   cb.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* u) -> int {
     auto* self = static_cast<AgentClient*>(u);
     if (is_stderr) return static_cast<int>(len);
+    if (!self->polling_) self->again_ = true;
     self->last_rx_ = Steady::now();
     self->rpc_->Feed(std::string_view(static_cast<const char*>(data), len));
     return static_cast<int>(len);
@@ -227,12 +231,14 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
   ssh_event_add_session(event_, session_);
   ssh_event_add_fd(
       event_, wake_fd_, POLLIN,
-      [](socket_t fd, int, void*) {
+      [](socket_t fd, int, void* userdata) {
+        auto* self = static_cast<AgentClient*>(userdata);
         std::uint64_t n;
         (void)!::read(fd, &n, sizeof n);
+        if (!self->polling_) self->again_ = true;  // a task posted after the swap: run it
         return 0;
       },
-      nullptr);
+      this);
   ssh_event_add_fd(event_, stop.fd(), POLLIN, [](socket_t, int, void*) { return 0; }, nullptr);
 
   last_rx_ = Steady::now();
@@ -265,7 +271,9 @@ core::Status AgentClient::Serve(RpcPeer::RequestHandler on_request, RpcPeer::Not
     // While output waits for the gateway's window, look again soon.
     const auto next = std::min({own_ping_at(), last_rx_ + kHeartbeatTimeout, wanted});
     const auto wait_ms = out_.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1 : 50;
-    const int timeout = static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, kHeartbeatTimeout.count()));
+    const int timeout = std::exchange(again_, false)
+                            ? 0
+                            : static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, kHeartbeatTimeout.count()));
     polling_ = true;
     const int polled = ssh_event_dopoll(event_, timeout);
     polling_ = false;

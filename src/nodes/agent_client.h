@@ -101,7 +101,16 @@ class AgentClient {
   std::vector<std::function<void()>> tasks_;
   bool ended_ = false;  // guarded by tasks_mutex_
   std::function<std::chrono::steady_clock::time_point()> after_pass_;
-  std::map<int, std::function<void()>> watched_;  // the event holds pointers to these
+  // A descriptor's callback with the client it belongs to: the event holds pointers to these.
+  struct Watched {
+    AgentClient* client;
+    std::function<void()> on_ready;
+  };
+  std::map<int, Watched> watched_;
+  // Set when a poll nested in a libssh call (a send's flush) handled something outside the
+  // loop's own poll: a request that started a run, a watched descriptor, a task's wake-up.
+  // The loop then makes another pass at once instead of sleeping on what it did not see.
+  bool again_ = false;
 };
 
 }  // namespace labgate::nodes

@@ -112,11 +112,14 @@ class LinkService {
   ~LinkService() {
     // Nobody is left to hear the answers: stop what still runs and wait for it.
     core::CancelToken never;
+    // All stopped at once, then waited for: one by one, each that ignores TERM would hold the
+    // next for a whole grace.
     for (auto& [rid, run] : loop_runs_) {
       for (int fd : run.watched) client_->Unwatch(fd);
       run.process->Cancel();
-      run.process->Wait(never, nullptr);
+      (void)run.process->Advance();  // sends the TERM now; Wait below sends the KILL after the grace
     }
+    for (auto& [rid, run] : loop_runs_) run.process->Wait(never, nullptr);
     loop_runs_.clear();
     client_->SetAfterPass(nullptr);
     std::unique_lock<std::mutex> lock(mutex_);
@@ -190,7 +193,7 @@ class LinkService {
   void StartOnLink(const Json& id, const capabilities::RunRequest& request) {
     if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
     const std::int64_t rid = id.get<std::int64_t>();
-    if (loop_runs_.count(rid) != 0) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "request id in use");
+    if (IdInUse(rid)) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "request id in use");
     auto spec = capabilities::SpecOnThisMachine(request);
     if (!spec) return client_->rpc().RespondError(id, kErrFailed, spec.error().message);
     auto process = runner_.Start(*spec);
@@ -464,13 +467,25 @@ class LinkService {
   void Spawn(const Json& id, std::function<core::Result<Json>(std::int64_t, const core::CancelToken&)> work) {
     if (!id.is_number_integer()) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "integer ids only");
     const std::int64_t rid = id.get<std::int64_t>();
+    if (IdInUse(rid)) return client_->rpc().RespondError(id, core::jsonrpc::kInvalidParams, "request id in use");
     auto token = std::make_shared<core::CancelToken>();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       running_[rid] = token;
     }
-    core::SharedThreadCache().Run([this, rid, token, work = std::move(work)] {
-      auto answer = work(rid, *token);
+    auto done = [this, rid] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_.erase(rid);
+      idle_.notify_all();
+    };
+    auto task = [this, rid, token, done, work = std::move(work)] {
+      core::Result<Json> answer = core::MakeError(ErrorCode::kInvalidArgument, "not run");
+      try {
+        answer = work(rid, *token);
+      } catch (const std::exception& e) {
+        // Params of the wrong type (nlohmann's value() throws): an answer, not the agent's end.
+        answer = core::MakeError(ErrorCode::kInvalidArgument, std::string("malformed request: ") + e.what());
+      }
       auto client = client_;
       if (answer) {
         client->Post([client, rid, body = std::move(*answer)]() mutable { client->rpc().Respond(rid, std::move(body)); });
@@ -479,10 +494,23 @@ class LinkService {
         const int code = answer.error().code == ErrorCode::kRefused ? kErrRefused : kErrFailed;
         client->Post([client, rid, code, msg = answer.error().message] { client->rpc().RespondError(rid, code, msg); });
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      running_.erase(rid);
-      idle_.notify_all();
-    });
+      done();
+    };
+    try {
+      core::SharedThreadCache().Run(std::move(task));
+    } catch (const std::exception& e) {
+      // No thread to be had: say so, and leave nothing that the link's end would wait for.
+      done();
+      client_->rpc().RespondError(id, kErrFailed, std::string("the node cannot start a thread for this request: ") + e.what());
+    }
+  }
+
+  // An id the gateway already has a request running under (its ids are unique per link; a
+  // repeated one would make two requests share one answer and one cancel).
+  bool IdInUse(std::int64_t rid) {
+    if (loop_runs_.count(rid) != 0) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return running_.count(rid) != 0;
   }
 
   void RotateKey(const Json& id) {

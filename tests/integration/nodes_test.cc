@@ -972,6 +972,27 @@ TEST_F(NodeAgent, RefusesAnUnapprovedCapabilityEvenWhenAskedDirectly) {
   EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
 }
 
+TEST_F(NodeAgent, MalformedParamsOnAThreadedRequest_AreAnsweredAsAnError_TheAgentGoesOn) {
+  // file.* requests run on threads of their own. A parameter of the wrong type there (a gateway
+  // of another version, or a bug) threw out of the thread and ended the whole agent.
+  ASSERT_NO_FATAL_FAILURE(StartListener());
+  ASSERT_NO_FATAL_FAILURE(Pair("f", {"file", "run"}));
+  auto agent = StartNode("f");
+  ASSERT_TRUE(PollUntil([&] { return server_->Link("f").has_value(); }, milliseconds(10000))) << agent->Stderr();
+  core::CancelToken never;
+  for (const Json& params : {Json{{"path", dir_.path()}, {"maxEntries", "x"}},
+                             Json{{"path", dir_.path() + "/nothing"}, {"offset", -1}, {"length", "all"}}}) {
+    const std::string method = params.contains("maxEntries") ? "file.list" : "file.read";
+    auto answer = server_->Call("f", method, params, Steady::now() + milliseconds(10000), never);
+    ASSERT_FALSE(answer.ok()) << method << ": " << answer->dump();
+    EXPECT_NE(answer.error().message.find("malformed request"), std::string::npos) << answer.error().message;
+  }
+  auto run = RunOnNode("f", {"true"});
+  EXPECT_TRUE(run.ok()) << run.error().message << "\n" << agent->Stderr();
+  ::kill(agent->pid(), SIGTERM);
+  EXPECT_EQ(agent->Wait(milliseconds(10000)), 0);
+}
+
 TEST_F(NodeAgent, ANodePairedAgainWithACode_CutsOffTheDeviceStillLinkedWithTheOldKey) {
   // The operator gives `n` to a new device with a code (the old one was lost, or is suspect).
   // The old device's link must end then: left up, it would go on getting the commands, files

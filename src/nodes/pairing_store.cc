@@ -193,6 +193,20 @@ core::Status PairingStore::LoadLocked() {
 
 void PairingStore::ApplyLocked(const std::string& line) {
   Json change = core::ParseUntrustedJson(line);
+  if (change.is_object() && change.size() == 1 && change.contains("batch")) {
+    // The changes of one operation, made in one line so that a crash keeps all or none of them.
+    const Json& batch = change["batch"];
+    if (!batch.is_array()) throw std::runtime_error("a batch that is not a list");
+    for (const auto& one : batch) {
+      if (one.is_object() && one.contains("batch")) throw std::runtime_error("a batch inside a batch");
+      ApplyChangeLocked(one);
+    }
+    return;
+  }
+  ApplyChangeLocked(change);
+}
+
+void PairingStore::ApplyChangeLocked(const Json& change) {
   if (!change.is_object() || change.size() != 1) throw std::runtime_error("not a pairing store change");
   const auto& [kind, value] = change.items().begin();
   if (kind == "node") {
@@ -244,7 +258,16 @@ core::Status PairingStore::CompactLocked() {
 
 core::Status PairingStore::CommitLocked(const std::vector<std::string>& changes) {
   std::string text;
-  for (const auto& line : changes) text += line + "\n";
+  if (changes.size() == 1) {
+    text = changes.front() + "\n";
+  } else if (changes.size() > 1) {
+    // Several changes of one operation (a code used and its node paired; a node paired and its
+    // request gone) go in one line: replay applies whole lines, so a crash that kept only part
+    // of the append keeps none of the operation, never half of it.
+    Json batch = Json::array();
+    for (const auto& line : changes) batch.push_back(Json::parse(line));
+    text = Json{{"batch", std::move(batch)}}.dump() + "\n";
+  }
   for (const auto& line : SeenChangesLocked()) text += line + "\n";  // ride along, no sync of their own
   auto io_error = [&](const char* what) {
     return MakeError(ErrorCode::kIo, std::string("cannot ") + what + " the pairing journal " + journal_path_ + ": " +

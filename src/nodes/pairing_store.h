@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/clock.h"
 #include "core/result.h"
 #include "nodes/node_key.h"
@@ -126,6 +128,8 @@ class PairingStore {
   core::Status CompactLocked();
   /// Applies one journal line to memory; throws on a malformed one.
   void ApplyLocked(const std::string& line);
+  /// One change ({"node": ...}, {"pending": ...}, ...); a "batch" line holds several.
+  void ApplyChangeLocked(const nlohmann::json& change);
   /// Journal lines with the last-seen times that changed since they were last written.
   std::vector<std::string> SeenChangesLocked();
 

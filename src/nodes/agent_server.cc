@@ -485,8 +485,12 @@ void AgentServer::AcceptLoop() {
     if (ssh_bind_accept_fd(static_cast<ssh_bind>(bind_), session, fd) != SSH_OK) {
       spdlog::warn("node listener: could not take a connection from {}: {}", PeerOf(addr),
                    ssh_get_error(static_cast<ssh_bind>(bind_)));
+      // libssh owns the descriptor once it has set it on the session (a later step, such as
+      // copying the host keys, can still fail): freeing the session closes it then, and a
+      // second close could close a descriptor another thread has opened since.
+      const bool taken = ssh_get_fd(session) == fd;
       ssh_free(session);
-      ::close(fd);
+      if (!taken) ::close(fd);
       continue;
     }
     Loop& loop = PickLoop();

@@ -304,28 +304,30 @@ TEST_F(FileAuditStorageTest, ConcurrentIntents_EachDurableWhenItsAppendReturns_S
   }
 }
 
+// Whether `storage` counts `want` records as synced within 5 s (its flusher's delay is 50 ms).
+bool DurableSoon(const FileAuditStorage& storage, std::uint64_t want) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (storage.durable_records() < want && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return storage.durable_records() >= want;
+}
+
 TEST_F(FileAuditStorageTest, EveryResultReachesTheDiskWithinTheDelay_WhateverCameBefore) {
   // The flusher is woken only when it has nothing pending; a record written while it counts
   // down, after an intent's own fsync, or after it went idle again must still be synced.
   fakes::FakeClock clock;
   FileAuditStorage storage(dir_ + "/audit.jsonl");
   AuditLog log(storage, clock);
-  auto durable_soon = [&](std::uint64_t want) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (storage.durable_records() < want && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return storage.durable_records() >= want;
-  };
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // flusher idle
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // counting down
-  EXPECT_TRUE(durable_soon(2));
+  EXPECT_TRUE(DurableSoon(storage, 2));
   ASSERT_TRUE(log.Append(EncodeIntent(SampleIntent())).ok());                 // synced by itself
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());  // after that fsync
-  EXPECT_TRUE(durable_soon(4));
+  EXPECT_TRUE(DurableSoon(storage, 4));
   std::this_thread::sleep_for(FileAuditStorage::kSoonDelay * 3);              // idle again
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
-  EXPECT_TRUE(durable_soon(5));
+  EXPECT_TRUE(DurableSoon(storage, 5));
 }
 
 TEST_F(FileAuditStorageTest, AHeadFileThatCannotBeWritten_DoesNotLeaveLaterRecordsUnsynced) {
@@ -335,15 +337,8 @@ TEST_F(FileAuditStorageTest, AHeadFileThatCannotBeWritten_DoesNotLeaveLaterRecor
   fakes::FakeClock clock;
   FileAuditStorage storage(dir_ + "/audit.jsonl");
   AuditLog log(storage, clock);
-  auto durable_soon = [&](std::uint64_t want) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (storage.durable_records() < want && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return storage.durable_records() >= want;
-  };
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
-  ASSERT_TRUE(durable_soon(1));
+  ASSERT_TRUE(DurableSoon(storage, 1));
   std::this_thread::sleep_for(FileAuditStorage::kSoonDelay * 3);  // the flusher is idle again
   const std::string head = dir_ + "/audit.jsonl.head";
   ASSERT_EQ(::unlink(head.c_str()), 0);
@@ -351,7 +346,7 @@ TEST_F(FileAuditStorageTest, AHeadFileThatCannotBeWritten_DoesNotLeaveLaterRecor
   EXPECT_FALSE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
   ASSERT_EQ(::unlink(head.c_str()), 0);
   ASSERT_TRUE(log.Append(EncodeOutcome(Outcome{}), Durability::kSoon).ok());
-  EXPECT_TRUE(durable_soon(3)) << storage.durable_records() << " of 3 records synced";
+  EXPECT_TRUE(DurableSoon(storage, 3)) << storage.durable_records() << " of 3 records synced";
 }
 
 TEST_F(FileAuditStorageTest, UnwritableLocationIsAnError) {

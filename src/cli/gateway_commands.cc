@@ -233,6 +233,9 @@ int GatewayVerb(const Args& args) {
   if (http) http->Stop();
   (*mcp_listener)->Stop();
   (*op)->Stop();
+  // The checks before the node sessions: a check that found a node online just before the
+  // loops ended would post its call to a loop that is gone.
+  if (runtime.checks() != nullptr) runtime.checks()->Stop();
   runtime.agents()->Stop();
   return 0;
 }

@@ -276,7 +276,11 @@ TEST_F(Doctor, StaleKey_FailsKeys) {
   std::istringstream lines(original);
   for (std::string line; std::getline(lines, line);) {
     Json change = Json::parse(line);
-    if (change.contains("node") && change["node"]["id"] == "alpha") alpha = change["node"];
+    // One operation's changes share a line ({"batch": [...]}, as when a code pairs a node).
+    const Json changes = change.contains("batch") ? change["batch"] : Json::array({change});
+    for (const auto& one : changes) {
+      if (one.contains("node") && one["node"]["id"] == "alpha") alpha = one["node"];
+    }
   }
   ASSERT_TRUE(alpha.is_object()) << original;
   const std::int64_t now_ms =

@@ -108,10 +108,10 @@ IssuedCode DecodeCode(const Json& c) {
 // Journal lines. Each one carries a whole record (or a removal), so replaying a line that the
 // file already reflects changes nothing: a crash between rewriting the file and emptying the
 // journal loses nothing and applies nothing twice.
-std::string NodeLine(const NodeRecord& r) { return Json{{"node", EncodeNode(r)}}.dump(); }
-std::string PendingLine(const PendingPairing& r) { return Json{{"pending", EncodePending(r)}}.dump(); }
-std::string PendingRemovedLine(const std::string& id) { return Json{{"pendingRemoved", id}}.dump(); }
-std::string CodeLine(const IssuedCode& c) { return Json{{"code", EncodeCode(c)}}.dump(); }
+Json NodeChange(const NodeRecord& r) { return Json{{"node", EncodeNode(r)}}; }
+Json PendingChange(const PendingPairing& r) { return Json{{"pending", EncodePending(r)}}; }
+Json PendingRemovedChange(const std::string& id) { return Json{{"pendingRemoved", id}}; }
+Json CodeChange(const IssuedCode& c) { return Json{{"code", EncodeCode(c)}}; }
 
 // The journal is rewritten into the file once it holds this many bytes and at least as many as
 // the file: a change costs its own size, and the journal never outgrows the state it describes.
@@ -256,17 +256,15 @@ core::Status PairingStore::CompactLocked() {
   return core::Status();
 }
 
-core::Status PairingStore::CommitLocked(const std::vector<std::string>& changes) {
+core::Status PairingStore::CommitLocked(const std::vector<Json>& changes) {
   std::string text;
   if (changes.size() == 1) {
-    text = changes.front() + "\n";
+    text = changes.front().dump() + "\n";
   } else if (changes.size() > 1) {
     // Several changes of one operation (a code used and its node paired; a node paired and its
     // request gone) go in one line: replay applies whole lines, so a crash that kept only part
     // of the append keeps none of the operation, never half of it.
-    Json batch = Json::array();
-    for (const auto& line : changes) batch.push_back(Json::parse(line));
-    text = Json{{"batch", std::move(batch)}}.dump() + "\n";
+    text = Json{{"batch", changes}}.dump() + "\n";
   }
   for (const auto& line : SeenChangesLocked()) text += line + "\n";  // ride along, no sync of their own
   auto io_error = [&](const char* what) {
@@ -336,7 +334,7 @@ core::Result<std::string> PairingStore::IssueCode(const std::string& node_id,
   std::lock_guard<std::mutex> lock(mutex_);
   IssuedCode code{node_id, core::Sha256Hex(secret), capabilities, clock_.Now(), clock_.Now() + ttl, false};
   codes_.push_back(code);
-  if (auto ok = CommitLocked({CodeLine(code)}); !ok) {
+  if (auto ok = CommitLocked({CodeChange(code)}); !ok) {
     codes_.pop_back();
     return ok.error();
   }
@@ -386,8 +384,8 @@ core::Result<NodeRecord> PairingStore::Redeem(const std::string& secret, const s
   it->used = true;
   nodes_[node_id] = record;
   pending_.erase(node_id);
-  std::vector<std::string> changes = {CodeLine(*it), NodeLine(record)};
-  if (was_pending) changes.push_back(PendingRemovedLine(node_id));
+  std::vector<Json> changes = {CodeChange(*it), NodeChange(record)};
+  if (was_pending) changes.push_back(PendingRemovedChange(node_id));
   if (auto ok = CommitLocked(changes); !ok) {
     it->used = false;
     if (old) nodes_[node_id] = *old; else nodes_.erase(node_id);
@@ -418,7 +416,7 @@ core::Status PairingStore::AddPending(const std::string& node_id, const PublicKe
   }
   PendingPairing request{node_id, key, requested, device, clock_.Now()};
   pending_[node_id] = request;
-  if (auto ok = CommitLocked({PendingLine(request)}); !ok) {
+  if (auto ok = CommitLocked({PendingChange(request)}); !ok) {
     if (before) pending_[node_id] = *before; else pending_.erase(node_id);
     return ok;
   }
@@ -454,7 +452,7 @@ core::Result<NodeRecord> PairingStore::Approve(const std::string& node_id,
   if (auto previous = nodes_.find(node_id); previous != nodes_.end()) old = previous->second;
   pending_.erase(it);
   nodes_[node_id] = record;
-  if (auto ok = CommitLocked({NodeLine(record), PendingRemovedLine(node_id)}); !ok) {
+  if (auto ok = CommitLocked({NodeChange(record), PendingRemovedChange(node_id)}); !ok) {
     if (old) nodes_[node_id] = *old; else nodes_.erase(node_id);
     pending_[node_id] = kept;
     return ok.error();
@@ -470,7 +468,7 @@ core::Result<PendingPairing> PairingStore::Reject(const std::string& node_id) {
   }
   PendingPairing kept = it->second;
   pending_.erase(it);
-  if (auto ok = CommitLocked({PendingRemovedLine(node_id)}); !ok) {
+  if (auto ok = CommitLocked({PendingRemovedChange(node_id)}); !ok) {
     pending_[node_id] = kept;
     return ok.error();
   }
@@ -486,7 +484,7 @@ core::Result<NodeRecord> PairingStore::Revoke(const std::string& node_id) {
                                                       FormatTime(*it->second.revoked_at));
   }
   it->second.revoked_at = clock_.Now();
-  if (auto ok = CommitLocked({NodeLine(it->second)}); !ok) {
+  if (auto ok = CommitLocked({NodeChange(it->second)}); !ok) {
     it->second.revoked_at.reset();
     return ok.error();
   }
@@ -505,7 +503,7 @@ core::Result<NodeRecord> PairingStore::Rotate(const std::string& node_id, const 
   NodeRecord old = it->second;
   it->second.key = new_key;
   it->second.rotated_at = clock_.Now();
-  if (auto ok = CommitLocked({NodeLine(it->second)}); !ok) {
+  if (auto ok = CommitLocked({NodeChange(it->second)}); !ok) {
     it->second = old;
     return ok.error();
   }

@@ -122,8 +122,8 @@ class PairingStore {
   PairingStore(std::string path, const core::Clock& clock)
       : path_(std::move(path)), journal_path_(path_ + ".journal"), clock_(clock) {}
   core::Status LoadLocked();
-  /// Makes `changes` (journal lines, see ApplyLocked) durable; on an error nothing of them is.
-  core::Status CommitLocked(const std::vector<std::string>& changes);
+  /// Makes `changes` (see ApplyChangeLocked) durable in one journal line; on an error nothing of them is.
+  core::Status CommitLocked(const std::vector<nlohmann::json>& changes);
   /// Rewrites the file whole from memory, then empties the journal.
   core::Status CompactLocked();
   /// Applies one journal line to memory; throws on a malformed one.

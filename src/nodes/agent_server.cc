@@ -775,18 +775,13 @@ void AgentServer::HandlePairRequest(Conn& c, const Json& id, const Json& params)
   // Only the newest session of a request waits (the same key asking again: a device that
   // restarted), so that asking again and again holds no more than one session open.
   const Conn* newest = &c;
-  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
-    Loop* raw = loops_[i].get();
-    raw->Post([this, raw, node_id, newest] {
-      for (auto& other : raw->conns) {
-        if (other.get() == newest || !other->waiting_pair_id || other->waiting_pair_node != node_id) continue;
-        other->rpc->RespondError(*other->waiting_pair_id, kErrRefused,
-                                 "a newer pairing request for " + node_id + " from the same key took this one's place");
-        other->waiting_pair_id.reset();
-        Close(*other, "superseded by a newer pairing request");
-      }
-    });
-  }
+  ForEachConn([this, node_id, newest](Conn& other) {
+    if (&other == newest || !other.waiting_pair_id || other.waiting_pair_node != node_id) return;
+    other.rpc->RespondError(*other.waiting_pair_id, kErrRefused,
+                            "a newer pairing request for " + node_id + " from the same key took this one's place");
+    other.waiting_pair_id.reset();
+    Close(other, "superseded by a newer pairing request");
+  });
 }
 
 void AgentServer::AnswerPairing(Conn& c) {
@@ -802,12 +797,16 @@ void AgentServer::AnswerPairing(Conn& c) {
 }
 
 void AgentServer::PairingDecided(const std::string& node_id) {
+  ForEachConn([this, node_id](Conn& c) {
+    if (c.waiting_pair_id && c.waiting_pair_node == node_id) AnswerPairing(c);
+  });
+}
+
+void AgentServer::ForEachConn(std::function<void(Conn&)> act) {
   for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
     Loop* raw = loops_[i].get();
-    raw->Post([this, raw, node_id] {
-      for (auto& c : raw->conns) {
-        if (c->waiting_pair_id && c->waiting_pair_node == node_id) AnswerPairing(*c);
-      }
+    raw->Post([raw, act] {
+      for (auto& c : raw->conns) act(*c);
     });
   }
 }
@@ -981,16 +980,11 @@ std::size_t AgentServer::session_count() const {
 }
 
 void AgentServer::Disconnect(const std::string& node_id, const std::string& reason, const std::string& keep) {
-  for (std::size_t i = 0, count = loop_count_.load(); i < count; ++i) {
-    Loop* raw = loops_[i].get();
-    raw->Post([this, raw, node_id, reason, keep] {
-      for (auto& c : raw->conns) {
-        if (c->user != node_id) continue;
-        if (!keep.empty() && c->key && c->key->fingerprint == keep) continue;
-        Close(*c, reason);
-      }
-    });
-  }
+  ForEachConn([this, node_id, reason, keep](Conn& c) {
+    if (c.user != node_id) return;
+    if (!keep.empty() && c.key && c.key->fingerprint == keep) return;
+    Close(c, reason);
+  });
 }
 
 }  // namespace labgate::nodes

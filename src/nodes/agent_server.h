@@ -142,6 +142,8 @@ class AgentServer {
   void HandleHello(Conn& c, const Json& id, const Json& params);
   void HandlePairRequest(Conn& c, const Json& id, const Json& params);
   void AnswerPairing(Conn& c);
+  /// Runs `act` on every session, each on its own loop's thread (posted; returns at once).
+  void ForEachConn(std::function<void(Conn&)> act);
   void Close(Conn& c, const std::string& reason);
   void Reap(Loop& loop, Conn& c);
   // Gives back the accept slot `c` took, once it logged in or ended.
